@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Runs every ntpfleet test: installs what the build needs (scripts/setup.sh), builds everything
+# offline, runs all unit/integration tests, then the fuzz targets under libFuzzer for a bounded time.
+# Ends with "N passed, N failed" alone on the last line (Bazel test targets), and exits non-zero
+# on any failure or if no test ran.
+#
+#   scripts/test.sh                  # everything (fuzzing 60 s per target)
+#   FUZZ_SECONDS=10 scripts/test.sh  # shorter fuzzing
+#
+# The clock of this machine is never touched: the script re-executes itself without CAP_SYS_TIME,
+# and every test also runs through //tools:no_sys_time.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+cap_sys_time_bounded() {
+  local bnd
+  bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+  (( (0x$bnd >> 25) & 1 ))
+}
+if [ "$(id -u)" = 0 ] && cap_sys_time_bounded && [ -z "${NTPFLEET_NO_SYS_TIME:-}" ]; then
+  NTPFLEET_NO_SYS_TIME=1 exec setpriv --inh-caps=-sys_time --bounding-set=-sys_time -- "$0" "$@"
+fi
+
+bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+events=$(mktemp -d)
+trap 'rm -rf "$events"' EXIT
+
+status=0
+echo "== bazel test //... (unit, simulation, integration, fuzz corpus replay)"
+bazel test --keep_going --build_event_json_file="$events/main.json" //... || status=1
+
+echo "== bazel test --config=fuzz //tests/fuzz/... (libFuzzer, ${FUZZ_SECONDS} s per target)"
+bazel test --config=fuzz --keep_going --test_env=FUZZ_SECONDS="$FUZZ_SECONDS" \
+  --build_event_json_file="$events/fuzz.json" //tests/fuzz/... || status=1
+
+# Count test targets from Bazel's build event protocol (one testSummary per test target).
+passed=$(cat "$events"/*.json | grep -o '"overallStatus":"[A-Z_]*"' | grep -cE '"(PASSED|FLAKY)"')
+failed=$(cat "$events"/*.json | grep -o '"overallStatus":"[A-Z_]*"' | grep -vcE '"(PASSED|FLAKY)"')
+# A target that failed to build may have no summary: count the build failure itself.
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ $((passed + failed)) -eq 0 ]; then
+  echo "no test ran"
+  status=1
+fi
+[ "$failed" -eq 0 ] || status=1
+echo "${passed} passed, ${failed} failed"
+exit "$status"
