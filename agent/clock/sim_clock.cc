@@ -1,0 +1,74 @@
+#include "agent/clock/sim_clock.h"
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+
+namespace ntpfleet::clock {
+
+SimClock::SimClock(const MonotonicClock* mono, absl::Time true_epoch,
+                   const SimClockParams& params)
+    : mono_(mono),
+      true_epoch_(true_epoch),
+      origin_(mono->Now()),
+      wander_(params.wander),
+      at_(origin_),
+      phase_s_(absl::ToDoubleSeconds(params.initial_offset)),
+      natural_ppm_(params.frequency_error_ppm),
+      next_wander_(absl::Seconds(1)),
+      rng_(params.seed) {}
+
+void SimClock::Advance() const {
+  const MonoTime now = mono_->Now();
+  if (now <= at_) return;
+  // Piecewise-constant rate between wander ticks (one per second of monotonic time).
+  while (wander_ != 0 && origin_ + next_wander_ <= now) {
+    const MonoTime tick = origin_ + next_wander_;
+    phase_s_ += (natural_ppm_ + adjustment_ppm_) * 1e-6 * absl::ToDoubleSeconds(tick - at_);
+    at_ = tick;
+    natural_ppm_ += wander_ * 1e6 * normal_(rng_);
+    next_wander_ += absl::Seconds(1);
+  }
+  phase_s_ += (natural_ppm_ + adjustment_ppm_) * 1e-6 * absl::ToDoubleSeconds(now - at_);
+  at_ = now;
+}
+
+absl::Time SimClock::TrueNow() const { return true_epoch_ + (mono_->Now() - origin_); }
+
+absl::Duration SimClock::Phase() const {
+  Advance();
+  return absl::Seconds(phase_s_);
+}
+
+double SimClock::RateErrorPpm() const {
+  Advance();
+  return natural_ppm_ + adjustment_ppm_;
+}
+
+absl::Time SimClock::Now() const { return TrueNow() + Phase(); }
+
+absl::Status SimClock::Step(absl::Duration delta) {
+  Advance();
+  phase_s_ += absl::ToDoubleSeconds(delta);
+  ++steps_;
+  return absl::OkStatus();
+}
+
+absl::Status SimClock::SetFrequencyAdjustment(double ppm) {
+  if (!(std::fabs(ppm) <= kMaxFrequencyPpm)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "frequency adjustment %.3f ppm is beyond the +/-%.0f ppm limit", ppm, kMaxFrequencyPpm));
+  }
+  Advance();  // the old rate applies up to now
+  adjustment_ppm_ = ppm;
+  return absl::OkStatus();
+}
+
+absl::Status SimClock::SetSyncState(const SyncState& state) {
+  sync_state_ = state;
+  return absl::OkStatus();
+}
+
+}  // namespace ntpfleet::clock

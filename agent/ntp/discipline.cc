@@ -1,0 +1,115 @@
+#include "agent/ntp/discipline.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+
+namespace ntpfleet::ntp {
+
+Discipline::Discipline(clock::AdjustableClock* clock, const DisciplineOptions& options,
+                       clock::MonoTime now, double initial_adjustment_ppm)
+    : clock_(clock), options_(options), t0_(now) {
+  base_ppm_ = std::clamp(initial_adjustment_ppm, -options_.max_frequency_ppm,
+                         options_.max_frequency_ppm);
+  // Start from what the clock has now; if it refuses, the first Update reports it.
+  if (SetAdjustment(base_ppm_).ok()) adj_ppm_ = base_ppm_;
+}
+
+absl::Status Discipline::SetAdjustment(double ppm) {
+  absl::Status s = clock_->SetFrequencyAdjustment(ppm);
+  if (s.ok()) adj_ppm_ = ppm;
+  return s;
+}
+
+void Discipline::Fold(clock::MonoTime now) {
+  c0_ += adj_ppm_ * 1e-6 * absl::ToDoubleSeconds(now - t0_);
+  t0_ = now;
+}
+
+double Discipline::CorrectionAt(clock::MonoTime t) const {
+  return c0_ + adj_ppm_ * 1e-6 * absl::ToDoubleSeconds(t - t0_);
+}
+
+void Discipline::HandleTimer(clock::MonoTime now) {
+  if (!slewing_ || now < slew_end_) return;
+  Fold(now);
+  slewing_ = false;
+  (void)SetAdjustment(base_ppm_);
+}
+
+Correction Discipline::Update(clock::MonoTime now, double x, double f, UpdateMode mode,
+                              absl::Duration slew_time, bool allow_step) {
+  Fold(now);
+  Correction result;
+  const double e = x - c0_;  // reference minus local, now
+  result.offset = e;
+  const double limit = options_.max_frequency_ppm;
+  const double base = std::clamp(f * 1e6, -limit, limit);
+
+  double step_threshold = absl::ToDoubleSeconds(options_.step_threshold);
+  if (mode == UpdateMode::kStartup || (mode == UpdateMode::kForced && allow_step)) {
+    step_threshold = absl::ToDoubleSeconds(options_.startup_step_threshold);
+  }
+  const bool step_allowed = options_.step_threshold > absl::ZeroDuration() ||
+                            mode == UpdateMode::kStartup ||
+                            (mode == UpdateMode::kForced && allow_step);
+  const double panic = absl::ToDoubleSeconds(options_.panic_threshold);
+  const bool panic_allowed = (mode == UpdateMode::kStartup && options_.allow_panic_at_startup) ||
+                             (mode == UpdateMode::kForced && allow_step);
+  if (panic > 0 && std::fabs(e) > panic && !panic_allowed) {
+    result.kind = CorrectionKind::kPanic;
+    result.message = absl::StrFormat(
+        "offset %+.3f s exceeds the panic threshold (%.0f s): not correcting; set the clock by "
+        "hand, or force it with `ntpfleetctl resync --step`",
+        e, panic);
+    return result;
+  }
+
+  if (step_allowed && std::fabs(e) > step_threshold) {
+    absl::Status s = clock_->Step(absl::Seconds(e));
+    if (!s.ok()) {
+      result.kind = CorrectionKind::kError;
+      result.message = std::string(s.message());
+      return result;
+    }
+    c0_ += e;
+    ++steps_;
+    base_ppm_ = base;
+    slewing_ = false;
+    if (absl::Status fs = SetAdjustment(base_ppm_); !fs.ok()) {
+      result.kind = CorrectionKind::kError;
+      result.message = std::string(fs.message());
+      return result;
+    }
+    result.kind = CorrectionKind::kStep;
+    return result;
+  }
+
+  // Slew: base frequency plus e spread over the slew time, within the 500 ppm limit. The
+  // headroom is what the limit leaves in the direction the slew must go.
+  base_ppm_ = base;
+  const double headroom = e > 0 ? limit - base : limit + base;
+  double seconds = std::max(absl::ToDoubleSeconds(slew_time), 1e-3);
+  double slew_ppm = 0;
+  if (headroom > 0 && e != 0) {
+    if (std::fabs(e) / seconds * 1e6 > headroom) seconds = std::fabs(e) * 1e6 / headroom;
+    slew_ppm = e / seconds * 1e6;
+    // Keep |base + slew| within the limit even after rounding.
+    slew_ppm = std::clamp(base + slew_ppm, -limit, limit) - base;
+  }
+  absl::Status s = SetAdjustment(base + slew_ppm);
+  if (!s.ok()) {
+    result.kind = CorrectionKind::kError;
+    result.message = std::string(s.message());
+    return result;
+  }
+  slewing_ = slew_ppm != 0;
+  slew_end_ = now + absl::Seconds(seconds);
+  result.kind = CorrectionKind::kSlew;
+  return result;
+}
+
+}  // namespace ntpfleet::ntp

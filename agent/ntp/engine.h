@@ -1,0 +1,171 @@
+// The NTP engine: the system process of RFC 5905 (§11) over a set of Sources. It owns each
+// source's state machine and filter, selects and combines them (selection.h), steers the clock
+// through the Discipline, and derives the system variables a server hands on (stratum, refid,
+// root delay and dispersion, leap) and the node's error bound.
+//
+// Sans-IO like everything in agent/ntp: the caller passes events in and carries out what comes
+// back.
+//
+//   Engine engine(&clock, options, mono.Now());
+//   int id = engine.AddSource({.name = "ntp1", .address = "10.0.0.1:123", .iburst = true});
+//   for (const Transmit& t : engine.Start(mono.Now())) { send t.bytes to t.address;
+//                                                        engine.OnTransmit(t.source, clock.Now(),
+//                                                                          mono.Now()); }
+//   ... on a datagram:   engine.HandleResponse(from, bytes, t4_local, mono.Now())
+//   ... at next_timer(): engine.HandleTimer(mono.Now())
+//
+// Not thread-safe; one event at a time.
+#ifndef NTPFLEET_AGENT_NTP_ENGINE_H_
+#define NTPFLEET_AGENT_NTP_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "agent/clock/clock.h"
+#include "agent/ntp/discipline.h"
+#include "agent/ntp/filter.h"
+#include "agent/ntp/packet.h"
+#include "agent/ntp/selection.h"
+#include "agent/ntp/source.h"
+
+namespace ntpfleet::ntp {
+
+// Frequency tolerance: how fast an unsynchronised estimate's error may grow (RFC 5905 PHI,
+// 15 ppm; ClockBound uses the same idea).
+inline constexpr double kPhi = 15e-6;
+
+struct EngineOptions {
+  DisciplineOptions discipline;
+  FilterOptions filter;
+  SelectionOptions selection;
+  // Frequency adjustment to start from (adjtimex sign, ppm), e.g. from the drift file.
+  std::optional<double> initial_frequency_ppm;
+  // `server 127.127.1.0` + `fudge ... stratum N`: with no usable upstream, serve the local clock
+  // at this stratum instead of going unsynchronised.
+  std::optional<int> local_clock_stratum;
+  // Poll control: raise the poll interval after this many consecutive samples that agree with
+  // the filter's prediction (normalised innovation below 1.5).
+  int poll_up_after = 4;
+  uint64_t seed = 1;
+};
+
+// A request to send: bytes to `address`; then call OnTransmit(source, t1, now).
+struct Transmit {
+  int source = 0;
+  std::string address;
+  std::vector<uint8_t> bytes;
+};
+
+enum class SyncState { kUnsynchronized, kSyncing, kSynchronized, kHoldover, kLocalClock };
+const char* SyncStateName(SyncState state);
+
+struct PeerStatus {
+  int id = 0;
+  std::string name;
+  std::string address;
+  SourceHealth health = SourceHealth::kNew;
+  std::string reason;  // why it cannot be used, in words
+  int stratum = 16;
+  RefId reference_id;
+  bool prefer = false;
+  uint8_t reach = 0;
+  int poll = 6;  // log2 s
+  std::optional<absl::Duration> since_last_response;
+  absl::Duration offset;  // current estimate, reference minus local
+  absl::Duration delay;
+  absl::Duration jitter;
+  absl::Duration root_distance;
+  std::optional<SelectionMark> mark;  // nullopt: not a candidate (' ')
+  SourceCounters counters;
+};
+
+struct EngineStatus {
+  SyncState state = SyncState::kUnsynchronized;
+  absl::Duration offset;  // estimated current offset, reference minus local
+  absl::Duration last_offset;  // offset measured at the last update, before its correction
+  absl::Duration delay;   // to the system peer
+  absl::Duration jitter;  // system jitter
+  double frequency_ppm = 0;  // the oscillator's frequency error, positive = runs fast
+  int stratum = 16;
+  RefId reference_id;
+  Leap leap = Leap::kUnsynchronized;
+  absl::Duration root_delay;
+  absl::Duration root_dispersion;
+  absl::Duration error_bound;
+  std::optional<int> system_peer;  // index into peers
+  int poll = 6;
+  std::optional<absl::Time> reference_time;  // local clock at the last update
+  int steps = 0;
+  std::vector<PeerStatus> peers;
+};
+
+class Engine {
+ public:
+  Engine(clock::AdjustableClock* clock, const EngineOptions& options, clock::MonoTime now);
+
+  // Adds an upstream; returns its id. Before Start().
+  int AddSource(const SourceConfig& config);
+  std::vector<Transmit> Start(clock::MonoTime now);
+  std::vector<Transmit> HandleTimer(clock::MonoTime now);
+  void OnTransmit(int source, absl::Time t1_local, clock::MonoTime now);
+  // A datagram from `from` ("ip:port"). Datagrams from addresses we did not query are dropped
+  // and counted.
+  std::vector<Transmit> HandleResponse(const std::string& from, absl::Span<const uint8_t> bytes,
+                                       absl::Time t4_local, clock::MonoTime now);
+  // A new address for a source whose name was (re)resolved; empty if resolution failed.
+  void SetSourceAddress(int source, const std::string& address);
+  // Forced resync: a burst to every usable source, and the next correction may step (always when
+  // `allow_step`, else above the normal step threshold).
+  std::vector<Transmit> StartResync(clock::MonoTime now, bool allow_step);
+
+  clock::MonoTime next_timer() const;
+  EngineStatus Status(clock::MonoTime now) const;
+  uint64_t unknown_sender_drops() const { return unknown_sender_; }
+  const Discipline& discipline() const { return discipline_; }
+  // Outcome of the most recent correction (for resync results and logs).
+  const std::optional<Correction>& last_correction() const { return last_correction_; }
+
+ private:
+  struct Peer {
+    std::unique_ptr<Source> source;
+    SourceFilter filter;
+    std::optional<Sample> last_sample;
+    std::optional<SelectionMark> mark;
+    clock::MonoTime timer = clock::MonoTime::Infinite();
+    int good_in_row = 0;
+  };
+
+  void Execute(int id, std::vector<SourceAction> actions, clock::MonoTime now,
+               std::vector<Transmit>* out);
+  void OnSample(int id, const Sample& sample, clock::MonoTime now);
+  void UpdateClock(clock::MonoTime now);
+  absl::Duration RootDistance(const Peer& peer, clock::MonoTime now) const;
+  void AdjustPoll(Peer& peer);
+
+  clock::AdjustableClock* clock_;
+  EngineOptions options_;
+  Discipline discipline_;
+  std::vector<Peer> peers_;
+  uint64_t next_seed_;
+  uint64_t unknown_sender_ = 0;
+
+  bool corrected_ = false;  // a correction has been applied since start
+  bool was_synchronized_ = false;
+  bool forced_pending_ = false;
+  bool forced_allow_step_ = false;
+  std::optional<int> system_peer_;
+  double combined_jitter_ = 0;
+  std::optional<clock::MonoTime> last_update_;
+  std::optional<absl::Time> reference_time_;
+  double last_offset_ = 0;
+  std::optional<Correction> last_correction_;
+};
+
+}  // namespace ntpfleet::ntp
+
+#endif  // NTPFLEET_AGENT_NTP_ENGINE_H_

@@ -1,0 +1,122 @@
+#include "agent/ntp/filter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "agent/clock/clock.h"
+
+namespace ntpfleet::ntp {
+
+SourceFilter::SourceFilter(const FilterOptions& options)
+    : options_(options),
+      p_ff_(options.initial_frequency_sigma * options.initial_frequency_sigma) {}
+
+void SourceFilter::SetFrequencyPrior(double frequency, double sigma) {
+  f_ = frequency;
+  p_ff_ = sigma * sigma;
+}
+
+void SourceFilter::Predict(double dt) {
+  if (dt <= 0) return;
+  // x' = x + f dt; P' = F P Fᵀ + Q, with Q from a random-walk frequency of spectral density q.
+  const double q = options_.wander * options_.wander;
+  x_ += f_ * dt;
+  p_xx_ += 2 * dt * p_xf_ + dt * dt * p_ff_ + q * dt * dt * dt / 3;
+  p_xf_ += dt * p_ff_ + q * dt * dt / 2;
+  p_ff_ += q * dt;
+}
+
+double SourceFilter::MedianDelay() const {
+  if (delays_.empty()) return 0;
+  std::vector<double> sorted(delays_.begin(), delays_.end());
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  return sorted[sorted.size() / 2];
+}
+
+double SourceFilter::min_delay() const {
+  return delays_.empty() ? 0 : *std::min_element(delays_.begin(), delays_.end());
+}
+
+FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
+  delays_.push_back(delay);
+  if (delays_.size() > options_.min_delay_window) delays_.pop_front();
+  // The sample's offset error lies within ±(delay - base)/2, where base is the path's true
+  // minimum delay; uniform there, its variance is (delay - base)²/12. The base is at most the
+  // smallest delay seen; how far below it may lie shrinks as more delays are seen and grows with
+  // their spread.
+  const double lowest = min_delay();
+  const double gap = std::max(0.25 * (MedianDelay() - lowest), lowest / delays_.size());
+  const double width = std::max(0.0, delay - lowest) + gap;
+  const double r = options_.noise_floor * options_.noise_floor + width * width / 12;
+
+  if (samples_ == 0) {
+    t_ = t;
+    x_ = x;
+    p_xx_ = r;
+    p_xf_ = 0;
+    samples_ = 1;
+    last_nu_ = 0;
+    return FilterVerdict::kAccepted;
+  }
+  Predict(absl::ToDoubleSeconds(t - t_));
+  if (t > t_) t_ = t;
+
+  const double nu = x - x_;
+  const double s = p_xx_ + r;
+  last_nu_ = nu / std::sqrt(s);
+  FilterVerdict verdict = FilterVerdict::kAccepted;
+  if (samples_ >= 3 && nu * nu > 25 * s) {
+    if (++spikes_in_row_ < 3) return FilterVerdict::kSpike;
+    // The source really moved: restart the phase from this sample, keep the frequency.
+    ResetPhase();
+    x_ = x;
+    p_xx_ = r;
+    samples_ = 1;
+    return FilterVerdict::kRestarted;
+  }
+  spikes_in_row_ = 0;
+  const double k_x = p_xx_ / s;
+  const double k_f = p_xf_ / s;
+  x_ += k_x * nu;
+  f_ += k_f * nu;
+  // P = (I - K H) P, written out for the 2x2 symmetric case.
+  const double p_xx = (1 - k_x) * p_xx_;
+  const double p_xf = (1 - k_x) * p_xf_;
+  const double p_ff = p_ff_ - k_f * p_xf_;
+  p_xx_ = p_xx;
+  p_xf_ = p_xf;
+  p_ff_ = std::max(p_ff, 0.0);
+  ++samples_;
+  residuals_[residual_count_++ % residuals_.size()] = x - x_;
+  return verdict;
+}
+
+double SourceFilter::OffsetAt(clock::MonoTime t) const {
+  return x_ + f_ * absl::ToDoubleSeconds(t - t_);
+}
+
+double SourceFilter::OffsetVarianceAt(clock::MonoTime t) const {
+  const double dt = std::max(0.0, absl::ToDoubleSeconds(t - t_));
+  const double q = options_.wander * options_.wander;
+  return p_xx_ + 2 * dt * p_xf_ + dt * dt * p_ff_ + q * dt * dt * dt / 3;
+}
+
+double SourceFilter::jitter() const {
+  const size_t n = std::min(residual_count_, residuals_.size());
+  if (n == 0) return 0;
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += residuals_[i] * residuals_[i];
+  return std::sqrt(sum / n);
+}
+
+void SourceFilter::ResetPhase() {
+  p_xx_ = 0;
+  p_xf_ = 0;
+  spikes_in_row_ = 0;
+  residual_count_ = 0;
+  delays_.clear();
+}
+
+}  // namespace ntpfleet::ntp

@@ -1,0 +1,265 @@
+#include "agent/ntp/source.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "agent/ntp/packet.h"
+#include "agent/ntp/timestamp.h"
+
+namespace ntpfleet::ntp {
+namespace {
+
+// RFC 5905 §7.2: the largest poll exponent anyone should use (36 h).
+constexpr int kMaxPollLimit = 17;
+
+}  // namespace
+
+Source::Source(const SourceConfig& config, uint64_t seed)
+    : config_(config), rng_(seed), poll_(config.minpoll), poll_floor_(config.minpoll) {
+  if (config_.address.empty()) {
+    health_ = SourceHealth::kUnresolved;
+    reason_ = absl::StrFormat("cannot resolve %s, retrying", config_.name);
+  }
+}
+
+void Source::SetHealth(SourceHealth health, std::string reason, std::vector<SourceAction>* out) {
+  if (health == health_ && reason == reason_) return;
+  out->push_back(HealthChanged{health_, health, reason});
+  health_ = health;
+  reason_ = std::move(reason);
+}
+
+std::vector<SourceAction> Source::Start(clock::MonoTime now) {
+  std::vector<SourceAction> out;
+  // A little randomness so that a fleet restarted at once does not poll in lockstep.
+  next_poll_ = now + absl::Milliseconds(std::uniform_int_distribution<int>(0, 500)(rng_));
+  out.push_back(ArmTimer{next_poll_});
+  return out;
+}
+
+void Source::ScheduleNext(clock::MonoTime now, std::vector<SourceAction>* out) {
+  absl::Duration interval;
+  if (burst_left_ > 0) {
+    interval = kBurstSpacing;
+  } else {
+    // 2^poll seconds, up to 1/16 earlier at random (RFC 5905 §13 randomises to avoid
+    // synchronised clients).
+    const double jitter = std::uniform_real_distribution<double>(0.0, 1.0 / 16)(rng_);
+    interval = absl::Seconds(std::ldexp(1.0 - jitter, poll_));
+  }
+  next_poll_ = now + interval;
+  out->push_back(ArmTimer{next_poll_});
+}
+
+std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
+  std::vector<SourceAction> out;
+  if (now < next_poll_) return out;
+  if (health_ == SourceHealth::kDenied) {
+    next_poll_ = clock::MonoTime::Infinite();
+    return out;
+  }
+  if (burst_left_ == 0) {
+    // A new poll (RFC 5905 §13): shift the reach register; a burst counts as one poll.
+    const bool was_reachable = reach_ != 0;
+    reach_ = static_cast<uint8_t>(reach_ << 1);
+    bool burst_now = config_.burst && was_reachable;
+    if (config_.iburst && polls_ == 0) burst_now = true;  // iburst at start-up
+    ++polls_;
+    if (reach_ == 0 && polls_ > 8 && health_ != SourceHealth::kUnresolved) {
+      if (health_ != SourceHealth::kUnreachable) {
+        SetHealth(SourceHealth::kUnreachable,
+                  "no reply (network, firewall, or `restrict ignore` on the server)", &out);
+        // iburst again when a source comes back from being unreachable.
+        if (config_.iburst) burst_now = true;
+      }
+      // Back off while unreachable (as ntpd does), up to maxpoll.
+      poll_ = std::min(std::max(poll_ + 1, poll_floor_), std::max(config_.maxpoll, poll_floor_));
+    }
+    if (burst_now) burst_left_ = kBurstSize;
+  }
+  if (config_.address.empty()) {
+    burst_left_ = 0;
+    ScheduleNext(now, &out);
+    return out;
+  }
+  if (burst_left_ > 0) --burst_left_;
+
+  NtpPacket request;
+  request.leap = Leap::kNone;
+  request.version = static_cast<uint8_t>(config_.version);
+  request.mode = Mode::kClient;
+  request.poll = static_cast<int8_t>(poll_);
+  // Everything else zero (like chrony), and a random transmit timestamp as a nonce.
+  uint64_t nonce = 0;
+  while (nonce == 0) nonce = rng_();
+  request.transmit = NtpTimestamp::FromRaw(nonce);
+  expected_origin_ = request.transmit;
+  transmitted_ = false;
+  voided_ = false;
+  absl::StatusOr<std::vector<uint8_t>> bytes = EncodePacket(request);
+  if (bytes.ok()) {
+    ++counters_.requests;
+    out.push_back(SendRequest{*std::move(bytes)});
+  }
+  ScheduleNext(now, &out);
+  return out;
+}
+
+void Source::OnTransmit(absl::Time t1_local, clock::MonoTime now) {
+  t1_local_ = t1_local;
+  t1_mono_ = now;
+  transmitted_ = true;
+}
+
+void Source::ClockStepped() { voided_ = true; }
+
+void Source::SetPollExponent(int poll) {
+  poll_ = std::clamp(poll, std::max(config_.minpoll, poll_floor_),
+                     std::max(config_.maxpoll, poll_floor_));
+}
+
+std::vector<SourceAction> Source::StartBurst(clock::MonoTime now, int count) {
+  std::vector<SourceAction> out;
+  if (health_ == SourceHealth::kDenied) return out;
+  burst_left_ = count;
+  next_poll_ = now;
+  out.push_back(ArmTimer{now});
+  return out;
+}
+
+void Source::SetAddress(const std::string& address) {
+  config_.address = address;
+  expected_origin_ = NtpTimestamp();
+  std::vector<SourceAction> ignored;
+  if (address.empty()) {
+    SetHealth(SourceHealth::kUnresolved, absl::StrFormat("cannot resolve %s, retrying", config_.name),
+              &ignored);
+  } else if (health_ == SourceHealth::kUnresolved) {
+    SetHealth(SourceHealth::kNew, "", &ignored);
+  }
+}
+
+std::vector<SourceAction> Source::HandleResponse(absl::Span<const uint8_t> bytes,
+                                                 absl::Time t4_local, clock::MonoTime now) {
+  std::vector<SourceAction> out;
+  absl::StatusOr<NtpPacket> reply = DecodePacket(bytes);
+  if (!reply.ok()) {
+    ++counters_.malformed;
+    return out;
+  }
+  if (reply->mode != Mode::kServer) {
+    ++counters_.not_server_mode;
+    return out;
+  }
+  if (expected_origin_.is_zero() || !transmitted_) {
+    ++counters_.duplicate;
+    return out;
+  }
+  // RFC 5905 §8: the origin timestamp must be the transmit timestamp we sent. A mismatch is
+  // spoofed or stale; it must not cancel the real exchange, so the expectation stays.
+  if (reply->origin != expected_origin_) {
+    ++counters_.bogus_origin;
+    return out;
+  }
+  expected_origin_ = NtpTimestamp();  // one answer per request: later copies are duplicates
+  if (voided_) return out;            // the clock was stepped during the exchange
+
+  // Kiss-o'-Death (RFC 5905 §7.4), believed only because the origin matched.
+  if (reply->IsKissOfDeath()) {
+    reach_ |= 1;
+    ++counters_.responses;
+    switch (reply->kiss_code()) {
+      case KissCode::kRate: {
+        ++counters_.kod_rate;
+        burst_left_ = 0;
+        poll_floor_ = std::min(std::max(poll_floor_, poll_) + 1, kMaxPollLimit);
+        poll_ = std::max(poll_, poll_floor_);
+        SetHealth(health_,
+                  absl::StrFormat("KoD RATE: the server asked us to slow down; polling every "
+                                  "%d s",
+                                  1 << poll_),
+                  &out);
+        ScheduleNext(now, &out);
+        break;
+      }
+      case KissCode::kDeny:
+      case KissCode::kRstr:
+        ++counters_.kod_deny;
+        burst_left_ = 0;
+        next_poll_ = clock::MonoTime::Infinite();
+        SetHealth(SourceHealth::kDenied,
+                  absl::StrFormat("KoD %s: the server refuses to serve us; stopped querying it",
+                                  reply->reference_id.AsCode()),
+                  &out);
+        break;
+      default:
+        ++counters_.unsynchronized;
+        SetHealth(SourceHealth::kUnsynchronized,
+                  absl::StrFormat("unsynchronised (kiss code %s)", reply->reference_id.AsCode()),
+                  &out);
+        break;
+    }
+    return out;
+  }
+  if (reply->receive.is_zero() || reply->transmit.is_zero()) {
+    ++counters_.bogus_timestamps;
+    return out;
+  }
+  reach_ |= 1;
+  ++counters_.responses;
+  last_response_ = now;
+  stratum_ = reply->stratum;
+  reference_id_ = reply->reference_id;
+  if (reply->leap == Leap::kUnsynchronized || reply->stratum >= 16) {
+    ++counters_.unsynchronized;
+    SetHealth(SourceHealth::kUnsynchronized,
+              absl::StrFormat("unsynchronised (stratum %d%s)", reply->stratum,
+                              reply->leap == Leap::kUnsynchronized ? ", leap alarm" : ""),
+              &out);
+    return out;
+  }
+
+  // RFC 5905 §8, with T1/T4 from our clock and T2/T3 from the server's, era-safe differences.
+  const NtpTimestamp t1 = NtpTimestamp::FromTime(t1_local_);
+  const NtpTimestamp t4 = NtpTimestamp::FromTime(t4_local);
+  const absl::Duration offset =
+      (NtpTimestamp::Diff(reply->receive, t1) + NtpTimestamp::Diff(reply->transmit, t4)) / 2;
+  const absl::Duration delay =
+      NtpTimestamp::Diff(t4, t1) - NtpTimestamp::Diff(reply->transmit, reply->receive);
+  if (delay < absl::ZeroDuration()) {
+    ++counters_.bogus_timestamps;
+    return out;
+  }
+  Sample sample;
+  sample.time = t1_mono_ + (now - t1_mono_) / 2;
+  sample.offset = offset;
+  sample.delay = delay;
+  sample.dispersion = absl::Seconds(std::ldexp(1.0, reply->precision));
+  sample.stratum = reply->stratum;
+  sample.leap = reply->leap;
+  sample.reference_id = reply->reference_id;
+  sample.root_delay = reply->root_delay.ToDuration();
+  sample.root_dispersion = reply->root_dispersion.ToDuration();
+  // RFC 5905 §11.2 root distance of this sample alone.
+  const absl::Duration distance =
+      (sample.root_delay + delay) / 2 + sample.root_dispersion + sample.dispersion;
+  if (distance > config_.max_distance) {
+    ++counters_.too_far;
+    SetHealth(SourceHealth::kTooFar,
+              absl::StrFormat("root distance %s beyond maxdist %s",
+                              absl::FormatDuration(distance),
+                              absl::FormatDuration(config_.max_distance)),
+              &out);
+    return out;
+  }
+  SetHealth(SourceHealth::kOk, "", &out);
+  out.push_back(SampleAccepted{sample});
+  return out;
+}
+
+}  // namespace ntpfleet::ntp

@@ -1,0 +1,138 @@
+#include "tests/sim/scenarios.h"
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "tests/sim/simulator.h"
+
+namespace ntpfleet::sim {
+namespace {
+
+// The table's default network: 100 µs + 100 µs·Exp(1) each way.
+ServerParams DefaultServer(const std::string& address) {
+  ServerParams s;
+  s.address = address;
+  s.to_server = {absl::Microseconds(100), absl::Microseconds(100), 0};
+  s.to_client = s.to_server;
+  return s;
+}
+
+// A client 0.1 s and 100 ppm off (signs drawn from the seed), wander 1e-9/s, minpoll 6.
+ClientParams DefaultClient(uint64_t seed, double offset_s = 0.1, double freq_ppm = 100) {
+  std::mt19937_64 rng(seed * 7919 + 17);
+  std::uniform_int_distribution<int> coin(0, 1);
+  ClientParams c;
+  c.clock.initial_offset = absl::Seconds(coin(rng) ? offset_s : -offset_s);
+  c.clock.frequency_error_ppm = coin(rng) ? freq_ppm : -freq_ppm;
+  c.clock.wander = 1e-9;
+  c.clock.seed = seed;
+  c.engine.seed = seed;
+  c.minpoll = 6;
+  c.maxpoll = 10;
+  return c;
+}
+
+std::vector<Scenario> MakeScenarios() {
+  std::vector<Scenario> all;
+  all.push_back({"default",
+                 "1 server, delay 100µs+100µs·Exp each way, client ±0.1 s ±100 ppm, wander "
+                 "1e-9/s, minpoll 6",
+                 [](Simulation& sim, uint64_t seed) {
+                   sim.AddServer(DefaultServer("10.0.0.1:123"));
+                   sim.AddClient(DefaultClient(seed));
+                 }});
+  all.push_back({"iburst", "default + iburst", [](Simulation& sim, uint64_t seed) {
+                   sim.AddServer(DefaultServer("10.0.0.1:123"));
+                   ClientParams c = DefaultClient(seed);
+                   c.iburst = true;
+                   sim.AddClient(c);
+                 }});
+  all.push_back({"wrong-date", "client ±100 s off (set wrong with `date -s`), iburst",
+                 [](Simulation& sim, uint64_t seed) {
+                   sim.AddServer(DefaultServer("10.0.0.1:123"));
+                   ClientParams c = DefaultClient(seed, 100.0);
+                   c.iburst = true;
+                   sim.AddClient(c);
+                 }});
+  all.push_back({"large-frequency", "default with ±500 ppm", [](Simulation& sim, uint64_t seed) {
+                   sim.AddServer(DefaultServer("10.0.0.1:123"));
+                   sim.AddClient(DefaultClient(seed, 0.1, 500));
+                 }});
+  all.push_back({"high-jitter", "delay 100µs+1ms·Exp each way", [](Simulation& sim,
+                                                                    uint64_t seed) {
+                   ServerParams s = DefaultServer("10.0.0.1:123");
+                   s.to_server.jitter = absl::Milliseconds(1);
+                   s.to_client.jitter = absl::Milliseconds(1);
+                   sim.AddServer(s);
+                   sim.AddClient(DefaultClient(seed));
+                 }});
+  all.push_back({"falsetickers", "5 servers, 2 of them 50 ms off, iburst",
+                 [](Simulation& sim, uint64_t seed) {
+                   for (int i = 1; i <= 5; ++i) {
+                     ServerParams s = DefaultServer("10.0.0." + std::to_string(i) + ":123");
+                     if (i == 2) s.offset = absl::Milliseconds(50);
+                     if (i == 4) s.offset = absl::Milliseconds(-50);
+                     sim.AddServer(s);
+                   }
+                   ClientParams c = DefaultClient(seed);
+                   c.iburst = true;
+                   sim.AddClient(c);
+                 }});
+  all.push_back({"outage", "default + iburst; upstream down 30 min in every 3 h",
+                 [](Simulation& sim, uint64_t seed) {
+                   ServerParams s = DefaultServer("10.0.0.1:123");
+                   s.outage_period = absl::Hours(3);
+                   s.outage_length = absl::Minutes(30);
+                   sim.AddServer(s);
+                   ClientParams c = DefaultClient(seed);
+                   c.iburst = true;
+                   sim.AddClient(c);
+                 }});
+  all.push_back({"kod-rate", "the only server answers KoD RATE", [](Simulation& sim,
+                                                                    uint64_t seed) {
+                   ServerParams s = DefaultServer("10.0.0.1:123");
+                   s.kiss = "RATE";
+                   sim.AddServer(s);
+                   ClientParams c = DefaultClient(seed);
+                   c.iburst = true;
+                   sim.AddClient(c);
+                 }});
+  all.push_back({"silence", "default + iburst; the only server goes silent after 3000 s",
+                 [](Simulation& sim, uint64_t seed) {
+                   ServerParams s = DefaultServer("10.0.0.1:123");
+                   s.silent_after = absl::Seconds(3000);
+                   sim.AddServer(s);
+                   ClientParams c = DefaultClient(seed);
+                   c.iburst = true;
+                   sim.AddClient(c);
+                 }});
+  return all;
+}
+
+}  // namespace
+
+const std::vector<Scenario>& AllScenarios() {
+  static const auto* const all = new std::vector<Scenario>(MakeScenarios());
+  return *all;
+}
+
+const Scenario& FindScenario(const std::string& name) {
+  for (const Scenario& s : AllScenarios()) {
+    if (s.name == name) return s;
+  }
+  return AllScenarios().front();
+}
+
+std::unique_ptr<Simulation> RunScenario(const Scenario& scenario, uint64_t seed,
+                                        absl::Duration duration) {
+  auto sim = std::make_unique<Simulation>(seed);
+  scenario.build(*sim, seed);
+  sim->Run(duration);
+  return sim;
+}
+
+}  // namespace ntpfleet::sim
