@@ -1,7 +1,8 @@
-// bench/accuracy: runs every simulator scenario over many seeds and prints, per scenario, the
-// medians and worst cases of convergence time, RMS and max offset after convergence, RMS
-// frequency error and requests per client. With --markdown FILE it (re)writes the accuracy
-// section of that file (docs/BENCHMARKS.md) between its markers.
+// bench/accuracy: runs every simulator scenario over many seeds and prints, per
+// scenario, the medians and worst cases of convergence time, RMS and max offset
+// after convergence, RMS frequency error and requests per client. With
+// --markdown FILE it (re)writes the accuracy section of that file
+// (docs/BENCHMARKS.md) between its markers.
 //
 //   bazel run -c opt //bench:accuracy -- --seeds 20 --duration 10000s
 #include <algorithm>
@@ -22,11 +23,14 @@
 #include "tests/sim/simulator.h"
 
 ABSL_FLAG(int, seeds, 20, "runs per scenario (seeds 1..N)");
-ABSL_FLAG(absl::Duration, duration, absl::Seconds(10000), "simulated time per run");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(10000),
+          "simulated time per run");
 ABSL_FLAG(std::string, scenario, "", "run only this scenario");
 ABSL_FLAG(int, dump_seed, 0,
-          "print the chosen scenario's trace for this seed (time, offset, frequency) and exit");
-ABSL_FLAG(std::string, markdown, "", "write the table into this file between the accuracy markers");
+          "print the chosen scenario's trace for this seed (time, offset, "
+          "frequency) and exit");
+ABSL_FLAG(std::string, markdown, "",
+          "write the table into this file between the accuracy markers");
 
 namespace {
 
@@ -47,25 +51,30 @@ int main(int argc, char** argv) {
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
   if (const int seed = absl::GetFlag(FLAGS_dump_seed); seed > 0) {
     auto sim = ntpfleet::sim::RunScenario(
-        ntpfleet::sim::FindScenario(absl::GetFlag(FLAGS_scenario)), seed, duration);
+        ntpfleet::sim::FindScenario(absl::GetFlag(FLAGS_scenario)), seed,
+        duration);
     const ntpfleet::sim::Trace& tr = sim->trace(0);
     for (size_t i = 0; i < tr.time.size(); ++i) {
-      std::printf("%8.0f %12.1f %10.3f%s\n", tr.time[i], tr.offset[i] * 1e6, tr.frequency[i],
-                  tr.liar_selected[i] ? " liar" : "");
+      std::printf("%8.0f %12.1f %10.3f%s\n", tr.time[i], tr.offset[i] * 1e6,
+                  tr.frequency[i], tr.liar_selected[i] ? " liar" : "");
     }
     const ntpfleet::sim::Metrics m = sim->metrics(0);
-    std::printf("converged %.0f s, rms %.1f us, requests %llu\n", m.convergence_s,
-                m.rms_offset_s * 1e6, static_cast<unsigned long long>(m.requests));
+    std::printf("converged %.0f s, rms %.1f us, requests %llu\n",
+                m.convergence_s, m.rms_offset_s * 1e6,
+                static_cast<unsigned long long>(m.requests));
     return 0;
   }
   std::vector<std::string> rows;
   rows.push_back(
-      "| scenario | converged (s) median / worst | RMS offset (µs) median / worst | max offset "
-      "(µs) median / worst | RMS freq error (ppm) median | requests median | steps median | "
+      "| scenario | converged (s) median / worst | RMS offset (µs) median / "
+      "worst | max offset "
+      "(µs) median / worst | RMS freq error (ppm) median | requests median | "
+      "steps median | "
       "unconverged runs |");
   rows.push_back("|---|---|---|---|---|---|---|---|");
   for (const auto& scenario : ntpfleet::sim::AllScenarios()) {
-    if (!absl::GetFlag(FLAGS_scenario).empty() && scenario.name != absl::GetFlag(FLAGS_scenario)) {
+    if (!absl::GetFlag(FLAGS_scenario).empty() &&
+        scenario.name != absl::GetFlag(FLAGS_scenario)) {
       continue;
     }
     std::vector<double> conv, rms, max, freq, req, steps;
@@ -81,13 +90,15 @@ int main(int argc, char** argv) {
       req.push_back(static_cast<double>(m.requests));
       steps.push_back(m.steps);
     }
-    rows.push_back(absl::StrFormat(
-        "| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f | %.0f | %.0f | %d of %d |",
-        scenario.name, Median(conv), Worst(conv), Median(rms), Worst(rms), Median(max),
-        Worst(max), Median(freq), Median(req), Median(steps), unconverged, seeds));
+    rows.push_back(
+        absl::StrFormat("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f "
+                        "| %.0f | %.0f | %d of %d |",
+                        scenario.name, Median(conv), Worst(conv), Median(rms),
+                        Worst(rms), Median(max), Worst(max), Median(freq),
+                        Median(req), Median(steps), unconverged, seeds));
   }
   const std::string table = absl::StrJoin(rows, "\n");
-  std::printf("%d seeds x %s per scenario\n%s\n", seeds, absl::FormatDuration(duration).c_str(),
-              table.c_str());
+  std::printf("%d seeds x %s per scenario\n%s\n", seeds,
+              absl::FormatDuration(duration).c_str(), table.c_str());
   return 0;
 }

@@ -23,19 +23,24 @@ SimClock::SimClock(const MonotonicClock* mono, absl::Time true_epoch,
 void SimClock::Advance() const {
   const MonoTime now = mono_->Now();
   if (now <= at_) return;
-  // Piecewise-constant rate between wander ticks (one per second of monotonic time).
+  // Piecewise-constant rate between wander ticks (one per second of monotonic
+  // time).
   while (wander_ != 0 && origin_ + next_wander_ <= now) {
     const MonoTime tick = origin_ + next_wander_;
-    phase_s_ += (natural_ppm_ + adjustment_ppm_) * 1e-6 * absl::ToDoubleSeconds(tick - at_);
+    phase_s_ += (natural_ppm_ + adjustment_ppm_) * 1e-6 *
+                absl::ToDoubleSeconds(tick - at_);
     at_ = tick;
     natural_ppm_ += wander_ * 1e6 * normal_(rng_);
     next_wander_ += absl::Seconds(1);
   }
-  phase_s_ += (natural_ppm_ + adjustment_ppm_) * 1e-6 * absl::ToDoubleSeconds(now - at_);
+  phase_s_ += (natural_ppm_ + adjustment_ppm_) * 1e-6 *
+              absl::ToDoubleSeconds(now - at_);
   at_ = now;
 }
 
-absl::Time SimClock::TrueNow() const { return true_epoch_ + (mono_->Now() - origin_); }
+absl::Time SimClock::TrueNow() const {
+  return true_epoch_ + (mono_->Now() - origin_);
+}
 
 absl::Duration SimClock::Phase() const {
   Advance();
@@ -59,7 +64,8 @@ absl::Status SimClock::Step(absl::Duration delta) {
 absl::Status SimClock::SetFrequencyAdjustment(double ppm) {
   if (!(std::fabs(ppm) <= kMaxFrequencyPpm)) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "frequency adjustment %.3f ppm is beyond the +/-%.0f ppm limit", ppm, kMaxFrequencyPpm));
+        "frequency adjustment %.3f ppm is beyond the +/-%.0f ppm limit", ppm,
+        kMaxFrequencyPpm));
   }
   Advance();  // the old rate applies up to now
   adjustment_ppm_ = ppm;

@@ -1,21 +1,26 @@
-// SimClock: a virtual wall clock for tests, the simulator and the demo fleet. It never touches the
-// machine's clock.
+// SimClock: a virtual wall clock for tests, the simulator and the demo fleet.
+// It never touches the machine's clock.
 //
-// True time is `true_epoch` plus the elapsed time of an underlying MonotonicClock (the simulator's
-// virtual time, or CLOCK_MONOTONIC in the demo). The simulated clock reads
+// True time is `true_epoch` plus the elapsed time of an underlying
+// MonotonicClock (the simulator's virtual time, or CLOCK_MONOTONIC in the
+// demo). The simulated clock reads
 //   local(t) = true(t) + phase(t)
-// where phase starts at `initial_offset` and drifts at the clock's rate error: the oscillator's
-// natural frequency error (a random walk of `wander` per √s around `frequency_error_ppm`) plus
-// the frequency adjustment NTP sets. Steps add to phase at once.
+// where phase starts at `initial_offset` and drifts at the clock's rate error:
+// the oscillator's natural frequency error (a random walk of `wander` per √s
+// around `frequency_error_ppm`) plus the frequency adjustment NTP sets. Steps
+// add to phase at once.
 //
-// Signs: phase = local minus true (positive: the clock is ahead, so NTP's offset, reference minus
-// local, is negative); frequency error positive = runs fast.
+// Signs: phase = local minus true (positive: the clock is ahead, so NTP's
+// offset, reference minus local, is negative); frequency error positive = runs
+// fast.
 //
-// Not thread-safe: reads advance the lazily integrated state. Use from one thread.
+// Not thread-safe: reads advance the lazily integrated state. Use from one
+// thread.
 //
 //   SimClock clock(&mono, absl::Now(), {.initial_offset = absl::Seconds(2),
 //                                      .frequency_error_ppm = 300, .seed = 1});
-//   clock.Now();                   // 2 s ahead of true time, gaining 300 µs per second
+//   clock.Now();                   // 2 s ahead of true time, gaining 300 µs
+//   per second
 #ifndef NTPFLEET_AGENT_CLOCK_SIM_CLOCK_H_
 #define NTPFLEET_AGENT_CLOCK_SIM_CLOCK_H_
 
@@ -29,17 +34,20 @@
 namespace ntpfleet::clock {
 
 struct SimClockParams {
-  absl::Duration initial_offset = absl::ZeroDuration();  // local minus true at the start
+  absl::Duration initial_offset =
+      absl::ZeroDuration();        // local minus true at the start
   double frequency_error_ppm = 0;  // natural rate error, positive = runs fast
-  // Random-walk frequency wander: each second the natural frequency moves by wander * N(0, 1)
-  // (dimensionless, e.g. 1e-9 — as chrony's clknetsim models oscillators).
+  // Random-walk frequency wander: each second the natural frequency moves by
+  // wander * N(0, 1) (dimensionless, e.g. 1e-9 — as chrony's clknetsim models
+  // oscillators).
   double wander = 0;
   uint64_t seed = 1;
 };
 
 class SimClock final : public AdjustableClock {
  public:
-  SimClock(const MonotonicClock* mono, absl::Time true_epoch, const SimClockParams& params);
+  SimClock(const MonotonicClock* mono, absl::Time true_epoch,
+           const SimClockParams& params);
 
   // AdjustableClock.
   absl::Time Now() const override;
@@ -48,8 +56,8 @@ class SimClock final : public AdjustableClock {
   double FrequencyAdjustment() const override { return adjustment_ppm_; }
   absl::Status SetSyncState(const SyncState& state) override;
 
-  // For measuring: true time now, local minus true now, and the clock's total rate error now
-  // (natural + adjustment, in ppm, positive = runs fast).
+  // For measuring: true time now, local minus true now, and the clock's total
+  // rate error now (natural + adjustment, in ppm, positive = runs fast).
   absl::Time TrueNow() const;
   absl::Duration Phase() const;
   double RateErrorPpm() const;
@@ -70,8 +78,8 @@ class SimClock final : public AdjustableClock {
 
   // Lazily integrated state, valid at mono time `at_`.
   mutable MonoTime at_;
-  mutable double phase_s_;        // local minus true, seconds
-  mutable double natural_ppm_;    // natural frequency error, ppm
+  mutable double phase_s_;              // local minus true, seconds
+  mutable double natural_ppm_;          // natural frequency error, ppm
   mutable absl::Duration next_wander_;  // next wander tick, since origin_
   mutable std::mt19937_64 rng_;
   mutable std::normal_distribution<double> normal_{0.0, 1.0};

@@ -8,13 +8,22 @@
 #include "absl/time/time.h"
 
 namespace ntpfleet::ntp {
+namespace {
 
-Discipline::Discipline(clock::AdjustableClock* clock, const DisciplineOptions& options,
-                       clock::MonoTime now, double initial_adjustment_ppm)
+// When the frequency correction is saturated, offsets beyond this are stepped
+// (seconds).
+constexpr double kSaturatedStep = 0.5e-3;
+
+}  // namespace
+
+Discipline::Discipline(clock::AdjustableClock* clock,
+                       const DisciplineOptions& options, clock::MonoTime now,
+                       double initial_adjustment_ppm)
     : clock_(clock), options_(options), t0_(now) {
   base_ppm_ = std::clamp(initial_adjustment_ppm, -options_.max_frequency_ppm,
                          options_.max_frequency_ppm);
-  // Start from what the clock has now; if it refuses, the first Update reports it.
+  // Start from what the clock has now; if it refuses, the first Update reports
+  // it.
   if (SetAdjustment(base_ppm_).ok()) adj_ppm_ = base_ppm_;
 }
 
@@ -40,8 +49,9 @@ void Discipline::HandleTimer(clock::MonoTime now) {
   (void)SetAdjustment(base_ppm_);
 }
 
-Correction Discipline::Update(clock::MonoTime now, double x, double f, UpdateMode mode,
-                              absl::Duration slew_time, bool allow_step) {
+Correction Discipline::Update(clock::MonoTime now, double x, double f,
+                              UpdateMode mode, absl::Duration slew_time,
+                              bool allow_step) {
   Fold(now);
   Correction result;
   const double e = x - c0_;  // reference minus local, now
@@ -50,19 +60,22 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f, UpdateMod
   const double base = std::clamp(f * 1e6, -limit, limit);
 
   double step_threshold = absl::ToDoubleSeconds(options_.step_threshold);
-  if (mode == UpdateMode::kStartup || (mode == UpdateMode::kForced && allow_step)) {
+  if (mode == UpdateMode::kStartup ||
+      (mode == UpdateMode::kForced && allow_step)) {
     step_threshold = absl::ToDoubleSeconds(options_.startup_step_threshold);
   }
   const bool step_allowed = options_.step_threshold > absl::ZeroDuration() ||
                             mode == UpdateMode::kStartup ||
                             (mode == UpdateMode::kForced && allow_step);
   const double panic = absl::ToDoubleSeconds(options_.panic_threshold);
-  const bool panic_allowed = (mode == UpdateMode::kStartup && options_.allow_panic_at_startup) ||
-                             (mode == UpdateMode::kForced && allow_step);
+  const bool panic_allowed =
+      (mode == UpdateMode::kStartup && options_.allow_panic_at_startup) ||
+      (mode == UpdateMode::kForced && allow_step);
   if (panic > 0 && std::fabs(e) > panic && !panic_allowed) {
     result.kind = CorrectionKind::kPanic;
     result.message = absl::StrFormat(
-        "offset %+.3f s exceeds the panic threshold (%.0f s): not correcting; set the clock by "
+        "offset %+.3f s exceeds the panic threshold (%.0f s): not correcting; "
+        "set the clock by "
         "hand, or force it with `ntpfleetctl resync --step`",
         e, panic);
     return result;
@@ -88,14 +101,36 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f, UpdateMod
     return result;
   }
 
-  // Slew: base frequency plus e spread over the slew time, within the 500 ppm limit. The
-  // headroom is what the limit leaves in the direction the slew must go.
+  // Slew: base frequency plus e spread over the slew time, within the 500 ppm
+  // limit. The headroom is what the limit leaves in the direction the slew must
+  // go.
   base_ppm_ = base;
   const double headroom = e > 0 ? limit - base : limit + base;
   double seconds = std::max(absl::ToDoubleSeconds(slew_time), 1e-3);
+  // With the frequency correction at the limit there is no room to slew this
+  // way: a clock that far off can only be kept by small steps.
+  if (step_allowed && std::fabs(e) > kSaturatedStep &&
+      std::fabs(e) / absl::ToDoubleSeconds(slew_time) * 1e6 > headroom) {
+    absl::Status s = clock_->Step(absl::Seconds(e));
+    if (!s.ok()) {
+      result.kind = CorrectionKind::kError;
+      result.message = std::string(s.message());
+      return result;
+    }
+    c0_ += e;
+    ++steps_;
+    slewing_ = false;
+    (void)SetAdjustment(base_ppm_);
+    result.kind = CorrectionKind::kStep;
+    result.message = absl::StrFormat(
+        "frequency correction saturated at %+.0f ppm: stepped %+.6f s",
+        base_ppm_, e);
+    return result;
+  }
   double slew_ppm = 0;
   if (headroom > 0 && e != 0) {
-    if (std::fabs(e) / seconds * 1e6 > headroom) seconds = std::fabs(e) * 1e6 / headroom;
+    if (std::fabs(e) / seconds * 1e6 > headroom)
+      seconds = std::fabs(e) * 1e6 / headroom;
     slew_ppm = e / seconds * 1e6;
     // Keep |base + slew| within the limit even after rounding.
     slew_ppm = std::clamp(base + slew_ppm, -limit, limit) - base;

@@ -1,23 +1,30 @@
-// Clock discipline: steers an AdjustableClock towards the engine's estimate of true time
-// (RFC 5905 §11.3 and Appendix A.5.5 decide the same questions: step or slew, and how fast).
+// Clock discipline: steers an AdjustableClock towards the engine's estimate of
+// true time (RFC 5905 §11.3 and Appendix A.5.5 decide the same questions: step
+// or slew, and how fast).
 //
-// The engine's filters estimate x(t) = reference minus the free-running oscillator and its rate
-// f = dx/dt. The discipline keeps the clock's cumulative correction C(t) (steps plus integrated
-// frequency adjustments) and makes C follow x:
-// - frequency: the adjustment is set to f (in ppm, adjtimex sign), cancelling the oscillator's
+// The engine's filters estimate x(t) = reference minus the free-running
+// oscillator and its rate f = dx/dt. The discipline keeps the clock's
+// cumulative correction C(t) (steps plus integrated frequency adjustments) and
+// makes C follow x:
+// - frequency: the adjustment is set to f (in ppm, adjtimex sign), cancelling
+// the oscillator's
 //   error, so the clock does not drift between polls;
-// - phase: the remaining offset e = x - C is stepped if |e| exceeds the step threshold (0.128 s,
-//   `tinker step`), otherwise slewed by a temporary extra frequency for a while;
-//   |frequency + slew| never exceeds 500 ppm;
-// - panic: an offset beyond the panic threshold (1000 s, `tinker panic`) is never corrected,
-//   unless at start-up with `allow_panic_at_startup` (ntpd -g) or in a forced resync that allows
-//   stepping;
-// - start-up: the first correction after the agent starts steps any offset above
-//   `startup_step_threshold` (default 1 ms): slewing 100 ms at 500 ppm would take 200 s, and a
-//   freshly started node (like one after ntpdate at boot) should be right at once.
+// - phase: the remaining offset e = x - C is stepped if |e| exceeds the step
+// threshold (0.128 s,
+//   `tinker step`), otherwise slewed by a temporary extra frequency for a
+//   while; |frequency + slew| never exceeds 500 ppm;
+// - panic: an offset beyond the panic threshold (1000 s, `tinker panic`) is
+// never corrected,
+//   unless at start-up with `allow_panic_at_startup` (ntpd -g) or in a forced
+//   resync that allows stepping;
+// - start-up: the first correction after the agent starts steps any offset
+// above
+//   `startup_step_threshold` (default 1 ms): slewing 100 ms at 500 ppm would
+//   take 200 s, and a freshly started node (like one after ntpdate at boot)
+//   should be right at once.
 //
-// Offsets are in seconds as doubles here (the engine's filter domain); the AdjustableClock gets
-// absl::Duration.
+// Offsets are in seconds as doubles here (the engine's filter domain); the
+// AdjustableClock gets absl::Duration.
 #ifndef NTPFLEET_AGENT_NTP_DISCIPLINE_H_
 #define NTPFLEET_AGENT_NTP_DISCIPLINE_H_
 
@@ -30,8 +37,9 @@
 namespace ntpfleet::ntp {
 
 struct DisciplineOptions {
-  absl::Duration step_threshold = absl::Milliseconds(128);  // 0: never step (ntpd -x)
-  absl::Duration panic_threshold = absl::Seconds(1000);     // 0: no panic check
+  absl::Duration step_threshold =
+      absl::Milliseconds(128);  // 0: never step (ntpd -x)
+  absl::Duration panic_threshold = absl::Seconds(1000);  // 0: no panic check
   absl::Duration startup_step_threshold = absl::Milliseconds(1);
   bool allow_panic_at_startup = true;  // like ntpd -g
   double max_frequency_ppm = clock::kMaxFrequencyPpm;
@@ -40,7 +48,8 @@ struct DisciplineOptions {
 enum class UpdateMode {
   kStartup,  // the first correction since start
   kNormal,
-  kForced,      // a forced resync (`ntpfleetctl resync`), stepping allowed per allow_step
+  kForced,  // a forced resync (`ntpfleetctl resync`), stepping allowed per
+            // allow_step
 };
 
 enum class CorrectionKind {
@@ -52,38 +61,45 @@ enum class CorrectionKind {
 
 struct Correction {
   CorrectionKind kind = CorrectionKind::kSlew;
-  double offset = 0;  // e before the correction, seconds (reference minus local)
+  double offset =
+      0;  // e before the correction, seconds (reference minus local)
   std::string message;  // for kPanic / kError
 };
 
 class Discipline {
  public:
-  // `initial_adjustment_ppm`: the frequency adjustment to start from (e.g. the drift file).
+  // `initial_adjustment_ppm`: the frequency adjustment to start from (e.g. the
+  // drift file).
   Discipline(clock::AdjustableClock* clock, const DisciplineOptions& options,
              clock::MonoTime now, double initial_adjustment_ppm);
 
-  // Seconds of correction applied up to monotonic time t (steps plus integrated adjustment).
+  // Seconds of correction applied up to monotonic time t (steps plus integrated
+  // adjustment).
   double CorrectionAt(clock::MonoTime t) const;
 
-  // Steers towards x (reference minus free-running, seconds, at `now`) with rate f = dx/dt.
-  // `slew_time`: how long to spread a phase correction over (stretched if the 500 ppm limit
-  // needs it). `allow_step`: for kForced only.
+  // Steers towards x (reference minus free-running, seconds, at `now`) with
+  // rate f = dx/dt. `slew_time`: how long to spread a phase correction over
+  // (stretched if the 500 ppm limit needs it). `allow_step`: for kForced only.
   Correction Update(clock::MonoTime now, double x, double f, UpdateMode mode,
                     absl::Duration slew_time, bool allow_step = false);
 
-  // Keeps the learned frequency and finishes any slew (holdover); nothing else changes.
-  // Ends a slew when it is due.
+  // Keeps the learned frequency and finishes any slew (holdover); nothing else
+  // changes. Ends a slew when it is due.
   void HandleTimer(clock::MonoTime now);
-  clock::MonoTime next_timer() const { return slewing_ ? slew_end_ : clock::MonoTime::Infinite(); }
+  clock::MonoTime next_timer() const {
+    return slewing_ ? slew_end_ : clock::MonoTime::Infinite();
+  }
 
-  // The learned frequency adjustment (adjtimex sign: positive speeds the clock), without slew.
+  // The learned frequency adjustment (adjtimex sign: positive speeds the
+  // clock), without slew.
   double base_frequency_ppm() const { return base_ppm_; }
   bool slewing() const { return slewing_; }
   int steps() const { return steps_; }
   const DisciplineOptions& options() const { return options_; }
 
  private:
-  // Folds the correction accumulated at the current adjustment into c0_ up to `now`.
+  // Folds the correction accumulated at the current adjustment into c0_ up to
+  // `now`.
   void Fold(clock::MonoTime now);
   absl::Status SetAdjustment(double ppm);
 

@@ -15,10 +15,11 @@
 namespace ntpfleet::ntp {
 namespace {
 
-// The error bound grows at this rate since the last update (ClockBound's "max drift"; chrony's
-// maxclockerror default is 1 ppm).
+// The error bound grows at this rate since the last update (ClockBound's "max
+// drift"; chrony's maxclockerror default is 1 ppm).
 constexpr double kClockTolerance = 1e-6;
-// Below this measured offset a synchronised node counts as synchronised rather than syncing.
+// Below this measured offset a synchronised node counts as synchronised rather
+// than syncing.
 constexpr double kSyncedOffset = 1e-3;
 
 template <class... Ts>
@@ -46,37 +47,43 @@ const char* SyncStateName(SyncState state) {
   return "unknown";
 }
 
-Engine::Engine(clock::AdjustableClock* clock, const EngineOptions& options, clock::MonoTime now)
+Engine::Engine(clock::AdjustableClock* clock, const EngineOptions& options,
+               clock::MonoTime now)
     : clock_(clock),
       options_(options),
-      discipline_(clock, options.discipline, now,
-                  options.initial_frequency_ppm.value_or(clock->FrequencyAdjustment())),
+      discipline_(
+          clock, options.discipline, now,
+          options.initial_frequency_ppm.value_or(clock->FrequencyAdjustment())),
       next_seed_(options.seed) {}
 
 int Engine::AddSource(const SourceConfig& config) {
   Peer peer;
-  peer.source = std::make_unique<Source>(config, next_seed_++ * 0x9e3779b97f4a7c15ULL);
+  peer.source =
+      std::make_unique<Source>(config, next_seed_++ * 0x9e3779b97f4a7c15ULL);
   peer.filter = SourceFilter(options_.filter);
-  // The frequency we start from is the best prior for the oscillator: x' = adjustment. A drift
-  // file makes it a confident one.
+  // The frequency we start from is the best prior for the oscillator: x' =
+  // adjustment. A drift file makes it a confident one.
   peer.filter.SetFrequencyPrior(discipline_.base_frequency_ppm() * 1e-6,
-                                options_.initial_frequency_ppm ? 10e-6
-                                                               : options_.filter
-                                                                     .initial_frequency_sigma);
+                                options_.initial_frequency_ppm
+                                    ? 10e-6
+                                    : options_.filter.initial_frequency_sigma);
   peers_.push_back(std::move(peer));
   return static_cast<int>(peers_.size()) - 1;
 }
 
-void Engine::Execute(int id, std::vector<SourceAction> actions, clock::MonoTime now,
-                     std::vector<Transmit>* out) {
+void Engine::Execute(int id, std::vector<SourceAction> actions,
+                     clock::MonoTime now, std::vector<Transmit>* out) {
   Peer& peer = peers_[id];
   for (SourceAction& action : actions) {
     std::visit(Overloaded{
                    [&](SendRequest& send) {
-                     out->push_back(Transmit{id, peer.source->address(), std::move(send.bytes)});
+                     out->push_back(Transmit{id, peer.source->address(),
+                                             std::move(send.bytes)});
                    },
                    [&](const ArmTimer& arm) { peer.timer = arm.at; },
-                   [&](const SampleAccepted& accepted) { OnSample(id, accepted.sample, now); },
+                   [&](const SampleAccepted& accepted) {
+                     OnSample(id, accepted.sample, now);
+                   },
                    [&](const HealthChanged&) {},
                },
                action);
@@ -96,7 +103,8 @@ std::vector<Transmit> Engine::HandleTimer(clock::MonoTime now) {
   discipline_.HandleTimer(now);
   for (size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].timer <= now) {
-      Execute(static_cast<int>(i), peers_[i].source->HandleTimer(now), now, &out);
+      Execute(static_cast<int>(i), peers_[i].source->HandleTimer(now), now,
+              &out);
     }
   }
   return out;
@@ -110,11 +118,13 @@ void Engine::OnTransmit(int source, absl::Time t1_local, clock::MonoTime now) {
 
 std::vector<Transmit> Engine::HandleResponse(const std::string& from,
                                              absl::Span<const uint8_t> bytes,
-                                             absl::Time t4_local, clock::MonoTime now) {
+                                             absl::Time t4_local,
+                                             clock::MonoTime now) {
   std::vector<Transmit> out;
   for (size_t i = 0; i < peers_.size(); ++i) {
     if (!from.empty() && peers_[i].source->address() == from) {
-      Execute(static_cast<int>(i), peers_[i].source->HandleResponse(bytes, t4_local, now), now,
+      Execute(static_cast<int>(i),
+              peers_[i].source->HandleResponse(bytes, t4_local, now), now,
               &out);
       return out;
     }
@@ -131,12 +141,14 @@ void Engine::SetSourceAddress(int source, const std::string& address) {
   }
 }
 
-std::vector<Transmit> Engine::StartResync(clock::MonoTime now, bool allow_step) {
+std::vector<Transmit> Engine::StartResync(clock::MonoTime now,
+                                          bool allow_step) {
   std::vector<Transmit> out;
   forced_pending_ = true;
   forced_allow_step_ = allow_step;
   for (size_t i = 0; i < peers_.size(); ++i) {
-    Execute(static_cast<int>(i), peers_[i].source->StartBurst(now, 4), now, &out);
+    Execute(static_cast<int>(i), peers_[i].source->StartBurst(now, 4), now,
+            &out);
     // HandleTimer sends the first request of the burst now.
     Execute(static_cast<int>(i), peers_[i].source->HandleTimer(now), now, &out);
   }
@@ -153,7 +165,8 @@ void Engine::OnSample(int id, const Sample& sample, clock::MonoTime now) {
   Peer& peer = peers_[id];
   peer.last_sample = sample;
   // Into free-running coordinates: x = reference - (local - correction).
-  const double x = absl::ToDoubleSeconds(sample.offset) + discipline_.CorrectionAt(sample.time);
+  const double x = absl::ToDoubleSeconds(sample.offset) +
+                   discipline_.CorrectionAt(sample.time);
   const FilterVerdict verdict =
       peer.filter.Add(sample.time, x, absl::ToDoubleSeconds(sample.delay));
   if (verdict == FilterVerdict::kSpike) return;
@@ -163,7 +176,9 @@ void Engine::OnSample(int id, const Sample& sample, clock::MonoTime now) {
 
 void Engine::AdjustPoll(Peer& peer) {
   Source& source = *peer.source;
-  if (peer.filter.samples() < 4) return;
+  // Not during a burst (its samples come 2 s apart, not a poll interval), nor
+  // before the filter has a few samples.
+  if (source.bursting() || peer.filter.samples() < 4) return;
   const double nu = std::fabs(peer.filter.last_normalized_innovation());
   int poll = source.poll_exponent();
   if (nu > 3) {
@@ -176,14 +191,17 @@ void Engine::AdjustPoll(Peer& peer) {
   source.SetPollExponent(poll);
 }
 
-absl::Duration Engine::RootDistance(const Peer& peer, clock::MonoTime now) const {
+absl::Duration Engine::RootDistance(const Peer& peer,
+                                    clock::MonoTime now) const {
   if (!peer.last_sample) return absl::InfiniteDuration();
   const Sample& s = *peer.last_sample;
-  // RFC 5905 §11.2 λ, with the filter's own uncertainty in place of the sample dispersion.
-  const double age = std::max(0.0, absl::ToDoubleSeconds(now - peer.filter.last_update()));
+  // RFC 5905 §11.2 λ, with the filter's own uncertainty in place of the sample
+  // dispersion.
+  const double age =
+      std::max(0.0, absl::ToDoubleSeconds(now - peer.filter.last_update()));
   return (s.root_delay + s.delay) / 2 + s.root_dispersion + s.dispersion +
-         absl::Seconds(std::sqrt(peer.filter.OffsetVarianceAt(now)) + peer.filter.jitter() +
-                       kPhi * age);
+         absl::Seconds(std::sqrt(peer.filter.OffsetVarianceAt(now)) +
+                       peer.filter.jitter() + kPhi * age);
 }
 
 void Engine::UpdateClock(clock::MonoTime now) {
@@ -199,7 +217,8 @@ void Engine::UpdateClock(clock::MonoTime now) {
     }
     Candidate c;
     c.id = static_cast<int>(i);
-    c.offset = absl::Seconds(peer.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
+    c.offset = absl::Seconds(peer.filter.OffsetAt(now) -
+                             discipline_.CorrectionAt(now));
     c.root_distance = RootDistance(peer, now);
     c.jitter = absl::Seconds(peer.filter.jitter());
     c.frequency_ppm = -peer.filter.frequency() * 1e6;
@@ -209,7 +228,8 @@ void Engine::UpdateClock(clock::MonoTime now) {
     ids.push_back(static_cast<int>(i));
   }
   const SelectionResult result = SelectSources(candidates, options_.selection);
-  for (size_t k = 0; k < result.marks.size(); ++k) peers_[ids[k]].mark = result.marks[k];
+  for (size_t k = 0; k < result.marks.size(); ++k)
+    peers_[ids[k]].mark = result.marks[k];
   if (!result.ok) {
     system_peer_.reset();
     return;
@@ -225,21 +245,24 @@ void Engine::UpdateClock(clock::MonoTime now) {
     mode = UpdateMode::kForced;
     allow_step = forced_allow_step_;
   } else if (!corrected_) {
-    // Start-up: wait for a second sample so the frequency is known too, unless the clock is so
-    // far off that any correction is better than none.
+    // Start-up: wait for a second sample so the frequency is known too, unless
+    // the clock is so far off that any correction is better than none.
     if (sp.filter.samples() < 2 &&
-        std::fabs(e) <= absl::ToDoubleSeconds(options_.discipline.step_threshold)) {
+        std::fabs(e) <=
+            absl::ToDoubleSeconds(options_.discipline.step_threshold)) {
       return;
     }
     mode = UpdateMode::kStartup;
   }
-  const absl::Duration interval = absl::Seconds(std::ldexp(1.0, sp.source->poll_exponent()));
+  const absl::Duration interval =
+      absl::Seconds(std::ldexp(1.0, sp.source->poll_exponent()));
   const absl::Duration slew_time =
       std::clamp(interval / 4, absl::Seconds(1), absl::Seconds(64));
-  const Correction correction =
-      discipline_.Update(now, e + discipline_.CorrectionAt(now), f, mode, slew_time, allow_step);
+  const Correction correction = discipline_.Update(
+      now, e + discipline_.CorrectionAt(now), f, mode, slew_time, allow_step);
   last_correction_ = correction;
-  if (correction.kind == CorrectionKind::kPanic || correction.kind == CorrectionKind::kError) {
+  if (correction.kind == CorrectionKind::kPanic ||
+      correction.kind == CorrectionKind::kError) {
     return;
   }
   forced_pending_ = false;
@@ -284,9 +307,11 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     p.prefer = source.config().prefer;
     p.reach = source.reach();
     p.poll = source.poll_exponent();
-    if (source.has_response()) p.since_last_response = now - source.last_response();
+    if (source.has_response())
+      p.since_last_response = now - source.last_response();
     if (peer.last_sample) {
-      p.offset = absl::Seconds(peer.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
+      p.offset = absl::Seconds(peer.filter.OffsetAt(now) -
+                               discipline_.CorrectionAt(now));
       p.delay = peer.last_sample->delay;
       p.root_distance = RootDistance(peer, now);
     }
@@ -296,32 +321,39 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.peers.push_back(std::move(p));
   }
 
-  const bool peer_usable = system_peer_ && peers_[*system_peer_].source->reach() != 0 &&
-                           peers_[*system_peer_].source->health() == SourceHealth::kOk;
+  const bool peer_usable =
+      system_peer_ && peers_[*system_peer_].source->reach() != 0 &&
+      peers_[*system_peer_].source->health() == SourceHealth::kOk;
   const double age =
-      last_update_ ? std::max(0.0, absl::ToDoubleSeconds(now - *last_update_)) : 0.0;
+      last_update_ ? std::max(0.0, absl::ToDoubleSeconds(now - *last_update_))
+                   : 0.0;
   if (peer_usable && corrected_) {
     const Peer& sp = peers_[*system_peer_];
     const Sample& s = *sp.last_sample;
     st.system_peer = *system_peer_;
-    st.state = std::fabs(last_offset_) < kSyncedOffset ? SyncState::kSynchronized
-                                                        : SyncState::kSyncing;
+    st.state = std::fabs(last_offset_) < kSyncedOffset
+                   ? SyncState::kSynchronized
+                   : SyncState::kSyncing;
     st.stratum = std::min(s.stratum + 1, 16);
-    // RFC 5905 §7.3: the refid of a secondary server is its upstream's IPv4 address. We know the
-    // upstream as "ip:port"; an IPv6 or unparsable address falls back to the upstream's refid.
+    // RFC 5905 §7.3: the refid of a secondary server is its upstream's IPv4
+    // address. We know the upstream as "ip:port"; an IPv6 or unparsable address
+    // falls back to the upstream's refid.
     st.reference_id = s.reference_id;
     int a, b, c, d;
-    if (std::sscanf(sp.source->address().c_str(), "%d.%d.%d.%d", &a, &b, &c, &d) == 4) {
+    if (std::sscanf(sp.source->address().c_str(), "%d.%d.%d.%d", &a, &b, &c,
+                    &d) == 4) {
       st.reference_id = RefId::FromIpv4(a, b, c, d);
     }
     st.leap = s.leap;
     st.delay = s.delay;
     st.jitter = absl::Seconds(combined_jitter_);
-    st.offset = absl::Seconds(sp.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
+    st.offset =
+        absl::Seconds(sp.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
     st.root_delay = s.root_delay + s.delay;
-    st.root_dispersion = s.root_dispersion + s.dispersion +
-                         absl::Seconds(std::sqrt(sp.filter.OffsetVarianceAt(now)) +
-                                       combined_jitter_ + kClockTolerance * age);
+    st.root_dispersion =
+        s.root_dispersion + s.dispersion +
+        absl::Seconds(std::sqrt(sp.filter.OffsetVarianceAt(now)) +
+                      combined_jitter_ + kClockTolerance * age);
     st.poll = sp.source->poll_exponent();
   } else if (options_.local_clock_stratum) {
     st.state = SyncState::kLocalClock;
@@ -333,15 +365,19 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.stratum = 16;
     st.reference_id = RefId::FromCode("HOLD");
     st.leap = Leap::kUnsynchronized;
-    st.root_dispersion = absl::Seconds(combined_jitter_ + kClockTolerance * age);
+    st.root_dispersion =
+        absl::Seconds(combined_jitter_ + kClockTolerance * age);
   } else {
     st.state = SyncState::kUnsynchronized;
     st.reference_id = RefId::FromCode("INIT");
   }
-  // ClockBound: |offset| + root dispersion + root delay / 2 (root dispersion already grows with
-  // the clock tolerance times the time since the last update).
-  st.error_bound = absl::AbsDuration(st.offset) + st.root_dispersion + st.root_delay / 2;
-  if (st.state == SyncState::kUnsynchronized) st.error_bound = absl::InfiniteDuration();
+  // ClockBound: |offset| + root dispersion + root delay / 2 (root dispersion
+  // already grows with the clock tolerance times the time since the last
+  // update).
+  st.error_bound =
+      absl::AbsDuration(st.offset) + st.root_dispersion + st.root_delay / 2;
+  if (st.state == SyncState::kUnsynchronized)
+    st.error_bound = absl::InfiniteDuration();
   return st;
 }
 

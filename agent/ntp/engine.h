@@ -1,17 +1,22 @@
-// The NTP engine: the system process of RFC 5905 (§11) over a set of Sources. It owns each
-// source's state machine and filter, selects and combines them (selection.h), steers the clock
-// through the Discipline, and derives the system variables a server hands on (stratum, refid,
-// root delay and dispersion, leap) and the node's error bound.
+// The NTP engine: the system process of RFC 5905 (§11) over a set of Sources.
+// It owns each source's state machine and filter, selects and combines them
+// (selection.h), steers the clock through the Discipline, and derives the
+// system variables a server hands on (stratum, refid, root delay and
+// dispersion, leap) and the node's error bound.
 //
-// Sans-IO like everything in agent/ntp: the caller passes events in and carries out what comes
-// back.
+// Sans-IO like everything in agent/ntp: the caller passes events in and carries
+// out what comes back.
 //
 //   Engine engine(&clock, options, mono.Now());
-//   int id = engine.AddSource({.name = "ntp1", .address = "10.0.0.1:123", .iburst = true});
-//   for (const Transmit& t : engine.Start(mono.Now())) { send t.bytes to t.address;
-//                                                        engine.OnTransmit(t.source, clock.Now(),
-//                                                                          mono.Now()); }
-//   ... on a datagram:   engine.HandleResponse(from, bytes, t4_local, mono.Now())
+//   int id = engine.AddSource({.name = "ntp1", .address = "10.0.0.1:123",
+//   .iburst = true}); for (const Transmit& t : engine.Start(mono.Now())) { send
+//   t.bytes to t.address;
+//                                                        engine.OnTransmit(t.source,
+//                                                        clock.Now(),
+//                                                                          mono.Now());
+//                                                                          }
+//   ... on a datagram:   engine.HandleResponse(from, bytes, t4_local,
+//   mono.Now())
 //   ... at next_timer(): engine.HandleTimer(mono.Now())
 //
 // Not thread-safe; one event at a time.
@@ -35,21 +40,22 @@
 
 namespace ntpfleet::ntp {
 
-// Frequency tolerance: how fast an unsynchronised estimate's error may grow (RFC 5905 PHI,
-// 15 ppm; ClockBound uses the same idea).
+// Frequency tolerance: how fast an unsynchronised estimate's error may grow
+// (RFC 5905 PHI, 15 ppm; ClockBound uses the same idea).
 inline constexpr double kPhi = 15e-6;
 
 struct EngineOptions {
   DisciplineOptions discipline;
   FilterOptions filter;
   SelectionOptions selection;
-  // Frequency adjustment to start from (adjtimex sign, ppm), e.g. from the drift file.
+  // Frequency adjustment to start from (adjtimex sign, ppm), e.g. from the
+  // drift file.
   std::optional<double> initial_frequency_ppm;
-  // `server 127.127.1.0` + `fudge ... stratum N`: with no usable upstream, serve the local clock
-  // at this stratum instead of going unsynchronised.
+  // `server 127.127.1.0` + `fudge ... stratum N`: with no usable upstream,
+  // serve the local clock at this stratum instead of going unsynchronised.
   std::optional<int> local_clock_stratum;
-  // Poll control: raise the poll interval after this many consecutive samples that agree with
-  // the filter's prediction (normalised innovation below 1.5).
+  // Poll control: raise the poll interval after this many consecutive samples
+  // that agree with the filter's prediction (normalised innovation below 1.5).
   int poll_up_after = 4;
   uint64_t seed = 1;
 };
@@ -61,7 +67,13 @@ struct Transmit {
   std::vector<uint8_t> bytes;
 };
 
-enum class SyncState { kUnsynchronized, kSyncing, kSynchronized, kHoldover, kLocalClock };
+enum class SyncState {
+  kUnsynchronized,
+  kSyncing,
+  kSynchronized,
+  kHoldover,
+  kLocalClock
+};
 const char* SyncStateName(SyncState state);
 
 struct PeerStatus {
@@ -87,10 +99,12 @@ struct PeerStatus {
 struct EngineStatus {
   SyncState state = SyncState::kUnsynchronized;
   absl::Duration offset;  // estimated current offset, reference minus local
-  absl::Duration last_offset;  // offset measured at the last update, before its correction
+  absl::Duration
+      last_offset;  // offset measured at the last update, before its correction
   absl::Duration delay;   // to the system peer
   absl::Duration jitter;  // system jitter
-  double frequency_ppm = 0;  // the oscillator's frequency error, positive = runs fast
+  double frequency_ppm =
+      0;  // the oscillator's frequency error, positive = runs fast
   int stratum = 16;
   RefId reference_id;
   Leap leap = Leap::kUnsynchronized;
@@ -106,21 +120,25 @@ struct EngineStatus {
 
 class Engine {
  public:
-  Engine(clock::AdjustableClock* clock, const EngineOptions& options, clock::MonoTime now);
+  Engine(clock::AdjustableClock* clock, const EngineOptions& options,
+         clock::MonoTime now);
 
   // Adds an upstream; returns its id. Before Start().
   int AddSource(const SourceConfig& config);
   std::vector<Transmit> Start(clock::MonoTime now);
   std::vector<Transmit> HandleTimer(clock::MonoTime now);
   void OnTransmit(int source, absl::Time t1_local, clock::MonoTime now);
-  // A datagram from `from` ("ip:port"). Datagrams from addresses we did not query are dropped
-  // and counted.
-  std::vector<Transmit> HandleResponse(const std::string& from, absl::Span<const uint8_t> bytes,
-                                       absl::Time t4_local, clock::MonoTime now);
-  // A new address for a source whose name was (re)resolved; empty if resolution failed.
+  // A datagram from `from` ("ip:port"). Datagrams from addresses we did not
+  // query are dropped and counted.
+  std::vector<Transmit> HandleResponse(const std::string& from,
+                                       absl::Span<const uint8_t> bytes,
+                                       absl::Time t4_local,
+                                       clock::MonoTime now);
+  // A new address for a source whose name was (re)resolved; empty if resolution
+  // failed.
   void SetSourceAddress(int source, const std::string& address);
-  // Forced resync: a burst to every usable source, and the next correction may step (always when
-  // `allow_step`, else above the normal step threshold).
+  // Forced resync: a burst to every usable source, and the next correction may
+  // step (always when `allow_step`, else above the normal step threshold).
   std::vector<Transmit> StartResync(clock::MonoTime now, bool allow_step);
 
   clock::MonoTime next_timer() const;
@@ -128,7 +146,9 @@ class Engine {
   uint64_t unknown_sender_drops() const { return unknown_sender_; }
   const Discipline& discipline() const { return discipline_; }
   // Outcome of the most recent correction (for resync results and logs).
-  const std::optional<Correction>& last_correction() const { return last_correction_; }
+  const std::optional<Correction>& last_correction() const {
+    return last_correction_;
+  }
 
  private:
   struct Peer {

@@ -11,7 +11,8 @@ namespace ntpfleet::ntp {
 
 SourceFilter::SourceFilter(const FilterOptions& options)
     : options_(options),
-      p_ff_(options.initial_frequency_sigma * options.initial_frequency_sigma) {}
+      p_ff_(options.initial_frequency_sigma * options.initial_frequency_sigma),
+      wander_(options.wander) {}
 
 void SourceFilter::SetFrequencyPrior(double frequency, double sigma) {
   f_ = frequency;
@@ -20,8 +21,9 @@ void SourceFilter::SetFrequencyPrior(double frequency, double sigma) {
 
 void SourceFilter::Predict(double dt) {
   if (dt <= 0) return;
-  // x' = x + f dt; P' = F P Fᵀ + Q, with Q from a random-walk frequency of spectral density q.
-  const double q = options_.wander * options_.wander;
+  // x' = x + f dt; P' = F P Fᵀ + Q, with Q from a random-walk frequency of
+  // spectral density q.
+  const double q = wander_ * wander_;
   x_ += f_ * dt;
   p_xx_ += 2 * dt * p_xf_ + dt * dt * p_ff_ + q * dt * dt * dt / 3;
   p_xf_ += dt * p_ff_ + q * dt * dt / 2;
@@ -31,25 +33,29 @@ void SourceFilter::Predict(double dt) {
 double SourceFilter::MedianDelay() const {
   if (delays_.empty()) return 0;
   std::vector<double> sorted(delays_.begin(), delays_.end());
-  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2, sorted.end());
+  std::nth_element(sorted.begin(), sorted.begin() + sorted.size() / 2,
+                   sorted.end());
   return sorted[sorted.size() / 2];
 }
 
 double SourceFilter::min_delay() const {
-  return delays_.empty() ? 0 : *std::min_element(delays_.begin(), delays_.end());
+  return delays_.empty() ? 0
+                         : *std::min_element(delays_.begin(), delays_.end());
 }
 
 FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
   delays_.push_back(delay);
   if (delays_.size() > options_.min_delay_window) delays_.pop_front();
-  // The sample's offset error lies within ±(delay - base)/2, where base is the path's true
-  // minimum delay; uniform there, its variance is (delay - base)²/12. The base is at most the
-  // smallest delay seen; how far below it may lie shrinks as more delays are seen and grows with
-  // their spread.
+  // The sample's offset error lies within ±(delay - base)/2, where base is the
+  // path's true minimum delay; uniform there, its variance is (delay -
+  // base)²/12. The base is at most the smallest delay seen; how far below it
+  // may lie shrinks as more delays are seen and grows with their spread.
   const double lowest = min_delay();
-  const double gap = std::max(0.25 * (MedianDelay() - lowest), lowest / delays_.size());
+  const double gap =
+      std::max(0.35 * (MedianDelay() - lowest), lowest / delays_.size());
   const double width = std::max(0.0, delay - lowest) + gap;
-  const double r = options_.noise_floor * options_.noise_floor + width * width / 12;
+  const double r =
+      options_.noise_floor * options_.noise_floor + width * width / 12;
 
   if (samples_ == 0) {
     t_ = t;
@@ -69,7 +75,8 @@ FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
   FilterVerdict verdict = FilterVerdict::kAccepted;
   if (samples_ >= 3 && nu * nu > 25 * s) {
     if (++spikes_in_row_ < 3) return FilterVerdict::kSpike;
-    // The source really moved: restart the phase from this sample, keep the frequency.
+    // The source really moved: restart the phase from this sample, keep the
+    // frequency.
     ResetPhase();
     x_ = x;
     p_xx_ = r;
@@ -99,7 +106,7 @@ double SourceFilter::OffsetAt(clock::MonoTime t) const {
 
 double SourceFilter::OffsetVarianceAt(clock::MonoTime t) const {
   const double dt = std::max(0.0, absl::ToDoubleSeconds(t - t_));
-  const double q = options_.wander * options_.wander;
+  const double q = wander_ * wander_;
   return p_xx_ + 2 * dt * p_xf_ + dt * dt * p_ff_ + q * dt * dt * dt / 3;
 }
 

@@ -1,24 +1,29 @@
-// Per-source measurement filter: turns a source's noisy offset samples into an estimate of that
-// source's time and frequency relative to this node's free-running oscillator.
+// Per-source measurement filter: turns a source's noisy offset samples into an
+// estimate of that source's time and frequency relative to this node's
+// free-running oscillator.
 //
-// RFC 5905 §10's clock filter picks the minimum-delay sample of the last eight, because a sample's
-// offset error is bounded by half its delay. This filter keeps that insight and uses every sample:
-// it is a two-state Kalman filter (phase, frequency) whose measurement noise comes from each
-// sample's delay. For an exchange whose round-trip delay exceeds the path's minimum by x, the
-// offset error lies in ±x/2 (the excess was spent in one direction or the other), so the sample's
-// variance is modelled as σ0² + (x/2)²/3; minimum-delay samples dominate, high-delay ones barely
-// move the estimate, and no sample is thrown away merely for being in the same window as a better
-// one. Process noise models the oscillator's random-walk frequency wander, so older samples lose
-// weight as they should, and the estimate carries its own variance (used for root distance, poll
-// control and error bounds).
+// RFC 5905 §10's clock filter picks the minimum-delay sample of the last eight,
+// because a sample's offset error is bounded by half its delay. This filter
+// keeps that insight and uses every sample: it is a two-state Kalman filter
+// (phase, frequency) whose measurement noise comes from each sample's delay.
+// For an exchange whose round-trip delay exceeds the path's minimum by x, the
+// offset error lies in ±x/2 (the excess was spent in one direction or the
+// other), so the sample's variance is modelled as σ0² + (x/2)²/3; minimum-delay
+// samples dominate, high-delay ones barely move the estimate, and no sample is
+// thrown away merely for being in the same window as a better one. Process
+// noise models the oscillator's random-walk frequency wander, so older samples
+// lose weight as they should, and the estimate carries its own variance (used
+// for root distance, poll control and error bounds).
 //
-// Coordinates: the filter works in "free-running" time. The engine adds the discipline's
-// cumulative correction at the sample's time to each measured offset, so the filter sees
-// x(t) = reference - uncorrected oscillator, a smooth function of time regardless of steps and
-// slews. frequency() is dx/dt (dimensionless; -1e-6 means the oscillator gains 1 µs per second).
+// Coordinates: the filter works in "free-running" time. The engine adds the
+// discipline's cumulative correction at the sample's time to each measured
+// offset, so the filter sees x(t) = reference - uncorrected oscillator, a
+// smooth function of time regardless of steps and slews. frequency() is dx/dt
+// (dimensionless; -1e-6 means the oscillator gains 1 µs per second).
 //
-// A popcorn spike (RFC 5905 §10's "spike"; here an innovation beyond 5σ) is rejected; three in a
-// row mean the source itself jumped, and the filter restarts its phase from the new samples.
+// A popcorn spike (RFC 5905 §10's "spike"; here an innovation beyond 5σ) is
+// rejected; three in a row mean the source itself jumped, and the filter
+// restarts its phase from the new samples.
 #ifndef NTPFLEET_AGENT_NTP_FILTER_H_
 #define NTPFLEET_AGENT_NTP_FILTER_H_
 
@@ -32,11 +37,15 @@
 namespace ntpfleet::ntp {
 
 struct FilterOptions {
-  // Oscillator frequency random walk per √s (dimensionless). Larger: trusts old samples less.
+  // Oscillator frequency random walk per √s (dimensionless). Larger: trusts old
+  // samples less. (Adapting it to the innovations was tried and did worse in
+  // the simulator.)
   double wander = 3e-9;
-  // Floor of the measurement noise (s): timestamping noise not visible in the delay.
+  // Floor of the measurement noise (s): timestamping noise not visible in the
+  // delay.
   double noise_floor = 2e-6;
-  // Prior standard deviation of the frequency before any sample (dimensionless).
+  // Prior standard deviation of the frequency before any sample
+  // (dimensionless).
   double initial_frequency_sigma = 500e-6;
   // How many recent delays the path's minimum delay is taken from.
   size_t min_delay_window = 16;
@@ -46,18 +55,20 @@ struct FilterOptions {
 enum class FilterVerdict {
   kAccepted,
   kSpike,      // rejected as an outlier
-  kRestarted,  // accepted after repeated outliers: the phase estimate was restarted
+  kRestarted,  // accepted after repeated outliers: the phase estimate was
+               // restarted
 };
 
 class SourceFilter {
  public:
   explicit SourceFilter(const FilterOptions& options = {});
 
-  // Sets the frequency prior (e.g. from the drift file) before the first sample.
+  // Sets the frequency prior (e.g. from the drift file) before the first
+  // sample.
   void SetFrequencyPrior(double frequency, double sigma);
 
-  // One sample: `x` = reference minus free-running oscillator at monotonic time `t` (seconds),
-  // `delay` the exchange's round-trip delay (seconds, >= 0).
+  // One sample: `x` = reference minus free-running oscillator at monotonic time
+  // `t` (seconds), `delay` the exchange's round-trip delay (seconds, >= 0).
   FilterVerdict Add(clock::MonoTime t, double x, double delay);
 
   size_t samples() const { return samples_; }
@@ -67,14 +78,19 @@ class SourceFilter {
   double frequency() const { return f_; }
   double frequency_variance() const { return p_ff_; }
   clock::MonoTime last_update() const { return t_; }
-  // RMS of the last eight post-update residuals (s): the peer jitter ntpq shows.
+  // RMS of the last eight post-update residuals (s): the peer jitter ntpq
+  // shows.
   double jitter() const;
   // The smallest recent delay (s).
   double min_delay() const;
-  // The normalised innovation of the last sample (innovation / its predicted σ).
+  // The normalised innovation of the last sample (innovation / its predicted
+  // σ).
   double last_normalized_innovation() const { return last_nu_; }
+  // The oscillator wander the filter currently assumes (per √s).
+  double wander() const { return wander_; }
 
-  // Forget everything but the frequency estimate (keeps what the oscillator taught us).
+  // Forget everything but the frequency estimate (keeps what the oscillator
+  // taught us).
   void ResetPhase();
 
  private:
@@ -92,6 +108,7 @@ class SourceFilter {
   double p_ff_;
   int spikes_in_row_ = 0;
   double last_nu_ = 0;
+  double wander_;  // process noise (per √s)
   std::deque<double> delays_;
   std::array<double, 8> residuals_{};
   size_t residual_count_ = 0;

@@ -52,10 +52,6 @@ double Ns(absl::Duration d) { return absl::ToDoubleNanoseconds(d); }
 std::optional<Interval> Intersect(const std::vector<Edge>& chimes, size_t m) {
   for (size_t allow = 0; 2 * allow < m; ++allow) {
     const size_t needed = m - allow;
-    // Midpoints met before either scan stopped: candidates whose offset lies
-    // outside [low, high].
-    size_t midpoints_outside = 0;
-
     std::optional<absl::Duration> low;
     int64_t open = 0;  // intervals containing the current edge
     for (const Edge& e : chimes) {
@@ -65,7 +61,6 @@ std::optional<Interval> Intersect(const std::vector<Edge>& chimes, size_t m) {
         low = e.value;  // always a lowpoint: only those raise `open`
         break;
       }
-      if (e.type == kMidpoint) ++midpoints_outside;
     }
 
     std::optional<absl::Duration> high;
@@ -77,15 +72,16 @@ std::optional<Interval> Intersect(const std::vector<Edge>& chimes, size_t m) {
         high = it->value;
         break;
       }
-      if (it->type == kMidpoint) ++midpoints_outside;
     }
 
-    // No point is covered by `needed` intervals, or too many truechimers would
-    // have their offset outside the interval, or the interval is empty: assume
-    // one more falseticker (step 5B).
+    // No point is covered by `needed` intervals: assume one more falseticker
+    // (step 5B). RFC 5905's appendix also gives up when more than f offsets
+    // (midpoints) lie outside [low, high]; that rule refuses honest
+    // majorities whose intervals all contain the true time (an accurate
+    // source beside a wide one), so, like later ntpd releases, only the
+    // interval ends decide.
     if (!low.has_value() || !high.has_value()) continue;
-    if (midpoints_outside > allow) continue;
-    if (*high > *low) return Interval{*low, *high};
+    if (*high >= *low) return Interval{*low, *high};
   }
   return std::nullopt;
 }

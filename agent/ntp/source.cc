@@ -20,14 +20,18 @@ constexpr int kMaxPollLimit = 17;
 }  // namespace
 
 Source::Source(const SourceConfig& config, uint64_t seed)
-    : config_(config), rng_(seed), poll_(config.minpoll), poll_floor_(config.minpoll) {
+    : config_(config),
+      rng_(seed),
+      poll_(config.minpoll),
+      poll_floor_(config.minpoll) {
   if (config_.address.empty()) {
     health_ = SourceHealth::kUnresolved;
     reason_ = absl::StrFormat("cannot resolve %s, retrying", config_.name);
   }
 }
 
-void Source::SetHealth(SourceHealth health, std::string reason, std::vector<SourceAction>* out) {
+void Source::SetHealth(SourceHealth health, std::string reason,
+                       std::vector<SourceAction>* out) {
   if (health == health_ && reason == reason_) return;
   out->push_back(HealthChanged{health_, health, reason});
   health_ = health;
@@ -36,8 +40,10 @@ void Source::SetHealth(SourceHealth health, std::string reason, std::vector<Sour
 
 std::vector<SourceAction> Source::Start(clock::MonoTime now) {
   std::vector<SourceAction> out;
-  // A little randomness so that a fleet restarted at once does not poll in lockstep.
-  next_poll_ = now + absl::Milliseconds(std::uniform_int_distribution<int>(0, 500)(rng_));
+  // A little randomness so that a fleet restarted at once does not poll in
+  // lockstep.
+  next_poll_ = now + absl::Milliseconds(
+                         std::uniform_int_distribution<int>(0, 500)(rng_));
   out.push_back(ArmTimer{next_poll_});
   return out;
 }
@@ -47,9 +53,10 @@ void Source::ScheduleNext(clock::MonoTime now, std::vector<SourceAction>* out) {
   if (burst_left_ > 0) {
     interval = kBurstSpacing;
   } else {
-    // 2^poll seconds, up to 1/16 earlier at random (RFC 5905 §13 randomises to avoid
-    // synchronised clients).
-    const double jitter = std::uniform_real_distribution<double>(0.0, 1.0 / 16)(rng_);
+    // 2^poll seconds, up to 1/16 earlier at random (RFC 5905 §13 randomises to
+    // avoid synchronised clients).
+    const double jitter =
+        std::uniform_real_distribution<double>(0.0, 1.0 / 16)(rng_);
     interval = absl::Seconds(std::ldexp(1.0 - jitter, poll_));
   }
   next_poll_ = now + interval;
@@ -64,7 +71,8 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
     return out;
   }
   if (burst_left_ == 0) {
-    // A new poll (RFC 5905 §13): shift the reach register; a burst counts as one poll.
+    // A new poll (RFC 5905 §13): shift the reach register; a burst counts as
+    // one poll.
     const bool was_reachable = reach_ != 0;
     reach_ = static_cast<uint8_t>(reach_ << 1);
     bool burst_now = config_.burst && was_reachable;
@@ -72,15 +80,25 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
     ++polls_;
     if (reach_ == 0 && polls_ > 8 && health_ != SourceHealth::kUnresolved) {
       if (health_ != SourceHealth::kUnreachable) {
-        SetHealth(SourceHealth::kUnreachable,
-                  "no reply (network, firewall, or `restrict ignore` on the server)", &out);
+        SetHealth(
+            SourceHealth::kUnreachable,
+            "no reply (network, firewall, or `restrict ignore` on the server)",
+            &out);
         // iburst again when a source comes back from being unreachable.
         if (config_.iburst) burst_now = true;
       }
       // Back off while unreachable (as ntpd does), up to maxpoll.
-      poll_ = std::min(std::max(poll_ + 1, poll_floor_), std::max(config_.maxpoll, poll_floor_));
+      poll_ = std::min(std::max(poll_ + 1, poll_floor_),
+                       std::max(config_.maxpoll, poll_floor_));
     }
     if (burst_now) burst_left_ = kBurstSize;
+    // At the longest intervals one sample per poll is mostly noise; two 2 s
+    // apart let the filter keep the lower-delay one's information (min-delay
+    // samples are far more accurate).
+    if (!burst_now && config_.pair_from_poll > 0 &&
+        poll_ >= config_.pair_from_poll && was_reachable) {
+      burst_left_ = 2;
+    }
   }
   if (config_.address.empty()) {
     burst_left_ = 0;
@@ -94,7 +112,8 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
   request.version = static_cast<uint8_t>(config_.version);
   request.mode = Mode::kClient;
   request.poll = static_cast<int8_t>(poll_);
-  // Everything else zero (like chrony), and a random transmit timestamp as a nonce.
+  // Everything else zero (like chrony), and a random transmit timestamp as a
+  // nonce.
   uint64_t nonce = 0;
   while (nonce == 0) nonce = rng_();
   request.transmit = NtpTimestamp::FromRaw(nonce);
@@ -137,15 +156,16 @@ void Source::SetAddress(const std::string& address) {
   expected_origin_ = NtpTimestamp();
   std::vector<SourceAction> ignored;
   if (address.empty()) {
-    SetHealth(SourceHealth::kUnresolved, absl::StrFormat("cannot resolve %s, retrying", config_.name),
+    SetHealth(SourceHealth::kUnresolved,
+              absl::StrFormat("cannot resolve %s, retrying", config_.name),
               &ignored);
   } else if (health_ == SourceHealth::kUnresolved) {
     SetHealth(SourceHealth::kNew, "", &ignored);
   }
 }
 
-std::vector<SourceAction> Source::HandleResponse(absl::Span<const uint8_t> bytes,
-                                                 absl::Time t4_local, clock::MonoTime now) {
+std::vector<SourceAction> Source::HandleResponse(
+    absl::Span<const uint8_t> bytes, absl::Time t4_local, clock::MonoTime now) {
   std::vector<SourceAction> out;
   absl::StatusOr<NtpPacket> reply = DecodePacket(bytes);
   if (!reply.ok()) {
@@ -160,14 +180,16 @@ std::vector<SourceAction> Source::HandleResponse(absl::Span<const uint8_t> bytes
     ++counters_.duplicate;
     return out;
   }
-  // RFC 5905 §8: the origin timestamp must be the transmit timestamp we sent. A mismatch is
-  // spoofed or stale; it must not cancel the real exchange, so the expectation stays.
+  // RFC 5905 §8: the origin timestamp must be the transmit timestamp we sent. A
+  // mismatch is spoofed or stale; it must not cancel the real exchange, so the
+  // expectation stays.
   if (reply->origin != expected_origin_) {
     ++counters_.bogus_origin;
     return out;
   }
-  expected_origin_ = NtpTimestamp();  // one answer per request: later copies are duplicates
-  if (voided_) return out;            // the clock was stepped during the exchange
+  expected_origin_ =
+      NtpTimestamp();  // one answer per request: later copies are duplicates
+  if (voided_) return out;  // the clock was stepped during the exchange
 
   // Kiss-o'-Death (RFC 5905 §7.4), believed only because the origin matched.
   if (reply->IsKissOfDeath()) {
@@ -179,11 +201,13 @@ std::vector<SourceAction> Source::HandleResponse(absl::Span<const uint8_t> bytes
         burst_left_ = 0;
         poll_floor_ = std::min(std::max(poll_floor_, poll_) + 1, kMaxPollLimit);
         poll_ = std::max(poll_, poll_floor_);
-        SetHealth(health_,
-                  absl::StrFormat("KoD RATE: the server asked us to slow down; polling every "
-                                  "%d s",
-                                  1 << poll_),
-                  &out);
+        SetHealth(
+            health_,
+            absl::StrFormat(
+                "KoD RATE: the server asked us to slow down; polling every "
+                "%d s",
+                1 << poll_),
+            &out);
         ScheduleNext(now, &out);
         break;
       }
@@ -192,15 +216,18 @@ std::vector<SourceAction> Source::HandleResponse(absl::Span<const uint8_t> bytes
         ++counters_.kod_deny;
         burst_left_ = 0;
         next_poll_ = clock::MonoTime::Infinite();
-        SetHealth(SourceHealth::kDenied,
-                  absl::StrFormat("KoD %s: the server refuses to serve us; stopped querying it",
-                                  reply->reference_id.AsCode()),
-                  &out);
+        SetHealth(
+            SourceHealth::kDenied,
+            absl::StrFormat(
+                "KoD %s: the server refuses to serve us; stopped querying it",
+                reply->reference_id.AsCode()),
+            &out);
         break;
       default:
         ++counters_.unsynchronized;
         SetHealth(SourceHealth::kUnsynchronized,
-                  absl::StrFormat("unsynchronised (kiss code %s)", reply->reference_id.AsCode()),
+                  absl::StrFormat("unsynchronised (kiss code %s)",
+                                  reply->reference_id.AsCode()),
                   &out);
         break;
     }
@@ -218,19 +245,23 @@ std::vector<SourceAction> Source::HandleResponse(absl::Span<const uint8_t> bytes
   if (reply->leap == Leap::kUnsynchronized || reply->stratum >= 16) {
     ++counters_.unsynchronized;
     SetHealth(SourceHealth::kUnsynchronized,
-              absl::StrFormat("unsynchronised (stratum %d%s)", reply->stratum,
-                              reply->leap == Leap::kUnsynchronized ? ", leap alarm" : ""),
+              absl::StrFormat(
+                  "unsynchronised (stratum %d%s)", reply->stratum,
+                  reply->leap == Leap::kUnsynchronized ? ", leap alarm" : ""),
               &out);
     return out;
   }
 
-  // RFC 5905 §8, with T1/T4 from our clock and T2/T3 from the server's, era-safe differences.
+  // RFC 5905 §8, with T1/T4 from our clock and T2/T3 from the server's,
+  // era-safe differences.
   const NtpTimestamp t1 = NtpTimestamp::FromTime(t1_local_);
   const NtpTimestamp t4 = NtpTimestamp::FromTime(t4_local);
-  const absl::Duration offset =
-      (NtpTimestamp::Diff(reply->receive, t1) + NtpTimestamp::Diff(reply->transmit, t4)) / 2;
+  const absl::Duration offset = (NtpTimestamp::Diff(reply->receive, t1) +
+                                 NtpTimestamp::Diff(reply->transmit, t4)) /
+                                2;
   const absl::Duration delay =
-      NtpTimestamp::Diff(t4, t1) - NtpTimestamp::Diff(reply->transmit, reply->receive);
+      NtpTimestamp::Diff(t4, t1) -
+      NtpTimestamp::Diff(reply->transmit, reply->receive);
   if (delay < absl::ZeroDuration()) {
     ++counters_.bogus_timestamps;
     return out;
@@ -246,8 +277,8 @@ std::vector<SourceAction> Source::HandleResponse(absl::Span<const uint8_t> bytes
   sample.root_delay = reply->root_delay.ToDuration();
   sample.root_dispersion = reply->root_dispersion.ToDuration();
   // RFC 5905 §11.2 root distance of this sample alone.
-  const absl::Duration distance =
-      (sample.root_delay + delay) / 2 + sample.root_dispersion + sample.dispersion;
+  const absl::Duration distance = (sample.root_delay + delay) / 2 +
+                                  sample.root_dispersion + sample.dispersion;
   if (distance > config_.max_distance) {
     ++counters_.too_far;
     SetHealth(SourceHealth::kTooFar,

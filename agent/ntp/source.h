@@ -1,19 +1,24 @@
-// One upstream NTP server, as a sans-IO state machine (RFC 5905 §9 peer process, §13 poll
-// process). It builds requests, checks responses and turns them into samples; it never touches a
-// socket or a clock. The caller (the engine) drives it with events and carries out its actions:
+// One upstream NTP server, as a sans-IO state machine (RFC 5905 §9 peer
+// process, §13 poll process). It builds requests, checks responses and turns
+// them into samples; it never touches a socket or a clock. The caller (the
+// engine) drives it with events and carries out its actions:
 //
-//   HandleTimer(now)                       the poll timer fired: maybe SendRequest
-//   OnTransmit(t1, now)                    the request just left; t1 = local clock, read as late
+//   HandleTimer(now)                       the poll timer fired: maybe
+//   SendRequest OnTransmit(t1, now)                    the request just left;
+//   t1 = local clock, read as late
 //                                          as possible before sending
-//   HandleResponse(bytes, t4, now)         a datagram from this source's address; t4 = local
-//                                          clock at reception (kernel timestamp if available)
+//   HandleResponse(bytes, t4, now)         a datagram from this source's
+//   address; t4 = local
+//                                          clock at reception (kernel timestamp
+//                                          if available)
 //
-// Requests carry a random transmit timestamp (as chrony does): the reply must echo it as its
-// origin timestamp (RFC 5905 §8), which an off-path attacker cannot guess, and which makes every
-// reply to an old or duplicated request recognisable. Our real transmit time never leaves the node.
+// Requests carry a random transmit timestamp (as chrony does): the reply must
+// echo it as its origin timestamp (RFC 5905 §8), which an off-path attacker
+// cannot guess, and which makes every reply to an old or duplicated request
+// recognisable. Our real transmit time never leaves the node.
 //
-// Offsets follow RFC 5905 §8: θ = ((T2 - T1) + (T3 - T4)) / 2 (reference minus local),
-// δ = (T4 - T1) - (T3 - T2).
+// Offsets follow RFC 5905 §8: θ = ((T2 - T1) + (T3 - T4)) / 2 (reference minus
+// local), δ = (T4 - T1) - (T3 - T2).
 #ifndef NTPFLEET_AGENT_NTP_SOURCE_H_
 #define NTPFLEET_AGENT_NTP_SOURCE_H_
 
@@ -31,36 +36,46 @@
 namespace ntpfleet::ntp {
 
 struct SourceConfig {
-  std::string name;     // as configured: "ntp1.aliyun.com", "192.168.242.51"
-  std::string address;  // where replies come from, "ip:port"; empty while unresolved
-  int minpoll = 6;      // log2 s (RFC 5905 MINPOLL default 6 = 64 s)
-  int maxpoll = 10;     // log2 s (1024 s)
-  bool iburst = false;  // burst of kBurstSize requests ~2 s apart while unreachable
-  bool burst = false;   // a burst at every poll while reachable
+  std::string name;  // as configured: "ntp1.aliyun.com", "192.168.242.51"
+  std::string
+      address;  // where replies come from, "ip:port"; empty while unresolved
+  int minpoll = 6;   // log2 s (RFC 5905 MINPOLL default 6 = 64 s)
+  int maxpoll = 10;  // log2 s (1024 s)
+  bool iburst =
+      false;  // burst of kBurstSize requests ~2 s apart while unreachable
+  bool burst = false;  // a burst at every poll while reachable
   bool prefer = false;
+  // From this poll exponent up, each poll sends two requests kBurstSpacing
+  // apart (0: never).
+  int pair_from_poll = 10;
   int version = 4;
-  // Samples whose root distance exceeds this are not used (ntpd's `tos maxdist`).
+  // Samples whose root distance exceeds this are not used (ntpd's `tos
+  // maxdist`).
   absl::Duration max_distance = absl::Milliseconds(1500);
 };
 
-// How a source stands, with the reason in words for the ones that cannot be used.
+// How a source stands, with the reason in words for the ones that cannot be
+// used.
 enum class SourceHealth {
   kNew,             // no reply yet
   kOk,              // replying with usable samples
   kUnreachable,     // 8 polls without a valid reply
-  kUnsynchronized,  // replies, but says it is not synchronised (stratum 16 or leap 3)
+  kUnsynchronized,  // replies, but says it is not synchronised (stratum 16 or
+                    // leap 3)
   kTooFar,          // root distance beyond maxdist
   kDenied,          // Kiss-o'-Death DENY or RSTR: we stopped asking
   kUnresolved,      // name not resolved yet
 };
 
-// One accepted measurement (RFC 5905 §8), offsets relative to the corrected local clock.
+// One accepted measurement (RFC 5905 §8), offsets relative to the corrected
+// local clock.
 struct Sample {
   clock::MonoTime time;       // monotonic midpoint of the exchange
   absl::Duration offset;      // θ, reference minus local
   absl::Duration delay;       // δ >= 0
   absl::Duration dispersion;  // ε: both ends' precision
-  // What the server said about itself (for root distance and the system variables).
+  // What the server said about itself (for root distance and the system
+  // variables).
   int stratum = 0;
   Leap leap = Leap::kNone;
   RefId reference_id;
@@ -83,17 +98,21 @@ struct HealthChanged {
   SourceHealth to;
   std::string reason;
 };
-using SourceAction = std::variant<SendRequest, ArmTimer, SampleAccepted, HealthChanged>;
+using SourceAction =
+    std::variant<SendRequest, ArmTimer, SampleAccepted, HealthChanged>;
 
-// Counters of what arrived, for `ntpfleetctl` and tests; every dropped datagram is counted once.
+// Counters of what arrived, for `ntpfleetctl` and tests; every dropped datagram
+// is counted once.
 struct SourceCounters {
   uint64_t requests = 0;
   uint64_t responses = 0;  // accepted as the answer to our request
   uint64_t malformed = 0;  // could not be decoded
   uint64_t not_server_mode = 0;
   uint64_t bogus_origin = 0;  // origin timestamp is not the one we sent
-  uint64_t duplicate = 0;     // no request outstanding (late, duplicated or replayed)
-  uint64_t bogus_timestamps = 0;  // zero receive/transmit timestamp, or negative delay
+  uint64_t duplicate =
+      0;  // no request outstanding (late, duplicated or replayed)
+  uint64_t bogus_timestamps =
+      0;  // zero receive/transmit timestamp, or negative delay
   uint64_t unsynchronized = 0;
   uint64_t too_far = 0;
   uint64_t kod_rate = 0;
@@ -112,17 +131,21 @@ class Source {
   std::vector<SourceAction> Start(clock::MonoTime now);
   std::vector<SourceAction> HandleTimer(clock::MonoTime now);
   void OnTransmit(absl::Time t1_local, clock::MonoTime now);
-  std::vector<SourceAction> HandleResponse(absl::Span<const uint8_t> bytes, absl::Time t4_local,
+  std::vector<SourceAction> HandleResponse(absl::Span<const uint8_t> bytes,
+                                           absl::Time t4_local,
                                            clock::MonoTime now);
 
-  // The local clock was stepped: the outstanding exchange (if any) straddles it and is void.
+  // The local clock was stepped: the outstanding exchange (if any) straddles it
+  // and is void.
   void ClockStepped();
-  // The engine's view of how long this source may be polled (log2 s), clamped to the source's
-  // [minpoll, maxpoll] and any KoD RATE floor. Takes effect at the next poll.
+  // The engine's view of how long this source may be polled (log2 s), clamped
+  // to the source's [minpoll, maxpoll] and any KoD RATE floor. Takes effect at
+  // the next poll.
   void SetPollExponent(int poll);
   // Starts a burst now (a forced resync): `count` requests kBurstSpacing apart.
   std::vector<SourceAction> StartBurst(clock::MonoTime now, int count);
-  // A new address for the name (after DNS resolution); an empty one marks it unresolved.
+  // A new address for the name (after DNS resolution); an empty one marks it
+  // unresolved.
   void SetAddress(const std::string& address);
 
   const SourceConfig& config() const { return config_; }
@@ -132,6 +155,7 @@ class Source {
   uint8_t reach() const { return reach_; }
   int poll_exponent() const { return poll_; }
   clock::MonoTime next_poll() const { return next_poll_; }
+  bool bursting() const { return burst_left_ > 0; }
   // The last reply's view of the server (valid after the first reply).
   int stratum() const { return stratum_; }
   RefId reference_id() const { return reference_id_; }
@@ -140,7 +164,8 @@ class Source {
   const SourceCounters& counters() const { return counters_; }
 
  private:
-  void SetHealth(SourceHealth health, std::string reason, std::vector<SourceAction>* out);
+  void SetHealth(SourceHealth health, std::string reason,
+                 std::vector<SourceAction>* out);
   void ScheduleNext(clock::MonoTime now, std::vector<SourceAction>* out);
 
   SourceConfig config_;

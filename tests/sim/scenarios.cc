@@ -21,8 +21,10 @@ ServerParams DefaultServer(const std::string& address) {
   return s;
 }
 
-// A client 0.1 s and 100 ppm off (signs drawn from the seed), wander 1e-9/s, minpoll 6.
-ClientParams DefaultClient(uint64_t seed, double offset_s = 0.1, double freq_ppm = 100) {
+// A client 0.1 s and 100 ppm off (signs drawn from the seed), wander 1e-9/s,
+// minpoll 6.
+ClientParams DefaultClient(uint64_t seed, double offset_s = 0.1,
+                           double freq_ppm = 100) {
   std::mt19937_64 rng(seed * 7919 + 17);
   std::uniform_int_distribution<int> coin(0, 1);
   ClientParams c;
@@ -39,31 +41,35 @@ ClientParams DefaultClient(uint64_t seed, double offset_s = 0.1, double freq_ppm
 std::vector<Scenario> MakeScenarios() {
   std::vector<Scenario> all;
   all.push_back({"default",
-                 "1 server, delay 100µs+100µs·Exp each way, client ±0.1 s ±100 ppm, wander "
+                 "1 server, delay 100µs+100µs·Exp each way, client ±0.1 s ±100 "
+                 "ppm, wander "
                  "1e-9/s, minpoll 6",
                  [](Simulation& sim, uint64_t seed) {
                    sim.AddServer(DefaultServer("10.0.0.1:123"));
                    sim.AddClient(DefaultClient(seed));
                  }});
-  all.push_back({"iburst", "default + iburst", [](Simulation& sim, uint64_t seed) {
-                   sim.AddServer(DefaultServer("10.0.0.1:123"));
-                   ClientParams c = DefaultClient(seed);
-                   c.iburst = true;
-                   sim.AddClient(c);
-                 }});
-  all.push_back({"wrong-date", "client ±100 s off (set wrong with `date -s`), iburst",
+  all.push_back(
+      {"iburst", "default + iburst", [](Simulation& sim, uint64_t seed) {
+         sim.AddServer(DefaultServer("10.0.0.1:123"));
+         ClientParams c = DefaultClient(seed);
+         c.iburst = true;
+         sim.AddClient(c);
+       }});
+  all.push_back({"wrong-date",
+                 "client ±100 s off (set wrong with `date -s`), iburst",
                  [](Simulation& sim, uint64_t seed) {
                    sim.AddServer(DefaultServer("10.0.0.1:123"));
                    ClientParams c = DefaultClient(seed, 100.0);
                    c.iburst = true;
                    sim.AddClient(c);
                  }});
-  all.push_back({"large-frequency", "default with ±500 ppm", [](Simulation& sim, uint64_t seed) {
+  all.push_back({"large-frequency", "default with ±500 ppm",
+                 [](Simulation& sim, uint64_t seed) {
                    sim.AddServer(DefaultServer("10.0.0.1:123"));
                    sim.AddClient(DefaultClient(seed, 0.1, 500));
                  }});
-  all.push_back({"high-jitter", "delay 100µs+1ms·Exp each way", [](Simulation& sim,
-                                                                    uint64_t seed) {
+  all.push_back({"high-jitter", "delay 100µs+1ms·Exp each way",
+                 [](Simulation& sim, uint64_t seed) {
                    ServerParams s = DefaultServer("10.0.0.1:123");
                    s.to_server.jitter = absl::Milliseconds(1);
                    s.to_client.jitter = absl::Milliseconds(1);
@@ -73,7 +79,8 @@ std::vector<Scenario> MakeScenarios() {
   all.push_back({"falsetickers", "5 servers, 2 of them 50 ms off, iburst",
                  [](Simulation& sim, uint64_t seed) {
                    for (int i = 1; i <= 5; ++i) {
-                     ServerParams s = DefaultServer("10.0.0." + std::to_string(i) + ":123");
+                     ServerParams s =
+                         DefaultServer("10.0.0." + std::to_string(i) + ":123");
                      if (i == 2) s.offset = absl::Milliseconds(50);
                      if (i == 4) s.offset = absl::Milliseconds(-50);
                      sim.AddServer(s);
@@ -82,18 +89,21 @@ std::vector<Scenario> MakeScenarios() {
                    c.iburst = true;
                    sim.AddClient(c);
                  }});
-  all.push_back({"outage", "default + iburst; upstream down 30 min in every 3 h",
+  all.push_back(
+      {"outage",
+       "default + iburst; upstream down 30 min in every 3 h (first at 1.5 h)",
+       [](Simulation& sim, uint64_t seed) {
+         ServerParams s = DefaultServer("10.0.0.1:123");
+         s.outage_start = absl::Minutes(90);
+         s.outage_period = absl::Hours(3);
+         s.outage_length = absl::Minutes(30);
+         sim.AddServer(s);
+         ClientParams c = DefaultClient(seed);
+         c.iburst = true;
+         sim.AddClient(c);
+       }});
+  all.push_back({"kod-rate", "the only server answers KoD RATE",
                  [](Simulation& sim, uint64_t seed) {
-                   ServerParams s = DefaultServer("10.0.0.1:123");
-                   s.outage_period = absl::Hours(3);
-                   s.outage_length = absl::Minutes(30);
-                   sim.AddServer(s);
-                   ClientParams c = DefaultClient(seed);
-                   c.iburst = true;
-                   sim.AddClient(c);
-                 }});
-  all.push_back({"kod-rate", "the only server answers KoD RATE", [](Simulation& sim,
-                                                                    uint64_t seed) {
                    ServerParams s = DefaultServer("10.0.0.1:123");
                    s.kiss = "RATE";
                    sim.AddServer(s);
@@ -101,7 +111,8 @@ std::vector<Scenario> MakeScenarios() {
                    c.iburst = true;
                    sim.AddClient(c);
                  }});
-  all.push_back({"silence", "default + iburst; the only server goes silent after 3000 s",
+  all.push_back({"silence",
+                 "default + iburst; the only server goes silent after 3000 s",
                  [](Simulation& sim, uint64_t seed) {
                    ServerParams s = DefaultServer("10.0.0.1:123");
                    s.silent_after = absl::Seconds(3000);

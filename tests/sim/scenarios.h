@@ -1,6 +1,7 @@
-// The accuracy scenarios of issue #3, each a small network for the Simulator. The floors every run
-// must clear are checked in scenarios_test.cc; bench/accuracy runs them over many seeds and
-// writes the table of medians into docs/BENCHMARKS.md.
+// The accuracy scenarios of issue #3, each a small network for the Simulator.
+// The floors every run must clear are checked in scenarios_test.cc;
+// bench/accuracy runs them over many seeds and writes the table of medians into
+// docs/BENCHMARKS.md.
 #ifndef NTPFLEET_TESTS_SIM_SCENARIOS_H_
 #define NTPFLEET_TESTS_SIM_SCENARIOS_H_
 
@@ -22,12 +23,13 @@ struct Scenario {
   std::function<void(Simulation& sim, uint64_t seed)> build;
 };
 
-// default, iburst, wrong-date, large-frequency, high-jitter, falsetickers, outage, kod-rate,
-// silence.
+// default, iburst, wrong-date, large-frequency, high-jitter, falsetickers,
+// outage, kod-rate, silence.
 const std::vector<Scenario>& AllScenarios();
 const Scenario& FindScenario(const std::string& name);
 
-// Runs one scenario for `duration` with `seed`; the simulation is returned for inspection.
+// Runs one scenario for `duration` with `seed`; the simulation is returned for
+// inspection.
 std::unique_ptr<Simulation> RunScenario(const Scenario& scenario, uint64_t seed,
                                         absl::Duration duration);
 

@@ -13,8 +13,11 @@
 namespace ntpfleet::sim {
 
 struct Simulation::Client {
-  Client(const clock::MonotonicClock* mono, absl::Time epoch, const ClientParams& p)
-      : params(p), clock(mono, epoch, p.clock), engine(&clock, p.engine, mono->Now()) {}
+  Client(const clock::MonotonicClock* mono, absl::Time epoch,
+         const ClientParams& p)
+      : params(p),
+        clock(mono, epoch, p.clock),
+        engine(&clock, p.engine, mono->Now()) {}
   ClientParams params;
   clock::SimClock clock;
   ntp::Engine engine;
@@ -25,11 +28,14 @@ struct Simulation::Client {
 };
 
 Simulation::Simulation(uint64_t seed)
-    : rng_(seed), true_epoch_(absl::FromUnixSeconds(1795000000)) {}  // late 2026
+    : rng_(seed),
+      true_epoch_(absl::FromUnixSeconds(1795000000)) {}  // late 2026
 
 Simulation::~Simulation() = default;
 
-void Simulation::AddServer(const ServerParams& params) { servers_.push_back(params); }
+void Simulation::AddServer(const ServerParams& params) {
+  servers_.push_back(params);
+}
 
 int Simulation::AddClient(const ClientParams& params) {
   auto client = std::make_unique<Client>(&now_, true_epoch_, params);
@@ -56,11 +62,13 @@ absl::Duration Simulation::Delay(const PathParams& path) {
   return path.base + path.jitter * exp(rng_);
 }
 
-bool Simulation::Reachable(const ServerParams& server, clock::MonoTime at) const {
+bool Simulation::Reachable(const ServerParams& server,
+                           clock::MonoTime at) const {
   const absl::Duration t = at.since_origin();
   if (server.silent_after && t >= *server.silent_after) return false;
-  if (server.outage_period > absl::ZeroDuration() && t >= server.outage_period) {
-    const absl::Duration into = t % server.outage_period;
+  if (server.outage_period > absl::ZeroDuration() && t >= server.outage_start) {
+    const absl::Duration into =
+        (t - server.outage_start) % server.outage_period;
     if (into < server.outage_length) return false;
   }
   return true;
@@ -107,7 +115,8 @@ void Simulation::DeliverToServer(int s, int c, std::vector<uint8_t> request) {
   if (!Reachable(sp, now_.Now())) return;
   absl::StatusOr<ntp::NtpPacket> req = ntp::DecodePacket(request);
   if (!req.ok() || req->mode != ntp::Mode::kClient) return;
-  const absl::Time server_now = true_epoch_ + now_.Now().since_origin() + sp.offset;
+  const absl::Time server_now =
+      true_epoch_ + now_.Now().since_origin() + sp.offset;
   const absl::Duration processing = absl::Microseconds(5);
   ntp::NtpPacket reply;
   reply.version = req->version;
@@ -123,7 +132,8 @@ void Simulation::DeliverToServer(int s, int c, std::vector<uint8_t> request) {
   } else {
     reply.stratum = static_cast<uint8_t>(sp.stratum);
     reply.reference_id = ntp::RefId::FromCode(sp.refid);
-    reply.reference = ntp::NtpTimestamp::FromTime(server_now - absl::Seconds(8));
+    reply.reference =
+        ntp::NtpTimestamp::FromTime(server_now - absl::Seconds(8));
     reply.root_dispersion = ntp::NtpShort::FromDuration(absl::Microseconds(10));
   }
   absl::StatusOr<std::vector<uint8_t>> bytes = ntp::EncodePacket(reply);
@@ -135,7 +145,8 @@ void Simulation::DeliverToServer(int s, int c, std::vector<uint8_t> request) {
     if (!Reachable(servers_[s], now_.Now())) return;
     Client& client = *clients_[c];
     const absl::Time t4 = client.clock.Now();
-    Execute(c, client.engine.HandleResponse(servers_[s].address, b, t4, now_.Now()));
+    Execute(c, client.engine.HandleResponse(servers_[s].address, b, t4,
+                                            now_.Now()));
   });
 }
 
@@ -143,7 +154,8 @@ void Simulation::Record() {
   const clock::MonoTime now = now_.Now();
   bool outage = false;
   for (const ServerParams& sp : servers_) {
-    if (sp.outage_period > absl::ZeroDuration() && !Reachable(sp, now)) outage = true;
+    if (sp.outage_period > absl::ZeroDuration() && !Reachable(sp, now))
+      outage = true;
   }
   for (auto& client : clients_) {
     Trace& tr = client->trace;
@@ -153,7 +165,8 @@ void Simulation::Record() {
     tr.frequency.push_back(client->clock.RateErrorPpm());
     tr.in_outage.push_back(outage);
     const ntp::EngineStatus st = client->engine.Status(now);
-    tr.liar_selected.push_back(st.system_peer && client->source_is_liar[*st.system_peer]);
+    tr.liar_selected.push_back(st.system_peer &&
+                               client->source_is_liar[*st.system_peer]);
   }
 }
 
@@ -162,7 +175,8 @@ void Simulation::Run(absl::Duration duration) {
   for (size_t c = 0; c < clients_.size(); ++c) {
     Execute(static_cast<int>(c), clients_[c]->engine.Start(start));
   }
-  for (absl::Duration t = absl::ZeroDuration(); t <= duration; t += absl::Seconds(1)) {
+  for (absl::Duration t = absl::ZeroDuration(); t <= duration;
+       t += absl::Seconds(1)) {
     Schedule(start + t, [this] { Record(); });
   }
   const clock::MonoTime end = start + duration;
@@ -175,15 +189,22 @@ void Simulation::Run(absl::Duration duration) {
   now_.Set(end);
 }
 
-const Trace& Simulation::trace(int client) const { return clients_[client]->trace; }
-const ntp::Engine& Simulation::engine(int client) const { return clients_[client]->engine; }
-const clock::SimClock& Simulation::clock(int client) const { return clients_[client]->clock; }
+const Trace& Simulation::trace(int client) const {
+  return clients_[client]->trace;
+}
+const ntp::Engine& Simulation::engine(int client) const {
+  return clients_[client]->engine;
+}
+const clock::SimClock& Simulation::clock(int client) const {
+  return clients_[client]->clock;
+}
 
 Metrics Simulation::metrics(int client) const {
   uint64_t requests = 0;
   const ntp::EngineStatus st = clients_[client]->engine.Status(now_.Now());
   for (const ntp::PeerStatus& p : st.peers) requests += p.counters.requests;
-  return ComputeMetrics(trace(client), requests, clients_[client]->clock.steps());
+  return ComputeMetrics(trace(client), requests,
+                        clients_[client]->clock.steps());
 }
 
 Metrics ComputeMetrics(const Trace& trace, uint64_t requests, int steps) {
@@ -193,13 +214,20 @@ Metrics ComputeMetrics(const Trace& trace, uint64_t requests, int steps) {
   const size_t n = trace.time.size();
   size_t first = 0;  // first sample after convergence
   for (size_t i = 0; i < n; ++i) {
-    if (std::fabs(trace.offset[i]) > 1e-3 || std::fabs(trace.frequency[i]) > 500) first = i + 1;
+    if (std::fabs(trace.offset[i]) > 1e-3 ||
+        std::fabs(trace.frequency[i]) > 500)
+      first = i + 1;
   }
   m.converged = first < n;
-  m.convergence_s = first == 0 ? 0 : trace.time[first - 1];
+  // Converged by the first record from which every later one is within the
+  // limits.
+  m.convergence_s = first == 0  ? 0
+                    : first < n ? trace.time[first]
+                                : trace.time.back();
   double sum_off = 0, sum_freq = 0;
   for (size_t i = first; i < n; ++i) {
-    m.max_abs_offset_s = std::max(m.max_abs_offset_s, std::fabs(trace.offset[i]));
+    m.max_abs_offset_s =
+        std::max(m.max_abs_offset_s, std::fabs(trace.offset[i]));
     sum_off += trace.offset[i] * trace.offset[i];
     sum_freq += trace.frequency[i] * trace.frequency[i];
     if (trace.in_outage[i]) {

@@ -1,14 +1,16 @@
-// A deterministic discrete-event simulator of NTP networks that runs the real engine
-// (agent/ntp/engine.h) on SimClocks, thousands of times faster than real time.
+// A deterministic discrete-event simulator of NTP networks that runs the real
+// engine (agent/ntp/engine.h) on SimClocks, thousands of times faster than real
+// time.
 //
-// Model (as chrony's clknetsim does it): servers keep true time (or lie by a fixed offset);
-// every packet's one-way delay is base + jitter * Exp(1) per direction, plus loss, outages and a
-// server that goes silent or answers only Kiss-o'-Death. Clients are full Engines over SimClocks
-// with an initial offset, a frequency error and random-walk wander. Everything random comes from
-// one seed, so a run is exactly repeatable.
+// Model (as chrony's clknetsim does it): servers keep true time (or lie by a
+// fixed offset); every packet's one-way delay is base + jitter * Exp(1) per
+// direction, plus loss, outages and a server that goes silent or answers only
+// Kiss-o'-Death. Clients are full Engines over SimClocks with an initial
+// offset, a frequency error and random-walk wander. Everything random comes
+// from one seed, so a run is exactly repeatable.
 //
-// Every second of simulated time the simulator records each client's true offset and frequency
-// error, from which Metrics are computed.
+// Every second of simulated time the simulator records each client's true
+// offset and frequency error, from which Metrics are computed.
 #ifndef NTPFLEET_TESTS_SIM_SIMULATOR_H_
 #define NTPFLEET_TESTS_SIM_SIMULATOR_H_
 
@@ -31,7 +33,8 @@ namespace ntpfleet::sim {
 // One direction of a network path.
 struct PathParams {
   absl::Duration base = absl::Microseconds(100);
-  absl::Duration jitter = absl::Microseconds(100);  // mean of the exponential part
+  absl::Duration jitter =
+      absl::Microseconds(100);  // mean of the exponential part
   double loss = 0;
 };
 
@@ -39,14 +42,17 @@ struct ServerParams {
   std::string address;  // "10.0.0.1:123"
   int stratum = 1;
   std::string refid = "GPS";
-  absl::Duration offset = absl::ZeroDuration();  // server time minus true time (a liar if != 0)
+  absl::Duration offset =
+      absl::ZeroDuration();  // server time minus true time (a liar if != 0)
   PathParams to_server;
   PathParams to_client;
   // Answers every request with this kiss code instead of time ("RATE", "DENY").
   std::optional<std::string> kiss;
   // Stops answering at this time (since the start).
   std::optional<absl::Duration> silent_after;
-  // Unreachable for `outage_length` at the start of every `outage_period` (after the first).
+  // Unreachable for `outage_length` from `outage_start`, and again every
+  // `outage_period`.
+  absl::Duration outage_start = absl::ZeroDuration();
   absl::Duration outage_period = absl::ZeroDuration();
   absl::Duration outage_length = absl::ZeroDuration();
 };
@@ -61,18 +67,19 @@ struct ClientParams {
 
 // One client's record, one point per second.
 struct Trace {
-  std::vector<double> time;       // seconds since start
-  std::vector<double> offset;     // true offset, reference minus local (s)
-  std::vector<double> frequency;  // rate error, ppm (positive = runs fast)
-  std::vector<bool> in_outage;    // any server unreachable by outage then
+  std::vector<double> time;         // seconds since start
+  std::vector<double> offset;       // true offset, reference minus local (s)
+  std::vector<double> frequency;    // rate error, ppm (positive = runs fast)
+  std::vector<bool> in_outage;      // any server unreachable by outage then
   std::vector<bool> liar_selected;  // the system peer was a lying server
 };
 
 struct Metrics {
-  double convergence_s = 0;  // last time |offset| > 1 ms or |frequency| > 500 ppm
-  bool converged = false;    // not still outside at the end
-  double max_abs_offset_s = 0;  // after convergence
-  double rms_offset_s = 0;      // after convergence
+  double convergence_s =
+      0;                   // last time |offset| > 1 ms or |frequency| > 500 ppm
+  bool converged = false;  // not still outside at the end
+  double max_abs_offset_s = 0;   // after convergence
+  double rms_offset_s = 0;       // after convergence
   double rms_frequency_ppm = 0;  // after convergence
   double max_abs_offset_in_outage_s = 0;
   bool liar_ever_selected = false;  // after convergence
@@ -112,7 +119,9 @@ class Simulation {
     clock::MonoTime at;
     uint64_t seq;
     std::function<void()> run;
-    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+    bool operator>(const Event& o) const {
+      return at != o.at ? at > o.at : seq > o.seq;
+    }
   };
 
   void Schedule(clock::MonoTime at, std::function<void()> run);

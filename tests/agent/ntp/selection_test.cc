@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ntpfleet::ntp {
@@ -136,23 +137,24 @@ TEST(SelectSourcesTest, TwoAgainstTwoHasNoMajority) {
   EXPECT_EQ(r.high, absl::ZeroDuration());
 }
 
-TEST(SelectSourcesTest, OffsetsFarOutsideTheIntersectionCanDenyAMajority) {
-  // RFC 5905's midpoint rule: at most f truechimers may have their offset
-  // outside [low, high]. Three intervals that all contain 0,
+TEST(SelectSourcesTest, OffsetsOutsideTheIntersectionDoNotDenyAMajority) {
+  // Three intervals that all contain 0,
   //   [-10.1, 0.1] (offset -5), [-0.1, 10.1] (offset 5), [-0.1, 0.1] (0),
-  // intersect on [-0.1, 0.1], but both the -5 and 5 offsets lie outside it:
-  // 2 > f for f = 0 and f = 1, and f = 2 is not < 3/2. Plain Marzullo would
-  // accept all three.
+  // intersect on [-0.1, 0.1]. RFC 5905's appendix would refuse them (both
+  // the -5 and 5 offsets lie outside it); only the interval ends decide here.
   const SelectionResult r =
       SelectSources({C(-5000, 5100), C(5000, 5100), C(0, 100)});
-  EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.marks, (std::vector<M>(3, M::kFalseticker)));
+  EXPECT_TRUE(r.ok);
+  EXPECT_EQ(r.low, Us(-100));
+  EXPECT_EQ(r.high, Us(100));
+  EXPECT_THAT(r.marks, ::testing::Not(::testing::Contains(M::kFalseticker)));
 
-  // Two honest sources, [-0.9, 1.1] (offset 0.1) and [-45, 55] (offset 5):
-  // they intersect on [-0.9, 1.1], which misses the offset 5, and f = 1 is
-  // not < 2/2, so they do not make a majority either.
+  // An accurate source, [-0.9, 1.1] (offset 0.1), beside a wide one,
+  // [-45, 55] (offset 5): both contain the truth and agree.
   const SelectionResult pair = SelectSources({C(100, 1000), C(5000, 50000)});
-  EXPECT_FALSE(pair.ok);
+  EXPECT_TRUE(pair.ok);
+  EXPECT_EQ(pair.low, Us(-900));
+  EXPECT_EQ(pair.high, Us(1100));
 }
 
 TEST(SelectSourcesTest, FewerTruechimersThanMinSaneIsNotOk) {
