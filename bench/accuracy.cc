@@ -69,15 +69,15 @@ int main(int argc, char** argv) {
       "| scenario | converged (s) median / worst | RMS offset (µs) median / "
       "worst | max offset "
       "(µs) median / worst | RMS freq error (ppm) median | requests median | "
-      "steps median | "
-      "unconverged runs |");
-  rows.push_back("|---|---|---|---|---|---|---|---|");
+      "steps median | max offset in outages (µs) worst | unconverged runs |");
+  rows.push_back("|---|---|---|---|---|---|---|---|---|");
+  std::vector<std::string> notes;
   for (const auto& scenario : ntpfleet::sim::AllScenarios()) {
     if (!absl::GetFlag(FLAGS_scenario).empty() &&
         scenario.name != absl::GetFlag(FLAGS_scenario)) {
       continue;
     }
-    std::vector<double> conv, rms, max, freq, req, steps;
+    std::vector<double> conv, rms, max, freq, req, steps, outage;
     int unconverged = 0;
     for (int seed = 1; seed <= seeds; ++seed) {
       auto sim = ntpfleet::sim::RunScenario(scenario, seed, duration);
@@ -89,15 +89,21 @@ int main(int argc, char** argv) {
       freq.push_back(m.rms_frequency_ppm);
       req.push_back(static_cast<double>(m.requests));
       steps.push_back(m.steps);
+      outage.push_back(m.max_abs_offset_in_outage_s * 1e6);
     }
-    rows.push_back(
-        absl::StrFormat("| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f "
-                        "| %.0f | %.0f | %d of %d |",
-                        scenario.name, Median(conv), Worst(conv), Median(rms),
-                        Worst(rms), Median(max), Worst(max), Median(freq),
-                        Median(req), Median(steps), unconverged, seeds));
+    notes.push_back(
+        absl::StrCat("- **", scenario.name, "**: ", scenario.parameters));
+    rows.push_back(absl::StrFormat(
+        "| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f "
+        "| %.0f | %.0f | %s | %d of %d |",
+        scenario.name, Median(conv), Worst(conv), Median(rms), Worst(rms),
+        Median(max), Worst(max), Median(freq), Median(req), Median(steps),
+        Worst(outage) > 0 ? absl::StrFormat("%.1f", Worst(outage))
+                          : std::string("–"),
+        unconverged, seeds));
   }
-  const std::string table = absl::StrJoin(rows, "\n");
+  const std::string table = absl::StrCat(absl::StrJoin(rows, "\n"), "\n\n",
+                                         absl::StrJoin(notes, "\n"));
   std::printf("%d seeds x %s per scenario\n%s\n", seeds,
               absl::FormatDuration(duration).c_str(), table.c_str());
   return 0;

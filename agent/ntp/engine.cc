@@ -15,9 +15,13 @@
 namespace ntpfleet::ntp {
 namespace {
 
-// The error bound grows at this rate since the last update (ClockBound's "max
-// drift"; chrony's maxclockerror default is 1 ppm).
+// Between updates the error bound grows at this rate plus three times the
+// filter's frequency uncertainty (chrony's maxclockerror default is 1 ppm;
+// ClockBound grows its bound the same way).
 constexpr double kClockTolerance = 1e-6;
+// Holdover ends (the node declares itself unsynchronised) when its root
+// distance passes this (ntpd's maxdist).
+constexpr double kMaxHoldoverDistance = 1.5;
 // Below this measured offset a synchronised node counts as synchronised rather
 // than syncing.
 constexpr double kSyncedOffset = 1e-3;
@@ -191,6 +195,10 @@ void Engine::AdjustPoll(Peer& peer) {
   source.SetPollExponent(poll);
 }
 
+double Engine::Tolerance(const Peer& peer) const {
+  return kClockTolerance + 3 * std::sqrt(peer.filter.frequency_variance());
+}
+
 absl::Duration Engine::RootDistance(const Peer& peer,
                                     clock::MonoTime now) const {
   if (!peer.last_sample) return absl::InfiniteDuration();
@@ -274,9 +282,11 @@ void Engine::UpdateClock(clock::MonoTime now) {
   reference_time_ = clock_->Now();
   last_offset_ = e;
   combined_jitter_ = absl::ToDoubleSeconds(result.jitter);
-  if (std::fabs(e) < kSyncedOffset) was_synchronized_ = true;
 
   const EngineStatus status = Status(now);
+  held_ = Held{status.stratum,    status.reference_id,    status.leap,
+               status.root_delay, status.root_dispersion, Tolerance(sp),
+               status.poll};
   clock::SyncState sync;
   sync.synchronized = true;
   sync.estimated_error = status.error_bound;
@@ -355,21 +365,30 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
         absl::Seconds(std::sqrt(sp.filter.OffsetVarianceAt(now)) +
                       combined_jitter_ + kClockTolerance * age);
     st.poll = sp.source->poll_exponent();
+  } else if (held_ && corrected_ &&
+             absl::ToDoubleSeconds(held_->root_delay / 2 +
+                                   held_->root_dispersion) +
+                     held_->tolerance * age <
+                 kMaxHoldoverDistance) {
+    // Holdover: the clock keeps the learned frequency; we keep serving what we
+    // last knew, with a dispersion that grows with time, so that clients weigh
+    // us down gradually (as ntpd does).
+    st.state = SyncState::kHoldover;
+    st.stratum = held_->stratum;
+    st.reference_id = held_->reference_id;
+    st.leap = held_->leap;
+    st.root_delay = held_->root_delay;
+    st.root_dispersion =
+        held_->root_dispersion + absl::Seconds(held_->tolerance * age);
+    st.poll = held_->poll;
   } else if (options_.local_clock_stratum) {
     st.state = SyncState::kLocalClock;
     st.stratum = *options_.local_clock_stratum;
     st.reference_id = RefId::FromCode("LOCL");
     st.leap = Leap::kNone;
-  } else if (corrected_) {
-    st.state = SyncState::kHoldover;
-    st.stratum = 16;
-    st.reference_id = RefId::FromCode("HOLD");
-    st.leap = Leap::kUnsynchronized;
-    st.root_dispersion =
-        absl::Seconds(combined_jitter_ + kClockTolerance * age);
   } else {
     st.state = SyncState::kUnsynchronized;
-    st.reference_id = RefId::FromCode("INIT");
+    st.reference_id = RefId::FromCode(corrected_ ? "HOLD" : "INIT");
   }
   // ClockBound: |offset| + root dispersion + root delay / 2 (root dispersion
   // already grows with the clock tolerance times the time since the last

@@ -165,6 +165,9 @@ class Engine {
   void OnSample(int id, const Sample& sample, clock::MonoTime now);
   void UpdateClock(clock::MonoTime now);
   absl::Duration RootDistance(const Peer& peer, clock::MonoTime now) const;
+  // How fast the clock's error may grow since the last update from `peer`
+  // (dimensionless).
+  double Tolerance(const Peer& peer) const;
   void AdjustPoll(Peer& peer);
 
   clock::AdjustableClock* clock_;
@@ -175,7 +178,6 @@ class Engine {
   uint64_t unknown_sender_ = 0;
 
   bool corrected_ = false;  // a correction has been applied since start
-  bool was_synchronized_ = false;
   bool forced_pending_ = false;
   bool forced_allow_step_ = false;
   std::optional<int> system_peer_;
@@ -184,6 +186,17 @@ class Engine {
   std::optional<absl::Time> reference_time_;
   double last_offset_ = 0;
   std::optional<Correction> last_correction_;
+  // The system variables at the last update, served on during holdover.
+  struct Held {
+    int stratum;
+    RefId reference_id;
+    Leap leap;
+    absl::Duration root_delay;
+    absl::Duration root_dispersion;
+    double tolerance;
+    int poll;
+  };
+  std::optional<Held> held_;
 };
 
 }  // namespace ntpfleet::ntp

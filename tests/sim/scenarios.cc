@@ -102,17 +102,21 @@ std::vector<Scenario> MakeScenarios() {
          c.iburst = true;
          sim.AddClient(c);
        }});
-  all.push_back({"kod-rate", "the only server answers KoD RATE",
-                 [](Simulation& sim, uint64_t seed) {
-                   ServerParams s = DefaultServer("10.0.0.1:123");
-                   s.kiss = "RATE";
-                   sim.AddServer(s);
-                   ClientParams c = DefaultClient(seed);
-                   c.iburst = true;
-                   sim.AddClient(c);
-                 }});
+  all.push_back(
+      {"kod-rate",
+       "the only server answers KoD RATE: no time at all, so \"unconverged\" "
+       "is the right result; the test checks the poll backs off",
+       [](Simulation& sim, uint64_t seed) {
+         ServerParams s = DefaultServer("10.0.0.1:123");
+         s.kiss = "RATE";
+         sim.AddServer(s);
+         ClientParams c = DefaultClient(seed);
+         c.iburst = true;
+         sim.AddClient(c);
+       }});
   all.push_back({"silence",
-                 "default + iburst; the only server goes silent after 3000 s",
+                 "default + iburst; the only server goes silent after 3000 s "
+                 "(then 7000 s of holdover on the learned frequency)",
                  [](Simulation& sim, uint64_t seed) {
                    ServerParams s = DefaultServer("10.0.0.1:123");
                    s.silent_after = absl::Seconds(3000);
