@@ -20,9 +20,9 @@
 // and dispersion.
 //
 // Example:
-//   NtpTimestamp t = NtpTimestamp::FromTime(absl::Now());
+//   NtpTimestamp t = NtpTimestamp::FromTime(clock.Now());
 //   absl::Duration d = NtpTimestamp::Diff(t2, t);      // t2 - t, signed,
-//   era-safe absl::Time back = t.ToTime(/*pivot=*/absl::Now());
+//   era-safe absl::Time back = t.ToTime(/*pivot=*/clock.Now());
 #ifndef NTPFLEET_AGENT_NTP_TIMESTAMP_H_
 #define NTPFLEET_AGENT_NTP_TIMESTAMP_H_
 
