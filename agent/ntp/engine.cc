@@ -137,12 +137,18 @@ std::vector<Transmit> Engine::HandleResponse(const std::string& from,
   return out;
 }
 
-void Engine::SetSourceAddress(int source, const std::string& address) {
-  if (source < 0 || source >= static_cast<int>(peers_.size())) return;
-  if (peers_[source].source->address() != address) {
-    peers_[source].source->SetAddress(address);
-    peers_[source].filter.ResetPhase();
-  }
+std::vector<Transmit> Engine::SetSourceAddress(int source,
+                                               const std::string& address,
+                                               clock::MonoTime now) {
+  std::vector<Transmit> out;
+  if (source < 0 || source >= static_cast<int>(peers_.size())) return out;
+  Peer& peer = peers_[source];
+  if (peer.source->address() == address) return out;
+  // A different server: what the filter learned about the old one's phase does
+  // not apply.
+  peer.filter.ResetPhase();
+  Execute(source, peer.source->SetAddress(address, now), now, &out);
+  return out;
 }
 
 std::vector<Transmit> Engine::StartResync(clock::MonoTime now,

@@ -136,7 +136,8 @@ class Engine {
                                        clock::MonoTime now);
   // A new address for a source whose name was (re)resolved; empty if resolution
   // failed.
-  void SetSourceAddress(int source, const std::string& address);
+  std::vector<Transmit> SetSourceAddress(int source, const std::string& address,
+                                         clock::MonoTime now);
   // Forced resync: a burst to every usable source, and the next correction may
   // step (always when `allow_step`, else above the normal step threshold).
   std::vector<Transmit> StartResync(clock::MonoTime now, bool allow_step);

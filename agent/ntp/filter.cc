@@ -119,6 +119,8 @@ double SourceFilter::jitter() const {
 }
 
 void SourceFilter::ResetPhase() {
+  samples_ =
+      0;  // the next sample sets the phase; the frequency estimate is kept
   p_xx_ = 0;
   p_xf_ = 0;
   spikes_in_row_ = 0;

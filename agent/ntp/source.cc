@@ -70,6 +70,12 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
     next_poll_ = clock::MonoTime::Infinite();
     return out;
   }
+  // Nothing to send while the name is unresolved; that is not a missed poll.
+  if (config_.address.empty()) {
+    burst_left_ = 0;
+    ScheduleNext(now, &out);
+    return out;
+  }
   if (burst_left_ == 0) {
     // A new poll (RFC 5905 §13): shift the reach register; a burst counts as
     // one poll.
@@ -99,11 +105,6 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
         poll_ >= config_.pair_from_poll && was_reachable) {
       burst_left_ = 2;
     }
-  }
-  if (config_.address.empty()) {
-    burst_left_ = 0;
-    ScheduleNext(now, &out);
-    return out;
   }
   if (burst_left_ > 0) --burst_left_;
 
@@ -151,17 +152,22 @@ std::vector<SourceAction> Source::StartBurst(clock::MonoTime now, int count) {
   return out;
 }
 
-void Source::SetAddress(const std::string& address) {
+std::vector<SourceAction> Source::SetAddress(const std::string& address,
+                                             clock::MonoTime now) {
+  std::vector<SourceAction> out;
+  const bool was_unresolved = config_.address.empty();
   config_.address = address;
   expected_origin_ = NtpTimestamp();
-  std::vector<SourceAction> ignored;
   if (address.empty()) {
     SetHealth(SourceHealth::kUnresolved,
               absl::StrFormat("cannot resolve %s, retrying", config_.name),
-              &ignored);
-  } else if (health_ == SourceHealth::kUnresolved) {
-    SetHealth(SourceHealth::kNew, "", &ignored);
+              &out);
+  } else if (was_unresolved && health_ != SourceHealth::kDenied) {
+    SetHealth(SourceHealth::kNew, "", &out);
+    next_poll_ = now;
+    out.push_back(ArmTimer{now});
   }
+  return out;
 }
 
 std::vector<SourceAction> Source::HandleResponse(
@@ -237,6 +243,20 @@ std::vector<SourceAction> Source::HandleResponse(
     ++counters_.bogus_timestamps;
     return out;
   }
+  // RFC 5905 §8, with T1/T4 from our clock and T2/T3 from the server's,
+  // era-safe differences.
+  const NtpTimestamp t1 = NtpTimestamp::FromTime(t1_local_);
+  const NtpTimestamp t4 = NtpTimestamp::FromTime(t4_local);
+  const absl::Duration offset = (NtpTimestamp::Diff(reply->receive, t1) +
+                                 NtpTimestamp::Diff(reply->transmit, t4)) /
+                                2;
+  const absl::Duration delay =
+      NtpTimestamp::Diff(t4, t1) -
+      NtpTimestamp::Diff(reply->transmit, reply->receive);
+  if (delay < absl::ZeroDuration()) {
+    ++counters_.bogus_timestamps;
+    return out;
+  }
   reach_ |= 1;
   ++counters_.responses;
   last_response_ = now;
@@ -252,20 +272,6 @@ std::vector<SourceAction> Source::HandleResponse(
     return out;
   }
 
-  // RFC 5905 §8, with T1/T4 from our clock and T2/T3 from the server's,
-  // era-safe differences.
-  const NtpTimestamp t1 = NtpTimestamp::FromTime(t1_local_);
-  const NtpTimestamp t4 = NtpTimestamp::FromTime(t4_local);
-  const absl::Duration offset = (NtpTimestamp::Diff(reply->receive, t1) +
-                                 NtpTimestamp::Diff(reply->transmit, t4)) /
-                                2;
-  const absl::Duration delay =
-      NtpTimestamp::Diff(t4, t1) -
-      NtpTimestamp::Diff(reply->transmit, reply->receive);
-  if (delay < absl::ZeroDuration()) {
-    ++counters_.bogus_timestamps;
-    return out;
-  }
   Sample sample;
   sample.time = t1_mono_ + (now - t1_mono_) / 2;
   sample.offset = offset;

@@ -115,6 +115,8 @@ struct SourceCounters {
       0;  // zero receive/transmit timestamp, or negative delay
   uint64_t unsynchronized = 0;
   uint64_t too_far = 0;
+  uint64_t voided_by_step =
+      0;  // the local clock was stepped during the exchange
   uint64_t kod_rate = 0;
   uint64_t kod_deny = 0;
 };
@@ -145,8 +147,10 @@ class Source {
   // Starts a burst now (a forced resync): `count` requests kBurstSpacing apart.
   std::vector<SourceAction> StartBurst(clock::MonoTime now, int count);
   // A new address for the name (after DNS resolution); an empty one marks it
-  // unresolved.
-  void SetAddress(const std::string& address);
+  // unresolved. A name that just resolved is polled at once (with its start-up
+  // burst if iburst).
+  std::vector<SourceAction> SetAddress(const std::string& address,
+                                       clock::MonoTime now);
 
   const SourceConfig& config() const { return config_; }
   const std::string& address() const { return config_.address; }

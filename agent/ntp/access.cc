@@ -1,0 +1,137 @@
+#include "agent/ntp/access.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace ntpfleet::ntp {
+namespace {
+
+// True if the first `bits` bits of a and b agree.
+bool PrefixMatches(const IpAddress& a, const IpAddress& b, size_t bits) {
+  for (size_t i = 0; i < bits / 8; ++i) {
+    if (a.octets[i] != b.octets[i]) return false;
+  }
+  const size_t rest = bits % 8;
+  if (rest == 0) return true;
+  const uint8_t mask = static_cast<uint8_t>(0xff << (8 - rest));
+  return (a.octets[bits / 8] & mask) == (b.octets[bits / 8] & mask);
+}
+
+}  // namespace
+
+IpAddress IpAddress::V4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  IpAddress ip;
+  ip.octets[0] = a;
+  ip.octets[1] = b;
+  ip.octets[2] = c;
+  ip.octets[3] = d;
+  return ip;
+}
+
+absl::StatusOr<IpAddress> IpAddress::Parse(absl::string_view text) {
+  const std::string s(text);
+  IpAddress ip;
+  if (inet_pton(AF_INET, s.c_str(), ip.octets.data()) == 1) return ip;
+  ip.v6 = true;
+  if (inet_pton(AF_INET6, s.c_str(), ip.octets.data()) == 1) {
+    // An IPv4-mapped IPv6 address (::ffff:a.b.c.d, as dual-stack sockets report
+    // IPv4 clients) is the IPv4 client it stands for.
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0,    0,
+                                            0, 0, 0, 0, 0xff, 0xff};
+    if (std::equal(kMapped, kMapped + 12, ip.octets.begin())) {
+      return V4(ip.octets[12], ip.octets[13], ip.octets[14], ip.octets[15]);
+    }
+    return ip;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrFormat("'%s' is not an IP address", text));
+}
+
+std::string IpAddress::ToString() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  inet_ntop(v6 ? AF_INET6 : AF_INET, octets.data(), buf, sizeof(buf));
+  return buf;
+}
+
+void AccessList::Add(const AccessRule& rule) {
+  std::vector<AccessRule>& list = rule.address.v6 ? v6_ : v4_;
+  for (AccessRule& r : list) {
+    if (r.prefix_length == rule.prefix_length &&
+        PrefixMatches(r.address, rule.address, rule.prefix_length)) {
+      r.flags = rule.flags;
+      return;
+    }
+  }
+  list.push_back(rule);
+}
+
+bool AccessList::MaskToPrefix(const IpAddress& mask, size_t* prefix_length) {
+  size_t n = 0;
+  bool zero_seen = false;
+  for (size_t i = 0; i < mask.bits(); ++i) {
+    const bool bit = (mask.octets[i / 8] >> (7 - i % 8)) & 1;
+    if (bit && zero_seen) return false;
+    if (bit) {
+      ++n;
+    } else {
+      zero_seen = true;
+    }
+  }
+  *prefix_length = n;
+  return true;
+}
+
+uint32_t AccessList::Lookup(const IpAddress& client) const {
+  const std::vector<AccessRule>& list = client.v6 ? v6_ : v4_;
+  const AccessRule* best = nullptr;
+  for (const AccessRule& r : list) {
+    if (PrefixMatches(r.address, client, r.prefix_length) &&
+        (best == nullptr || r.prefix_length > best->prefix_length)) {
+      best = &r;
+    }
+  }
+  return best ? best->flags : 0;
+}
+
+RateDecision RateLimiter::Check(const IpAddress& client, clock::MonoTime now,
+                                bool kod) {
+  const double refill = std::ldexp(1.0, options_.average);  // seconds per token
+  const absl::Duration minimum =
+      absl::Seconds(std::ldexp(1.0, options_.minimum));
+  auto it = table_.find(client);
+  if (it == table_.end()) {
+    if (table_.size() >= options_.max_clients && !lru_.empty()) {
+      table_.erase(lru_.back());
+      lru_.pop_back();
+    }
+    lru_.push_front(client);
+    Entry e{now, clock::MonoTime::FromDuration(-absl::InfiniteDuration()),
+            options_.burst - 1, lru_.begin()};
+    table_.emplace(client, e);
+    return RateDecision::kAllow;
+  }
+  Entry& e = it->second;
+  lru_.splice(lru_.begin(), lru_, e.lru);
+  const absl::Duration since = now - e.last;
+  e.tokens = std::min(options_.burst,
+                      e.tokens + absl::ToDoubleSeconds(since) / refill);
+  e.last = now;
+  if (since >= minimum && e.tokens >= 1) {
+    e.tokens -= 1;
+    return RateDecision::kAllow;
+  }
+  if (kod && now - e.last_kod >= absl::Seconds(refill)) {
+    e.last_kod = now;
+    return RateDecision::kKissRate;
+  }
+  return RateDecision::kDrop;
+}
+
+}  // namespace ntpfleet::ntp
