@@ -93,6 +93,7 @@ struct PeerStatus {
   absl::Duration jitter;
   absl::Duration root_distance;
   std::optional<SelectionMark> mark;  // nullopt: not a candidate (' ')
+  bool has_reference() const { return since_last_response.has_value(); }
   SourceCounters counters;
 };
 

@@ -121,10 +121,14 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
   expected_origin_ = request.transmit;
   transmitted_ = false;
   voided_ = false;
-  absl::StatusOr<std::vector<uint8_t>> bytes = EncodePacket(request);
-  if (bytes.ok()) {
+  std::vector<uint8_t> bytes(kHeaderSize + kKeyIdSize + kMaxDigestSize);
+  absl::StatusOr<size_t> length = EncodePacket(request, absl::MakeSpan(bytes));
+  if (length.ok()) {
+    size_t n = *length;
+    if (config_.key) n = AppendMac(*config_.key, absl::MakeSpan(bytes), n);
+    bytes.resize(n);
     ++counters_.requests;
-    out.push_back(SendRequest{*std::move(bytes)});
+    out.push_back(SendRequest{std::move(bytes)});
   }
   ScheduleNext(now, &out);
   return out;
@@ -193,9 +197,28 @@ std::vector<SourceAction> Source::HandleResponse(
     ++counters_.bogus_origin;
     return out;
   }
-  expected_origin_ =
-      NtpTimestamp();  // one answer per request: later copies are duplicates
-  if (voided_) return out;  // the clock was stepped during the exchange
+  // With a key configured, only replies signed with it count (RFC 8573). A
+  // forged reply must not cancel the real exchange either.
+  if (config_.key) {
+    KeyStore keys;
+    keys.Add(*config_.key);
+    keys.Trust(config_.key->id);
+    const AuthResult auth = VerifyMac(keys, *reply, bytes);
+    if (auth != AuthResult::kOk) {
+      ++counters_.auth_failed;
+      SetHealth(health_,
+                absl::StrFormat("authentication failed (key %d): %s",
+                                config_.key->id, AuthResultName(auth)),
+                &out);
+      return out;
+    }
+  }
+  // One answer per request: later copies are duplicates.
+  expected_origin_ = NtpTimestamp();
+  if (voided_) {  // the clock was stepped during the exchange
+    ++counters_.voided_by_step;
+    return out;
+  }
 
   // Kiss-o'-Death (RFC 5905 §7.4), believed only because the origin matched.
   if (reply->IsKissOfDeath()) {

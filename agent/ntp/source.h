@@ -23,6 +23,7 @@
 #define NTPFLEET_AGENT_NTP_SOURCE_H_
 
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <variant>
@@ -31,18 +32,20 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "agent/clock/clock.h"
+#include "agent/ntp/auth.h"
 #include "agent/ntp/packet.h"
 
 namespace ntpfleet::ntp {
 
 struct SourceConfig {
-  std::string name;  // as configured: "ntp1.aliyun.com", "192.168.242.51"
-  std::string
-      address;  // where replies come from, "ip:port"; empty while unresolved
+  // As configured: "ntp1.aliyun.com", "192.168.242.51".
+  std::string name;
+  // Where replies come from, "ip:port"; empty while unresolved.
+  std::string address;
   int minpoll = 6;   // log2 s (RFC 5905 MINPOLL default 6 = 64 s)
   int maxpoll = 10;  // log2 s (1024 s)
-  bool iburst =
-      false;  // burst of kBurstSize requests ~2 s apart while unreachable
+  // A burst of kBurstSize requests ~2 s apart at start and when unreachable.
+  bool iburst = false;
   bool burst = false;  // a burst at every poll while reachable
   bool prefer = false;
   // From this poll exponent up, each poll sends two requests kBurstSpacing
@@ -52,6 +55,9 @@ struct SourceConfig {
   // Samples whose root distance exceeds this are not used (ntpd's `tos
   // maxdist`).
   absl::Duration max_distance = absl::Milliseconds(1500);
+  // `server ... key N`: requests are signed with this key, and only replies
+  // signed with it (RFC 5905 §7.3, RFC 8573) are accepted.
+  std::optional<Key> key;
 };
 
 // How a source stands, with the reason in words for the ones that cannot be
@@ -105,18 +111,23 @@ using SourceAction =
 // is counted once.
 struct SourceCounters {
   uint64_t requests = 0;
-  uint64_t responses = 0;  // accepted as the answer to our request
-  uint64_t malformed = 0;  // could not be decoded
+  // Accepted as the answer to our request.
+  uint64_t responses = 0;
+  // Could not be decoded.
+  uint64_t malformed = 0;
   uint64_t not_server_mode = 0;
-  uint64_t bogus_origin = 0;  // origin timestamp is not the one we sent
-  uint64_t duplicate =
-      0;  // no request outstanding (late, duplicated or replayed)
-  uint64_t bogus_timestamps =
-      0;  // zero receive/transmit timestamp, or negative delay
+  // The origin timestamp is not the one we sent.
+  uint64_t bogus_origin = 0;
+  // No request outstanding (late, duplicated or replayed).
+  uint64_t duplicate = 0;
+  // Zero receive/transmit timestamp, or negative delay.
+  uint64_t bogus_timestamps = 0;
+  // Unsigned, wrongly signed, or a crypto-NAK, with a key configured.
+  uint64_t auth_failed = 0;
   uint64_t unsynchronized = 0;
   uint64_t too_far = 0;
-  uint64_t voided_by_step =
-      0;  // the local clock was stepped during the exchange
+  // The local clock was stepped during the exchange.
+  uint64_t voided_by_step = 0;
   uint64_t kod_rate = 0;
   uint64_t kod_deny = 0;
 };

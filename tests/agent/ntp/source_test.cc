@@ -740,5 +740,45 @@ TEST(SourceTest, IburstStillHappensAfterALateResolution) {
   EXPECT_NE(source.health(), SourceHealth::kUnreachable);
 }
 
+// `server ... key 1`: requests are signed, and only replies signed with the
+// same key are believed.
+TEST(SourceTest, WithAKeySignsRequestsAndAcceptsOnlySignedReplies) {
+  Key key;
+  key.id = 1;
+  key.type = KeyType::kMd5;
+  key.secret = {'s', 'e', 'c', 'r', 'e', 't'};
+  SourceConfig config = TestConfig();
+  config.key = key;
+  Polled p = StartAndPoll(config);
+  ASSERT_TRUE(p.request.mac.has_value());
+  EXPECT_EQ(p.request.mac->key_id, 1u);
+  EXPECT_EQ(p.request.mac->digest.size(), 16u);
+
+  auto signed_reply = [&](const Key& k) {
+    std::vector<uint8_t> bytes = Encode(GoodReply(p.request, kWall));
+    bytes.resize(kHeaderSize + kKeyIdSize + kMaxDigestSize);
+    bytes.resize(AppendMac(k, absl::MakeSpan(bytes), kHeaderSize));
+    return bytes;
+  };
+  const MonoTime back = p.sent + 3 * kUnit;
+  // Unsigned: rejected, counted, and the reason says why.
+  EXPECT_THAT(ActionsOf<SampleAccepted>(p.source.HandleResponse(
+                  Encode(GoodReply(p.request, kWall)), T4Of(kWall), back)),
+              IsEmpty());
+  EXPECT_EQ(p.source.counters().auth_failed, 1u);
+  EXPECT_THAT(p.source.reason(), HasSubstr("authentication failed (key 1)"));
+  // Signed with another secret under the same id: rejected.
+  Key wrong = key;
+  wrong.secret = {'o', 't', 'h', 'e', 'r'};
+  EXPECT_THAT(ActionsOf<SampleAccepted>(p.source.HandleResponse(
+                  signed_reply(wrong), T4Of(kWall), back)),
+              IsEmpty());
+  EXPECT_EQ(p.source.counters().auth_failed, 2u);
+  // Signed with the key: accepted (the forgeries did not cancel the exchange).
+  EXPECT_THAT(ActionsOf<SampleAccepted>(p.source.HandleResponse(
+                  signed_reply(key), T4Of(kWall), back)),
+              SizeIs(1));
+}
+
 }  // namespace
 }  // namespace ntpfleet::ntp

@@ -1,0 +1,119 @@
+#include "agent/report/status_proto.h"
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "agent/ntp/engine.h"
+#include "agent/ntp/packet.h"
+
+namespace ntpfleet::report {
+namespace {
+
+v1::SyncState StateToProto(ntp::SyncState s) {
+  switch (s) {
+    case ntp::SyncState::kUnsynchronized:
+      return v1::SYNC_STATE_UNSYNCHRONISED;
+    case ntp::SyncState::kSyncing:
+      return v1::SYNC_STATE_SYNCING;
+    case ntp::SyncState::kSynchronized:
+      return v1::SYNC_STATE_SYNCHRONISED;
+    case ntp::SyncState::kHoldover:
+      return v1::SYNC_STATE_HOLDOVER;
+    case ntp::SyncState::kLocalClock:
+      return v1::SYNC_STATE_LOCAL_CLOCK;
+  }
+  return v1::SYNC_STATE_UNSPECIFIED;
+}
+
+v1::Leap LeapToProto(ntp::Leap l) {
+  switch (l) {
+    case ntp::Leap::kNone:
+      return v1::LEAP_NONE;
+    case ntp::Leap::kInsertSecond:
+      return v1::LEAP_INSERT;
+    case ntp::Leap::kDeleteSecond:
+      return v1::LEAP_DELETE;
+    case ntp::Leap::kUnsynchronized:
+      return v1::LEAP_ALARM;
+  }
+  return v1::LEAP_UNSPECIFIED;
+}
+
+v1::SelectionMark MarkToProto(const std::optional<ntp::SelectionMark>& m) {
+  if (!m) return v1::SELECTION_MARK_REJECT;
+  switch (*m) {
+    case ntp::SelectionMark::kFalseticker:
+      return v1::SELECTION_MARK_FALSETICKER;
+    case ntp::SelectionMark::kOutlier:
+      return v1::SELECTION_MARK_OUTLIER;
+    case ntp::SelectionMark::kCandidate:
+      return v1::SELECTION_MARK_CANDIDATE;
+    case ntp::SelectionMark::kSystemPeer:
+      return v1::SELECTION_MARK_SYSTEM_PEER;
+  }
+  return v1::SELECTION_MARK_UNSPECIFIED;
+}
+
+}  // namespace
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  if (d == absl::InfiniteDuration() || d == -absl::InfiniteDuration()) {
+    // Protobuf's Duration tops out at ~10 000 years; "unknown" is the largest it holds.
+    d = d > absl::ZeroDuration() ? absl::Seconds(315576000000) : -absl::Seconds(315576000000);
+  }
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const timespec ts = absl::ToTimespec(t);
+  out->set_seconds(ts.tv_sec);
+  out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
+  v1::SyncStatus out;
+  SetTimestamp(sampled_at, out.mutable_sampled_at());
+  out.set_state(StateToProto(st.state));
+  SetDuration(st.offset, out.mutable_offset());
+  SetDuration(st.delay, out.mutable_delay());
+  SetDuration(st.jitter, out.mutable_jitter());
+  out.set_frequency_ppm(st.frequency_ppm);
+  out.set_stratum(static_cast<uint32_t>(st.stratum));
+  out.set_refid(st.reference_id.ToString(st.stratum));
+  out.set_leap(LeapToProto(st.leap));
+  SetDuration(st.root_delay, out.mutable_root_delay());
+  SetDuration(st.root_dispersion, out.mutable_root_dispersion());
+  SetDuration(st.error_bound, out.mutable_error_bound());
+  SetDuration(absl::Seconds(int64_t{1} << st.poll), out.mutable_poll());
+  for (const ntp::PeerStatus& p : st.peers) {
+    v1::PeerStatus* peer = out.add_peers();
+    peer->set_remote(p.name);
+    peer->set_address(p.address);
+    peer->set_refid(p.has_reference() ? p.reference_id.ToString(p.stratum) : ".INIT.");
+    peer->set_stratum(static_cast<uint32_t>(p.stratum));
+    peer->set_type(v1::PEER_TYPE_UNICAST);
+    if (p.since_last_response) SetDuration(*p.since_last_response, peer->mutable_when());
+    SetDuration(absl::Seconds(int64_t{1} << p.poll), peer->mutable_poll());
+    peer->set_reach(p.reach);
+    SetDuration(p.delay, peer->mutable_delay());
+    SetDuration(p.offset, peer->mutable_offset());
+    SetDuration(p.jitter, peer->mutable_jitter());
+    peer->set_mark(MarkToProto(p.mark));
+    peer->set_unusable_reason(p.reason);
+    SetDuration(p.root_distance, peer->mutable_root_distance());
+    if (st.system_peer && *st.system_peer == p.id) out.set_system_peer(p.name);
+  }
+  return out;
+}
+
+}  // namespace ntpfleet::report
