@@ -39,9 +39,11 @@ void SetLogLevel(LogLevel level) { min_level = static_cast<int>(level); }
 
 void LogLine(LogLevel level, absl::string_view message) {
   if (static_cast<int>(level) < min_level) return;
-  // The machine's real time: log lines are for humans and journald, not for NTP.
+  // The machine's real time: log lines are for humans and journald, not for
+  // NTP.
   const std::string line =
-      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                    absl::UTCTimeZone()),
                    " ", LevelName(level), " ", Program(), ": ", message, "\n");
   (void)!write(STDERR_FILENO, line.data(), line.size());
 }

@@ -1,8 +1,10 @@
-// Logging to stderr, one line per message with the UTC time and a level, for journald or a
-// terminal: "2026-11-25T23:20:00.123Z INFO  agent: cannot resolve ntp1.aliyun.com, retrying".
-// (Debian's Abseil has no absl/log.) Thread-safe: each line is written with one write(2).
+// Logging to stderr, one line per message with the UTC time and a level, for
+// journald or a terminal: "2026-11-25T23:20:00.123Z INFO  agent: cannot resolve
+// ntp1.aliyun.com, retrying". (Debian's Abseil has no absl/log.) Thread-safe:
+// each line is written with one write(2).
 //
-//   Log(LogLevel::kWarning, "cannot resolve %s, retrying in %d s", name, seconds);
+//   Log(LogLevel::kWarning, "cannot resolve %s, retrying in %d s", name,
+//   seconds);
 #ifndef NTPFLEET_COMMON_LOG_H_
 #define NTPFLEET_COMMON_LOG_H_
 
@@ -15,14 +17,16 @@ namespace ntpfleet {
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };
 
-// The program name shown on every line ("ntpfleet-agent"), and the lowest level printed.
+// The program name shown on every line ("ntpfleet-agent"), and the lowest level
+// printed.
 void SetLogProgram(absl::string_view name);
 void SetLogLevel(LogLevel level);
 
 void LogLine(LogLevel level, absl::string_view message);
 
 template <typename... Args>
-void Log(LogLevel level, const absl::FormatSpec<Args...>& format, const Args&... args) {
+void Log(LogLevel level, const absl::FormatSpec<Args...>& format,
+         const Args&... args) {
   LogLine(level, absl::StrFormat(format, args...));
 }
 

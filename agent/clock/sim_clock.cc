@@ -43,18 +43,40 @@ absl::Time SimClock::TrueNow() const {
 }
 
 absl::Duration SimClock::Phase() const {
+  absl::MutexLock lock(&mu_);
   Advance();
   return absl::Seconds(phase_s_);
 }
 
 double SimClock::RateErrorPpm() const {
+  absl::MutexLock lock(&mu_);
   Advance();
   return natural_ppm_ + adjustment_ppm_;
 }
 
-absl::Time SimClock::Now() const { return TrueNow() + Phase(); }
+absl::Time SimClock::Now() const {
+  absl::MutexLock lock(&mu_);
+  Advance();
+  return TrueNow() + absl::Seconds(phase_s_);
+}
+
+double SimClock::FrequencyAdjustment() const {
+  absl::MutexLock lock(&mu_);
+  return adjustment_ppm_;
+}
+
+SyncState SimClock::sync_state() const {
+  absl::MutexLock lock(&mu_);
+  return sync_state_;
+}
+
+int SimClock::steps() const {
+  absl::MutexLock lock(&mu_);
+  return steps_;
+}
 
 absl::Status SimClock::Step(absl::Duration delta) {
+  absl::MutexLock lock(&mu_);
   Advance();
   phase_s_ += absl::ToDoubleSeconds(delta);
   ++steps_;
@@ -67,12 +89,14 @@ absl::Status SimClock::SetFrequencyAdjustment(double ppm) {
         "frequency adjustment %.3f ppm is beyond the +/-%.0f ppm limit", ppm,
         kMaxFrequencyPpm));
   }
+  absl::MutexLock lock(&mu_);
   Advance();  // the old rate applies up to now
   adjustment_ppm_ = ppm;
   return absl::OkStatus();
 }
 
 absl::Status SimClock::SetSyncState(const SyncState& state) {
+  absl::MutexLock lock(&mu_);
   sync_state_ = state;
   return absl::OkStatus();
 }

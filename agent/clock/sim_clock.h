@@ -27,7 +27,9 @@
 #include <cstdint>
 #include <random>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
 
@@ -53,7 +55,7 @@ class SimClock final : public AdjustableClock {
   absl::Time Now() const override;
   absl::Status Step(absl::Duration delta) override;
   absl::Status SetFrequencyAdjustment(double ppm) override;
-  double FrequencyAdjustment() const override { return adjustment_ppm_; }
+  double FrequencyAdjustment() const override;
   absl::Status SetSyncState(const SyncState& state) override;
 
   // For measuring: true time now, local minus true now, and the clock's total
@@ -61,28 +63,33 @@ class SimClock final : public AdjustableClock {
   absl::Time TrueNow() const;
   absl::Duration Phase() const;
   double RateErrorPpm() const;
-  const SyncState& sync_state() const { return sync_state_; }
-  int steps() const { return steps_; }
+  SyncState sync_state() const;
+  int steps() const;
 
  private:
   // Integrates phase and wander up to the monotonic clock's present.
-  void Advance() const;
+  void Advance() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
 
   const MonotonicClock* mono_;
   absl::Time true_epoch_;
   MonoTime origin_;
   double wander_;
-  double adjustment_ppm_ = 0;
-  SyncState sync_state_;
-  int steps_ = 0;
+  double adjustment_ppm_ = 0 ABSL_GUARDED_BY(mu_);
+  SyncState sync_state_ ABSL_GUARDED_BY(mu_);
+  int steps_ = 0 ABSL_GUARDED_BY(mu_);
 
   // Lazily integrated state, valid at mono time `at_`.
-  mutable MonoTime at_;
-  mutable double phase_s_;              // local minus true, seconds
-  mutable double natural_ppm_;          // natural frequency error, ppm
-  mutable absl::Duration next_wander_;  // next wander tick, since origin_
-  mutable std::mt19937_64 rng_;
-  mutable std::normal_distribution<double> normal_{0.0, 1.0};
+  mutable MonoTime at_ ABSL_GUARDED_BY(mu_);
+  mutable double phase_s_ ABSL_GUARDED_BY(mu_);  // local minus true, seconds
+  mutable double natural_ppm_
+      ABSL_GUARDED_BY(mu_);  // natural frequency error, ppm
+  mutable absl::Duration next_wander_
+      ABSL_GUARDED_BY(mu_);  // next wander tick, since origin_
+  mutable std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+  mutable std::normal_distribution<double> normal_ ABSL_GUARDED_BY(mu_){0.0,
+                                                                        1.0};
 };
 
 }  // namespace ntpfleet::clock

@@ -33,7 +33,8 @@ std::optional<absl::Time> KernelTimestamp(msghdr* msg) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPING) {
       timespec ts[3];
       std::memcpy(ts, CMSG_DATA(c), sizeof(ts));
-      if (ts[0].tv_sec != 0 || ts[0].tv_nsec != 0) return absl::TimeFromTimespec(ts[0]);
+      if (ts[0].tv_sec != 0 || ts[0].tv_nsec != 0)
+        return absl::TimeFromTimespec(ts[0]);
     }
   }
   return std::nullopt;
@@ -74,10 +75,11 @@ Endpoint Endpoint::FromSockaddr(const sockaddr_storage& addr) {
     std::memcpy(e.ip.octets.data(), &sin6->sin6_addr, 16);
     e.port = ntohs(sin6->sin6_port);
     // IPv4-mapped (dual-stack socket): the IPv4 client it is.
-    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0,    0,
+                                            0, 0, 0, 0, 0xff, 0xff};
     if (std::equal(kMapped, kMapped + 12, e.ip.octets.begin())) {
-      e.ip = ntp::IpAddress::V4(e.ip.octets[12], e.ip.octets[13], e.ip.octets[14],
-                                e.ip.octets[15]);
+      e.ip = ntp::IpAddress::V4(e.ip.octets[12], e.ip.octets[13],
+                                e.ip.octets[14], e.ip.octets[15]);
     }
   } else {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&addr);
@@ -87,7 +89,8 @@ Endpoint Endpoint::FromSockaddr(const sockaddr_storage& addr) {
   return e;
 }
 
-absl::StatusOr<std::vector<Endpoint>> Resolve(const std::string& host, uint16_t port) {
+absl::StatusOr<std::vector<Endpoint>> Resolve(const std::string& host,
+                                              uint16_t port) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
@@ -107,7 +110,8 @@ absl::StatusOr<std::vector<Endpoint>> Resolve(const std::string& host, uint16_t 
     if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
   }
   freeaddrinfo(result);
-  if (out.empty()) return absl::NotFoundError(absl::StrFormat("cannot resolve %s", host));
+  if (out.empty())
+    return absl::NotFoundError(absl::StrFormat("cannot resolve %s", host));
   return out;
 }
 
@@ -115,7 +119,8 @@ UdpSocket::~UdpSocket() {
   if (fd_ >= 0) close(fd_);
 }
 
-UdpSocket::UdpSocket(UdpSocket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+UdpSocket::UdpSocket(UdpSocket&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)) {}
 
 UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept {
   if (this != &other) {
@@ -125,10 +130,10 @@ UdpSocket& UdpSocket::operator=(UdpSocket&& other) noexcept {
   return *this;
 }
 
-absl::StatusOr<UdpSocket> UdpSocket::Bind(const Endpoint& local, bool reuse_port,
-                                          int receive_buffer) {
-  // Plain socket() then fcntl(O_NONBLOCK), not SOCK_NONBLOCK: LD_PRELOAD simulators intercept
-  // these calls (ARCHITECTURE.md principle 4).
+absl::StatusOr<UdpSocket> UdpSocket::Bind(const Endpoint& local,
+                                          bool reuse_port, int receive_buffer) {
+  // Plain socket() then fcntl(O_NONBLOCK), not SOCK_NONBLOCK: LD_PRELOAD
+  // simulators intercept these calls (ARCHITECTURE.md principle 4).
   const int fd = socket(local.ip.v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
   if (fd < 0) return absl::InternalError("socket: " + Errno(errno));
   UdpSocket sock(fd);
@@ -138,13 +143,16 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const Endpoint& local, bool reuse_port
   }
   const int one = 1;
   if (local.ip.v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+  if (reuse_port &&
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
     return absl::InternalError("SO_REUSEPORT: " + Errno(errno));
   }
   if (receive_buffer > 0) {
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer,
+               sizeof(receive_buffer));
   }
-  // Software receive timestamps; without them the caller reads the clock after recvmsg.
+  // Software receive timestamps; without them the caller reads the clock after
+  // recvmsg.
   const int ts = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
   setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &ts, sizeof(ts));
   socklen_t len = 0;
@@ -152,17 +160,20 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const Endpoint& local, bool reuse_port
   if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) < 0) {
     const int err = errno;
     if (err == EADDRINUSE) {
-      return absl::AlreadyExistsError(PortInUseMessage(local.port, FindUdpPortOwner(local.port)));
+      return absl::AlreadyExistsError(
+          PortInUseMessage(local.port, FindUdpPortOwner(local.port)));
     }
     if (err == EACCES) {
       return absl::PermissionDeniedError(absl::StrFormat(
-          "cannot bind UDP port %d: permission denied (ports below 1024 need root or "
+          "cannot bind UDP port %d: permission denied (ports below 1024 need "
+          "root or "
           "CAP_NET_BIND_SERVICE; or choose another port with --port)",
           local.port));
     }
     if (err == EADDRNOTAVAIL) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "cannot bind %s: no such local address on this host", local.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("cannot bind %s: no such local address on this host",
+                          local.ToString()));
     }
     return absl::InternalError(
         absl::StrFormat("cannot bind %s: %s", local.ToString(), Errno(err)));
@@ -179,11 +190,12 @@ absl::StatusOr<Endpoint> UdpSocket::LocalEndpoint() const {
   return Endpoint::FromSockaddr(ss);
 }
 
-absl::Status UdpSocket::SendTo(absl::Span<const uint8_t> bytes, const Endpoint& to) {
+absl::Status UdpSocket::SendTo(absl::Span<const uint8_t> bytes,
+                               const Endpoint& to) {
   socklen_t len = 0;
   const sockaddr_storage addr = to.ToSockaddr(&len);
-  if (sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&addr), len) <
-      0) {
+  if (sendto(fd_, bytes.data(), bytes.size(), 0,
+             reinterpret_cast<const sockaddr*>(&addr), len) < 0) {
     return absl::UnavailableError(
         absl::StrFormat("sendto %s: %s", to.ToString(), Errno(errno)));
   }
@@ -259,8 +271,9 @@ size_t Batch::Send(const UdpSocket& socket) {
     if (reply_length_[i] == 0) continue;
     iov[count] = {out_.data() + i * kMaxDatagram, reply_length_[i]};
     msgs[count].msg_hdr.msg_name = &addr_[i];
-    msgs[count].msg_hdr.msg_namelen = addr_[i].ss_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                                     : sizeof(sockaddr_in);
+    msgs[count].msg_hdr.msg_namelen = addr_[i].ss_family == AF_INET6
+                                          ? sizeof(sockaddr_in6)
+                                          : sizeof(sockaddr_in);
     msgs[count].msg_hdr.msg_iov = &iov[count];
     msgs[count].msg_hdr.msg_iovlen = 1;
     ++count;

@@ -1,7 +1,8 @@
-// UDP sockets for NTP with plain libc calls (socket, fcntl, bind, sendto, recvmsg, recvmmsg,
-// sendmmsg, getaddrinfo), so the agent also runs under LD_PRELOAD clock/network simulators.
-// Receive timestamps come from the kernel (SO_TIMESTAMPING, software RX stamps on CLOCK_REALTIME)
-// when it provides them.
+// UDP sockets for NTP with plain libc calls (socket, fcntl, bind, sendto,
+// recvmsg, recvmmsg, sendmmsg, getaddrinfo), so the agent also runs under
+// LD_PRELOAD clock/network simulators. Receive timestamps come from the kernel
+// (SO_TIMESTAMPING, software RX stamps on CLOCK_REALTIME) when it provides
+// them.
 #ifndef NTPFLEET_AGENT_NET_UDP_H_
 #define NTPFLEET_AGENT_NET_UDP_H_
 
@@ -27,7 +28,8 @@ struct Endpoint {
   ntp::IpAddress ip;
   uint16_t port = 0;
 
-  // "192.0.2.1:123", "[2001:db8::1]:123" — the engine's name for a source's address.
+  // "192.0.2.1:123", "[2001:db8::1]:123" — the engine's name for a source's
+  // address.
   std::string ToString() const;
   sockaddr_storage ToSockaddr(socklen_t* length) const;
   static Endpoint FromSockaddr(const sockaddr_storage& addr);
@@ -36,9 +38,10 @@ struct Endpoint {
   }
 };
 
-// Resolves `host` (a name or a literal address) to endpoints on `port`. A name that does not
-// resolve is NotFound "cannot resolve NAME: REASON".
-absl::StatusOr<std::vector<Endpoint>> Resolve(const std::string& host, uint16_t port);
+// Resolves `host` (a name or a literal address) to endpoints on `port`. A name
+// that does not resolve is NotFound "cannot resolve NAME: REASON".
+absl::StatusOr<std::vector<Endpoint>> Resolve(const std::string& host,
+                                              uint16_t port);
 
 struct Datagram {
   size_t size = 0;
@@ -56,12 +59,14 @@ class UdpSocket {
   UdpSocket(const UdpSocket&) = delete;
   UdpSocket& operator=(const UdpSocket&) = delete;
 
-  // A non-blocking socket bound to `local` (port 0: any), with kernel RX timestamps on.
-  // `reuse_port`: SO_REUSEPORT, for several server threads on one port. `receive_buffer`: bytes
-  // of SO_RCVBUF to ask for (0: the system default); bursts overflow small buffers first.
-  // EADDRINUSE -> AlreadyExists naming the process that holds the port; EACCES ->
-  // PermissionDenied explaining that ports below 1024 need root or CAP_NET_BIND_SERVICE.
-  static absl::StatusOr<UdpSocket> Bind(const Endpoint& local, bool reuse_port = false,
+  // A non-blocking socket bound to `local` (port 0: any), with kernel RX
+  // timestamps on. `reuse_port`: SO_REUSEPORT, for several server threads on
+  // one port. `receive_buffer`: bytes of SO_RCVBUF to ask for (0: the system
+  // default); bursts overflow small buffers first. EADDRINUSE -> AlreadyExists
+  // naming the process that holds the port; EACCES -> PermissionDenied
+  // explaining that ports below 1024 need root or CAP_NET_BIND_SERVICE.
+  static absl::StatusOr<UdpSocket> Bind(const Endpoint& local,
+                                        bool reuse_port = false,
                                         int receive_buffer = 0);
 
   int fd() const { return fd_; }
@@ -75,8 +80,8 @@ class UdpSocket {
   int fd_ = -1;
 };
 
-// The server's batch path: receives up to kBatch datagrams with one recvmmsg(2) and sends the
-// replies with one sendmmsg(2).
+// The server's batch path: receives up to kBatch datagrams with one recvmmsg(2)
+// and sends the replies with one sendmmsg(2).
 class Batch {
  public:
   static constexpr size_t kBatch = 64;

@@ -275,11 +275,13 @@ void Engine::UpdateClock(clock::MonoTime now) {
   const Correction correction = discipline_.Update(
       now, e + discipline_.CorrectionAt(now), f, mode, slew_time, allow_step);
   last_correction_ = correction;
+  ++attempts_;
   if (correction.kind == CorrectionKind::kPanic ||
       correction.kind == CorrectionKind::kError) {
     return;
   }
   forced_pending_ = false;
+  ++corrections_;
   if (correction.kind == CorrectionKind::kStep) {
     for (Peer& peer : peers_) peer.source->ClockStepped();
   }
@@ -309,6 +311,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   st.steps = discipline_.steps();
   st.reference_time = reference_time_;
   st.last_offset = absl::Seconds(last_offset_);
+  st.local_clock_stratum = options_.local_clock_stratum;
   for (size_t i = 0; i < peers_.size(); ++i) {
     const Peer& peer = peers_[i];
     const Source& source = *peer.source;
@@ -390,7 +393,10 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   } else if (options_.local_clock_stratum) {
     st.state = SyncState::kLocalClock;
     st.stratum = *options_.local_clock_stratum;
-    st.reference_id = RefId::FromCode("LOCL");
+    // ntpd's local clock driver is 127.127.1.0; as a stratum >= 2 refid that
+    // address is what ntpd and chrony (127.127.1.1) send, and what ntpq users
+    // recognise.
+    st.reference_id = RefId::FromIpv4(127, 127, 1, 0);
     st.leap = Leap::kNone;
   } else {
     st.state = SyncState::kUnsynchronized;

@@ -117,6 +117,8 @@ struct EngineStatus {
   std::optional<absl::Time> reference_time;  // local clock at the last update
   int steps = 0;
   std::vector<PeerStatus> peers;
+  // The local clock fallback's stratum, when configured.
+  std::optional<int> local_clock_stratum;
 };
 
 class Engine {
@@ -148,6 +150,12 @@ class Engine {
   uint64_t unknown_sender_drops() const { return unknown_sender_; }
   const Discipline& discipline() const { return discipline_; }
   // Outcome of the most recent correction (for resync results and logs).
+  // How many corrections have been applied since start (grows with every step
+  // or slew).
+  uint64_t corrections() const { return corrections_; }
+  // How many corrections were attempted (also those refused: panic, or the
+  // clock's error).
+  uint64_t attempts() const { return attempts_; }
   const std::optional<Correction>& last_correction() const {
     return last_correction_;
   }
@@ -188,6 +196,8 @@ class Engine {
   std::optional<absl::Time> reference_time_;
   double last_offset_ = 0;
   std::optional<Correction> last_correction_;
+  uint64_t corrections_ = 0;
+  uint64_t attempts_ = 0;
   // The system variables at the last update, served on during holdover.
   struct Held {
     int stratum;

@@ -58,8 +58,10 @@ v1::SelectionMark MarkToProto(const std::optional<ntp::SelectionMark>& m) {
 
 void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
   if (d == absl::InfiniteDuration() || d == -absl::InfiniteDuration()) {
-    // Protobuf's Duration tops out at ~10 000 years; "unknown" is the largest it holds.
-    d = d > absl::ZeroDuration() ? absl::Seconds(315576000000) : -absl::Seconds(315576000000);
+    // Protobuf's Duration tops out at ~10 000 years; "unknown" is the largest
+    // it holds.
+    d = d > absl::ZeroDuration() ? absl::Seconds(315576000000)
+                                 : -absl::Seconds(315576000000);
   }
   const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
   out->set_seconds(seconds);
@@ -99,10 +101,12 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
     v1::PeerStatus* peer = out.add_peers();
     peer->set_remote(p.name);
     peer->set_address(p.address);
-    peer->set_refid(p.has_reference() ? p.reference_id.ToString(p.stratum) : ".INIT.");
+    peer->set_refid(p.has_reference() ? p.reference_id.ToString(p.stratum)
+                                      : ".INIT.");
     peer->set_stratum(static_cast<uint32_t>(p.stratum));
     peer->set_type(v1::PEER_TYPE_UNICAST);
-    if (p.since_last_response) SetDuration(*p.since_last_response, peer->mutable_when());
+    if (p.since_last_response)
+      SetDuration(*p.since_last_response, peer->mutable_when());
     SetDuration(absl::Seconds(int64_t{1} << p.poll), peer->mutable_poll());
     peer->set_reach(p.reach);
     SetDuration(p.delay, peer->mutable_delay());
@@ -112,6 +116,23 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
     peer->set_unusable_reason(p.reason);
     SetDuration(p.root_distance, peer->mutable_root_distance());
     if (st.system_peer && *st.system_peer == p.id) out.set_system_peer(p.name);
+  }
+  if (st.local_clock_stratum) {
+    // The local clock as ntpq shows ntpd's LOCAL driver: always there, in use
+    // when nothing better is.
+    v1::PeerStatus* local = out.add_peers();
+    local->set_remote("LOCAL(0)");
+    local->set_address("127.127.1.0");
+    local->set_refid(".LOCL.");
+    local->set_stratum(static_cast<uint32_t>(*st.local_clock_stratum));
+    local->set_type(v1::PEER_TYPE_LOCAL_CLOCK);
+    SetDuration(absl::Seconds(64), local->mutable_poll());
+    local->set_reach(0377);
+    local->set_mark(st.state == ntp::SyncState::kLocalClock
+                        ? v1::SELECTION_MARK_SYSTEM_PEER
+                        : v1::SELECTION_MARK_BACKUP);
+    if (st.state == ntp::SyncState::kLocalClock)
+      out.set_system_peer("LOCAL(0)");
   }
   return out;
 }

@@ -1,5 +1,5 @@
-// The engine's status as the ntpfleet.v1 messages the controller, the local control socket and
-// ntpfleetctl share.
+// The engine's status as the ntpfleet.v1 messages the controller, the local
+// control socket and ntpfleetctl share.
 #ifndef NTPFLEET_AGENT_REPORT_STATUS_PROTO_H_
 #define NTPFLEET_AGENT_REPORT_STATUS_PROTO_H_
 

@@ -247,7 +247,8 @@ TEST(EngineTest, ServesTheLocalClockWithoutSources) {
   const EngineStatus st = node.engine().Status(node.mono().Now());
   EXPECT_EQ(st.state, SyncState::kLocalClock);
   EXPECT_EQ(st.stratum, 10);
-  EXPECT_EQ(st.reference_id, RefId::FromCode("LOCL"));
+  // ntpd's local clock driver address, as ntpd and chrony send it.
+  EXPECT_EQ(st.reference_id, RefId::FromIpv4(127, 127, 1, 0));
   EXPECT_EQ(st.leap, Leap::kNone);
   EXPECT_FALSE(st.system_peer.has_value());
   EXPECT_STREQ(SyncStateName(st.state), "local clock");

@@ -1,0 +1,217 @@
+// ntpfleet-agent: wiring and flags only (ARCHITECTURE.md). See --help.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "agent/clock/clock.h"
+#include "agent/clock/sim_clock.h"
+#include "agent/clock/system_clock.h"
+#include "agent/config/config.h"
+#include "agent/config/config_file.h"
+#include "agent/net/agent_loop.h"
+#include "agent/report/status_proto.h"
+#include "common/flags.h"
+#include "common/log.h"
+#include "ctl/local_client.h"
+
+ABSL_FLAG(
+    std::string, config, "/etc/ntpfleet/agent.conf",
+    "configuration file (ntpd's ntp.conf syntax plus ntpfleet's directives)");
+ABSL_FLAG(int, port, -1,
+          "UDP port to serve NTP on (default: the config's `port`, else 123; "
+          "0: any free port)");
+ABSL_FLAG(std::string, listen, "",
+          "local address to serve on (default: all addresses)");
+ABSL_FLAG(std::string, clock, "system",
+          "`system` disciplines this machine's clock (needs CAP_SYS_TIME); "
+          "`sim` runs the agent "
+          "on a simulated clock that starts --sim-offset off and runs "
+          "--sim-freq-ppm fast "
+          "(tests and the demo: the machine's clock is never touched)");
+ABSL_FLAG(absl::Duration, sim_offset, absl::ZeroDuration(),
+          "with --clock=sim: how far ahead of true time the clock starts, e.g. "
+          "2.5s or -300ms");
+ABSL_FLAG(double, sim_freq_ppm, 0,
+          "with --clock=sim: the oscillator's error in ppm (+ = fast)");
+ABSL_FLAG(double, sim_wander, 1e-9,
+          "with --clock=sim: random-walk frequency wander per second");
+ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
+          "local control socket for ntpfleetctl (root-only); empty: none");
+ABSL_FLAG(bool, check_config, false,
+          "print the effective configuration and exit");
+ABSL_FLAG(bool, once, false,
+          "like ntpdate: measure now and correct the clock once (stepping if "
+          "needed), then "
+          "exit; if an agent is already running, ask it instead of fighting it "
+          "for the port");
+ABSL_FLAG(std::string, node_name, "",
+          "name to report (default: the config's node_name, "
+          "else the host name)");
+ABSL_FLAG(bool, verbose, false, "log debug messages");
+
+namespace {
+
+ntpfleet::net::AgentLoop* g_loop = nullptr;
+
+void OnSignal(int) {
+  if (g_loop != nullptr) g_loop->RequestStop();
+}
+
+std::string HostName() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+int PrintResync(const ntpfleet::v1::ResyncResult& r) {
+  using ntpfleet::report::FromProto;
+  if (r.outcome() == ntpfleet::v1::RESYNC_OUTCOME_OK) {
+    std::printf("%s the clock: offset was %+.6f s, now %+.6f s\n",
+                r.stepped() ? "stepped" : "slewing",
+                absl::ToDoubleSeconds(FromProto(r.offset_before())),
+                absl::ToDoubleSeconds(FromProto(r.offset_after())));
+    return 0;
+  }
+  std::fprintf(stderr, "ntpfleet-agent: no correction: %s\n",
+               r.error().c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "the ntpfleet agent: a complete NTP client and server that disciplines "
+      "this node's clock\n"
+      "and reports to the fleet's controller.\n\n"
+      "  ntpfleet-agent --config /etc/ntpfleet/agent.conf      # the daemon "
+      "(systemd runs it)\n"
+      "  ntpfleet-agent --config FILE --check-config           # what the "
+      "agent would do\n"
+      "  ntpfleet-agent --once                                 # one "
+      "correction now, like ntpdate\n"
+      "  ntpfleet-agent --config F --clock=sim --sim-offset=2s --port 12300  # "
+      "try it safely\n\n"
+      "A classic ntpd ntp.conf works unchanged; see docs/AGENT.md.");
+  ntpfleet::DashedFlags flags(argc, argv);
+  absl::ParseCommandLine(flags.argc(), flags.argv());
+  ntpfleet::SetLogProgram("ntpfleet-agent");
+  if (absl::GetFlag(FLAGS_verbose))
+    ntpfleet::SetLogLevel(ntpfleet::LogLevel::kDebug);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::string socket_path = absl::GetFlag(FLAGS_control_socket);
+  if (absl::GetFlag(FLAGS_once) && !socket_path.empty()) {
+    // An agent already running owns the clock and the port: ask it.
+    ntpfleet::v1::LocalRequest request;
+    request.mutable_resync()->set_allow_step(true);
+    request.mutable_resync()->set_burst(true);
+    request.mutable_resync()->mutable_deadline()->set_seconds(15);
+    absl::StatusOr<ntpfleet::v1::LocalResponse> response =
+        ntpfleet::ctl::CallAgent(socket_path, request, absl::Seconds(20));
+    if (response.ok()) {
+      std::printf("asked the running agent (%s)\n", socket_path.c_str());
+      return PrintResync(response->resync_result());
+    }
+    if (!absl::IsUnavailable(response.status())) {
+      std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                   std::string(response.status().message()).c_str());
+      return 1;
+    }
+  }
+
+  absl::StatusOr<ntpfleet::config::AgentConfig> config =
+      ntpfleet::config::LoadConfigFile(absl::GetFlag(FLAGS_config));
+  if (!config.ok()) {
+    std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  for (const std::string& w : config->warnings)
+    ntpfleet::Log(ntpfleet::LogLevel::kWarning, "%s", w);
+  if (absl::GetFlag(FLAGS_check_config)) {
+    std::fputs(ntpfleet::config::FormatEffectiveConfig(*config).c_str(),
+               stdout);
+    return 0;
+  }
+
+  ntpfleet::clock::SystemMonotonicClock mono;
+  std::unique_ptr<ntpfleet::clock::AdjustableClock> clock;
+  const std::string clock_kind = absl::GetFlag(FLAGS_clock);
+  if (clock_kind == "system") {
+    auto system = std::make_unique<ntpfleet::clock::SystemClock>();
+    // Fail at once, not at the first correction: setting the frequency to what
+    // it already is changes nothing but needs the same capability.
+    if (absl::Status s =
+            system->SetFrequencyAdjustment(system->FrequencyAdjustment());
+        !s.ok()) {
+      std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                   std::string(s.message()).c_str());
+      return 1;
+    }
+    clock = std::move(system);
+  } else if (clock_kind == "sim") {
+    ntpfleet::clock::SimClockParams params;
+    params.initial_offset = absl::GetFlag(FLAGS_sim_offset);
+    params.frequency_error_ppm = absl::GetFlag(FLAGS_sim_freq_ppm);
+    params.wander = absl::GetFlag(FLAGS_sim_wander);
+    params.seed = static_cast<uint64_t>(getpid());
+    clock =
+        std::make_unique<ntpfleet::clock::SimClock>(&mono, absl::Now(), params);
+  } else {
+    std::fprintf(
+        stderr, "ntpfleet-agent: --clock must be `system` or `sim`, not `%s`\n",
+        clock_kind.c_str());
+    return 2;
+  }
+
+  ntpfleet::net::AgentOptions options;
+  options.config = *config;
+  options.node_name = absl::GetFlag(FLAGS_node_name);
+  if (options.node_name.empty()) options.node_name = config->node_name;
+  if (options.node_name.empty()) options.node_name = HostName();
+  options.port =
+      absl::GetFlag(FLAGS_port) >= 0 ? absl::GetFlag(FLAGS_port) : config->port;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.control_socket = socket_path;
+  options.clock = clock.get();
+  options.mono = &mono;
+  options.clock_is_system = clock_kind == "system";
+  options.once = absl::GetFlag(FLAGS_once);
+
+  absl::StatusOr<std::unique_ptr<ntpfleet::net::AgentLoop>> loop =
+      ntpfleet::net::AgentLoop::Create(std::move(options));
+  if (!loop.ok()) {
+    std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                 std::string(loop.status().message()).c_str());
+    return 1;
+  }
+  g_loop = loop->get();
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  absl::Status run = (*loop)->Run();
+  g_loop = nullptr;
+  if (!run.ok()) {
+    std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                 std::string(run.message()).c_str());
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_once)) {
+    return (*loop)->once_result() ? PrintResync(*(*loop)->once_result()) : 1;
+  }
+  ntpfleet::Log(ntpfleet::LogLevel::kInfo, "stopped");
+  return 0;
+}

@@ -1,0 +1,800 @@
+#include "agent/net/agent_loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/clock/drift_file.h"
+#include "agent/config/config_file.h"
+#include "agent/ntp/access.h"
+#include "agent/ntp/timestamp.h"
+#include "agent/report/status_proto.h"
+#include "common/log.h"
+
+namespace ntpfleet::net {
+namespace {
+
+constexpr int kReceiveBuffer =
+    4 << 20;  // bursts overflow small buffers before the CPU is busy
+constexpr size_t kMaxControlMessage = 1 << 20;
+
+absl::Time RealNow() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return absl::TimeFromTimespec(ts);
+}
+
+// The configured restrict rules as the server's access list.
+ntp::AccessList ToAccessList(const std::vector<config::RestrictRule>& rules) {
+  using config::RestrictFlag;
+  ntp::AccessList list;
+  for (const config::RestrictRule& r : rules) {
+    uint32_t flags = 0;
+    const std::pair<RestrictFlag, uint32_t> map[] = {
+        {RestrictFlag::kIgnore, ntp::kIgnore},
+        {RestrictFlag::kNoModify, ntp::kNoModify},
+        {RestrictFlag::kNoQuery, ntp::kNoQuery},
+        {RestrictFlag::kNoTrap, ntp::kNoTrap},
+        {RestrictFlag::kNoPeer, ntp::kNoPeer},
+        {RestrictFlag::kNoTrust, ntp::kNoTrust},
+        {RestrictFlag::kKod, ntp::kKod},
+        {RestrictFlag::kLimited, ntp::kLimited},
+        {RestrictFlag::kNoServe, ntp::kNoServe},
+    };
+    for (const auto& [from, to] : map) {
+      if (r.Has(from)) flags |= to;
+    }
+    auto add = [&](bool v6) {
+      ntp::AccessRule rule;
+      rule.address.v6 = v6;
+      rule.flags = flags;
+      if (r.is_default) {
+        rule.prefix_length = 0;
+      } else {
+        std::copy(r.address.begin(), r.address.end(),
+                  rule.address.octets.begin());
+        ntp::IpAddress mask;
+        mask.v6 = v6;
+        std::copy(r.mask.begin(), r.mask.end(), mask.octets.begin());
+        size_t prefix = rule.address.bits();
+        if (!ntp::AccessList::MaskToPrefix(mask, &prefix))
+          prefix = rule.address.bits();
+        rule.prefix_length = prefix;
+      }
+      list.Add(rule);
+    };
+    if (r.family != config::AddressFamily::kIpv6) add(false);
+    if (r.family != config::AddressFamily::kIpv4) add(true);
+  }
+  return list;
+}
+
+// log2 of the smallest step the clock is read in (RFC 5905 precision), at least
+// -30.
+int8_t MeasurePrecision(const clock::Clock& clock) {
+  absl::Duration best = absl::Seconds(1);
+  for (int i = 0; i < 64; ++i) {
+    const absl::Time a = clock.Now();
+    absl::Time b = clock.Now();
+    for (int j = 0; j < 1000 && b == a; ++j) b = clock.Now();
+    if (b > a) best = std::min(best, b - a);
+  }
+  const double log2 = std::floor(std::log2(absl::ToDoubleSeconds(best)));
+  return static_cast<int8_t>(std::clamp(log2, -30.0, 0.0));
+}
+
+bool WriteAll(int fd, const std::string& data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n =
+        send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string Frame(const google::protobuf::Message& message) {
+  const std::string body = message.SerializeAsString();
+  std::string out(4, '\0');
+  const uint32_t n = static_cast<uint32_t>(body.size());
+  out[0] = static_cast<char>(n >> 24);
+  out[1] = static_cast<char>(n >> 16);
+  out[2] = static_cast<char>(n >> 8);
+  out[3] = static_cast<char>(n);
+  return out + body;
+}
+
+}  // namespace
+
+struct AgentLoop::SourceSlot {
+  int id = 0;
+  config::ServerEntry entry;
+  std::optional<Endpoint> endpoint;
+  clock::MonoTime next_resolve;
+  absl::Duration backoff;
+};
+
+struct AgentLoop::ControlConn {
+  int fd = -1;
+  std::string in;
+  bool waiting = false;  // a resync is pending for it
+};
+
+struct AgentLoop::PendingResync {
+  int fd = -1;  // -1: --once
+  std::string request_id;
+  clock::MonoTime deadline;
+  uint64_t corrections_before = 0;
+  uint64_t attempts_before = 0;
+};
+
+// A server thread: its own SO_REUSEPORT socket and responder (the kernel hashes
+// a client to one socket, so each thread's rate-limit table sees all of that
+// client's packets).
+class AgentLoop::ServerWorker {
+ public:
+  ServerWorker(AgentLoop* loop, UdpSocket socket,
+               std::unique_ptr<ntp::Responder> responder)
+      : loop_(loop),
+        socket_(std::move(socket)),
+        responder_(std::move(responder)) {}
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  const ntp::ServerCounters& counters() const { return responder_->counters(); }
+
+ private:
+  void Loop() {
+    Batch batch;
+    pollfd fds[2] = {{socket_.fd(), POLLIN, 0},
+                     {loop_->wake_pipe_[0], POLLIN, 0}};
+    while (!loop_->stop_.load(std::memory_order_relaxed)) {
+      if (poll(fds, 2, 1000) <= 0) continue;
+      if (fds[1].revents) break;
+      if (fds[0].revents & POLLIN)
+        loop_->ServeBatch(socket_, *responder_, batch);
+    }
+  }
+  AgentLoop* loop_;
+  UdpSocket socket_;
+  std::unique_ptr<ntp::Responder> responder_;
+  std::thread thread_;
+};
+
+AgentLoop::AgentLoop(AgentOptions options) : options_(std::move(options)) {}
+
+AgentLoop::~AgentLoop() {
+  RequestStop();
+  for (auto& w : workers_) w->Join();
+  for (ControlConn& c : control_conns_) close(c.fd);
+  if (control_fd_ >= 0) {
+    close(control_fd_);
+    unlink(options_.control_socket.c_str());
+  }
+  for (int fd : wake_pipe_) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<AgentLoop>> AgentLoop::Create(
+    AgentOptions options) {
+  std::unique_ptr<AgentLoop> loop(new AgentLoop(std::move(options)));
+  if (absl::Status s = loop->Init(); !s.ok()) return s;
+  return loop;
+}
+
+void AgentLoop::RequestStop() {
+  stop_.store(true);
+  if (wake_pipe_[1] >= 0) {
+    const char c = 1;
+    (void)!write(wake_pipe_[1], &c, 1);
+  }
+}
+
+absl::Status AgentLoop::Init() {
+  const config::AgentConfig& cfg = options_.config;
+  if (pipe(wake_pipe_) < 0)
+    return absl::InternalError("pipe: " + std::string(strerror(errno)));
+  for (int fd : wake_pipe_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+  // Keys.
+  if (!cfg.keys_file.empty()) {
+    absl::StatusOr<std::string> text = config::ReadConfigText(cfg.keys_file);
+    if (absl::IsNotFound(text.status()) ||
+        absl::IsPermissionDenied(text.status())) {
+      Log(LogLevel::kWarning, "keys file %s: %s; symmetric keys unavailable",
+          cfg.keys_file, text.status().message());
+    } else if (!text.ok()) {
+      return text.status();
+    } else {
+      absl::StatusOr<ntp::KeyStore> keys =
+          ntp::KeyStore::Parse(*text, cfg.keys_file);
+      if (!keys.ok()) return keys.status();
+      keys_ = *std::move(keys);
+    }
+  }
+  for (uint32_t id : cfg.trusted_keys) keys_.Trust(id);
+
+  // The engine.
+  ntp::EngineOptions eo;
+  if (cfg.panic_threshold) eo.discipline.panic_threshold = *cfg.panic_threshold;
+  if (cfg.step_threshold) eo.discipline.step_threshold = *cfg.step_threshold;
+  if (cfg.min_sane) eo.selection.min_sane = static_cast<size_t>(*cfg.min_sane);
+  if (cfg.local_clock) eo.local_clock_stratum = cfg.local_clock->stratum;
+  if (!cfg.driftfile.empty()) {
+    absl::StatusOr<double> drift = clock::ReadDriftFile(cfg.driftfile);
+    if (drift.ok()) {
+      eo.initial_frequency_ppm = *drift;
+      Log(LogLevel::kInfo, "frequency %+.3f ppm from %s", *drift,
+          cfg.driftfile);
+    } else if (absl::IsNotFound(drift.status())) {
+      Log(LogLevel::kInfo, "%s", drift.status().message());
+    } else {
+      Log(LogLevel::kWarning, "%s; starting from the clock's current frequency",
+          drift.status().message());
+    }
+  }
+  std::random_device random;
+  eo.seed = (uint64_t{random()} << 32) | random();
+  const clock::MonoTime now = MonoNow();
+  engine_ = std::make_unique<ntp::Engine>(options_.clock, eo, now);
+
+  // Sources.
+  for (const config::ServerEntry& entry : cfg.servers) {
+    ntp::SourceConfig sc;
+    sc.name = entry.host;
+    sc.minpoll = entry.minpoll;
+    sc.maxpoll = entry.maxpoll;
+    sc.iburst = entry.iburst;
+    sc.burst = entry.burst;
+    sc.prefer = entry.prefer;
+    sc.version = entry.version;
+    if (cfg.max_distance) sc.max_distance = *cfg.max_distance;
+    if (entry.key_id) {
+      const ntp::Key* key = keys_.Find(*entry.key_id);
+      if (key == nullptr) {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s: server %s uses key %d, which is not in the keys file%s",
+            entry.location.ToString(), entry.host, *entry.key_id,
+            cfg.keys_file.empty() ? " (no `keys` line)" : " " + cfg.keys_file));
+      }
+      sc.key = *key;
+    }
+    SourceSlot slot;
+    slot.entry = entry;
+    slot.backoff = options_.resolve_retry;
+    slot.next_resolve = now;
+    slot.id = engine_->AddSource(sc);
+    sources_.push_back(std::move(slot));
+  }
+  ResolveDue(now);
+
+  // Client sockets: requests leave from ephemeral ports.
+  absl::StatusOr<UdpSocket> v4 =
+      UdpSocket::Bind(Endpoint{ntp::IpAddress::V4(0, 0, 0, 0), 0});
+  if (!v4.ok()) return v4.status();
+  client_v4_ = *std::move(v4);
+  Endpoint any6;
+  any6.ip.v6 = true;
+  if (absl::StatusOr<UdpSocket> v6 = UdpSocket::Bind(any6); v6.ok())
+    client_v6_ = *std::move(v6);
+
+  // The server side.
+  if (options_.port >= 0 && !options_.once) {
+    std::vector<Endpoint> listen;
+    if (!options_.listen_address.empty()) {
+      absl::StatusOr<ntp::IpAddress> ip =
+          ntp::IpAddress::Parse(options_.listen_address);
+      if (!ip.ok()) return ip.status();
+      listen.push_back(Endpoint{*ip, static_cast<uint16_t>(options_.port)});
+    } else {
+      listen.push_back(Endpoint{ntp::IpAddress::V4(0, 0, 0, 0),
+                                static_cast<uint16_t>(options_.port)});
+      Endpoint v6;
+      v6.ip.v6 = true;
+      v6.port = static_cast<uint16_t>(options_.port);
+      listen.push_back(v6);
+    }
+    const int threads = std::max(1, cfg.server_threads);
+    const ntp::AccessList access = ToAccessList(cfg.restrictions);
+    for (size_t i = 0; i < listen.size(); ++i) {
+      Endpoint at = listen[i];
+      if (server_port_ != 0)
+        at.port = server_port_;  // port 0: the same one for IPv6
+      for (int t = 0; t < threads; ++t) {
+        absl::StatusOr<UdpSocket> s =
+            UdpSocket::Bind(at, threads > 1, kReceiveBuffer);
+        if (!s.ok()) {
+          if (at.ip.v6 && i > 0) {  // no IPv6 here: serve IPv4 only
+            Log(LogLevel::kWarning, "not serving IPv6: %s",
+                s.status().message());
+            break;
+          }
+          return s.status();
+        }
+        if (server_port_ == 0) {
+          absl::StatusOr<Endpoint> local = s->LocalEndpoint();
+          if (local.ok()) server_port_ = local->port;
+        }
+        auto responder = std::make_unique<ntp::Responder>(
+            access, ntp::RateLimitOptions{}, &keys_);
+        if (threads == 1) {
+          server_sockets_.push_back(*std::move(s));
+          if (!responder_) responder_ = std::move(responder);
+        } else {
+          workers_.push_back(std::make_unique<ServerWorker>(
+              this, *std::move(s), std::move(responder)));
+        }
+      }
+    }
+    Log(LogLevel::kInfo, "serving NTP on UDP port %d%s", server_port_,
+        threads > 1 ? absl::StrFormat(" with %d threads", threads) : "");
+  }
+
+  // The local control socket.
+  if (!options_.control_socket.empty() && !options_.once) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (options_.control_socket.size() >= sizeof(addr.sun_path)) {
+      return absl::InvalidArgumentError("control socket path too long: " +
+                                        options_.control_socket);
+    }
+    strncpy(addr.sun_path, options_.control_socket.c_str(),
+            sizeof(addr.sun_path) - 1);
+    // A live agent answering on the path is another instance: refuse rather
+    // than steal it.
+    const int probe = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (probe >= 0 &&
+        connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+      close(probe);
+      return absl::AlreadyExistsError(
+          absl::StrFormat("another ntpfleet-agent is already running (its "
+                          "control socket %s answers); stop it "
+                          "or use another --control-socket",
+                          options_.control_socket));
+    }
+    if (probe >= 0) close(probe);
+    unlink(options_.control_socket.c_str());
+    control_fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (control_fd_ < 0 ||
+        bind(control_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) <
+            0 ||
+        chmod(options_.control_socket.c_str(), 0600) < 0 ||
+        listen(control_fd_, 16) < 0) {
+      return absl::InternalError(absl::StrFormat(
+          "control socket %s: %s", options_.control_socket, strerror(errno)));
+    }
+    fcntl(control_fd_, F_SETFL, fcntl(control_fd_, F_GETFL) | O_NONBLOCK);
+  }
+
+  {
+    absl::MutexLock lock(&system_mu_);
+    system_.precision = MeasurePrecision(*options_.clock);
+  }
+  PublishSystemVariables();
+  next_drift_write_ = now + options_.drift_interval;
+  Send(engine_->Start(now));
+  if (options_.once) {
+    v1::Resync r;
+    r.set_allow_step(true);
+    r.set_burst(true);
+    r.mutable_deadline()->set_seconds(
+        absl::ToInt64Seconds(options_.once_timeout));
+    StartResync(-1, r, now);
+  }
+  for (auto& w : workers_) w->Start();
+  return absl::OkStatus();
+}
+
+void AgentLoop::ResolveDue(clock::MonoTime now) {
+  for (SourceSlot& slot : sources_) {
+    if (slot.endpoint || now < slot.next_resolve) continue;
+    absl::StatusOr<std::vector<Endpoint>> found =
+        Resolve(slot.entry.host, static_cast<uint16_t>(slot.entry.port));
+    if (!found.ok()) {
+      Log(LogLevel::kWarning, "%s, retrying in %s", found.status().message(),
+          absl::FormatDuration(slot.backoff));
+      slot.next_resolve = now + slot.backoff;
+      slot.backoff = std::min(slot.backoff * 2, absl::Minutes(10));
+      continue;
+    }
+    slot.endpoint = found->front();
+    Log(LogLevel::kInfo, "%s is %s", slot.entry.host,
+        slot.endpoint->ToString());
+    Send(engine_->SetSourceAddress(slot.id, slot.endpoint->ToString(), now));
+  }
+}
+
+absl::Time AgentLoop::ToClockTime(
+    const std::optional<absl::Time>& kernel_rx) const {
+  if (!kernel_rx) return options_.clock->Now();
+  if (options_.clock_is_system) return *kernel_rx;
+  // A simulated clock: move the kernel's stamp by its age.
+  const absl::Duration age =
+      std::max(absl::ZeroDuration(), RealNow() - *kernel_rx);
+  return options_.clock->Now() - age;
+}
+
+void AgentLoop::Send(std::vector<ntp::Transmit> transmits) {
+  for (ntp::Transmit& t : transmits) {
+    const SourceSlot& slot = sources_[static_cast<size_t>(t.source)];
+    if (!slot.endpoint) continue;
+    UdpSocket& socket = slot.endpoint->ip.v6 ? client_v6_ : client_v4_;
+    if (socket.fd() < 0) continue;
+    // The transmit timestamp, as late as possible.
+    engine_->OnTransmit(t.source, options_.clock->Now(), MonoNow());
+    if (absl::Status s = socket.SendTo(t.bytes, *slot.endpoint); !s.ok()) {
+      Log(LogLevel::kDebug, "%s", s.message());
+    }
+  }
+}
+
+void AgentLoop::HandleClientSocket() {
+  uint8_t buffer[Batch::kMaxDatagram];
+  for (UdpSocket* socket : {&client_v4_, &client_v6_}) {
+    if (socket->fd() < 0) continue;
+    while (std::optional<Datagram> d =
+               socket->Receive(absl::MakeSpan(buffer))) {
+      const absl::Time t4 = ToClockTime(d->kernel_rx);
+      Send(engine_->HandleResponse(d->from.ToString(),
+                                   absl::MakeConstSpan(buffer, d->size), t4,
+                                   MonoNow()));
+    }
+  }
+}
+
+void AgentLoop::ServeBatch(UdpSocket& socket, ntp::Responder& responder,
+                           Batch& batch) {
+  const size_t n = batch.Receive(socket);
+  if (n == 0) return;
+  ntp::SystemVariables system;
+  {
+    absl::MutexLock lock(&system_mu_);
+    system = system_;
+  }
+  const clock::MonoTime now = MonoNow();
+  ntp::Responder::Prepared prepared[Batch::kBatch];
+  for (size_t i = 0; i < n; ++i) {
+    const ntp::NtpTimestamp t2 =
+        ntp::NtpTimestamp::FromTime(ToClockTime(batch.kernel_rx(i)));
+    prepared[i] = responder.Prepare(batch.request(i), batch.from(i).ip, t2,
+                                    system, now, batch.reply_buffer(i));
+  }
+  // The transmit timestamp as late as possible: once for the batch, right
+  // before sending.
+  const ntp::NtpTimestamp t3 =
+      ntp::NtpTimestamp::FromTime(options_.clock->Now());
+  for (size_t i = 0; i < n; ++i) {
+    batch.SetReply(
+        i, prepared[i].length
+               ? responder.Finish(prepared[i], t3, batch.reply_buffer(i))
+               : 0);
+  }
+  batch.Send(socket);
+}
+
+void AgentLoop::PublishSystemVariables() {
+  const ntp::EngineStatus st = engine_->Status(MonoNow());
+  absl::MutexLock lock(&system_mu_);
+  system_.leap = st.leap;
+  system_.stratum = st.stratum;
+  system_.reference_id = st.reference_id;
+  system_.root_delay = st.root_delay;
+  system_.root_dispersion = st.root_dispersion;
+  system_.reference_time = st.reference_time
+                               ? ntp::NtpTimestamp::FromTime(*st.reference_time)
+                               : ntp::NtpTimestamp();
+  if (st.state == ntp::SyncState::kLocalClock) {
+    // Serving our own clock: its reference time is now.
+    system_.reference_time = ntp::NtpTimestamp::FromTime(options_.clock->Now());
+  }
+}
+
+void AgentLoop::LogStateChanges() {
+  const ntp::EngineStatus st = engine_->Status(MonoNow());
+  if (st.state != last_state_) {
+    if (st.system_peer) {
+      const ntp::PeerStatus& p = st.peers[static_cast<size_t>(*st.system_peer)];
+      Log(LogLevel::kInfo,
+          "%s: system peer %s (%s), stratum %d, offset %+.6f s",
+          ntp::SyncStateName(st.state), p.name, p.address, st.stratum,
+          absl::ToDoubleSeconds(st.last_offset));
+    } else {
+      Log(LogLevel::kInfo, "%s (stratum %d)", ntp::SyncStateName(st.state),
+          st.stratum);
+    }
+    last_state_ = st.state;
+  }
+  last_reasons_.resize(st.peers.size());
+  for (size_t i = 0; i < st.peers.size(); ++i) {
+    if (st.peers[i].reason != last_reasons_[i]) {
+      if (!st.peers[i].reason.empty()) {
+        Log(LogLevel::kWarning, "%s: %s", st.peers[i].name, st.peers[i].reason);
+      }
+      last_reasons_[i] = st.peers[i].reason;
+    }
+  }
+  if (const auto& c = engine_->last_correction();
+      c &&
+      (c->kind == ntp::CorrectionKind::kPanic ||
+       c->kind == ntp::CorrectionKind::kError) &&
+      engine_->attempts() != logged_attempt_) {
+    logged_attempt_ = engine_->attempts();
+    Log(LogLevel::kError, "%s", c->message);
+  }
+}
+
+void AgentLoop::AcceptControl() {
+  while (true) {
+    const int fd = accept(control_fd_, nullptr, nullptr);
+    if (fd < 0) return;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    control_conns_.push_back(ControlConn{fd, "", false});
+  }
+}
+
+void AgentLoop::HandleControl(ControlConn& conn) {
+  char buf[4096];
+  while (true) {
+    const ssize_t n = recv(conn.fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      conn.in.append(buf, static_cast<size_t>(n));
+      if (conn.in.size() > kMaxControlMessage) break;
+      continue;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      close(conn.fd);
+      conn.fd = -1;
+      return;
+    }
+    break;
+  }
+  if (conn.waiting || conn.in.size() < 4) return;
+  const uint32_t len = (uint32_t{static_cast<uint8_t>(conn.in[0])} << 24) |
+                       (uint32_t{static_cast<uint8_t>(conn.in[1])} << 16) |
+                       (uint32_t{static_cast<uint8_t>(conn.in[2])} << 8) |
+                       static_cast<uint8_t>(conn.in[3]);
+  if (len > kMaxControlMessage) {
+    close(conn.fd);
+    conn.fd = -1;
+    return;
+  }
+  if (conn.in.size() < 4 + len) return;
+  v1::LocalRequest request;
+  v1::LocalResponse response;
+  if (!request.ParseFromString(conn.in.substr(4, len))) {
+    response.set_error("malformed request");
+  } else if (request.has_resync()) {
+    conn.waiting = true;
+    StartResync(conn.fd, request.resync(), MonoNow());
+    return;
+  } else {
+    *response.mutable_status() = LocalStatus();
+  }
+  WriteAll(conn.fd, Frame(response));
+  close(conn.fd);
+  conn.fd = -1;
+}
+
+void AgentLoop::StartResync(int fd, const v1::Resync& request,
+                            clock::MonoTime now) {
+  PendingResync p;
+  p.fd = fd;
+  p.request_id = request.request_id();
+  absl::Duration deadline = report::FromProto(request.deadline());
+  if (deadline <= absl::ZeroDuration()) deadline = absl::Seconds(10);
+  p.deadline = now + deadline;
+  p.corrections_before = engine_->corrections();
+  p.attempts_before = engine_->attempts();
+  resyncs_.push_back(p);
+  Log(LogLevel::kInfo, "resync requested%s",
+      request.allow_step() ? " (stepping allowed)" : "");
+  Send(engine_->StartResync(now, request.allow_step()));
+}
+
+void AgentLoop::FinishResyncs(clock::MonoTime now, bool all) {
+  for (auto it = resyncs_.begin(); it != resyncs_.end();) {
+    v1::ResyncResult result;
+    result.set_request_id(it->request_id);
+    const auto& c = engine_->last_correction();
+    const bool corrected = engine_->corrections() > it->corrections_before;
+    const bool attempted = engine_->attempts() > it->attempts_before;
+    if (corrected && c) {
+      result.set_outcome(v1::RESYNC_OUTCOME_OK);
+      report::SetDuration(absl::Seconds(c->offset),
+                          result.mutable_offset_before());
+      report::SetDuration(engine_->Status(now).offset,
+                          result.mutable_offset_after());
+      result.set_stepped(c->kind == ntp::CorrectionKind::kStep);
+    } else if (attempted && c) {
+      result.set_outcome(v1::RESYNC_OUTCOME_FAILED);
+      report::SetDuration(absl::Seconds(c->offset),
+                          result.mutable_offset_before());
+      result.set_error(c->message);
+    } else if (now >= it->deadline || all) {
+      result.set_outcome(v1::RESYNC_OUTCOME_TIMED_OUT);
+      std::vector<std::string> reasons;
+      for (const ntp::PeerStatus& p : engine_->Status(now).peers) {
+        reasons.push_back(absl::StrCat(
+            p.name, ": ", p.reason.empty() ? "no usable reply" : p.reason));
+      }
+      result.set_error(
+          absl::StrCat("no correction before the deadline",
+                       reasons.empty() ? " (no servers configured)" : ": ",
+                       absl::StrJoin(reasons, "; ")));
+    } else {
+      ++it;
+      continue;
+    }
+    if (it->fd < 0) {
+      once_result_ = result;
+    } else {
+      v1::LocalResponse response;
+      *response.mutable_resync_result() = result;
+      WriteAll(it->fd, Frame(response));
+      for (ControlConn& conn : control_conns_) {
+        if (conn.fd == it->fd) {
+          close(conn.fd);
+          conn.fd = -1;
+        }
+      }
+    }
+    it = resyncs_.erase(it);
+  }
+}
+
+void AgentLoop::WriteDrift() {
+  const std::string& path = options_.config.driftfile;
+  if (path.empty() || engine_->corrections() == 0) return;
+  const double ppm = engine_->discipline().base_frequency_ppm();
+  if (absl::Status s = clock::WriteDriftFile(path, ppm); !s.ok()) {
+    Log(LogLevel::kWarning, "%s", s.message());
+  }
+}
+
+v1::LocalStatus AgentLoop::LocalStatus() const {
+  v1::LocalStatus out;
+  v1::Hello* node = out.mutable_node();
+  node->set_node_name(options_.node_name);
+  node->set_agent_version(NTPFLEET_VERSION);
+  node->set_role(options_.config.local_clock ? v1::ROLE_SERVER
+                                             : v1::ROLE_CLIENT);
+  for (const auto& [k, v] : options_.config.labels)
+    (*node->mutable_labels())[k] = v;
+  *out.mutable_status() =
+      report::ToProto(engine_->Status(MonoNow()), options_.clock->Now());
+  ntp::ServerCounters total;
+  auto add = [&total](const ntp::ServerCounters& c) {
+    total.answered += c.answered;
+    total.malformed += c.malformed;
+    total.ignored += c.ignored;
+    total.refused_noserve += c.refused_noserve;
+    total.rate_limited += c.rate_limited;
+    total.kod_sent += c.kod_sent;
+    total.control_dropped += c.control_dropped;
+    total.private_dropped += c.private_dropped;
+    total.not_client_mode += c.not_client_mode;
+    total.auth_failed += c.auth_failed;
+    total.crypto_nak_sent += c.crypto_nak_sent;
+  };
+  if (responder_) add(responder_->counters());
+  for (const auto& w : workers_) add(w->counters());
+  auto& m = *out.mutable_server_counters();
+  m["answered"] = total.answered;
+  m["malformed"] = total.malformed;
+  m["ignored"] = total.ignored;
+  m["refused_noserve"] = total.refused_noserve;
+  m["rate_limited"] = total.rate_limited;
+  m["kod_sent"] = total.kod_sent;
+  m["control_dropped"] = total.control_dropped;
+  m["private_dropped"] = total.private_dropped;
+  m["not_client_mode"] = total.not_client_mode;
+  m["auth_failed"] = total.auth_failed;
+  m["crypto_nak_sent"] = total.crypto_nak_sent;
+  m["unknown_sender"] = engine_->unknown_sender_drops();
+  return out;
+}
+
+void AgentLoop::SetStatusListener(
+    std::function<void(const v1::SyncStatus&)> listener) {
+  status_listener_ = std::move(listener);
+}
+
+absl::Status AgentLoop::Run() {
+  Batch batch;
+  while (!stop_.load()) {
+    clock::MonoTime now = MonoNow();
+    clock::MonoTime deadline =
+        std::min(engine_->next_timer(), next_drift_write_);
+    for (const SourceSlot& s : sources_) {
+      if (!s.endpoint) deadline = std::min(deadline, s.next_resolve);
+    }
+    for (const PendingResync& r : resyncs_)
+      deadline = std::min(deadline, r.deadline);
+    int timeout_ms = 60000;
+    if (deadline != clock::MonoTime::Infinite()) {
+      const absl::Duration wait = deadline - now;
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(
+          absl::ToInt64Milliseconds(absl::Ceil(wait, absl::Milliseconds(1))), 0,
+          60000));
+    }
+    std::vector<pollfd> fds;
+    fds.push_back({wake_pipe_[0], POLLIN, 0});
+    fds.push_back({client_v4_.fd(), POLLIN, 0});
+    fds.push_back({client_v6_.fd(), POLLIN, 0});
+    const size_t server_base = fds.size();
+    for (const UdpSocket& s : server_sockets_)
+      fds.push_back({s.fd(), POLLIN, 0});
+    const size_t control_base = fds.size();
+    fds.push_back({control_fd_, POLLIN, 0});
+    for (const ControlConn& c : control_conns_)
+      fds.push_back({c.fd, POLLIN, 0});
+    const int ready = poll(fds.data(), fds.size(), timeout_ms);
+    if (ready < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
+    }
+    if (stop_.load()) break;
+    if (ready > 0) {
+      if (fds[1].revents || fds[2].revents) HandleClientSocket();
+      for (size_t i = 0; i < server_sockets_.size(); ++i) {
+        if (fds[server_base + i].revents & POLLIN) {
+          ServeBatch(server_sockets_[i], *responder_, batch);
+        }
+      }
+      if (fds[control_base].revents & POLLIN) AcceptControl();
+      for (size_t i = 0;
+           i < control_conns_.size() && control_base + 1 + i < fds.size();
+           ++i) {
+        if (fds[control_base + 1 + i].revents) HandleControl(control_conns_[i]);
+      }
+      control_conns_.erase(
+          std::remove_if(control_conns_.begin(), control_conns_.end(),
+                         [](const ControlConn& c) { return c.fd < 0; }),
+          control_conns_.end());
+    }
+    now = MonoNow();
+    if (engine_->next_timer() <= now) Send(engine_->HandleTimer(now));
+    ResolveDue(now);
+    FinishResyncs(now, false);
+    if (now >= next_drift_write_) {
+      WriteDrift();
+      next_drift_write_ = now + options_.drift_interval;
+    }
+    PublishSystemVariables();
+    LogStateChanges();
+    if (status_listener_) {
+      status_listener_(
+          report::ToProto(engine_->Status(now), options_.clock->Now()));
+    }
+    if (options_.once && once_result_) break;
+  }
+  FinishResyncs(MonoNow(), true);
+  WriteDrift();
+  return absl::OkStatus();
+}
+
+}  // namespace ntpfleet::net

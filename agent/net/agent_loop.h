@@ -1,0 +1,137 @@
+// The agent's event loop: one thread on poll(2) that carries out what the
+// engine asks (send requests, arm timers), answers NTP clients, serves the
+// local control socket, retries names that do not resolve, and keeps the drift
+// file. With `server_threads` > 1 the server side runs on that many extra
+// threads, each with its own SO_REUSEPORT socket and responder; otherwise it is
+// part of this loop, and the agent is one thread.
+//
+//   absl::StatusOr<std::unique_ptr<AgentLoop>> loop =
+//   AgentLoop::Create(options); if (!loop.ok()) { print loop.status(); exit(1);
+//   }   // e.g. port 123 in use by ntpd
+//   (*loop)->Run();                                      // until RequestStop()
+#ifndef NTPFLEET_AGENT_NET_AGENT_LOOP_H_
+#define NTPFLEET_AGENT_NET_AGENT_LOOP_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/clock/clock.h"
+#include "agent/config/config.h"
+#include "agent/net/udp.h"
+#include "agent/ntp/auth.h"
+#include "agent/ntp/engine.h"
+#include "agent/ntp/server.h"
+#include "proto/ntpfleet.pb.h"
+
+namespace ntpfleet::net {
+
+struct AgentOptions {
+  config::AgentConfig config;
+  std::string node_name;
+  // The UDP port to serve on (0: any free port; -1: do not serve at all, as
+  // with --once).
+  int port = 123;
+  // Local address to serve on; empty: every address (IPv4 and, if available,
+  // IPv6).
+  std::string listen_address;
+  std::string control_socket;  // empty: none
+  clock::AdjustableClock* clock = nullptr;
+  const clock::MonotonicClock* mono = nullptr;
+  // True when `clock` is the machine's CLOCK_REALTIME, so kernel timestamps can
+  // be used as they are; otherwise they are converted by their age.
+  bool clock_is_system = false;
+  // --once: force a resync at start (stepping allowed), exit after the first
+  // correction or when `once_timeout` passes.
+  bool once = false;
+  absl::Duration once_timeout = absl::Seconds(15);
+  // How often to retry a name that does not resolve.
+  absl::Duration resolve_retry = absl::Seconds(60);
+  absl::Duration drift_interval = absl::Hours(1);
+};
+
+class AgentLoop {
+ public:
+  static absl::StatusOr<std::unique_ptr<AgentLoop>> Create(
+      AgentOptions options);
+  ~AgentLoop();
+
+  // Runs until RequestStop() (or, with --once, until done). Writes the drift
+  // file on the way out.
+  absl::Status Run();
+  // Async-signal-safe.
+  void RequestStop();
+
+  // The port actually served on (after binding port 0), or 0.
+  uint16_t server_port() const { return server_port_; }
+  // Outcome of --once.
+  const std::optional<v1::ResyncResult>& once_result() const {
+    return once_result_;
+  }
+  // Status as the control socket reports it.
+  v1::LocalStatus LocalStatus() const;
+  // Called after every engine event that may change the status (for the
+  // controller reporter).
+  void SetStatusListener(std::function<void(const v1::SyncStatus&)> listener);
+
+ private:
+  struct SourceSlot;
+  struct ControlConn;
+  struct PendingResync;
+  class ServerWorker;
+
+  explicit AgentLoop(AgentOptions options);
+  absl::Status Init();
+  void Send(std::vector<ntp::Transmit> transmits);
+  void ResolveDue(clock::MonoTime now);
+  void HandleClientSocket();
+  void ServeBatch(UdpSocket& socket, ntp::Responder& responder, Batch& batch);
+  void PublishSystemVariables();
+  void AcceptControl();
+  void HandleControl(ControlConn& conn);
+  void FinishResyncs(clock::MonoTime now, bool all);
+  void StartResync(int fd, const v1::Resync& request, clock::MonoTime now);
+  void WriteDrift();
+  void LogStateChanges();
+  absl::Time ToClockTime(const std::optional<absl::Time>& kernel_rx) const;
+  clock::MonoTime MonoNow() const { return options_.mono->Now(); }
+
+  AgentOptions options_;
+  ntp::KeyStore keys_;
+  std::unique_ptr<ntp::Engine> engine_;
+  std::vector<SourceSlot> sources_;
+  UdpSocket client_v4_;
+  UdpSocket client_v6_;
+  std::vector<UdpSocket> server_sockets_;  // served inline
+  std::unique_ptr<ntp::Responder> responder_;
+  std::vector<std::unique_ptr<ServerWorker>> workers_;
+  uint16_t server_port_ = 0;
+  int control_fd_ = -1;
+  std::vector<ControlConn> control_conns_;
+  std::vector<PendingResync> resyncs_;
+  int wake_pipe_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  clock::MonoTime next_drift_write_;
+  std::optional<v1::ResyncResult> once_result_;
+  ntp::SyncState last_state_ = ntp::SyncState::kUnsynchronized;
+  std::vector<std::string> last_reasons_;
+  uint64_t logged_attempt_ = 0;
+  std::function<void(const v1::SyncStatus&)> status_listener_;
+
+  // The system variables the server side answers with, shared with worker
+  // threads.
+  mutable absl::Mutex system_mu_;
+  ntp::SystemVariables system_ ABSL_GUARDED_BY(system_mu_);
+};
+
+}  // namespace ntpfleet::net
+
+#endif  // NTPFLEET_AGENT_NET_AGENT_LOOP_H_

@@ -1,0 +1,26 @@
+#include "common/flags.h"
+
+#include <algorithm>
+#include <string>
+
+namespace ntpfleet {
+
+DashedFlags::DashedFlags(int argc, char** argv) {
+  bool rest = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") rest = true;
+    if (!rest && i > 0 && arg.size() > 2 && arg[0] == '-' && arg[1] == '-') {
+      const size_t end = arg.find('=');
+      for (size_t j = 2; j < std::min(end, arg.size()); ++j) {
+        if (arg[j] == '-') arg[j] = '_';
+      }
+    }
+    storage_.push_back(arg);
+  }
+  for (std::string& s : storage_) pointers_.push_back(s.data());
+  pointers_.push_back(nullptr);
+  pointers_.pop_back();
+}
+
+}  // namespace ntpfleet
