@@ -14,8 +14,7 @@
 // offset, reference minus local, is negative); frequency error positive = runs
 // fast.
 //
-// Not thread-safe: reads advance the lazily integrated state. Use from one
-// thread.
+// Thread-safe (an uncontended mutex: the demo's server threads read it too).
 //
 //   SimClock clock(&mono, absl::Now(), {.initial_offset = absl::Seconds(2),
 //                                      .frequency_error_ppm = 300, .seed = 1});
@@ -76,9 +75,9 @@ class SimClock final : public AdjustableClock {
   absl::Time true_epoch_;
   MonoTime origin_;
   double wander_;
-  double adjustment_ppm_ = 0 ABSL_GUARDED_BY(mu_);
+  double adjustment_ppm_ ABSL_GUARDED_BY(mu_) = 0;
   SyncState sync_state_ ABSL_GUARDED_BY(mu_);
-  int steps_ = 0 ABSL_GUARDED_BY(mu_);
+  int steps_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Lazily integrated state, valid at mono time `at_`.
   mutable MonoTime at_ ABSL_GUARDED_BY(mu_);

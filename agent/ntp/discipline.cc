@@ -13,6 +13,9 @@ namespace {
 // When the frequency correction is saturated, offsets beyond this are stepped
 // (seconds).
 constexpr double kSaturatedStep = 0.5e-3;
+// The frequency correction counts as saturated when the base frequency leaves
+// less than this (ppm) for a slew in the direction needed.
+constexpr double kMinSlewHeadroomPpm = 1.0;
 
 }  // namespace
 
@@ -110,7 +113,7 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
   // With the frequency correction at the limit there is no room to slew this
   // way: a clock that far off can only be kept by small steps.
   if (step_allowed && std::fabs(e) > kSaturatedStep &&
-      std::fabs(e) / absl::ToDoubleSeconds(slew_time) * 1e6 > headroom) {
+      headroom < kMinSlewHeadroomPpm) {
     absl::Status s = clock_->Step(absl::Seconds(e));
     if (!s.ok()) {
       result.kind = CorrectionKind::kError;

@@ -259,12 +259,24 @@ void Engine::UpdateClock(clock::MonoTime now) {
     mode = UpdateMode::kForced;
     allow_step = forced_allow_step_;
   } else if (!corrected_) {
-    // Start-up: wait for a second sample so the frequency is known too, unless
-    // the clock is so far off that any correction is better than none.
-    if (sp.filter.samples() < 2 &&
-        std::fabs(e) <=
-            absl::ToDoubleSeconds(options_.discipline.step_threshold)) {
-      return;
+    // Start-up: wait for a second sample so the frequency is known too. Only a
+    // clock so far off that any correction is better than none is stepped at
+    // the first sample, and then only once every source that can answer has
+    // answered: a falseticker that happens to answer first must not set the
+    // clock.
+    if (sp.filter.samples() < 2) {
+      const bool far_off =
+          std::fabs(e) >
+          absl::ToDoubleSeconds(options_.discipline.step_threshold);
+      bool all_heard = true;
+      for (const Peer& peer : peers_) {
+        const SourceHealth h = peer.source->health();
+        if (h != SourceHealth::kUnresolved && h != SourceHealth::kDenied &&
+            h != SourceHealth::kUnreachable && peer.filter.samples() == 0) {
+          all_heard = false;
+        }
+      }
+      if (!far_off || !all_heard) return;
     }
     mode = UpdateMode::kStartup;
   }

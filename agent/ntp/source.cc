@@ -68,6 +68,7 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
   if (now < next_poll_) return out;
   if (health_ == SourceHealth::kDenied) {
     next_poll_ = clock::MonoTime::Infinite();
+    out.push_back(ArmTimer{next_poll_});
     return out;
   }
   // Nothing to send while the name is unresolved; that is not a missed poll.
@@ -245,6 +246,7 @@ std::vector<SourceAction> Source::HandleResponse(
         ++counters_.kod_deny;
         burst_left_ = 0;
         next_poll_ = clock::MonoTime::Infinite();
+        out.push_back(ArmTimer{next_poll_});
         SetHealth(
             SourceHealth::kDenied,
             absl::StrFormat(

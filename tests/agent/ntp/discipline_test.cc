@@ -356,6 +356,29 @@ TEST_F(DisciplineTest, SaturatedFrequencyStillSlewsTheOtherWay) {
   EXPECT_NEAR(clock_.FrequencyAdjustment(), 375, 1e-9);
 }
 
+// Below the step threshold and with room to slew, an offset is slewed however
+// long that takes (the slew is stretched, not turned into a step).
+TEST_F(DisciplineTest, SlewsWhenTheLimitLeavesRoom) {
+  const MonoTime now = mono_.Now();
+  // Base 450 ppm leaves 50 ppm: 10 ms takes 10e-3 / 50e-6 = 200 s.
+  const Correction c =
+      discipline_.Update(now, 10e-3, 450e-6, UpdateMode::kNormal, kSlewTime);
+  EXPECT_EQ(c.kind, CorrectionKind::kSlew);
+  EXPECT_EQ(discipline_.next_timer() - now, absl::Seconds(200));
+  EXPECT_NEAR(clock_.FrequencyAdjustment(), 500, 1e-9);
+}
+
+TEST(DisciplineSlewTest, LargeOffsetBelowTheStepThresholdIsSlewed) {
+  FakeMonotonicClock mono;
+  clock::SimClock clock(&mono, kEpoch, {});
+  Discipline discipline(&clock, {}, mono.Now(), 0);
+  const Correction c =
+      discipline.Update(mono.Now(), 0.1, 0, UpdateMode::kNormal, kSlewTime);
+  EXPECT_EQ(c.kind, CorrectionKind::kSlew);
+  EXPECT_EQ(discipline.next_timer() - mono.Now(), absl::Seconds(200));
+  EXPECT_EQ(clock.steps(), 0);
+}
+
 TEST(DisciplineErrorTest, ReportsARefusedStep) {
   FakeMonotonicClock mono;
   DeniedClock clock;

@@ -287,6 +287,24 @@ TEST(EngineTest, IgnoresAnUnsynchronisedServer) {
   EXPECT_FALSE(node.clock().sync_state().synchronized);
 }
 
+// KoD DENY: the source stops for good, and the engine's timer does not stay
+// stuck in the past (a daemon waiting on next_timer() would spin).
+TEST(EngineTest, KissOfDeathDenyStopsTheSourceAndItsTimer) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  ServerSpec deny;
+  deny.stratum = 0;
+  deny.reference_id = RefId::FromCode("DENY");
+  node.AddServer(kServerAddress, deny);
+  node.StartAndRunFor(kAfterBurst);
+  const EngineStatus st = node.engine().Status(node.mono().Now());
+  ASSERT_EQ(st.peers.size(), 1u);
+  EXPECT_EQ(st.peers[0].health, SourceHealth::kDenied);
+  EXPECT_THAT(st.peers[0].reason, HasSubstr("KoD DENY"));
+  EXPECT_EQ(node.transmits(), 1);
+  EXPECT_EQ(node.engine().next_timer(), clock::MonoTime::Infinite());
+  EXPECT_EQ(st.state, SyncState::kUnsynchronized);
+}
+
 TEST(EngineTest, StartResyncSendsToEverySource) {
   Node node({});
   const int a = node.AddServer(kServerAddress);
