@@ -1,9 +1,13 @@
 // ntpfleet-agent: wiring and flags only (ARCHITECTURE.md). See --help.
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -20,6 +24,7 @@
 #include "agent/config/config.h"
 #include "agent/config/config_file.h"
 #include "agent/net/agent_loop.h"
+#include "agent/report/reporter.h"
 #include "agent/report/status_proto.h"
 #include "common/flags.h"
 #include "common/log.h"
@@ -72,6 +77,40 @@ std::string HostName() {
   char name[256] = {};
   gethostname(name, sizeof(name) - 1);
   return name;
+}
+
+// This host's addresses (not loopback), for the controller's inventory.
+std::vector<std::string> HostAddresses() {
+  std::vector<std::string> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    const int family = a->ifa_addr->sa_family;
+    if (family != AF_INET && family != AF_INET6) continue;
+    char host[NI_MAXHOST] = {};
+    const socklen_t len =
+        family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    if (getnameinfo(a->ifa_addr, len, host, sizeof(host), nullptr, 0,
+                    NI_NUMERICHOST) != 0) {
+      continue;
+    }
+    const std::string h = host;
+    if (h == "127.0.0.1" || h == "::1") continue;
+    out.push_back(h);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+std::string Sha256Hex(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i)
+    hex += absl::StrFormat("%02x", digest[i]);
+  return hex;
 }
 
 int PrintResync(const ntpfleet::v1::ResyncResult& r) {
@@ -198,12 +237,43 @@ int main(int argc, char** argv) {
     return 1;
   }
   g_loop = loop->get();
+
+  // With a `controller`, report to it over one long-lived stream (and take
+  // resyncs from it).
+  std::unique_ptr<ntpfleet::report::Reporter> reporter;
+  if (!config->controller.empty() && !absl::GetFlag(FLAGS_once)) {
+    ntpfleet::report::ReporterOptions ro;
+    ro.controller = config->controller;
+    ro.report_interval = config->report_interval;
+    ro.tls_ca = config->tls_ca;
+    ro.tls_cert = config->tls_cert;
+    ro.tls_key = config->tls_key;
+    ro.hello = (*loop)->LocalStatus().node();
+    for (const std::string& a : HostAddresses()) ro.hello.add_addresses(a);
+    ro.hello.set_config_digest(
+        Sha256Hex(ntpfleet::config::FormatEffectiveConfig(*config)));
+    ntpfleet::report::SetDuration(config->report_interval,
+                                  ro.hello.mutable_report_interval());
+    std::random_device random;
+    ro.hello.set_instance_id(absl::StrFormat("%08x%08x", random(), random()));
+    ntpfleet::net::AgentLoop* l = loop->get();
+    reporter = std::make_unique<ntpfleet::report::Reporter>(
+        ro, [l](const ntpfleet::v1::Resync& r,
+                std::function<void(const ntpfleet::v1::ResyncResult&)> done) {
+          l->PostResync(r, std::move(done));
+        });
+    (*loop)->SetStatusListener([&reporter](const ntpfleet::v1::SyncStatus& s) {
+      reporter->Publish(s);
+    });
+    reporter->Start();
+  }
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   absl::Status run = (*loop)->Run();
   g_loop = nullptr;
+  if (reporter) reporter->Stop();
   if (!run.ok()) {
     std::fprintf(stderr, "ntpfleet-agent: %s\n",
                  std::string(run.message()).c_str());

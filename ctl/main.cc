@@ -1,88 +1,110 @@
-// ntpfleetctl: wiring and flags only; each command in its own file. See --help.
+// ntpfleetctl: wiring and flags only; each command is in its own cmd_*.cc. See
+// --help.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
-#include "agent/report/status_proto.h"
 #include "common/flags.h"
+#include "ctl/commands.h"
 #include "ctl/local_client.h"
-#include "ctl/render_peers.h"
 
+ABSL_FLAG(std::string, controller, "",
+          "controller address HOST:PORT (default: $NTPFLEET_CONTROLLER, else "
+          "localhost:7123)");
 ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
-          "the local agent's control socket");
-
-namespace {
-
-int Fail(const absl::Status& s) {
-  std::fprintf(stderr, "ntpfleetctl: %s\n", std::string(s.message()).c_str());
-  return 1;
-}
-
-// `peers`: this node's upstreams as ntpq -p shows them, with why unusable ones
-// are unusable.
-int LocalPeers() {
-  ntpfleet::v1::LocalRequest request;
-  request.mutable_status();
-  absl::StatusOr<ntpfleet::v1::LocalResponse> r = ntpfleet::ctl::CallAgent(
-      absl::GetFlag(FLAGS_control_socket), request, absl::Seconds(5));
-  if (!r.ok()) return Fail(r.status());
-  std::fputs(
-      ntpfleet::ctl::RenderPeersWithReasons(r->status().status()).c_str(),
-      stdout);
-  return 0;
-}
-
-// `sync`: an immediate burst and correction by the local agent (like ntpdate,
-// without stopping anything first).
-int LocalSync(bool step) {
-  ntpfleet::v1::LocalRequest request;
-  request.mutable_resync()->set_allow_step(step);
-  request.mutable_resync()->set_burst(true);
-  request.mutable_resync()->mutable_deadline()->set_seconds(15);
-  absl::StatusOr<ntpfleet::v1::LocalResponse> r = ntpfleet::ctl::CallAgent(
-      absl::GetFlag(FLAGS_control_socket), request, absl::Seconds(20));
-  if (!r.ok()) return Fail(r.status());
-  const ntpfleet::v1::ResyncResult& res = r->resync_result();
-  if (res.outcome() != ntpfleet::v1::RESYNC_OUTCOME_OK) {
-    std::fprintf(stderr, "ntpfleetctl: no correction: %s\n",
-                 res.error().c_str());
-    return 1;
-  }
-  std::printf(
-      "%s: offset before %+.6f s, after %+.6f s\n",
-      res.stepped() ? "stepped" : "slewing",
-      absl::ToDoubleSeconds(ntpfleet::report::FromProto(res.offset_before())),
-      absl::ToDoubleSeconds(ntpfleet::report::FromProto(res.offset_after())));
-  return 0;
-}
-
-}  // namespace
+          "the local agent's control socket (peers without NODE, sync)");
+ABSL_FLAG(std::string, output, "table", "`table` or `json`");
+ABSL_FLAG(std::string, color, "auto",
+          "`auto` (only on a terminal), `always` or `never`");
+ABSL_FLAG(std::optional<absl::Duration>, max_skew, std::nullopt,
+          "status: exit with code 3 when the fleet's skew exceeds this (e.g. "
+          "1ms), for scripts "
+          "and health checks");
+ABSL_FLAG(bool, step, false,
+          "resync/sync: allow stepping the clock (otherwise only slew)");
+ABSL_FLAG(bool, all, false, "resync: every node");
+ABSL_FLAG(std::string, label, "",
+          "resync: the nodes with this label, KEY=VALUE");
+ABSL_FLAG(bool, dry_run, false,
+          "resync: show which nodes would be asked, ask none");
+ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
+          "watch: redraw at most this often");
+ABSL_FLAG(absl::Duration, since, absl::Hours(1), "history: how far back");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "ntpfleetctl: see and steer the fleet's clocks.\n\n"
-      "On a node (talks to the local agent, no controller needed):\n"
-      "  ntpfleetctl peers          this node's upstreams, in ntpq -p's "
-      "layout, and why any\n"
-      "                             of them cannot be used\n"
-      "  ntpfleetctl sync [--step]  measure and correct now (like ntpdate, "
-      "nothing to stop)\n");
+      "The fleet (through the controller):\n"
+      "  ntpfleetctl status [--max-skew 1ms]   every node: offset, error "
+      "bound, stratum, ...\n"
+      "                                        sorted by |offset|, fleet skew "
+      "on top (alias: skew)\n"
+      "  ntpfleetctl watch                     the same, live, with a skew "
+      "sparkline\n"
+      "  ntpfleetctl peers NODE                a node's upstreams, in ntpq "
+      "-p's layout\n"
+      "  ntpfleetctl resync NODE...|--label K=V|--all [--step] [--dry-run]\n"
+      "                                        measure and correct now, on "
+      "many nodes at once\n"
+      "  ntpfleetctl history [--since 24h]     fleet skew over time\n\n"
+      "This node (through the local agent, no controller needed):\n"
+      "  ntpfleetctl peers                     this node's upstreams, and why "
+      "any is unusable\n"
+      "  ntpfleetctl sync [--step]             measure and correct now (like "
+      "ntpdate)\n\n"
+      "--output json prints the API's messages as JSON. Exit codes: 0 fine, 1 "
+      "error, 2 usage,\n"
+      "3 a check failed (--max-skew exceeded, or a resync that did not succeed "
+      "everywhere).");
   ntpfleet::DashedFlags flags(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(flags.argc(), flags.argv());
+  ntpfleet::ctl::CommonOptions o;
+  o.controller = absl::GetFlag(FLAGS_controller);
+  if (o.controller.empty()) {
+    const char* env = std::getenv("NTPFLEET_CONTROLLER");
+    o.controller = env && *env ? env : "localhost:7123";
+  }
+  o.control_socket = absl::GetFlag(FLAGS_control_socket);
+  const std::string output = absl::GetFlag(FLAGS_output);
+  if (output != "table" && output != "json") {
+    std::fprintf(stderr, "ntpfleetctl: --output must be `table` or `json`\n");
+    return 2;
+  }
+  o.json = output == "json";
+  const std::string color = absl::GetFlag(FLAGS_color);
+  o.color = color == "always" || (color == "auto" && isatty(STDOUT_FILENO));
+
   if (args.size() < 2) {
-    std::fprintf(stderr, "%s", absl::ProgramUsageMessage().data());
+    std::fputs(absl::ProgramUsageMessage().data(), stderr);
     return 2;
   }
   const std::string command = args[1];
-  if (command == "peers" && args.size() == 2) return LocalPeers();
-  if (command == "sync") {
-    const bool step = args.size() > 2 && std::string(args[2]) == "--step";
-    return LocalSync(step);
+  const std::vector<std::string> rest(args.begin() + 2, args.end());
+  if (command == "status" || command == "skew") {
+    return ntpfleet::ctl::RunStatus(o, absl::GetFlag(FLAGS_max_skew));
+  }
+  if (command == "watch")
+    return ntpfleet::ctl::RunWatch(o, absl::GetFlag(FLAGS_interval));
+  if (command == "peers" && rest.size() <= 1) {
+    return ntpfleet::ctl::RunPeers(o, rest.empty() ? "" : rest[0]);
+  }
+  if (command == "resync") {
+    return ntpfleet::ctl::RunResync(
+        o, rest, absl::GetFlag(FLAGS_label), absl::GetFlag(FLAGS_all),
+        absl::GetFlag(FLAGS_step), absl::GetFlag(FLAGS_dry_run));
+  }
+  if (command == "history")
+    return ntpfleet::ctl::RunHistory(o, absl::GetFlag(FLAGS_since));
+  if (command == "sync" && rest.empty()) {
+    return ntpfleet::ctl::RunSync(o, absl::GetFlag(FLAGS_step));
   }
   std::fprintf(stderr, "ntpfleetctl: unknown command `%s`\n\n%s",
                command.c_str(), absl::ProgramUsageMessage().data());

@@ -18,6 +18,7 @@ PACKAGES=(
   libgmock-dev           # GoogleMock 1.12
   libssl-dev             # OpenSSL 3: MD5/SHA-1/AES-CMAC for NTP MACs
   libsqlite3-dev         # the controller's durable store
+  libmicrohttpd-dev      # the controller's HTTP /metrics endpoint
   clang                  # libFuzzer + ASan for the fuzz targets
   libclang-rt-14-dev     # clang's fuzzer/sanitizer runtimes
   util-linux             # setpriv: tests run without CAP_SYS_TIME

@@ -190,7 +190,7 @@ struct AgentConfig {
   // --- ntpfleet's own directives
   std::string controller;  // `controller HOST:PORT`; empty: no reporting
   std::string node_name;   // `node_name NAME`; empty: the host name
-  absl::Duration report_interval = absl::Seconds(10);  // 100ms..24h
+  absl::Duration report_interval = absl::Seconds(1);  // 100ms..24h
   std::map<std::string, std::string> labels;           // `label KEY=VALUE`
   bool rtcsync = false;    // `rtcsync`: let the kernel copy time to the RTC
   int server_threads = 1;  // `server_threads N`, 1..256

@@ -142,7 +142,7 @@ struct AgentLoop::ControlConn {
 };
 
 struct AgentLoop::PendingResync {
-  int fd = -1;  // -1: --once
+  std::function<void(const v1::ResyncResult&)> done;
   std::string request_id;
   clock::MonoTime deadline;
   uint64_t corrections_before = 0;
@@ -404,7 +404,9 @@ absl::Status AgentLoop::Init() {
     r.set_burst(true);
     r.mutable_deadline()->set_seconds(
         absl::ToInt64Seconds(options_.once_timeout));
-    StartResync(-1, r, now);
+    StartResync(r, now, [this](const v1::ResyncResult& result) {
+      once_result_ = result;
+    });
   }
   for (auto& w : workers_) w->Start();
   return absl::OkStatus();
@@ -590,7 +592,19 @@ void AgentLoop::HandleControl(ControlConn& conn) {
     response.set_error("malformed request");
   } else if (request.has_resync()) {
     conn.waiting = true;
-    StartResync(conn.fd, request.resync(), MonoNow());
+    const int fd = conn.fd;
+    StartResync(request.resync(), MonoNow(),
+                [this, fd](const v1::ResyncResult& result) {
+                  v1::LocalResponse response;
+                  *response.mutable_resync_result() = result;
+                  WriteAll(fd, Frame(response));
+                  for (ControlConn& c : control_conns_) {
+                    if (c.fd == fd) {
+                      close(c.fd);
+                      c.fd = -1;
+                    }
+                  }
+                });
     return;
   } else {
     *response.mutable_status() = LocalStatus();
@@ -600,20 +614,55 @@ void AgentLoop::HandleControl(ControlConn& conn) {
   conn.fd = -1;
 }
 
-void AgentLoop::StartResync(int fd, const v1::Resync& request,
-                            clock::MonoTime now) {
+void AgentLoop::StartResync(const v1::Resync& request, clock::MonoTime now,
+                            std::function<void(const v1::ResyncResult&)> done) {
   PendingResync p;
-  p.fd = fd;
+  p.done = std::move(done);
   p.request_id = request.request_id();
   absl::Duration deadline = report::FromProto(request.deadline());
   if (deadline <= absl::ZeroDuration()) deadline = absl::Seconds(10);
   p.deadline = now + deadline;
   p.corrections_before = engine_->corrections();
   p.attempts_before = engine_->attempts();
-  resyncs_.push_back(p);
+  resyncs_.push_back(std::move(p));
+  if (sources_.empty()) {
+    // The server on its local clock: it is the fleet's reference, nothing to
+    // correct against.
+    v1::ResyncResult result;
+    result.set_request_id(request.request_id());
+    result.set_outcome(v1::RESYNC_OUTCOME_OK);
+    report::SetDuration(absl::ZeroDuration(), result.mutable_offset_before());
+    report::SetDuration(absl::ZeroDuration(), result.mutable_offset_after());
+    result.set_error(
+        "no upstream servers: this node serves its own clock, nothing to "
+        "correct");
+    resyncs_.back().done(result);
+    resyncs_.pop_back();
+    return;
+  }
   Log(LogLevel::kInfo, "resync requested%s",
       request.allow_step() ? " (stepping allowed)" : "");
   Send(engine_->StartResync(now, request.allow_step()));
+}
+
+void AgentLoop::PostResync(const v1::Resync& request,
+                           std::function<void(const v1::ResyncResult&)> done) {
+  {
+    absl::MutexLock lock(&posted_mu_);
+    posted_.push_back({request, std::move(done)});
+  }
+  const char c = 0;
+  (void)!write(wake_pipe_[1], &c, 1);
+}
+
+bool AgentLoop::RunPostedResyncs() {
+  std::vector<Posted> posted;
+  {
+    absl::MutexLock lock(&posted_mu_);
+    posted.swap(posted_);
+  }
+  for (Posted& p : posted) StartResync(p.request, MonoNow(), std::move(p.done));
+  return !posted.empty();
 }
 
 void AgentLoop::FinishResyncs(clock::MonoTime now, bool all) {
@@ -623,6 +672,12 @@ void AgentLoop::FinishResyncs(clock::MonoTime now, bool all) {
     const auto& c = engine_->last_correction();
     const bool corrected = engine_->corrections() > it->corrections_before;
     const bool attempted = engine_->attempts() > it->attempts_before;
+    if (corrected && c && c->kind == ntp::CorrectionKind::kSlew &&
+        engine_->discipline().slewing() && now < it->deadline && !all) {
+      // Report "after" once the slew is done (at 500 ppm: 2 ms per 4 s).
+      ++it;
+      continue;
+    }
     if (corrected && c) {
       result.set_outcome(v1::RESYNC_OUTCOME_OK);
       report::SetDuration(absl::Seconds(c->offset),
@@ -650,20 +705,12 @@ void AgentLoop::FinishResyncs(clock::MonoTime now, bool all) {
       ++it;
       continue;
     }
-    if (it->fd < 0) {
-      once_result_ = result;
-    } else {
-      v1::LocalResponse response;
-      *response.mutable_resync_result() = result;
-      WriteAll(it->fd, Frame(response));
-      for (ControlConn& conn : control_conns_) {
-        if (conn.fd == it->fd) {
-          close(conn.fd);
-          conn.fd = -1;
-        }
-      }
-    }
+    Log(LogLevel::kInfo, "resync: %s%s",
+        v1::ResyncOutcome_Name(result.outcome()),
+        result.error().empty() ? "" : ": " + result.error());
+    auto done = std::move(it->done);
     it = resyncs_.erase(it);
+    done(result);
   }
 }
 
@@ -726,6 +773,8 @@ void AgentLoop::SetStatusListener(
 
 absl::Status AgentLoop::Run() {
   Batch batch;
+  bool touched = true;
+  clock::MonoTime next_refresh = MonoNow();
   while (!stop_.load()) {
     clock::MonoTime now = MonoNow();
     clock::MonoTime deadline =
@@ -735,6 +784,7 @@ absl::Status AgentLoop::Run() {
     }
     for (const PendingResync& r : resyncs_)
       deadline = std::min(deadline, r.deadline);
+    deadline = std::min(deadline, next_refresh);
     int timeout_ms = 60000;
     if (deadline != clock::MonoTime::Infinite()) {
       const absl::Duration wait = deadline - now;
@@ -758,8 +808,17 @@ absl::Status AgentLoop::Run() {
       return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
     }
     if (stop_.load()) break;
+    if (ready > 0 && fds[0].revents) {
+      char drain[64];
+      while (read(wake_pipe_[0], drain, sizeof(drain)) > 0) {
+      }
+    }
+    touched |= RunPostedResyncs();
     if (ready > 0) {
-      if (fds[1].revents || fds[2].revents) HandleClientSocket();
+      if (fds[1].revents || fds[2].revents) {
+        HandleClientSocket();
+        touched = true;
+      }
       for (size_t i = 0; i < server_sockets_.size(); ++i) {
         if (fds[server_base + i].revents & POLLIN) {
           ServeBatch(server_sockets_[i], *responder_, batch);
@@ -777,18 +836,27 @@ absl::Status AgentLoop::Run() {
           control_conns_.end());
     }
     now = MonoNow();
-    if (engine_->next_timer() <= now) Send(engine_->HandleTimer(now));
+    if (engine_->next_timer() <= now) {
+      Send(engine_->HandleTimer(now));
+      touched = true;
+    }
     ResolveDue(now);
     FinishResyncs(now, false);
     if (now >= next_drift_write_) {
       WriteDrift();
       next_drift_write_ = now + options_.drift_interval;
     }
-    PublishSystemVariables();
-    LogStateChanges();
-    if (status_listener_) {
-      status_listener_(
-          report::ToProto(engine_->Status(now), options_.clock->Now()));
+    // The status is rebuilt when the engine saw something, and once a second
+    // (dispersion grows with time) — not for every batch the server answers.
+    if (touched || now >= next_refresh) {
+      PublishSystemVariables();
+      LogStateChanges();
+      if (status_listener_) {
+        status_listener_(
+            report::ToProto(engine_->Status(now), options_.clock->Now()));
+      }
+      next_refresh = now + absl::Seconds(1);
+      touched = false;
     }
     if (options_.once && once_result_) break;
   }

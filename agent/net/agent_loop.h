@@ -81,6 +81,10 @@ class AgentLoop {
   // Called after every engine event that may change the status (for the
   // controller reporter).
   void SetStatusListener(std::function<void(const v1::SyncStatus&)> listener);
+  // From any thread (the controller reporter): start a resync; `done` runs on
+  // the loop's thread with the result.
+  void PostResync(const v1::Resync& request,
+                  std::function<void(const v1::ResyncResult&)> done);
 
  private:
   struct SourceSlot;
@@ -98,7 +102,9 @@ class AgentLoop {
   void AcceptControl();
   void HandleControl(ControlConn& conn);
   void FinishResyncs(clock::MonoTime now, bool all);
-  void StartResync(int fd, const v1::Resync& request, clock::MonoTime now);
+  void StartResync(const v1::Resync& request, clock::MonoTime now,
+                   std::function<void(const v1::ResyncResult&)> done);
+  bool RunPostedResyncs();  // true if any
   void WriteDrift();
   void LogStateChanges();
   absl::Time ToClockTime(const std::optional<absl::Time>& kernel_rx) const;
@@ -125,6 +131,13 @@ class AgentLoop {
   std::vector<std::string> last_reasons_;
   uint64_t logged_attempt_ = 0;
   std::function<void(const v1::SyncStatus&)> status_listener_;
+
+  struct Posted {
+    v1::Resync request;
+    std::function<void(const v1::ResyncResult&)> done;
+  };
+  absl::Mutex posted_mu_;
+  std::vector<Posted> posted_ ABSL_GUARDED_BY(posted_mu_);
 
   // The system variables the server side answers with, shared with worker
   // threads.

@@ -282,8 +282,13 @@ void Engine::UpdateClock(clock::MonoTime now) {
   }
   const absl::Duration interval =
       absl::Seconds(std::ldexp(1.0, sp.source->poll_exponent()));
+  // A forced resync corrects as fast as the 500 ppm limit allows (the
+  // discipline stretches the slew as needed); otherwise the correction is
+  // spread over a quarter of the poll interval.
   const absl::Duration slew_time =
-      std::clamp(interval / 4, absl::Seconds(1), absl::Seconds(64));
+      mode == UpdateMode::kForced
+          ? absl::Milliseconds(1)
+          : std::clamp(interval / 4, absl::Seconds(1), absl::Seconds(64));
   const Correction correction = discipline_.Update(
       now, e + discipline_.CorrectionAt(now), f, mode, slew_time, allow_step);
   last_correction_ = correction;

@@ -95,7 +95,10 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
   out.set_leap(LeapToProto(st.leap));
   SetDuration(st.root_delay, out.mutable_root_delay());
   SetDuration(st.root_dispersion, out.mutable_root_dispersion());
-  SetDuration(st.error_bound, out.mutable_error_bound());
+  // Unsynchronised: no bound at all (the field stays unset, shown as "-").
+  if (st.error_bound != absl::InfiniteDuration()) {
+    SetDuration(st.error_bound, out.mutable_error_bound());
+  }
   SetDuration(absl::Seconds(int64_t{1} << st.poll), out.mutable_poll());
   for (const ntp::PeerStatus& p : st.peers) {
     v1::PeerStatus* peer = out.add_peers();

@@ -25,6 +25,7 @@ _LIBS = {
     "crypto": (["libcrypto"], []),
     "grpc": (["grpc++", "protobuf"], ["-lgrpc++_reflection"]),
     "gtest_main": (["gmock_main"], []),
+    "microhttpd": (["libmicrohttpd"], []),
     "protobuf": (["protobuf"], []),
     "sqlite": (["sqlite3"], []),
 }

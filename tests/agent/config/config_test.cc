@@ -258,7 +258,7 @@ TEST(SeedConfigTest, ClientConfigFormatsAsEffectiveConfig) {
             "disable monitor\n"
             "port 123\n"
             "server_threads 1\n"
-            "report_interval 10s\n"
+            "report_interval 1s\n"
             "# warning: client-ntp.conf:9: includefile /etc/ntp/crypto/pw not "
             "found, skipped\n");
 }
@@ -782,7 +782,7 @@ TEST(NtpfleetDirectivesTest, Defaults) {
   const AgentConfig c = MustParse("");
   EXPECT_EQ(c.port, 123);
   EXPECT_EQ(c.server_threads, 1);
-  EXPECT_EQ(c.report_interval, absl::Seconds(10));
+  EXPECT_EQ(c.report_interval, absl::Seconds(1));
   EXPECT_FALSE(c.rtcsync);
   EXPECT_TRUE(c.controller.empty());
 }

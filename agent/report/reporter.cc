@@ -1,0 +1,184 @@
+#include "agent/report/reporter.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+
+namespace ntpfleet::report {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Changes that must reach the controller at once rather than at the next tick.
+bool Significant(const v1::SyncStatus& a, const v1::SyncStatus& b) {
+  return a.state() != b.state() || a.stratum() != b.stratum() ||
+         a.system_peer() != b.system_peer() || a.leap() != b.leap();
+}
+
+}  // namespace
+
+Reporter::Reporter(ReporterOptions options, ResyncHandler on_resync)
+    : options_(std::move(options)), on_resync_(std::move(on_resync)) {}
+
+Reporter::~Reporter() { Stop(); }
+
+void Reporter::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Reporter::Stop() {
+  stop_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    if (context_) context_->TryCancel();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Reporter::Publish(const v1::SyncStatus& status) {
+  absl::MutexLock lock(&mu_);
+  if (!latest_ || Significant(*latest_, status)) urgent_ = true;
+  latest_ = status;
+}
+
+void Reporter::Enqueue(v1::AgentMessage message) {
+  absl::MutexLock lock(&mu_);
+  outbox_.push_back(std::move(message));
+}
+
+void Reporter::Run() {
+  std::mt19937 rng(std::random_device{}());
+  absl::Duration backoff = absl::Seconds(1);
+  while (!stop_) {
+    const absl::Time started = absl::Now();
+    const bool was_up = Session();
+    if (stop_) break;
+    // A session that lasted was fine: start the backoff over.
+    if (was_up && absl::Now() - started > absl::Seconds(30))
+      backoff = absl::Seconds(1);
+    const absl::Duration wait =
+        backoff * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+    Log(LogLevel::kWarning, "controller %s unreachable, retrying in %s",
+        options_.controller,
+        absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100))));
+    const absl::Time until = absl::Now() + wait;
+    while (!stop_ && absl::Now() < until)
+      absl::SleepFor(absl::Milliseconds(100));
+    backoff = std::min(backoff * 2, absl::Seconds(30));
+  }
+}
+
+bool Reporter::Session() {
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      grpc::InsecureChannelCredentials();
+  if (!options_.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFile(options_.tls_ca);
+    if (!options_.tls_cert.empty())
+      ssl.pem_cert_chain = ReadFile(options_.tls_cert);
+    if (!options_.tls_key.empty())
+      ssl.pem_private_key = ReadFile(options_.tls_key);
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  // Detect a dead controller within seconds; the controller permits pings this
+  // often.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  auto channel = grpc::CreateCustomChannel(options_.controller, creds, args);
+  auto stub = v1::AgentService::NewStub(channel);
+  auto context = std::make_shared<grpc::ClientContext>();
+  {
+    absl::MutexLock lock(&mu_);
+    context_ = context;
+  }
+  auto stream = stub->Connect(context.get());
+  v1::AgentMessage hello;
+  *hello.mutable_hello() = options_.hello;
+  if (!stream->Write(hello)) {
+    stream->Finish();
+    return false;
+  }
+  connected_ = true;
+  Log(LogLevel::kInfo, "reporting to controller %s", options_.controller);
+
+  // Reader: commands from the controller.
+  std::atomic<bool> reader_done{false};
+  std::thread reader([&] {
+    v1::ControllerMessage command;
+    while (stream->Read(&command)) {
+      if (command.has_resync()) {
+        const std::string id = command.resync().request_id();
+        on_resync_(command.resync(),
+                   [this, id](const v1::ResyncResult& result) {
+                     v1::AgentMessage m;
+                     *m.mutable_resync_result() = result;
+                     m.mutable_resync_result()->set_request_id(id);
+                     Enqueue(std::move(m));
+                   });
+      }
+    }
+    reader_done = true;
+  });
+
+  // Sender: statuses every report interval (at once when significant), and
+  // resync results.
+  absl::Time next = absl::Now();
+  bool ok = true;
+  while (ok && !stop_ && !reader_done) {
+    std::deque<v1::AgentMessage> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this, &next]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return !outbox_.empty() || urgent_ || absl::Now() >= next;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
+      batch.swap(outbox_);
+      if ((urgent_ || absl::Now() >= next) && latest_) {
+        v1::AgentMessage m;
+        *m.mutable_status() = *latest_;
+        batch.push_back(std::move(m));
+        urgent_ = false;
+        next = absl::Now() + options_.report_interval;
+      }
+    }
+    for (const v1::AgentMessage& m : batch) {
+      if (!(ok = stream->Write(m))) break;
+    }
+  }
+  context->TryCancel();
+  reader.join();
+  const grpc::Status status = stream->Finish();
+  connected_ = false;
+  if (!stop_) {
+    Log(LogLevel::kWarning, "stream to controller %s ended: %s",
+        options_.controller,
+        status.error_message().empty() ? "closed" : status.error_message());
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    context_.reset();
+    urgent_ = true;  // the next session starts with a fresh status
+  }
+  return true;
+}
+
+}  // namespace ntpfleet::report

@@ -1,0 +1,79 @@
+// The agent's link to the controller: one long-lived bidirectional gRPC stream
+// (AgentService. Connect) carrying a Hello, then a SyncStatus every report
+// interval and at once on any state change, and carrying Resync commands back
+// (nodes need no inbound port). Reconnects with exponential backoff (1 s to 30
+// s, with jitter) whenever the stream breaks; the NTP side never waits for it —
+// if the controller is down, the clock keeps being disciplined.
+//
+// Threads: one sender and one reader while connected (only when a `controller`
+// is configured).
+//
+//   Reporter reporter(options, [&](const v1::Resync& r, auto done) {
+//   loop.PostResync(r, done); }); reporter.Start();
+//   loop.SetStatusListener([&](const v1::SyncStatus& s) { reporter.Publish(s);
+//   });
+#ifndef NTPFLEET_AGENT_REPORT_REPORTER_H_
+#define NTPFLEET_AGENT_REPORT_REPORTER_H_
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/ntpfleet.grpc.pb.h"
+#include "proto/ntpfleet.pb.h"
+
+namespace ntpfleet::report {
+
+struct ReporterOptions {
+  std::string controller;  // "host:port"
+  v1::Hello
+      hello;  // node_name, addresses, version, role, labels, report_interval
+  absl::Duration report_interval = absl::Seconds(1);
+  // TLS (all empty: plaintext, e.g. on loopback or a trusted network).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+};
+
+class Reporter {
+ public:
+  using ResyncHandler = std::function<void(
+      const v1::Resync&, std::function<void(const v1::ResyncResult&)>)>;
+
+  Reporter(ReporterOptions options, ResyncHandler on_resync);
+  ~Reporter();
+
+  void Start();
+  void Stop();
+  // The latest status (any thread, cheap). Sent at the next report tick, or at
+  // once when the sync state, stratum or system peer changed.
+  void Publish(const v1::SyncStatus& status);
+  bool connected() const { return connected_.load(); }
+
+ private:
+  void Run();
+  bool Session();  // one connection; returns when it breaks
+  void Enqueue(v1::AgentMessage message);
+
+  ReporterOptions options_;
+  ResyncHandler on_resync_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> connected_{false};
+
+  absl::Mutex mu_;
+  std::optional<v1::SyncStatus> latest_ ABSL_GUARDED_BY(mu_);
+  bool urgent_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<v1::AgentMessage> outbox_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ntpfleet::report
+
+#endif  // NTPFLEET_AGENT_REPORT_REPORTER_H_

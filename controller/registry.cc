@@ -1,0 +1,338 @@
+#include "controller/registry.h"
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace ntpfleet::controller {
+namespace {
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  // Durations here are offsets and error bounds, far inside both ranges.
+  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const timespec ts = absl::ToTimespec(t);
+  out->set_seconds(ts.tv_sec);
+  out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+}
+
+bool SameInstance(const v1::Hello& a, const v1::Hello& b) {
+  return a.instance_id() == b.instance_id();
+}
+
+// Whether a status's offset describes where the node's clock is now.
+bool CountsInSkew(const v1::SyncStatus& status) {
+  switch (status.state()) {
+    case v1::SYNC_STATE_SYNCHRONISED:
+    case v1::SYNC_STATE_SYNCING:
+    case v1::SYNC_STATE_LOCAL_CLOCK:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+Registry::Registry(const clock::Clock* clock, RegistryOptions options)
+    : clock_(clock), options_(options) {}
+
+absl::StatusOr<uint64_t> Registry::Connect(const v1::Hello& hello,
+                                           const std::string& peer) {
+  if (hello.node_name().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "agent at ", peer,
+        " sent a Hello without node_name; the agent must name its node"));
+  }
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_connection_++;
+  std::vector<Entry>& entries = nodes_[hello.node_name()];
+
+  // The entry this connection takes over: the same instance's live stream (a
+  // reconnect), or the name's entry without a stream. Otherwise it is a new
+  // entry beside the live one(s): a duplicate.
+  Entry* slot = nullptr;
+  for (Entry& e : entries) {
+    if (e.connection != 0 && SameInstance(e.hello, hello)) {
+      slot = &e;
+      break;
+    }
+  }
+  if (slot == nullptr) {
+    for (Entry& e : entries) {
+      if (e.connection == 0) {
+        slot = &e;
+        break;
+      }
+    }
+  }
+  if (slot == nullptr) slot = &entries.emplace_back();
+
+  if (slot->connection != 0) live_.erase(slot->connection);
+  slot->connection = id;
+  slot->hello = hello;
+  slot->peer = peer;
+  // The status is kept: until the new stream reports, the node's latest status
+  // is still the one it last sent.
+  slot->last_seen = now;
+  live_[id] = hello.node_name();
+  ++version_;
+  return id;
+}
+
+Registry::Entry* Registry::FindLive(uint64_t connection) {
+  const auto it = live_.find(connection);
+  if (it == live_.end()) return nullptr;
+  const auto node = nodes_.find(it->second);
+  if (node == nodes_.end()) return nullptr;  // cannot happen: see live_
+  for (Entry& e : node->second) {
+    if (e.connection == connection) return &e;
+  }
+  return nullptr;  // cannot happen: live_ and nodes_ change together
+}
+
+bool Registry::Report(uint64_t connection, const v1::SyncStatus& status) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  Entry* e = FindLive(connection);
+  if (e == nullptr) return false;
+  e->status = status;
+  e->last_seen = now;
+  ++version_;
+  return true;
+}
+
+bool Registry::Touch(uint64_t connection) {
+  const absl::Time now = clock_->Now();
+  absl::MutexLock lock(&mu_);
+  Entry* e = FindLive(connection);
+  if (e == nullptr) return false;
+  e->last_seen = now;
+  ++version_;
+  return true;
+}
+
+void Registry::Disconnect(uint64_t connection) {
+  absl::MutexLock lock(&mu_);
+  const auto it = live_.find(connection);
+  if (it == live_.end()) return;
+  const auto node = nodes_.find(it->second);
+  live_.erase(it);
+  if (node == nodes_.end()) return;  // cannot happen: see live_
+  std::vector<Entry>& entries = node->second;
+  const auto self =
+      std::find_if(entries.begin(), entries.end(),
+                   [&](const Entry& e) { return e.connection == connection; });
+  if (self == entries.end()) return;  // cannot happen
+  const bool other_live =
+      std::any_of(entries.begin(), entries.end(), [&](const Entry& e) {
+        return e.connection != 0 && e.connection != connection;
+      });
+  if (other_live) {
+    entries.erase(self);  // the name lives on in its other stream(s)
+  } else {
+    self->connection = 0;
+  }
+  ++version_;
+}
+
+void Registry::AddKnownNode(const v1::Hello& hello, absl::Time last_seen) {
+  if (hello.node_name().empty()) return;
+  absl::MutexLock lock(&mu_);
+  std::vector<Entry>& entries = nodes_[hello.node_name()];
+  if (!entries.empty()) return;
+  Entry& e = entries.emplace_back();
+  e.hello = hello;
+  e.last_seen = last_seen;
+  ++version_;
+}
+
+absl::Duration Registry::StaleAfter(const v1::Hello& hello) const {
+  absl::Duration interval = FromProto(hello.report_interval());
+  if (interval <= absl::ZeroDuration()) {
+    interval = options_.default_report_interval;
+  }
+  return interval * options_.stale_intervals;
+}
+
+v1::Fleet Registry::BuildFleet(absl::Time now) const {
+  v1::Fleet fleet;
+  SetTimestamp(now, fleet.mutable_as_of());
+  SetDuration(options_.skew_threshold, fleet.mutable_threshold());
+
+  std::vector<std::pair<v1::Node*, absl::Duration>> counted;  // node, offset
+  absl::Duration max_error_bound = absl::ZeroDuration();
+  for (const auto& [name, entries] : nodes_) {
+    const int live = static_cast<int>(
+        std::count_if(entries.begin(), entries.end(),
+                      [](const Entry& e) { return e.connection != 0; }));
+    for (const Entry& e : entries) {
+      v1::Node* node = fleet.add_nodes();
+      node->set_name(name);
+      *node->mutable_hello() = e.hello;
+      node->set_peer(e.peer);
+      if (e.status.has_value()) *node->mutable_status() = *e.status;
+      if (e.last_seen != absl::InfinitePast()) {
+        SetTimestamp(e.last_seen, node->mutable_last_seen());
+      }
+      node->set_duplicate_name(e.connection != 0 && live > 1);
+      if (e.connection == 0) {
+        node->set_connection(v1::CONNECTION_STATE_DISCONNECTED);
+      } else if (now - e.last_seen >= StaleAfter(e.hello)) {
+        node->set_connection(v1::CONNECTION_STATE_STALE);
+        fleet.set_stale_count(fleet.stale_count() + 1);
+      } else {
+        node->set_connection(v1::CONNECTION_STATE_CONNECTED);
+        fleet.set_connected_count(fleet.connected_count() + 1);
+        if (e.status.has_value() && CountsInSkew(*e.status)) {
+          counted.emplace_back(node, FromProto(e.status->offset()));
+          max_error_bound =
+              std::max(max_error_bound, FromProto(e.status->error_bound()));
+        }
+      }
+    }
+  }
+  if (counted.empty()) {
+    SetDuration(absl::ZeroDuration(), fleet.mutable_skew());
+    SetDuration(absl::ZeroDuration(), fleet.mutable_max_error_bound());
+    return fleet;
+  }
+
+  std::vector<absl::Duration> offsets;
+  offsets.reserve(counted.size());
+  for (const auto& c : counted) offsets.push_back(c.second);
+  std::sort(offsets.begin(), offsets.end());
+  const size_t n = offsets.size();
+  const absl::Duration median =
+      n % 2 == 1 ? offsets[n / 2] : (offsets[n / 2 - 1] + offsets[n / 2]) / 2;
+  SetDuration(offsets.back() - offsets.front(), fleet.mutable_skew());
+  SetDuration(max_error_bound, fleet.mutable_max_error_bound());
+
+  for (const auto& [node, offset] : counted) {
+    const absl::Duration deviation = offset - median;
+    SetDuration(deviation, node->mutable_deviation());
+    // Both tests, because they catch different failures. |offset| is the
+    // distance to the fleet's reference (the designated server): it catches a
+    // node that is wrong even when the rest of the fleet is wrong the same way
+    // (the median moved with it). |deviation| is the distance to the rest of
+    // the fleet: it catches a node that disagrees with its peers even while
+    // its own offset is still inside the threshold (the median sits near the
+    // other side of it) — and clock agreement between nodes is what
+    // distributed applications rely on.
+    const bool flagged =
+        absl::AbsDuration(deviation) > options_.skew_threshold ||
+        absl::AbsDuration(offset) > options_.skew_threshold;
+    node->set_flagged(flagged);
+    if (flagged) fleet.set_flagged_count(fleet.flagged_count() + 1);
+  }
+  return fleet;
+}
+
+v1::Fleet Registry::GetFleet() const {
+  const absl::Time now = clock_->Now();
+  absl::ReaderMutexLock lock(&mu_);
+  return BuildFleet(now);
+}
+
+std::optional<v1::Node> Registry::GetNode(const std::string& name) const {
+  const absl::Time now = clock_->Now();
+  absl::ReaderMutexLock lock(&mu_);
+  if (nodes_.find(name) == nodes_.end()) return std::nullopt;
+  // Deviation and the flag need the whole fleet.
+  v1::Fleet fleet = BuildFleet(now);
+  for (v1::Node& node : *fleet.mutable_nodes()) {
+    if (node.name() == name) return std::move(node);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<Registry::Selection> Registry::Select(
+    const v1::NodeSelector& selector) const {
+  std::string label_key;
+  std::string label_value;
+  const bool by_label = !selector.label().empty();
+  if (by_label) {
+    const size_t eq = selector.label().find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("node selector label '", selector.label(),
+                       "' is not key=value (e.g. rack=a1)"));
+    }
+    label_key = selector.label().substr(0, eq);
+    label_value = selector.label().substr(eq + 1);
+  }
+  if (!selector.all() && !by_label && selector.names().empty()) {
+    return absl::InvalidArgumentError(
+        "node selector selects nothing: give node names, a label key=value, "
+        "or all");
+  }
+
+  absl::ReaderMutexLock lock(&mu_);
+  std::set<std::string> chosen;  // names, sorted, no repeats
+  if (selector.all()) {
+    for (const auto& entry : nodes_) chosen.insert(entry.first);
+  } else {
+    chosen.insert(selector.names().begin(), selector.names().end());
+    if (by_label) {
+      for (const auto& [name, entries] : nodes_) {
+        for (const Entry& e : entries) {
+          const auto it = e.hello.labels().find(label_key);
+          if (it != e.hello.labels().end() && it->second == label_value) {
+            chosen.insert(name);
+          }
+        }
+      }
+    }
+  }
+
+  Selection selection;
+  for (const std::string& name : chosen) {
+    const auto it = nodes_.find(name);
+    bool any_live = false;
+    if (it != nodes_.end()) {
+      for (const Entry& e : it->second) {
+        if (e.connection == 0) continue;
+        selection.connected.push_back(Target{name, e.connection});
+        any_live = true;
+      }
+    }
+    if (!any_live) selection.not_connected.push_back(name);
+  }
+  return selection;
+}
+
+uint64_t Registry::version() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return version_;
+}
+
+bool Registry::WaitForChange(uint64_t seen_version,
+                             absl::Duration timeout) const {
+  struct Arg {
+    const Registry* self;
+    uint64_t seen;
+  } arg{this, seen_version};
+  const absl::Condition changed(
+      +[](Arg* a) {
+        a->self->mu_.AssertReaderHeld();  // Await calls it with mu_ held
+        return a->self->version_ != a->seen;
+      },
+      &arg);
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(changed, timeout);
+}
+
+}  // namespace ntpfleet::controller

@@ -1,0 +1,760 @@
+#include "controller/store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+
+namespace ntpfleet::controller {
+namespace {
+
+// How long a statement waits for another connection's lock (e.g. an operator's
+// sqlite3 shell, or a checkpoint) before failing with "database is locked".
+constexpr int kBusyTimeoutMs = 5000;
+
+// kMigrations[v] takes a database from schema version v to v + 1, so
+// kMigrations.size() must equal Store::kSchemaVersion. Never edit a shipped
+// entry: add one.
+constexpr const char* kMigrations[] = {
+    // 0 -> 1
+    R"sql(
+    CREATE TABLE nodes (
+      name TEXT PRIMARY KEY NOT NULL,
+      first_seen_ns INTEGER NOT NULL,
+      last_seen_ns INTEGER NOT NULL,
+      hello BLOB NOT NULL                -- serialized ntpfleet.v1.Hello
+    ) WITHOUT ROWID;
+
+    CREATE TABLE skew_history (
+      time_ns INTEGER NOT NULL,
+      skew_ns INTEGER NOT NULL,
+      max_error_bound_ns INTEGER NOT NULL,
+      nodes INTEGER NOT NULL,
+      flagged INTEGER NOT NULL
+    );
+    CREATE INDEX skew_history_by_time ON skew_history (time_ns);
+
+    CREATE TABLE resync_audit (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      time_ns INTEGER NOT NULL,
+      requested_by TEXT NOT NULL,
+      request_id TEXT NOT NULL,
+      dry_run INTEGER NOT NULL,
+      selector TEXT NOT NULL,            -- readable, e.g. names: "a" all: true
+      selector_pb BLOB NOT NULL          -- serialized ntpfleet.v1.NodeSelector
+    );
+
+    CREATE TABLE resync_results (
+      audit_id INTEGER NOT NULL REFERENCES resync_audit (id) ON DELETE CASCADE,
+      seq INTEGER NOT NULL,
+      node TEXT NOT NULL,
+      outcome TEXT NOT NULL,             -- e.g. RESYNC_OUTCOME_OK
+      error TEXT NOT NULL,
+      result BLOB NOT NULL,              -- serialized ntpfleet.v1.ResyncResult
+      PRIMARY KEY (audit_id, seq)
+    ) WITHOUT ROWID;
+    )sql",
+};
+static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) ==
+                  Store::kSchemaVersion,
+              "one migration per schema version");
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+};
+using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+absl::StatusCode CodeFor(int rc) {
+  switch (rc & 0xff) {  // the primary code of an extended one
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::StatusCode::kDataLoss;
+    case SQLITE_FULL:
+      return absl::StatusCode::kResourceExhausted;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::StatusCode::kUnavailable;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+    case SQLITE_IOERR:
+      return absl::StatusCode::kFailedPrecondition;
+    default:
+      return absl::StatusCode::kInternal;
+  }
+}
+
+// What the operator can do about it.
+absl::string_view HintFor(int rc) {
+  switch (rc & 0xff) {
+    case SQLITE_CANTOPEN:
+      return "check that the directory exists and the controller's user may "
+             "create and write files in it";
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      return "the controller's user must be able to write the file, its "
+             "directory and the -wal/-shm files beside it";
+    case SQLITE_NOTADB:
+      return "this file is not a database: point the controller at another "
+             "path (or move this file away)";
+    case SQLITE_CORRUPT:
+      return "restore the file from a backup or move it away to start afresh";
+    case SQLITE_FULL:
+      return "free some disk space";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "another process holds the database locked (a second controller "
+             "or an open sqlite3 shell?)";
+    case SQLITE_IOERR:
+      return "the filesystem reported an I/O error";
+    default:
+      return "";
+  }
+}
+
+// "controller database /x.db: <what>: <SQLite's message>[; <hint>]".
+absl::Status SqliteError(const std::string& path, absl::string_view what,
+                         int rc, sqlite3* db) {
+  const char* message = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  const absl::string_view hint = HintFor(rc);
+  return absl::Status(
+      CodeFor(rc), absl::StrCat("controller database ", path, ": ", what, ": ",
+                                message, hint.empty() ? "" : "; ", hint));
+}
+
+int64_t ToNanos(absl::Time t) { return absl::ToUnixNanos(t); }
+absl::Time FromNanos(int64_t ns) { return absl::FromUnixNanos(ns); }
+
+int64_t ToNanos(const google::protobuf::Duration& d) {
+  return absl::ToInt64Nanoseconds(absl::Seconds(d.seconds()) +
+                                  absl::Nanoseconds(d.nanos()));
+}
+void SetNanos(int64_t ns, google::protobuf::Duration* out) {
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const timespec ts = absl::ToTimespec(t);
+  out->set_seconds(ts.tv_sec);
+  out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
+}
+
+// One use of a prepared statement: bind, step, and reset (clearing the
+// bindings) when it goes out of scope, ready for the next use. A failed bind is
+// reported by the next Step().
+class Use {
+ public:
+  explicit Use(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Use() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Use(const Use&) = delete;
+  Use& operator=(const Use&) = delete;
+
+  Use& Int(int index, int64_t value) {
+    Check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+  // std::string, not string_view: its data() is never null, and a null
+  // pointer would bind NULL instead of an empty text or blob.
+  Use& Text(int index, const std::string& value) {
+    Check(sqlite3_bind_text(stmt_, index, value.data(),
+                            static_cast<int>(value.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+  Use& Blob(int index, const std::string& value) {
+    Check(sqlite3_bind_blob(stmt_, index, value.data(),
+                            static_cast<int>(value.size()), SQLITE_TRANSIENT));
+    return *this;
+  }
+
+  // SQLITE_ROW, SQLITE_DONE, or an error code.
+  int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
+
+  int64_t ColumnInt(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::string ColumnText(int col) const {
+    const auto* text =
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return text == nullptr
+               ? std::string()
+               : std::string(text, static_cast<size_t>(
+                                       sqlite3_column_bytes(stmt_, col)));
+  }
+  template <typename Message>
+  bool ColumnProto(int col, Message* out) const {
+    const void* data = sqlite3_column_blob(stmt_, col);
+    const int size = sqlite3_column_bytes(stmt_, col);
+    if (data == nullptr || size == 0) {  // an empty message serializes to ""
+      out->Clear();
+      return true;
+    }
+    return out->ParseFromArray(data, size);
+  }
+
+ private:
+  void Check(int rc) {
+    if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  }
+
+  sqlite3_stmt* const stmt_;
+  int bind_rc_ = SQLITE_OK;
+};
+
+}  // namespace
+
+struct Store::Statements {
+  StmtPtr begin_read;   // BEGIN: a consistent snapshot for multi-query reads
+  StmtPtr begin_write;  // BEGIN IMMEDIATE: take the write lock up front
+  StmtPtr commit;
+  StmtPtr rollback;
+  StmtPtr upsert_node;
+  StmtPtr update_last_seen;
+  StmtPtr load_nodes;
+  StmtPtr append_skew;
+  StmtPtr history;
+  StmtPtr prune_history;
+  StmtPtr insert_audit;
+  StmtPtr insert_result;
+  StmtPtr select_audit;
+  StmtPtr select_results;
+};
+
+namespace {
+
+// A transaction that rolls back unless committed.
+class Transaction {
+ public:
+  Transaction(sqlite3* db, sqlite3_stmt* rollback)
+      : db_(db), rollback_(rollback) {}
+  ~Transaction() {
+    // SQLite may already have rolled back by itself (e.g. on SQLITE_FULL).
+    if (!committed_ && sqlite3_get_autocommit(db_) == 0) {
+      Use(rollback_).Step();
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  int Begin(sqlite3_stmt* begin) { return Use(begin).Step(); }
+  int Commit(sqlite3_stmt* commit) {
+    const int rc = Use(commit).Step();
+    committed_ = rc == SQLITE_DONE;
+    return rc;
+  }
+
+ private:
+  sqlite3* const db_;
+  sqlite3_stmt* const rollback_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+Store::Store(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+
+Store::~Store() {
+  stmts_.reset();  // statements must be finalized before the connection closes
+  sqlite3_close_v2(db_);
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  if (path.empty() || path == ":memory:") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "controller database path '", path,
+        "' is not a file path: give the path of a file on a local disk"));
+  }
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      // The Store's own mutex serialises all use of the connection.
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status status = SqliteError(path, "cannot open", rc, db);
+    sqlite3_close_v2(db);  // db is allocated even on most failures
+    return status;
+  }
+  std::unique_ptr<Store> store(new Store(path, db));
+  if (absl::Status status = store->Init(); !status.ok()) return status;
+  return store;
+}
+
+absl::Status Store::Init() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+
+  auto prepare = [&](const char* sql, StmtPtr* out) -> absl::Status {
+    sqlite3_stmt* stmt = nullptr;
+    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                      &stmt, nullptr);
+    out->reset(stmt);
+    if (rc != SQLITE_OK) {
+      return SqliteError(path_, absl::StrCat("cannot prepare \"", sql, "\""),
+                         rc, db_);
+    }
+    return absl::OkStatus();
+  };
+  // The single integer a "PRAGMA x" returns.
+  auto pragma_int = [&](const char* sql) -> absl::StatusOr<int64_t> {
+    StmtPtr stmt;
+    if (absl::Status s = prepare(sql, &stmt); !s.ok()) return s;
+    Use q(stmt.get());
+    const int rc = q.Step();
+    if (rc != SQLITE_ROW) {
+      return SqliteError(path_, absl::StrCat("cannot read ", sql), rc, db_);
+    }
+    return q.ColumnInt(0);
+  };
+  auto exec = [&](const std::string& sql,
+                  absl::string_view what) -> absl::Status {
+    const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(path_, what, rc, db_);
+    return absl::OkStatus();
+  };
+
+  // Look before changing anything: never turn someone else's database to WAL.
+  // (Reading the header is also what finds a file that is not a database.)
+  absl::StatusOr<int64_t> app_id = pragma_int("PRAGMA application_id");
+  if (!app_id.ok()) return app_id.status();
+  absl::StatusOr<int64_t> version = pragma_int("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  absl::StatusOr<int64_t> objects =
+      pragma_int("SELECT count(*) FROM sqlite_schema");
+  if (!objects.ok()) return objects.status();
+  if (*app_id != 0 && *app_id != kApplicationId) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "controller database %s: not an ntpfleet controller database "
+        "(application_id 0x%08x, ntpfleet's is 0x%08x); point the controller "
+        "at another path",
+        path_, static_cast<uint32_t>(*app_id),
+        static_cast<uint32_t>(kApplicationId)));
+  }
+  if (*version == 0 && *objects != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "controller database ", path_,
+        ": not an ntpfleet controller database (it has tables but no ntpfleet "
+        "schema version); point the controller at another path"));
+  }
+  if (*version > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "controller database ", path_, ": schema version ", *version,
+        " is newer than this controller understands (", kSchemaVersion,
+        "); run the ntpfleet-controller release that wrote it, or a newer "
+        "one"));
+  }
+
+  // WAL: readers never block the writer, and a commit is one append to the
+  // -wal file (fsync'd at checkpoints under synchronous=NORMAL), which a
+  // crashed process cannot lose.
+  {
+    StmtPtr stmt;
+    if (absl::Status s = prepare("PRAGMA journal_mode=WAL", &stmt); !s.ok()) {
+      return s;
+    }
+    Use q(stmt.get());
+    const int rc = q.Step();
+    if (rc != SQLITE_ROW) {
+      return SqliteError(path_, "cannot switch to WAL journal mode", rc, db_);
+    }
+    const std::string mode = q.ColumnText(0);
+    if (mode != "wal") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("controller database ", path_,
+                       ": cannot use WAL journal mode (SQLite kept '", mode,
+                       "'); put the database on a local filesystem"));
+    }
+  }
+  if (absl::Status s = exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+                            "cannot set pragmas");
+      !s.ok()) {
+    return s;
+  }
+
+  stmts_ = std::make_unique<Statements>();
+  Statements& st = *stmts_;
+  for (auto [sql, out] :
+       std::initializer_list<std::pair<const char*, StmtPtr*>>{
+           {"BEGIN", &st.begin_read},
+           {"BEGIN IMMEDIATE", &st.begin_write},
+           {"COMMIT", &st.commit},
+           {"ROLLBACK", &st.rollback},
+       }) {
+    if (absl::Status s = prepare(sql, out); !s.ok()) return s;
+  }
+
+  if (*version < kSchemaVersion) {
+    Transaction tx(db_, st.rollback.get());
+    if (int rc = tx.Begin(st.begin_write.get()); rc != SQLITE_DONE) {
+      return SqliteError(path_, "cannot begin the schema update", rc, db_);
+    }
+    // Again under the write lock: another process may have just done it.
+    version = pragma_int("PRAGMA user_version");
+    if (!version.ok()) return version.status();
+    for (int64_t v = *version; v < kSchemaVersion; ++v) {
+      if (absl::Status s =
+              exec(kMigrations[v], absl::StrCat("cannot update the schema from "
+                                                "version ",
+                                                v, " to ", v + 1));
+          !s.ok()) {
+        return s;
+      }
+    }
+    if (absl::Status s =
+            exec(absl::StrCat("PRAGMA user_version=", kSchemaVersion,
+                              "; PRAGMA application_id=", kApplicationId),
+                 "cannot record the schema version");
+        !s.ok()) {
+      return s;
+    }
+    if (int rc = tx.Commit(st.commit.get()); rc != SQLITE_DONE) {
+      return SqliteError(path_, "cannot commit the schema update", rc, db_);
+    }
+  }
+
+  for (auto [sql, out] :
+       std::initializer_list<std::pair<const char*, StmtPtr*>>{
+           {"INSERT INTO nodes (name, first_seen_ns, last_seen_ns, hello) "
+            "VALUES (?1, ?2, ?2, ?3) "
+            "ON CONFLICT (name) DO UPDATE SET "
+            "last_seen_ns = excluded.last_seen_ns, hello = excluded.hello",
+            &st.upsert_node},
+           {"UPDATE nodes SET last_seen_ns = ?2 WHERE name = ?1",
+            &st.update_last_seen},
+           {"SELECT name, first_seen_ns, last_seen_ns, hello FROM nodes "
+            "ORDER BY name",
+            &st.load_nodes},
+           {"INSERT INTO skew_history "
+            "(time_ns, skew_ns, max_error_bound_ns, nodes, flagged) "
+            "VALUES (?1, ?2, ?3, ?4, ?5)",
+            &st.append_skew},
+           {"SELECT time_ns, skew_ns, max_error_bound_ns, nodes, flagged "
+            "FROM skew_history WHERE time_ns >= ?1 AND time_ns <= ?2 "
+            "ORDER BY time_ns, rowid",
+            &st.history},
+           {"DELETE FROM skew_history WHERE time_ns < ?1", &st.prune_history},
+           {"INSERT INTO resync_audit "
+            "(time_ns, requested_by, request_id, dry_run, selector, "
+            "selector_pb) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &st.insert_audit},
+           {"INSERT INTO resync_results "
+            "(audit_id, seq, node, outcome, error, result) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &st.insert_result},
+           {"SELECT id, time_ns, requested_by, request_id, dry_run, "
+            "selector_pb FROM resync_audit ORDER BY id DESC LIMIT ?1",
+            &st.select_audit},
+           {"SELECT node, result FROM resync_results WHERE audit_id = ?1 "
+            "ORDER BY seq",
+            &st.select_results},
+       }) {
+    if (absl::Status s = prepare(sql, out); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::UpsertNode(const v1::Hello& hello, absl::Time seen) {
+  if (hello.node_name().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "controller database ", path_, ": cannot save a node without a name"));
+  }
+  const std::string blob = hello.SerializeAsString();
+  absl::MutexLock lock(&mu_);
+  Use q(stmts_->upsert_node.get());
+  q.Text(1, hello.node_name()).Int(2, ToNanos(seen)).Blob(3, blob);
+  if (const int rc = q.Step(); rc != SQLITE_DONE) {
+    return SqliteError(
+        path_, absl::StrCat("cannot save node '", hello.node_name(), "'"), rc,
+        db_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::UpdateLastSeen(
+    const std::vector<std::pair<std::string, absl::Time>>& seen) {
+  if (seen.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_, stmts_->rollback.get());
+  if (int rc = tx.Begin(stmts_->begin_write.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot begin updating last-seen times", rc, db_);
+  }
+  for (const auto& [name, time] : seen) {
+    Use q(stmts_->update_last_seen.get());
+    q.Text(1, name).Int(2, ToNanos(time));
+    if (const int rc = q.Step(); rc != SQLITE_DONE) {
+      return SqliteError(
+          path_, absl::StrCat("cannot update last-seen time of '", name, "'"),
+          rc, db_);
+    }
+  }
+  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot commit last-seen times", rc, db_);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Store::NodeRecord>> Store::LoadNodes() {
+  absl::MutexLock lock(&mu_);
+  std::vector<NodeRecord> nodes;
+  Use q(stmts_->load_nodes.get());
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    NodeRecord& node = nodes.emplace_back();
+    if (!q.ColumnProto(3, &node.hello)) {
+      return absl::DataLossError(
+          absl::StrCat("controller database ", path_, ": the Hello of node '",
+                       q.ColumnText(0), "' does not parse"));
+    }
+    node.hello.set_node_name(q.ColumnText(0));  // the key is the truth
+    node.first_seen = FromNanos(q.ColumnInt(1));
+    node.last_seen = FromNanos(q.ColumnInt(2));
+  }
+  if (rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot read the node inventory", rc, db_);
+  }
+  return nodes;
+}
+
+absl::Status Store::AppendSkew(const v1::SkewPoint& point) {
+  absl::MutexLock lock(&mu_);
+  Use q(stmts_->append_skew.get());
+  q.Int(1, ToNanos(FromProto(point.time())))
+      .Int(2, ToNanos(point.skew()))
+      .Int(3, ToNanos(point.max_error_bound()))
+      .Int(4, point.nodes())
+      .Int(5, point.flagged());
+  if (const int rc = q.Step(); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot append a skew point", rc, db_);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::SkewPoint>> Store::History(absl::Time start,
+                                                          absl::Time end,
+                                                          size_t max_points) {
+  struct Row {
+    int64_t time_ns, skew_ns, error_ns, nodes, flagged;
+  };
+  std::vector<Row> rows;
+  {
+    absl::MutexLock lock(&mu_);
+    Use q(stmts_->history.get());
+    q.Int(1, ToNanos(start)).Int(2, ToNanos(end));
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      rows.push_back(Row{q.ColumnInt(0), q.ColumnInt(1), q.ColumnInt(2),
+                         q.ColumnInt(3), q.ColumnInt(4)});
+    }
+    if (rc != SQLITE_DONE) {
+      return SqliteError(path_, "cannot read the skew history", rc, db_);
+    }
+  }
+
+  const size_t n = rows.size();
+  const size_t groups = max_points == 0 ? n : std::min(n, max_points);
+  std::vector<v1::SkewPoint> points;
+  points.reserve(groups);
+  for (size_t g = 0; g < groups; ++g) {
+    // Rows [g*n/groups, (g+1)*n/groups): every group has at least one row,
+    // and each has n/groups of them, give or take one.
+    const size_t first = g * n / groups;
+    const size_t last = (g + 1) * n / groups;
+    Row merged = rows[first];
+    for (size_t i = first + 1; i < last; ++i) {
+      merged.skew_ns = std::max(merged.skew_ns, rows[i].skew_ns);
+      merged.error_ns = std::max(merged.error_ns, rows[i].error_ns);
+      merged.nodes = std::max(merged.nodes, rows[i].nodes);
+      merged.flagged = std::max(merged.flagged, rows[i].flagged);
+    }
+    v1::SkewPoint& point = points.emplace_back();
+    SetTimestamp(FromNanos(merged.time_ns), point.mutable_time());
+    SetNanos(merged.skew_ns, point.mutable_skew());
+    SetNanos(merged.error_ns, point.mutable_max_error_bound());
+    point.set_nodes(static_cast<uint32_t>(merged.nodes));
+    point.set_flagged(static_cast<uint32_t>(merged.flagged));
+  }
+  return points;
+}
+
+absl::StatusOr<int64_t> Store::PruneHistory(absl::Time older_than) {
+  absl::MutexLock lock(&mu_);
+  Use q(stmts_->prune_history.get());
+  q.Int(1, ToNanos(older_than));
+  if (const int rc = q.Step(); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot prune the skew history", rc, db_);
+  }
+  return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+absl::StatusOr<int64_t> Store::RecordResync(
+    const std::string& requested_by, const v1::NodeSelector& selector,
+    bool dry_run, const std::string& request_id, absl::Time when,
+    const std::vector<v1::NodeResyncResult>& results) {
+  const std::string selector_text = selector.ShortDebugString();
+  const std::string selector_blob = selector.SerializeAsString();
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_, stmts_->rollback.get());
+  if (int rc = tx.Begin(stmts_->begin_write.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot begin recording a resync", rc, db_);
+  }
+  int64_t id = 0;
+  {
+    Use q(stmts_->insert_audit.get());
+    q.Int(1, ToNanos(when))
+        .Text(2, requested_by)
+        .Text(3, request_id)
+        .Int(4, dry_run ? 1 : 0)
+        .Text(5, selector_text)
+        .Blob(6, selector_blob);
+    if (const int rc = q.Step(); rc != SQLITE_DONE) {
+      return SqliteError(
+          path_, absl::StrCat("cannot record resync '", request_id, "'"), rc,
+          db_);
+    }
+    id = sqlite3_last_insert_rowid(db_);
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    const v1::NodeResyncResult& r = results[i];
+    Use q(stmts_->insert_result.get());
+    q.Int(1, id)
+        .Int(2, static_cast<int64_t>(i))
+        .Text(3, r.node())
+        .Text(4, v1::ResyncOutcome_Name(r.result().outcome()))
+        .Text(5, r.result().error())
+        .Blob(6, r.result().SerializeAsString());
+    if (const int rc = q.Step(); rc != SQLITE_DONE) {
+      return SqliteError(
+          path_,
+          absl::StrCat("cannot record the result of node '", r.node(),
+                       "' for resync '", request_id, "'"),
+          rc, db_);
+    }
+  }
+  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_,
+                       absl::StrCat("cannot commit resync '", request_id, "'"),
+                       rc, db_);
+  }
+  return id;
+}
+
+absl::StatusOr<std::vector<Store::AuditEntry>> Store::ResyncAudit(
+    size_t limit) {
+  absl::MutexLock lock(&mu_);
+  // One read transaction: entries and their results from the same snapshot.
+  Transaction tx(db_, stmts_->rollback.get());
+  if (int rc = tx.Begin(stmts_->begin_read.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot begin reading the resync audit log", rc,
+                       db_);
+  }
+  std::vector<AuditEntry> entries;
+  {
+    Use q(stmts_->select_audit.get());
+    // A negative LIMIT is no limit.
+    q.Int(1, limit == 0 ? -1 : static_cast<int64_t>(limit));
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      AuditEntry& e = entries.emplace_back();
+      e.id = q.ColumnInt(0);
+      e.when = FromNanos(q.ColumnInt(1));
+      e.requested_by = q.ColumnText(2);
+      e.request_id = q.ColumnText(3);
+      e.dry_run = q.ColumnInt(4) != 0;
+      if (!q.ColumnProto(5, &e.selector)) {
+        return absl::DataLossError(
+            absl::StrCat("controller database ", path_,
+                         ": the selector of resync audit "
+                         "entry ",
+                         e.id, " does not parse"));
+      }
+    }
+    if (rc != SQLITE_DONE) {
+      return SqliteError(path_, "cannot read the resync audit log", rc, db_);
+    }
+  }
+  for (AuditEntry& e : entries) {
+    Use q(stmts_->select_results.get());
+    q.Int(1, e.id);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      v1::NodeResyncResult& r = e.results.emplace_back();
+      r.set_node(q.ColumnText(0));
+      if (!q.ColumnProto(1, r.mutable_result())) {
+        return absl::DataLossError(absl::StrCat(
+            "controller database ", path_, ": the result of node '", r.node(),
+            "' in resync audit entry ", e.id, " does not parse"));
+      }
+    }
+    if (rc != SQLITE_DONE) {
+      return SqliteError(
+          path_,
+          absl::StrCat("cannot read the results of resync audit entry ", e.id),
+          rc, db_);
+    }
+  }
+  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot end reading the resync audit log", rc,
+                       db_);
+  }
+  return entries;
+}
+
+// --- SkewDownsampler ---------------------------------------------------------
+
+SkewDownsampler::SkewDownsampler(absl::Duration bucket)
+    : bucket_(bucket > absl::ZeroDuration() ? bucket : absl::Seconds(10)) {}
+
+std::optional<v1::SkewPoint> SkewDownsampler::Add(const v1::Fleet& fleet) {
+  const absl::Time t = FromProto(fleet.as_of());
+  const absl::Time start =
+      absl::UnixEpoch() + absl::Floor(t - absl::UnixEpoch(), bucket_);
+  std::optional<v1::SkewPoint> finished;
+  if (bucket_start_.has_value() && *bucket_start_ != start) {
+    finished = Flush();
+  }
+
+  uint32_t counted = 0;
+  for (const v1::Node& node : fleet.nodes()) {
+    if (node.has_deviation()) ++counted;
+  }
+  const int64_t skew = ToNanos(fleet.skew());
+  const int64_t error = ToNanos(fleet.max_error_bound());
+  if (!bucket_start_.has_value()) {
+    bucket_start_ = start;
+    current_.Clear();
+    SetTimestamp(start, current_.mutable_time());
+    SetNanos(skew, current_.mutable_skew());
+    SetNanos(error, current_.mutable_max_error_bound());
+    current_.set_nodes(counted);
+    current_.set_flagged(fleet.flagged_count());
+  } else {
+    if (skew > ToNanos(current_.skew())) {
+      SetNanos(skew, current_.mutable_skew());
+    }
+    if (error > ToNanos(current_.max_error_bound())) {
+      SetNanos(error, current_.mutable_max_error_bound());
+    }
+    current_.set_nodes(std::max(current_.nodes(), counted));
+    current_.set_flagged(std::max(current_.flagged(), fleet.flagged_count()));
+  }
+  return finished;
+}
+
+std::optional<v1::SkewPoint> SkewDownsampler::Flush() {
+  if (!bucket_start_.has_value()) return std::nullopt;
+  bucket_start_.reset();
+  return std::move(current_);
+}
+
+}  // namespace ntpfleet::controller

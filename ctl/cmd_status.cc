@@ -1,0 +1,45 @@
+// `ntpfleetctl status` (alias `skew`): the fleet in one table.
+#include <grpcpp/grpcpp.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "agent/report/status_proto.h"
+#include "common/grpc_status.h"
+#include "ctl/commands.h"
+#include "ctl/render_fleet.h"
+
+namespace ntpfleet::ctl {
+
+int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew) {
+  auto stub = ConnectController(o.controller);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  v1::Fleet fleet;
+  if (grpc::Status s = stub->GetFleet(&context, v1::GetFleetRequest(), &fleet);
+      !s.ok()) {
+    return ControllerError(o.controller, FromGrpcStatus(s));
+  }
+  if (o.json) {
+    absl::StatusOr<std::string> json = ToJson(fleet);
+    if (!json.ok()) return PrintError(json.status());
+    std::fputs(json->c_str(), stdout);
+  } else {
+    RenderOptions r;
+    r.now = absl::Now();
+    r.color = o.color;
+    std::fputs(RenderFleetStatus(fleet, r).c_str(), stdout);
+  }
+  if (max_skew && report::FromProto(fleet.skew()) > *max_skew) {
+    std::fprintf(stderr, "ntpfleetctl: fleet skew %s exceeds --max-skew %s\n",
+                 ctl::FormatDuration(report::FromProto(fleet.skew())).c_str(),
+                 ctl::FormatDuration(*max_skew).c_str());
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace ntpfleet::ctl

@@ -1,0 +1,40 @@
+// `ntpfleetctl sync [--step]`: an immediate burst and correction by this node's
+// agent (like ntpdate, without stopping the daemon first).
+#include <cstdio>
+
+#include "absl/time/time.h"
+#include "agent/report/status_proto.h"
+#include "ctl/commands.h"
+#include "ctl/local_client.h"
+#include "ctl/render_fleet.h"
+
+namespace ntpfleet::ctl {
+
+int RunSync(const CommonOptions& o, bool step) {
+  v1::LocalRequest request;
+  request.mutable_resync()->set_allow_step(step);
+  request.mutable_resync()->set_burst(true);
+  request.mutable_resync()->mutable_deadline()->set_seconds(15);
+  absl::StatusOr<v1::LocalResponse> r =
+      CallAgent(o.control_socket, request, absl::Seconds(20));
+  if (!r.ok()) return PrintError(r.status());
+  const v1::ResyncResult& res = r->resync_result();
+  if (o.json) {
+    absl::StatusOr<std::string> json = ToJson(res);
+    if (!json.ok()) return PrintError(json.status());
+    std::fputs(json->c_str(), stdout);
+  } else if (res.outcome() == v1::RESYNC_OUTCOME_OK) {
+    std::printf("%s: offset before %s, after %s\n",
+                res.stepped() ? "stepped" : "slewing",
+                FormatOffset(report::FromProto(res.offset_before())).c_str(),
+                FormatOffset(report::FromProto(res.offset_after())).c_str());
+  }
+  if (res.outcome() != v1::RESYNC_OUTCOME_OK) {
+    std::fprintf(stderr, "ntpfleetctl: no correction: %s\n",
+                 res.error().c_str());
+    return 3;
+  }
+  return 0;
+}
+
+}  // namespace ntpfleet::ctl

@@ -1,0 +1,549 @@
+#include "ctl/render_fleet.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "proto/ntpfleet.pb.h"
+
+namespace ntpfleet::ctl {
+namespace {
+
+using ::ntpfleet::v1::Fleet;
+using ::ntpfleet::v1::HistoryResponse;
+using ::ntpfleet::v1::Node;
+using ::ntpfleet::v1::NodeResyncResult;
+using ::ntpfleet::v1::PeerStatus;
+using ::ntpfleet::v1::ResyncResponse;
+using ::ntpfleet::v1::ResyncResult;
+using ::ntpfleet::v1::SkewPoint;
+using ::ntpfleet::v1::SyncStatus;
+
+constexpr absl::string_view kRed = "\x1b[31m";
+constexpr absl::string_view kYellow = "\x1b[33m";
+constexpr absl::string_view kGreen = "\x1b[32m";
+constexpr absl::string_view kReset = "\x1b[0m";
+constexpr absl::string_view kNoColor = "";
+constexpr absl::string_view kHomeAndClear = "\x1b[H\x1b[2J";
+
+// Eighths, lowest first (U+2581..U+2588).
+constexpr absl::string_view kBlocks[] = {"▁", "▂", "▃", "▄",
+                                         "▅", "▆", "▇", "█"};
+
+constexpr size_t kRefidWidth = 15;  // As ntpq cuts it.
+constexpr absl::string_view kColumnGap = "  ";
+constexpr absl::string_view kTimeFormat = "%Y-%m-%d %H:%M:%S";
+
+// Saturating: a malformed Duration (huge seconds, mixed signs) cannot overflow.
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone());
+}
+
+// C0 controls, DEL and the C1 controls (U+0080..U+009F, which some terminals
+// take as escape sequences) become '?': a name can neither split a row nor
+// drive the terminal.
+std::string Printable(absl::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out.push_back('?');
+    } else if (c == 0xc2 && i + 1 < s.size() &&
+               static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      out.push_back('?');
+      ++i;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Terminal columns taken by UTF-8 text: one per code point (a byte that is
+// not a continuation byte 10xxxxxx starts one).
+size_t Width(absl::string_view s) {
+  size_t n = 0;
+  for (char c : s) {
+    if ((static_cast<unsigned char>(c) & 0xc0) != 0x80) ++n;
+  }
+  return n;
+}
+
+// The first `width` code points of s.
+absl::string_view CutToWidth(absl::string_view s, size_t width) {
+  size_t seen = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xc0) == 0x80) continue;
+    if (seen == width) return s.substr(0, i);
+    ++seen;
+  }
+  return s;
+}
+
+std::string Paint(absl::string_view text, absl::string_view color,
+                  bool enabled) {
+  if (!enabled || color.empty() || text.empty()) return std::string(text);
+  return absl::StrCat(color, text, kReset);
+}
+
+std::string Plural(uint64_t n, absl::string_view one, absl::string_view many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+// ---------------------------------------------------------------------------
+// A text table: every column as wide as its widest cell (or its minimum),
+// columns two spaces apart, colour around the text only (never the padding,
+// so widths do not depend on it), trailing spaces stripped.
+
+enum class Align { kLeft, kRight };
+
+struct Column {
+  absl::string_view header;
+  Align align;
+  size_t min_width;
+};
+
+struct Cell {
+  std::string text;
+  absl::string_view color = kNoColor;
+};
+
+std::string RenderTable(const std::vector<Column>& columns,
+                        const std::vector<std::vector<Cell>>& rows,
+                        bool color) {
+  std::vector<size_t> widths;
+  for (const Column& c : columns) {
+    widths.push_back(std::max(c.min_width, Width(c.header)));
+  }
+  for (const std::vector<Cell>& row : rows) {
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], Width(row[i].text));
+    }
+  }
+  auto line = [&](const std::vector<Cell>& cells) {
+    std::string out;
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const Cell empty;
+      const Cell& cell = i < cells.size() ? cells[i] : empty;
+      const std::string pad(widths[i] - Width(cell.text), ' ');
+      if (i > 0) absl::StrAppend(&out, kColumnGap);
+      if (columns[i].align == Align::kRight) {
+        absl::StrAppend(&out, pad, Paint(cell.text, cell.color, color));
+      } else {
+        absl::StrAppend(&out, Paint(cell.text, cell.color, color), pad);
+      }
+    }
+    out.erase(out.find_last_not_of(' ') + 1);  // npos + 1 == 0: all spaces.
+    out.push_back('\n');
+    return out;
+  };
+  std::vector<Cell> header;
+  for (const Column& c : columns) header.push_back({std::string(c.header)});
+  std::string out = line(header);
+  for (const std::vector<Cell>& row : rows) out += line(row);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Units.
+
+// |d| as "312µs", "1.234ms" or "2.500s". Each unit is rounded half up from
+// the Duration itself (never from an already rounded value), and the unit is
+// picked after rounding, so 999.9996 µs is "1.000ms", not "1000µs".
+std::string FormatMagnitude(absl::Duration magnitude) {
+  const int64_t us =
+      absl::ToInt64Microseconds(magnitude + absl::Nanoseconds(500));
+  if (us < 1000) return absl::StrCat(us, "µs");
+  if (us < 1'000'000) {
+    return absl::StrFormat("%d.%03dms", us / 1000, us % 1000);
+  }
+  const int64_t ms =
+      absl::ToInt64Milliseconds(magnitude + absl::Microseconds(500));
+  return absl::StrFormat("%d.%03ds", ms / 1000, ms % 1000);
+}
+
+std::string FormatSigned(absl::Duration d, absl::string_view plus) {
+  const bool negative = d < absl::ZeroDuration();
+  if (d == absl::InfiniteDuration() || d == -absl::InfiniteDuration()) {
+    return absl::StrCat(negative ? "-" : plus, "inf");
+  }
+  return absl::StrCat(negative ? "-" : plus,
+                      FormatMagnitude(absl::AbsDuration(d)));
+}
+
+std::string DurationOrDash(bool present, const google::protobuf::Duration& d) {
+  return present ? ctl::FormatDuration(FromProto(d)) : "-";
+}
+
+// ---------------------------------------------------------------------------
+// Status table.
+
+// The reach of the system peer (by name, else by its '*' mark), else of the
+// first peer; "-" without peers.
+std::string Reach(const SyncStatus& status) {
+  const PeerStatus* chosen = nullptr;
+  for (const PeerStatus& p : status.peers()) {
+    if (!status.system_peer().empty() && p.remote() == status.system_peer()) {
+      chosen = &p;
+      break;
+    }
+  }
+  if (chosen == nullptr) {
+    for (const PeerStatus& p : status.peers()) {
+      if (p.mark() == v1::SELECTION_MARK_SYSTEM_PEER) {
+        chosen = &p;
+        break;
+      }
+    }
+  }
+  if (chosen == nullptr && !status.peers().empty()) {
+    chosen = &status.peers(0);
+  }
+  if (chosen == nullptr) return "-";
+  return absl::StrFormat("%o", chosen->reach() & 0xffu);
+}
+
+Cell StateCell(const Node& node) {
+  switch (node.connection()) {
+    case v1::CONNECTION_STATE_STALE:
+      return {"STALE", kRed};
+    case v1::CONNECTION_STATE_DISCONNECTED:
+      return {"DISCONNECTED", kRed};
+    default:
+      break;
+  }
+  if (!node.has_status()) return {"no report"};
+  switch (node.status().state()) {
+    case v1::SYNC_STATE_SYNCHRONISED:
+      return {"synchronised", kGreen};
+    case v1::SYNC_STATE_SYNCING:
+      return {"syncing", kYellow};
+    case v1::SYNC_STATE_UNSYNCHRONISED:
+      return {"unsynchronised", kRed};
+    case v1::SYNC_STATE_HOLDOVER:
+      return {"holdover", kYellow};
+    case v1::SYNC_STATE_LOCAL_CLOCK:
+      // Serving its own clock is the server's job when it has no upstream,
+      // and a problem on a client.
+      return {"local clock",
+              node.hello().role() == v1::ROLE_SERVER ? kGreen : kYellow};
+    default:
+      return {"unknown"};
+  }
+}
+
+std::vector<Cell> NodeRow(const Node& node, absl::Time now) {
+  std::vector<Cell> row;
+  row.push_back({Printable(node.name())});
+  row.push_back(StateCell(node));
+  if (node.has_status()) {
+    const SyncStatus& s = node.status();
+    row.push_back({FormatOffset(FromProto(s.offset())),
+                   node.flagged() ? kRed : kNoColor});
+    row.push_back({DurationOrDash(s.has_error_bound(), s.error_bound())});
+    row.push_back({absl::StrCat(s.stratum())});
+    row.push_back(
+        {s.refid().empty()
+             ? "-"
+             : std::string(CutToWidth(Printable(s.refid()), kRefidWidth))});
+    row.push_back({Reach(s)});
+  } else {
+    for (int i = 0; i < 5; ++i) row.push_back({"-"});
+  }
+  row.push_back({node.has_last_seen()
+                     ? FormatAge(now - FromProto(node.last_seen()))
+                     : "never"});
+  std::vector<absl::string_view> flags;
+  if (node.flagged()) flags.push_back("FLAGGED");
+  if (node.duplicate_name()) flags.push_back("DUPLICATE NAME");
+  row.push_back({absl::StrJoin(flags, ", "), kRed});
+  return row;
+}
+
+// Largest |offset| first, nodes that never reported last, then by name; the
+// controller's order between equals (a duplicate name pair with equal
+// offsets).
+std::vector<const Node*> SortedNodes(const Fleet& fleet) {
+  std::vector<const Node*> nodes;
+  for (const Node& n : fleet.nodes()) nodes.push_back(&n);
+  auto abs_offset = [](const Node* n) {
+    return absl::AbsDuration(FromProto(n->status().offset()));
+  };
+  std::stable_sort(nodes.begin(), nodes.end(),
+                   [&](const Node* a, const Node* b) {
+                     if (a->has_status() != b->has_status()) {
+                       return a->has_status();
+                     }
+                     if (a->has_status()) {
+                       const absl::Duration oa = abs_offset(a);
+                       const absl::Duration ob = abs_offset(b);
+                       if (oa != ob) return oa > ob;
+                     }
+                     return a->name() < b->name();
+                   });
+  return nodes;
+}
+
+std::string FleetHeader(const Fleet& fleet, bool color) {
+  const bool over_threshold =
+      fleet.has_skew() && fleet.has_threshold() &&
+      FromProto(fleet.threshold()) > absl::ZeroDuration() &&
+      FromProto(fleet.skew()) > FromProto(fleet.threshold());
+  uint64_t duplicates = 0;
+  for (const Node& n : fleet.nodes()) duplicates += n.duplicate_name() ? 1 : 0;
+  auto red_if_any = [&](uint64_t n, absl::string_view one,
+                        absl::string_view many) {
+    return Paint(Plural(n, one, many), n > 0 ? kRed : kNoColor, color);
+  };
+  return absl::StrCat(
+      "fleet skew ",
+      Paint(DurationOrDash(fleet.has_skew(), fleet.skew()),
+            over_threshold ? kRed : kNoColor, color),
+      " (threshold ", DurationOrDash(fleet.has_threshold(), fleet.threshold()),
+      "), max error bound ",
+      DurationOrDash(fleet.has_max_error_bound(), fleet.max_error_bound()),
+      "\n", Plural(fleet.nodes_size(), "node", "nodes"), ": ",
+      fleet.connected_count(), " connected, ",
+      red_if_any(fleet.stale_count(), "stale", "stale"), ", ",
+      red_if_any(fleet.flagged_count(), "flagged", "flagged"), ", ",
+      red_if_any(duplicates, "duplicate name", "duplicate names"), "\n");
+}
+
+// "skew history  ▁▂▃  min 0µs  max 700µs": the sparkline of `points`, and the
+// range of the skews it shows.
+std::string SkewChart(const std::vector<SkewPoint>& points) {
+  if (points.empty()) return "skew history  (no points yet)\n";
+  absl::Duration lo = absl::InfiniteDuration();
+  absl::Duration hi = absl::ZeroDuration();
+  for (const SkewPoint& p : points) {
+    const absl::Duration skew =
+        std::max(absl::ZeroDuration(), FromProto(p.skew()));
+    lo = std::min(lo, skew);
+    hi = std::max(hi, skew);
+  }
+  return absl::StrCat("skew history  ", RenderSparkline(points), "  min ",
+                      ctl::FormatDuration(lo), "  max ",
+                      ctl::FormatDuration(hi), "\n");
+}
+
+absl::string_view OutcomeLabel(v1::ResyncOutcome outcome) {
+  switch (outcome) {
+    case v1::RESYNC_OUTCOME_OK:
+      return "ok";
+    case v1::RESYNC_OUTCOME_FAILED:
+      return "failed";
+    case v1::RESYNC_OUTCOME_TIMED_OUT:
+      return "timed out";
+    case v1::RESYNC_OUTCOME_NOT_CONNECTED:
+      return "NOT CONNECTED";
+    case v1::RESYNC_OUTCOME_DRY_RUN:
+      return "dry run";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+std::string FormatOffset(absl::Duration d) { return FormatSigned(d, "+"); }
+
+std::string FormatDuration(absl::Duration d) { return FormatSigned(d, ""); }
+
+std::string FormatAge(absl::Duration age) {
+  const int64_t ms =
+      absl::ToInt64Milliseconds(std::max(age, absl::ZeroDuration()));
+  if (ms < 10'000) {
+    return absl::StrFormat("%d.%ds ago", ms / 1000, ms % 1000 / 100);
+  }
+  const int64_t s = ms / 1000;
+  if (s < 60) return absl::StrCat(s, "s ago");
+  const int64_t m = s / 60;
+  if (m < 60) return absl::StrCat(m, "m ago");
+  const int64_t h = m / 60;
+  if (h < 24) return absl::StrCat(h, "h ago");
+  return absl::StrCat(h / 24, "d ago");
+}
+
+std::string RenderSparkline(const std::vector<SkewPoint>& points) {
+  const size_t n = points.size();
+  const size_t columns = std::min(n, static_cast<size_t>(kSparklineWidth));
+  // Whole nanoseconds (saturating), so that the ratios below are of finite
+  // numbers even for an absurd skew.
+  std::vector<int64_t> heights(columns, 0);
+  for (size_t c = 0; c < columns; ++c) {
+    for (size_t i = c * n / columns; i < (c + 1) * n / columns; ++i) {
+      heights[c] = std::max(
+          heights[c], absl::ToInt64Nanoseconds(FromProto(points[i].skew())));
+    }
+  }
+  const int64_t top =
+      heights.empty() ? 0 : *std::max_element(heights.begin(), heights.end());
+  std::string out;
+  for (int64_t h : heights) {
+    const int level =
+        top > 0
+            ? static_cast<int>(
+                  7.0 * static_cast<double>(h) / static_cast<double>(top) + 0.5)
+            : 0;
+    absl::StrAppend(&out, kBlocks[std::clamp(level, 0, 7)]);
+  }
+  return out;
+}
+
+std::string RenderFleetStatus(const Fleet& fleet, const RenderOptions& opts) {
+  std::string out = absl::StrCat(FleetHeader(fleet, opts.color), "\n");
+  if (fleet.nodes().empty()) return absl::StrCat(out, "no nodes\n");
+  std::vector<std::vector<Cell>> rows;
+  for (const Node* n : SortedNodes(fleet))
+    rows.push_back(NodeRow(*n, opts.now));
+  // Minimum widths fit the usual values ("unsynchronised", "+999.999ms",
+  // "192.168.100.200", "59.9s ago"), so that a watch frame does not jump.
+  const std::vector<Column> columns = {
+      {"NODE", Align::kLeft, 0},     {"STATE", Align::kLeft, 14},
+      {"OFFSET", Align::kRight, 10}, {"ERROR BOUND", Align::kRight, 0},
+      {"ST", Align::kRight, 0},      {"REFID", Align::kLeft, kRefidWidth},
+      {"REACH", Align::kRight, 0},   {"LAST SEEN", Align::kRight, 0},
+      {"FLAGS", Align::kLeft, 0},
+  };
+  return absl::StrCat(out, RenderTable(columns, rows, opts.color));
+}
+
+std::string RenderWatchFrame(const Fleet& fleet,
+                             const std::vector<SkewPoint>& history,
+                             const RenderOptions& opts) {
+  const size_t keep =
+      std::min(history.size(), static_cast<size_t>(kSparklineWidth));
+  const std::vector<SkewPoint> recent(history.end() - keep, history.end());
+  return absl::StrCat(opts.color ? kHomeAndClear : absl::string_view(),
+                      "ntpfleetctl watch  ", FormatUtc(opts.now), " UTC\n\n",
+                      SkewChart(recent), "\n", RenderFleetStatus(fleet, opts));
+}
+
+std::string RenderHistory(const HistoryResponse& history,
+                          const RenderOptions& opts) {
+  if (history.points().empty()) return "no skew history in this range\n";
+  const std::vector<SkewPoint> points(history.points().begin(),
+                                      history.points().end());
+  std::vector<std::vector<Cell>> rows;
+  for (const SkewPoint& p : points) {
+    rows.push_back({
+        {FormatUtc(FromProto(p.time()))},
+        {DurationOrDash(p.has_skew(), p.skew())},
+        {DurationOrDash(p.has_max_error_bound(), p.max_error_bound())},
+        {absl::StrCat(p.nodes())},
+        {absl::StrCat(p.flagged()), p.flagged() > 0 ? kRed : kNoColor},
+    });
+  }
+  const std::vector<Column> columns = {
+      {"TIME (UTC)", Align::kLeft, 0},       {"SKEW", Align::kRight, 9},
+      {"MAX ERROR BOUND", Align::kRight, 0}, {"NODES", Align::kRight, 0},
+      {"FLAGGED", Align::kRight, 0},
+  };
+  return absl::StrCat(SkewChart(points), "\n",
+                      RenderTable(columns, rows, opts.color));
+}
+
+std::string RenderResync(const ResyncResponse& response) {
+  if (response.results().empty()) return "no nodes selected\n";
+  // Counted per outcome, listed in this order.
+  std::vector<std::pair<v1::ResyncOutcome, uint64_t>> counts = {
+      {v1::RESYNC_OUTCOME_OK, 0},
+      {v1::RESYNC_OUTCOME_DRY_RUN, 0},
+      {v1::RESYNC_OUTCOME_FAILED, 0},
+      {v1::RESYNC_OUTCOME_TIMED_OUT, 0},
+      {v1::RESYNC_OUTCOME_NOT_CONNECTED, 0},
+      {v1::RESYNC_OUTCOME_UNSPECIFIED, 0},  // And anything newer.
+  };
+  std::vector<std::vector<Cell>> rows;
+  for (const NodeResyncResult& r : response.results()) {
+    const ResyncResult& res = r.result();
+    auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) {
+      return c.first == res.outcome();
+    });
+    if (it == counts.end()) it = counts.end() - 1;
+    ++it->second;
+    const bool ok = res.outcome() == v1::RESYNC_OUTCOME_OK;
+    rows.push_back({
+        {Printable(r.node())},
+        {std::string(OutcomeLabel(res.outcome()))},
+        {res.has_offset_before() ? FormatOffset(FromProto(res.offset_before()))
+                                 : "-"},
+        {res.has_offset_after() ? FormatOffset(FromProto(res.offset_after()))
+                                : "-"},
+        {ok ? (res.stepped() ? "stepped" : "slewed") : "-"},
+        {Printable(res.error())},
+    });
+  }
+  const std::vector<Column> columns = {
+      {"NODE", Align::kLeft, 0},           {"OUTCOME", Align::kLeft, 0},
+      {"OFFSET BEFORE", Align::kRight, 0}, {"OFFSET AFTER", Align::kRight, 0},
+      {"ACTION", Align::kLeft, 0},         {"ERROR", Align::kLeft, 0},
+  };
+  std::vector<std::string> parts;
+  for (const auto& [outcome, n] : counts) {
+    if (n == 0) continue;
+    std::string label(OutcomeLabel(outcome));
+    for (char& c : label) c = absl::ascii_tolower(c);
+    parts.push_back(absl::StrCat(n, " ", label));
+  }
+  return absl::StrCat(RenderTable(columns, rows, /*color=*/false),
+                      Plural(response.results_size(), "node", "nodes"), ": ",
+                      absl::StrJoin(parts, ", "), "\n");
+}
+
+bool ResyncSucceeded(const ResyncResponse& response) {
+  if (response.results().empty()) return false;
+  for (const NodeResyncResult& r : response.results()) {
+    const v1::ResyncOutcome o = r.result().outcome();
+    if (o != v1::RESYNC_OUTCOME_OK && o != v1::RESYNC_OUTCOME_DRY_RUN) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  const google::protobuf::util::Status s =
+      google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!s.ok()) {
+    // Protobuf reports a value it cannot write (an out-of-range Duration or
+    // Timestamp, an Any of an unknown type) as INTERNAL; for our caller it is
+    // the message that is at fault.
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot write ", message.GetTypeName(),
+                     " as JSON: ", s.message().ToString()));
+  }
+  if (json.empty() || json.back() != '\n') json.push_back('\n');
+  return json;
+}
+
+}  // namespace ntpfleet::ctl

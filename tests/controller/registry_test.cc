@@ -1,0 +1,556 @@
+// Registry: connection states on a fake wall clock, reconnect and duplicate
+// rules, fleet skew maths with hand-checked numbers, selection, change
+// notification.
+#include "controller/registry.h"
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "agent/clock/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/ntpfleet.pb.h"
+#include "tests/testing/status_matchers.h"
+
+namespace ntpfleet::controller {
+namespace {
+
+using ::ntpfleet::testing::IsOk;
+using ::ntpfleet::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class FakeClock : public clock::Clock {
+ public:
+  absl::Time Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+};
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t ns = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+v1::Hello MakeHello(const std::string& name, const std::string& instance,
+                    absl::Duration report_interval = absl::Seconds(1)) {
+  v1::Hello hello;
+  hello.set_node_name(name);
+  hello.set_instance_id(instance);
+  if (report_interval != absl::ZeroDuration()) {
+    SetDuration(report_interval, hello.mutable_report_interval());
+  }
+  return hello;
+}
+
+v1::SyncStatus MakeStatus(absl::Duration offset,
+                          absl::Duration error_bound = absl::Microseconds(100),
+                          v1::SyncState state = v1::SYNC_STATE_SYNCHRONISED) {
+  v1::SyncStatus status;
+  status.set_state(state);
+  SetDuration(offset, status.mutable_offset());
+  SetDuration(error_bound, status.mutable_error_bound());
+  return status;
+}
+
+// The only entry of that name in the fleet; fails the test if not exactly one.
+v1::Node OnlyNode(const v1::Fleet& fleet, const std::string& name) {
+  std::vector<v1::Node> found;
+  for (const v1::Node& n : fleet.nodes()) {
+    if (n.name() == name) found.push_back(n);
+  }
+  EXPECT_EQ(found.size(), 1u) << "entries named " << name;
+  return found.empty() ? v1::Node() : found.front();
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  uint64_t MustConnect(const v1::Hello& hello,
+                       const std::string& peer = "ipv4:10.0.0.1:4000") {
+    absl::StatusOr<uint64_t> id = registry_.Connect(hello, peer);
+    EXPECT_THAT(id, IsOk());
+    return id.ok() ? *id : 0;
+  }
+  // Connects `name` and reports a synchronised status with `offset`.
+  uint64_t Reporting(const std::string& name, absl::Duration offset,
+                     absl::Duration error_bound = absl::Microseconds(100)) {
+    const uint64_t c = MustConnect(MakeHello(name, name + "-1"));
+    EXPECT_TRUE(registry_.Report(c, MakeStatus(offset, error_bound)));
+    return c;
+  }
+
+  FakeClock clock_;
+  Registry registry_{&clock_};
+};
+
+TEST_F(RegistryTest, ConnectedNodeShowsItsHelloStatusPeerAndLastSeen) {
+  const uint64_t c = MustConnect(MakeHello("a", "i1"), "ipv4:10.0.0.7:5123");
+  EXPECT_NE(c, 0u);
+  clock_.Advance(absl::Milliseconds(400));
+  ASSERT_TRUE(registry_.Report(c, MakeStatus(absl::Microseconds(250))));
+
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(FromProto(fleet.as_of()), clock_.Now());
+  ASSERT_EQ(fleet.nodes_size(), 1);
+  const v1::Node& node = fleet.nodes(0);
+  EXPECT_EQ(node.name(), "a");
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(node.hello().instance_id(), "i1");
+  EXPECT_EQ(node.peer(), "ipv4:10.0.0.7:5123");
+  EXPECT_EQ(FromProto(node.last_seen()), clock_.Now());
+  EXPECT_EQ(FromProto(node.status().offset()), absl::Microseconds(250));
+  EXPECT_FALSE(node.duplicate_name());
+  EXPECT_EQ(fleet.connected_count(), 1u);
+  EXPECT_EQ(fleet.stale_count(), 0u);
+}
+
+TEST_F(RegistryTest, RejectsHelloWithoutNodeName) {
+  EXPECT_THAT(registry_.Connect(MakeHello("", "i1"), "ipv4:10.0.0.9:1"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("ipv4:10.0.0.9:1")));
+  EXPECT_EQ(registry_.GetFleet().nodes_size(), 0);
+}
+
+TEST_F(RegistryTest, StaleAfterThreeOfItsOwnReportIntervalsOfSilence) {
+  const uint64_t c = MustConnect(MakeHello("a", "i1", absl::Seconds(2)));
+  ASSERT_TRUE(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
+
+  clock_.Advance(absl::Seconds(6) - absl::Nanoseconds(1));
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_CONNECTED);
+
+  clock_.Advance(absl::Nanoseconds(1));  // silent for 3 × 2 s
+  v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(OnlyNode(fleet, "a").connection(), v1::CONNECTION_STATE_STALE);
+  EXPECT_EQ(fleet.stale_count(), 1u);
+  EXPECT_EQ(fleet.connected_count(), 0u);
+
+  // Any message brings it back.
+  ASSERT_TRUE(registry_.Touch(c));
+  fleet = registry_.GetFleet();
+  EXPECT_EQ(OnlyNode(fleet, "a").connection(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(fleet.stale_count(), 0u);
+}
+
+TEST_F(RegistryTest, StaleUsesTheDefaultIntervalWhenHelloHasNone) {
+  RegistryOptions options;
+  options.default_report_interval = absl::Seconds(5);
+  Registry registry(&clock_, options);
+  ASSERT_THAT(registry.Connect(MakeHello("a", "i1", absl::ZeroDuration()), "p"),
+              IsOk());
+  clock_.Advance(absl::Seconds(14));
+  EXPECT_EQ(OnlyNode(registry.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_CONNECTED);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(OnlyNode(registry.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_STALE);
+}
+
+TEST_F(RegistryTest, DisconnectKeepsLastStatusAndDeadConnectionIsRefused) {
+  const uint64_t c = Reporting("a", absl::Microseconds(40));
+  const absl::Time seen = clock_.Now();
+  clock_.Advance(absl::Seconds(30));
+  registry_.Disconnect(c);
+
+  const v1::Fleet fleet = registry_.GetFleet();
+  const v1::Node node = OnlyNode(fleet, "a");
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_DISCONNECTED);
+  EXPECT_EQ(FromProto(node.status().offset()), absl::Microseconds(40));
+  EXPECT_EQ(FromProto(node.last_seen()), seen);
+  EXPECT_FALSE(node.has_deviation());  // not counted in skew
+  EXPECT_EQ(fleet.connected_count(), 0u);
+  EXPECT_EQ(fleet.stale_count(), 0u);
+
+  EXPECT_FALSE(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
+  EXPECT_FALSE(registry_.Touch(c));
+  registry_.Disconnect(c);  // twice: harmless
+}
+
+TEST_F(RegistryTest, ReconnectOfSameInstanceReplacesOldStream) {
+  const uint64_t old_conn = MustConnect(MakeHello("a", "i1"), "ipv4:1.1.1.1:1");
+  ASSERT_TRUE(registry_.Report(old_conn, MakeStatus(absl::Microseconds(10))));
+  const uint64_t new_conn = MustConnect(MakeHello("a", "i1"), "ipv4:1.1.1.1:2");
+  EXPECT_NE(new_conn, old_conn);
+
+  // The old stream's late messages and clean-up do nothing.
+  EXPECT_FALSE(registry_.Report(old_conn, MakeStatus(absl::Seconds(9))));
+  registry_.Disconnect(old_conn);
+
+  const v1::Node node = OnlyNode(registry_.GetFleet(), "a");
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_FALSE(node.duplicate_name());
+  EXPECT_EQ(node.peer(), "ipv4:1.1.1.1:2");
+  // Its latest status survives the reconnect until the new stream reports.
+  EXPECT_EQ(FromProto(node.status().offset()), absl::Microseconds(10));
+  EXPECT_TRUE(registry_.Report(new_conn, MakeStatus(absl::Microseconds(20))));
+
+  absl::StatusOr<Registry::Selection> sel = registry_.Select([] {
+    v1::NodeSelector s;
+    s.add_names("a");
+    return s;
+  }());
+  ASSERT_THAT(sel, IsOk());
+  EXPECT_THAT(sel->connected,
+              ElementsAre(Field(&Registry::Target::connection, new_conn)));
+}
+
+TEST_F(RegistryTest, DuplicateNamesFromDifferentInstancesAreBothFlagged) {
+  const uint64_t c1 = MustConnect(MakeHello("a", "i1"), "ipv4:10.0.0.1:1");
+  const uint64_t c2 = MustConnect(MakeHello("a", "i2"), "ipv4:10.0.0.2:1");
+  ASSERT_TRUE(registry_.Report(c1, MakeStatus(absl::Microseconds(100))));
+  ASSERT_TRUE(registry_.Report(c2, MakeStatus(absl::Microseconds(-300))));
+
+  const v1::Fleet fleet = registry_.GetFleet();
+  ASSERT_EQ(fleet.nodes_size(), 2);  // not merged
+  EXPECT_EQ(fleet.nodes(0).hello().instance_id(), "i1");
+  EXPECT_EQ(fleet.nodes(1).hello().instance_id(), "i2");
+  for (const v1::Node& n : fleet.nodes()) {
+    EXPECT_EQ(n.name(), "a");
+    EXPECT_TRUE(n.duplicate_name());
+    EXPECT_EQ(n.connection(), v1::CONNECTION_STATE_CONNECTED);
+  }
+  EXPECT_EQ(FromProto(fleet.nodes(0).status().offset()),
+            absl::Microseconds(100));
+  EXPECT_EQ(FromProto(fleet.nodes(1).status().offset()),
+            absl::Microseconds(-300));
+  EXPECT_EQ(fleet.connected_count(), 2u);
+  EXPECT_EQ(FromProto(fleet.skew()), absl::Microseconds(400));
+
+  std::optional<v1::Node> first = registry_.GetNode("a");
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->hello().instance_id(), "i1");
+  EXPECT_TRUE(first->duplicate_name());
+
+  // A resync of "a" goes to both.
+  v1::NodeSelector by_name;
+  by_name.add_names("a");
+  absl::StatusOr<Registry::Selection> sel = registry_.Select(by_name);
+  ASSERT_THAT(sel, IsOk());
+  EXPECT_THAT(sel->connected,
+              ElementsAre(Field(&Registry::Target::connection, c1),
+                          Field(&Registry::Target::connection, c2)));
+
+  // When one leaves, the other is the only entry and no longer flagged.
+  registry_.Disconnect(c1);
+  const v1::Node left = OnlyNode(registry_.GetFleet(), "a");
+  EXPECT_EQ(left.hello().instance_id(), "i2");
+  EXPECT_FALSE(left.duplicate_name());
+  EXPECT_EQ(left.connection(), v1::CONNECTION_STATE_CONNECTED);
+
+  // And when the last one leaves, the name stays known.
+  registry_.Disconnect(c2);
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_DISCONNECTED);
+}
+
+TEST_F(RegistryTest, NewInstanceTakesOverDisconnectedEntry) {
+  const uint64_t c1 = MustConnect(MakeHello("a", "i1"));
+  registry_.Disconnect(c1);
+  MustConnect(MakeHello("a", "i2"));  // the agent restarted
+  const v1::Node node = OnlyNode(registry_.GetFleet(), "a");
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(node.hello().instance_id(), "i2");
+  EXPECT_FALSE(node.duplicate_name());
+}
+
+TEST_F(RegistryTest, KnownNodeIsDisconnectedUntilItConnects) {
+  const absl::Time seen = clock_.Now() - absl::Hours(2);
+  v1::Hello hello = MakeHello("b", "old");
+  (*hello.mutable_labels())["rack"] = "a1";
+  registry_.AddKnownNode(hello, seen);
+
+  v1::Node node = OnlyNode(registry_.GetFleet(), "b");
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_DISCONNECTED);
+  EXPECT_EQ(FromProto(node.last_seen()), seen);
+  EXPECT_EQ(node.hello().labels().at("rack"), "a1");
+  EXPECT_FALSE(node.has_status());
+
+  MustConnect(MakeHello("b", "new"));
+  node = OnlyNode(registry_.GetFleet(), "b");
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(node.hello().instance_id(), "new");
+
+  // The inventory never overrides what a stream said.
+  registry_.AddKnownNode(MakeHello("b", "older"), seen);
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "b").hello().instance_id(), "new");
+}
+
+// Offsets +0.3 ms, −0.2 ms, +1.5 ms: skew = 1.5 − (−0.2) = 1.7 ms; sorted
+// (−0.2, 0.3, 1.5) so the median is 0.3 ms; deviations 0, −0.5, +1.2 ms. With
+// the 1 ms threshold only c is flagged (|offset| 1.5 and |deviation| 1.2).
+TEST_F(RegistryTest, SkewMedianDeviationsAndFlagsByHand) {
+  Reporting("a", absl::Microseconds(300), absl::Microseconds(500));
+  Reporting("b", absl::Microseconds(-200), absl::Microseconds(400));
+  Reporting("c", absl::Microseconds(1500), absl::Microseconds(2000));
+
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(FromProto(fleet.skew()), absl::Microseconds(1700));
+  EXPECT_EQ(FromProto(fleet.max_error_bound()), absl::Microseconds(2000));
+  EXPECT_EQ(FromProto(fleet.threshold()), absl::Milliseconds(1));
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "a").deviation()), absl::ZeroDuration());
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "b").deviation()),
+            absl::Microseconds(-500));
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "c").deviation()),
+            absl::Microseconds(1200));
+  EXPECT_FALSE(OnlyNode(fleet, "a").flagged());
+  EXPECT_FALSE(OnlyNode(fleet, "b").flagged());
+  EXPECT_TRUE(OnlyNode(fleet, "c").flagged());
+  EXPECT_EQ(fleet.flagged_count(), 1u);
+  EXPECT_EQ(fleet.connected_count(), 3u);
+}
+
+// Offsets +0.9, +0.8, −0.5 ms: median 0.8 ms; d's deviation is −1.3 ms though
+// its offset (0.5 ms) is inside the threshold: flagged by deviation alone.
+TEST_F(RegistryTest, FlagsNodeThatDisagreesWithTheFleetByDeviationAlone) {
+  Reporting("b", absl::Microseconds(900));
+  Reporting("c", absl::Microseconds(800));
+  Reporting("d", absl::Microseconds(-500));
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(FromProto(fleet.skew()), absl::Microseconds(1400));
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "d").deviation()),
+            absl::Microseconds(-1300));
+  EXPECT_TRUE(OnlyNode(fleet, "d").flagged());
+  EXPECT_FALSE(OnlyNode(fleet, "b").flagged());
+  EXPECT_FALSE(OnlyNode(fleet, "c").flagged());
+  EXPECT_EQ(fleet.flagged_count(), 1u);
+}
+
+// All three 1.1..1.3 ms behind the reference: they agree with each other
+// (deviations ≤ 0.1 ms) but every one is beyond 1 ms of the reference.
+TEST_F(RegistryTest, FlagsWholeFleetOffTheReferenceByOffset) {
+  Reporting("a", absl::Microseconds(1100));
+  Reporting("b", absl::Microseconds(1200));
+  Reporting("c", absl::Microseconds(1300));
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(FromProto(fleet.skew()), absl::Microseconds(200));
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "a").deviation()),
+            absl::Microseconds(-100));
+  EXPECT_EQ(fleet.flagged_count(), 3u);
+}
+
+// Even count: the median is the mean of the middle two, (0.3 + 0.6) / 2.
+TEST_F(RegistryTest, MedianOfEvenCountIsMeanOfMiddleTwo) {
+  Reporting("a", absl::Microseconds(100));
+  Reporting("b", absl::Microseconds(300));
+  Reporting("c", absl::Microseconds(600));
+  Reporting("d", absl::Microseconds(1000));
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "a").deviation()),
+            absl::Microseconds(-350));
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "d").deviation()),
+            absl::Microseconds(550));
+  EXPECT_EQ(fleet.flagged_count(), 0u);
+}
+
+TEST_F(RegistryTest, ThresholdIsConfigurable) {
+  RegistryOptions options;
+  options.skew_threshold = absl::Milliseconds(2);
+  Registry registry(&clock_, options);
+  absl::StatusOr<uint64_t> c = registry.Connect(MakeHello("c", "i"), "p");
+  ASSERT_THAT(c, IsOk());
+  ASSERT_TRUE(registry.Report(*c, MakeStatus(absl::Microseconds(1500))));
+  const v1::Fleet fleet = registry.GetFleet();
+  EXPECT_EQ(FromProto(fleet.threshold()), absl::Milliseconds(2));
+  EXPECT_FALSE(OnlyNode(fleet, "c").flagged());
+  EXPECT_EQ(fleet.flagged_count(), 0u);
+}
+
+TEST_F(RegistryTest, OnlyConnectedReportingSyncedNodesCountInSkew) {
+  MustConnect(MakeHello("no-status", "i"));
+  const uint64_t unsynced = MustConnect(MakeHello("unsynced", "i"));
+  ASSERT_TRUE(registry_.Report(
+      unsynced, MakeStatus(absl::Milliseconds(50), absl::Seconds(16),
+                           v1::SYNC_STATE_UNSYNCHRONISED)));
+  const uint64_t holdover = MustConnect(MakeHello("holdover", "i"));
+  ASSERT_TRUE(registry_.Report(
+      holdover, MakeStatus(absl::Milliseconds(20), absl::Milliseconds(30),
+                           v1::SYNC_STATE_HOLDOVER)));
+  const uint64_t syncing = MustConnect(MakeHello("syncing", "i"));
+  ASSERT_TRUE(registry_.Report(
+      syncing, MakeStatus(absl::Microseconds(100), absl::Microseconds(700),
+                          v1::SYNC_STATE_SYNCING)));
+  const uint64_t server = MustConnect(MakeHello("server", "i"));
+  ASSERT_TRUE(registry_.Report(
+      server, MakeStatus(absl::ZeroDuration(), absl::Microseconds(10),
+                         v1::SYNC_STATE_LOCAL_CLOCK)));
+  // A stale node's old offset does not count either.
+  const uint64_t stale =
+      MustConnect(MakeHello("stale", "i", absl::Milliseconds(100)));
+  ASSERT_TRUE(registry_.Report(stale, MakeStatus(absl::Milliseconds(9))));
+  clock_.Advance(absl::Milliseconds(300));
+  ASSERT_TRUE(registry_.Touch(syncing));
+  ASSERT_TRUE(registry_.Touch(server));
+
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(FromProto(fleet.skew()), absl::Microseconds(100));
+  EXPECT_EQ(FromProto(fleet.max_error_bound()), absl::Microseconds(700));
+  for (const v1::Node& n : fleet.nodes()) {
+    const bool counted = n.name() == "syncing" || n.name() == "server";
+    EXPECT_EQ(n.has_deviation(), counted) << n.name();
+    EXPECT_FALSE(n.flagged()) << n.name();
+  }
+  EXPECT_EQ(OnlyNode(fleet, "stale").connection(), v1::CONNECTION_STATE_STALE);
+  EXPECT_EQ(fleet.flagged_count(), 0u);
+}
+
+TEST_F(RegistryTest, EmptyFleetHasZeroSkew) {
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_TRUE(fleet.has_skew());
+  EXPECT_EQ(FromProto(fleet.skew()), absl::ZeroDuration());
+  EXPECT_EQ(FromProto(fleet.max_error_bound()), absl::ZeroDuration());
+  EXPECT_THAT(fleet.nodes(), IsEmpty());
+}
+
+TEST_F(RegistryTest, GetNodeComputesDeviationAndUnknownIsNullopt) {
+  Reporting("a", absl::Microseconds(300));
+  Reporting("b", absl::Microseconds(-200));
+  Reporting("c", absl::Microseconds(1500));
+  std::optional<v1::Node> c = registry_.GetNode("c");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(FromProto(c->deviation()), absl::Microseconds(1200));
+  EXPECT_TRUE(c->flagged());
+  EXPECT_FALSE(registry_.GetNode("nope").has_value());
+}
+
+class RegistrySelectTest : public RegistryTest {
+ protected:
+  void SetUp() override {
+    v1::Hello a = MakeHello("a", "i");
+    (*a.mutable_labels())["rack"] = "r1";
+    a_ = MustConnect(a);
+    v1::Hello b = MakeHello("b", "i");
+    (*b.mutable_labels())["rack"] = "r2";
+    b_ = MustConnect(b);
+    v1::Hello c = MakeHello("c", "i");
+    (*c.mutable_labels())["rack"] = "r1";
+    registry_.AddKnownNode(c, clock_.Now());  // known, not connected
+  }
+  static std::vector<std::string> Names(const Registry::Selection& s) {
+    std::vector<std::string> names;
+    for (const Registry::Target& t : s.connected) names.push_back(t.node);
+    return names;
+  }
+  uint64_t a_ = 0;
+  uint64_t b_ = 0;
+};
+
+TEST_F(RegistrySelectTest, ByNamesWithUnknownAndDisconnectedNames) {
+  v1::NodeSelector selector;
+  for (const char* name : {"ghost", "b", "c", "a", "b"}) {
+    selector.add_names(name);
+  }
+  absl::StatusOr<Registry::Selection> sel = registry_.Select(selector);
+  ASSERT_THAT(sel, IsOk());
+  EXPECT_THAT(Names(*sel), ElementsAre("a", "b"));
+  EXPECT_EQ(sel->connected[0].connection, a_);
+  EXPECT_EQ(sel->connected[1].connection, b_);
+  EXPECT_THAT(sel->not_connected, ElementsAre("c", "ghost"));
+}
+
+TEST_F(RegistrySelectTest, ByLabel) {
+  v1::NodeSelector selector;
+  selector.set_label("rack=r1");
+  absl::StatusOr<Registry::Selection> sel = registry_.Select(selector);
+  ASSERT_THAT(sel, IsOk());
+  EXPECT_THAT(Names(*sel), ElementsAre("a"));
+  EXPECT_THAT(sel->not_connected, ElementsAre("c"));
+
+  selector.set_label("rack=r9");
+  sel = registry_.Select(selector);
+  ASSERT_THAT(sel, IsOk());
+  EXPECT_THAT(sel->connected, IsEmpty());
+  EXPECT_THAT(sel->not_connected, IsEmpty());
+}
+
+TEST_F(RegistrySelectTest, AllIncludesStaleStreamsAndKnownNodes) {
+  clock_.Advance(absl::Minutes(1));  // a and b are STALE: streams still open
+  v1::NodeSelector selector;
+  selector.set_all(true);
+  absl::StatusOr<Registry::Selection> sel = registry_.Select(selector);
+  ASSERT_THAT(sel, IsOk());
+  EXPECT_THAT(Names(*sel), ElementsAre("a", "b"));
+  EXPECT_THAT(sel->not_connected, ElementsAre("c"));
+}
+
+TEST_F(RegistrySelectTest, RejectsSelectorsThatSelectNothingOrBadLabels) {
+  EXPECT_THAT(registry_.Select(v1::NodeSelector()),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("selects nothing")));
+  for (const char* label : {"rack", "=r1"}) {
+    v1::NodeSelector selector;
+    selector.set_label(label);
+    EXPECT_THAT(
+        registry_.Select(selector),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("key=value")))
+        << label;
+  }
+}
+
+TEST_F(RegistryTest, VersionBumpsOnEveryChange) {
+  uint64_t v = registry_.version();
+  auto bumped = [&] {
+    const uint64_t now = registry_.version();
+    const bool changed = now != v;
+    v = now;
+    return changed;
+  };
+  const uint64_t c = MustConnect(MakeHello("a", "i"));
+  EXPECT_TRUE(bumped());
+  registry_.Report(c, MakeStatus(absl::ZeroDuration()));
+  EXPECT_TRUE(bumped());
+  registry_.Touch(c);
+  EXPECT_TRUE(bumped());
+  registry_.GetFleet();
+  EXPECT_FALSE(bumped());  // reads change nothing
+  registry_.Disconnect(c);
+  EXPECT_TRUE(bumped());
+  registry_.Disconnect(c);
+  EXPECT_FALSE(bumped());  // a no-op is not a change
+  registry_.AddKnownNode(MakeHello("z", "i"), clock_.Now());
+  EXPECT_TRUE(bumped());
+}
+
+TEST_F(RegistryTest, WaitForChangeTimesOutWithoutChange) {
+  EXPECT_FALSE(
+      registry_.WaitForChange(registry_.version(), absl::Milliseconds(1)));
+}
+
+TEST_F(RegistryTest, WaitForChangeReturnsAtOnceIfAlreadyChanged) {
+  const uint64_t seen = registry_.version();
+  MustConnect(MakeHello("a", "i"));
+  EXPECT_TRUE(registry_.WaitForChange(seen, absl::ZeroDuration()));
+}
+
+TEST_F(RegistryTest, WaitForChangeWakesUpOnChangeFromAnotherThread) {
+  const uint64_t seen = registry_.version();
+  std::thread writer([&] { MustConnect(MakeHello("a", "i")); });
+  // Whether the connect lands before or during the wait, the wait ends with
+  // true long before the (generous) timeout.
+  EXPECT_TRUE(registry_.WaitForChange(seen, absl::Seconds(60)));
+  writer.join();
+  EXPECT_NE(registry_.version(), seen);
+}
+
+}  // namespace
+}  // namespace ntpfleet::controller
