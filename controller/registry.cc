@@ -7,26 +7,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/proto_time.h"
 
 namespace ntpfleet::controller {
 namespace {
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  // Durations here are offsets and error bounds, far inside both ranges.
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const timespec ts = absl::ToTimespec(t);
-  out->set_seconds(ts.tv_sec);
-  out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
-}
 
 bool SameInstance(const v1::Hello& a, const v1::Hello& b) {
   return a.instance_id() == b.instance_id();

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "common/proto_time.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -138,15 +139,6 @@ int64_t ToNanos(const google::protobuf::Duration& d) {
 void SetNanos(int64_t ns, google::protobuf::Duration* out) {
   out->set_seconds(ns / 1000000000);
   out->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const timespec ts = absl::ToTimespec(t);
-  out->set_seconds(ts.tv_sec);
-  out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
 }
 
 // One use of a prepared statement: bind, step, and reset (clearing the

@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -47,15 +48,6 @@ constexpr absl::string_view kBlocks[] = {"▁", "▂", "▃", "▄",
 constexpr size_t kRefidWidth = 15;  // As ntpq cuts it.
 constexpr absl::string_view kColumnGap = "  ";
 constexpr absl::string_view kTimeFormat = "%Y-%m-%d %H:%M:%S";
-
-// Saturating: a malformed Duration (huge seconds, mixed signs) cannot overflow.
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
 
 std::string FormatUtc(absl::Time t) {
   return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone());

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/proto_time.h"
 #include "google/protobuf/duration.pb.h"
 #include "proto/ntpfleet.pb.h"
 
@@ -27,11 +28,6 @@ constexpr absl::string_view kRule =
     "====\n";
 
 constexpr size_t kNameWidth = 15;  // remote and refid
-
-// Saturating: a malformed Duration (huge seconds, mixed signs) cannot overflow.
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 char Tally(SelectionMark mark) {
   switch (mark) {

@@ -56,32 +56,6 @@ v1::SelectionMark MarkToProto(const std::optional<ntp::SelectionMark>& m) {
 
 }  // namespace
 
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  if (d == absl::InfiniteDuration() || d == -absl::InfiniteDuration()) {
-    // Protobuf's Duration tops out at ~10 000 years; "unknown" is the largest
-    // it holds.
-    d = d > absl::ZeroDuration() ? absl::Seconds(315576000000)
-                                 : -absl::Seconds(315576000000);
-  }
-  const int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const timespec ts = absl::ToTimespec(t);
-  out->set_seconds(ts.tv_sec);
-  out->set_nanos(static_cast<int32_t>(ts.tv_nsec));
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
   v1::SyncStatus out;
   SetTimestamp(sampled_at, out.mutable_sampled_at());

@@ -5,6 +5,7 @@
 
 #include "absl/time/time.h"
 #include "agent/ntp/engine.h"
+#include "common/proto_time.h"
 #include "proto/ntpfleet.pb.h"
 
 namespace ntpfleet::report {
@@ -12,10 +13,10 @@ namespace ntpfleet::report {
 // `sampled_at` is the node's clock when the status was taken.
 v1::SyncStatus ToProto(const ntp::EngineStatus& status, absl::Time sampled_at);
 
-void SetDuration(absl::Duration d, google::protobuf::Duration* out);
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
-absl::Duration FromProto(const google::protobuf::Duration& d);
-absl::Time FromProto(const google::protobuf::Timestamp& t);
+// The time conversions, where code that speaks the API already looks for them.
+using ::ntpfleet::FromProto;
+using ::ntpfleet::SetDuration;
+using ::ntpfleet::SetTimestamp;
 
 }  // namespace ntpfleet::report
 
