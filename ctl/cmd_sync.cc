@@ -37,4 +37,16 @@ int RunSync(const CommonOptions& o, bool step) {
   return 0;
 }
 
+// `ntpfleetctl sim-step DURATION`: moves the local agent's simulated clock, for
+// demos and tests.
+int RunSimStep(const CommonOptions& o, absl::Duration step) {
+  v1::LocalRequest request;
+  report::SetDuration(step, request.mutable_sim_step()->mutable_step());
+  absl::StatusOr<v1::LocalResponse> r =
+      CallAgent(o.control_socket, request, absl::Seconds(5));
+  if (!r.ok()) return PrintError(r.status());
+  std::printf("moved the simulated clock by %s\n", FormatOffset(step).c_str());
+  return 0;
+}
+
 }  // namespace ntpfleet::ctl

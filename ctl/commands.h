@@ -38,7 +38,8 @@ int RunPeers(const CommonOptions& o,
 int RunResync(const CommonOptions& o, const std::vector<std::string>& nodes,
               const std::string& label, bool all, bool step, bool dry_run);
 int RunHistory(const CommonOptions& o, absl::Duration since);
-int RunSync(const CommonOptions& o, bool step);  // the local agent
+int RunSync(const CommonOptions& o, bool step);               // the local agent
+int RunSimStep(const CommonOptions& o, absl::Duration step);  // the local agent
 
 }  // namespace ntpfleet::ctl
 

@@ -39,31 +39,28 @@ ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch: redraw at most this often");
 ABSL_FLAG(absl::Duration, since, absl::Hours(1), "history: how far back");
 
+constexpr char kUsage[] = R"(ntpfleetctl: see and steer the fleet's clocks.
+
+The fleet (through the controller):
+  ntpfleetctl status [--max-skew 1ms]   every node: offset, error bound, stratum, ...
+                                        sorted by |offset|, fleet skew on top (alias: skew)
+  ntpfleetctl watch                     the same, live, with a skew sparkline
+  ntpfleetctl peers NODE                a node's upstreams, in ntpq -p's layout
+  ntpfleetctl resync NODE...|--label K=V|--all [--step] [--dry-run]
+                                        measure and correct now, on many nodes at once
+  ntpfleetctl history [--since 24h]     fleet skew over time
+
+This node (through the local agent, no controller needed):
+  ntpfleetctl peers                     this node's upstreams, and why any is unusable
+  ntpfleetctl sync [--step]             measure and correct now (like ntpdate)
+  ntpfleetctl sim-step -- DURATION      move a simulated clock (agents run with --clock=sim:
+                                        demos and tests), as `date -s` would a real one
+
+--output json prints the API's messages as JSON. Exit codes: 0 fine, 1 error, 2 usage,
+3 a check failed (--max-skew exceeded, or a resync that did not succeed everywhere).)";
+
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "ntpfleetctl: see and steer the fleet's clocks.\n\n"
-      "The fleet (through the controller):\n"
-      "  ntpfleetctl status [--max-skew 1ms]   every node: offset, error "
-      "bound, stratum, ...\n"
-      "                                        sorted by |offset|, fleet skew "
-      "on top (alias: skew)\n"
-      "  ntpfleetctl watch                     the same, live, with a skew "
-      "sparkline\n"
-      "  ntpfleetctl peers NODE                a node's upstreams, in ntpq "
-      "-p's layout\n"
-      "  ntpfleetctl resync NODE...|--label K=V|--all [--step] [--dry-run]\n"
-      "                                        measure and correct now, on "
-      "many nodes at once\n"
-      "  ntpfleetctl history [--since 24h]     fleet skew over time\n\n"
-      "This node (through the local agent, no controller needed):\n"
-      "  ntpfleetctl peers                     this node's upstreams, and why "
-      "any is unusable\n"
-      "  ntpfleetctl sync [--step]             measure and correct now (like "
-      "ntpdate)\n\n"
-      "--output json prints the API's messages as JSON. Exit codes: 0 fine, 1 "
-      "error, 2 usage,\n"
-      "3 a check failed (--max-skew exceeded, or a resync that did not succeed "
-      "everywhere).");
+  absl::SetProgramUsageMessage(kUsage);
   ntpfleet::DashedFlags flags(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(flags.argc(), flags.argv());
   ntpfleet::ctl::CommonOptions o;
@@ -103,6 +100,17 @@ int main(int argc, char** argv) {
   }
   if (command == "history")
     return ntpfleet::ctl::RunHistory(o, absl::GetFlag(FLAGS_since));
+  if (command == "sim-step" && rest.size() == 1) {
+    absl::Duration step;
+    if (!absl::ParseDuration(rest[0], &step)) {
+      std::fprintf(
+          stderr,
+          "ntpfleetctl sim-step: `%s` is not a duration (e.g. 800ms, -2s)\n",
+          rest[0].c_str());
+      return 2;
+    }
+    return ntpfleet::ctl::RunSimStep(o, step);
+  }
   if (command == "sync" && rest.empty()) {
     return ntpfleet::ctl::RunSync(o, absl::GetFlag(FLAGS_step));
   }

@@ -1,14 +1,131 @@
 #!/usr/bin/env bash
-# The demo fleet (controller + server agent + 8 client agents on SimClocks over loopback) is the
-# README's main job. It is delivered by issue #5 (the fleet); the agent and controller it needs do
-# not exist yet, so this command says so instead of pretending.
+# The demo fleet: a controller, one agent as the fleet's NTP server (its local clock at stratum
+# 10, as at a site without internet) and 8 client agents whose clocks start seconds off and
+# hundreds of ppm fast or slow — all on simulated clocks, speaking real NTP over loopback UDP and
+# real gRPC. Watch the fleet's skew fall from seconds to microseconds; then one node's clock is
+# knocked off and a forced resync brings it back. This machine's clock is never touched.
+#
+#   scripts/demo.sh               # the story, then a live dashboard until Ctrl-C
+#   scripts/demo.sh --no-wait     # the story only (what CI runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+wait_forever=1
+[ "${1:-}" = "--no-wait" ] && wait_forever=0
+[ -t 1 ] || wait_forever=0
+
+# Never the machine's clock: every process below runs without CAP_SYS_TIME.
+if [ "$(id -u)" = 0 ] && [ -z "${NTPFLEET_NO_SYS_TIME:-}" ]; then
+  NTPFLEET_NO_SYS_TIME=1 exec setpriv --inh-caps=-sys_time --bounding-set=-sys_time -- "$0" "$@"
+fi
+
 bash scripts/setup.sh
-cat >&2 <<'MSG'
-ntpfleet demo: not available yet.
-The demo fleet needs ntpfleet-agent (issue #4) and ntpfleet-controller/ntpfleetctl (issue #5),
-which are not built yet. What exists today is the NTP wire format and its tests:
-  scripts/test.sh
-MSG
-exit 2
+echo "== building ntpfleet (first build takes a few minutes on 2 cores)"
+bazel build -c opt //agent:ntpfleet-agent //controller:ntpfleet-controller //ctl:ntpfleetctl
+BIN=$(bazel info -c opt bazel-bin 2>/dev/null)
+AGENT=$BIN/agent/ntpfleet-agent
+CONTROLLER=$BIN/controller/ntpfleet-controller
+CTL=$BIN/ctl/ntpfleetctl
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/ntpfleet-demo.XXXXXX")
+PIDS=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "== stopping the demo fleet"
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "logs and the controller's database were in $DIR (removed)"
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Waits until FILE has a line matching REGEX and prints the first capture group.
+await_log() {
+  local file=$1 regex=$2
+  for _ in $(seq 1 200); do
+    if [ -f "$file" ] && grep -qE "$regex" "$file"; then
+      sed -nE "s#.*$regex.*#\1#p" "$file" | head -1
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "demo: timed out waiting for '$regex' in $file:" >&2
+  cat "$file" >&2
+  return 1
+}
+
+echo "== starting the controller"
+"$CONTROLLER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --db "$DIR/controller.db" \
+  >"$DIR/controller.log" 2>&1 &
+PIDS+=($!)
+CPORT=$(await_log "$DIR/controller.log" 'listening on 127\.0\.0\.1:([0-9]+)')
+MPORT=$(await_log "$DIR/controller.log" 'metrics on http://127\.0\.0\.1:([0-9]+)')
+export NTPFLEET_CONTROLLER=127.0.0.1:$CPORT
+
+echo "== starting the fleet's NTP server (local clock, stratum 10)"
+cat >"$DIR/server.conf" <<CONF
+# The designated NTP server of a site without internet: its own clock at stratum 10.
+server 127.127.1.0
+fudge 127.127.1.0 stratum 10
+controller 127.0.0.1:$CPORT
+node_name ntp-server
+label role=server
+CONF
+"$AGENT" --config "$DIR/server.conf" --clock=sim --port 0 \
+  --control-socket "$DIR/ntp-server.sock" >"$DIR/ntp-server.log" 2>&1 &
+PIDS+=($!)
+NTPPORT=$(await_log "$DIR/ntp-server.log" 'serving NTP on UDP port ([0-9]+)')
+
+echo "== starting 8 nodes whose clocks are seconds off and hundreds of ppm fast or slow"
+offsets=(2.7s -1.9s 850ms -3.2s 1.4s -600ms 4.1s -2.4s)
+freqs=(310 -250 180 -420 90 -330 460 -150)
+for i in $(seq 1 8); do
+  node=$(printf "node-%02d" "$i")
+  cat >"$DIR/$node.conf" <<CONF
+server 127.0.0.1:$NTPPORT iburst minpoll 4 maxpoll 6
+controller 127.0.0.1:$CPORT
+node_name $node
+label rack=r$(( (i - 1) / 4 + 1 ))
+CONF
+  "$AGENT" --config "$DIR/$node.conf" --clock=sim --port 0 \
+    --sim-offset="${offsets[i-1]}" --sim-freq-ppm="${freqs[i-1]}" \
+    --control-socket "$DIR/$node.sock" >"$DIR/$node.log" 2>&1 &
+  PIDS+=($!)
+  printf "   %s: clock %+s off, %+d ppm\n" "$node" "${offsets[i-1]}" "${freqs[i-1]}"
+done
+
+skew_line() { "$CTL" status 2>/dev/null | head -1; }
+
+echo
+echo "== the fleet converging (ntpfleetctl status, first line, every half second)"
+echo "   (a node seconds off steps at its first reply; what remains is slewed away, at most 500 ppm)"
+start=$(date +%s.%N)
+for _ in $(seq 1 40); do
+  line=$(skew_line || true)
+  printf "  t=%4.1fs  %s\n" "$(echo "$(date +%s.%N) - $start" | bc)" "${line:-(waiting for reports)}"
+  sleep 0.5
+done
+echo
+"$CTL" status
+echo
+echo "== knocking node-05's clock 800 ms off (as if someone ran date -s on it)"
+"$CTL" --control-socket "$DIR/node-05.sock" sim-step -- 800ms
+echo
+echo "== ntpfleetctl resync node-05 --step: measure at once and correct, nothing to stop"
+"$CTL" resync node-05 --step || true
+sleep 2
+echo
+"$CTL" status
+echo
+echo "The fleet's peers as ntpq -p shows them (ntpfleetctl peers node-01):"
+"$CTL" peers node-01
+echo
+echo "Prometheus metrics: curl http://127.0.0.1:$MPORT/metrics   ntpfleetctl: NTPFLEET_CONTROLLER=$NTPFLEET_CONTROLLER"
+if [ "$wait_forever" = 1 ]; then
+  echo "Live dashboard follows; Ctrl-C stops the whole demo fleet."
+  sleep 3
+  "$CTL" watch || true
+fi

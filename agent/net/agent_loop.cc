@@ -606,6 +606,18 @@ void AgentLoop::HandleControl(ControlConn& conn) {
                   }
                 });
     return;
+  } else if (request.has_sim_step()) {
+    if (options_.clock_is_system) {
+      response.set_error(
+          "sim-step only moves a simulated clock (--clock=sim); use `date` for "
+          "a real one");
+    } else {
+      const absl::Duration step = report::FromProto(request.sim_step().step());
+      (void)options_.clock->Step(step);
+      Log(LogLevel::kWarning, "simulated clock moved by %s (sim-step)",
+          absl::FormatDuration(step));
+      *response.mutable_status() = LocalStatus();
+    }
   } else {
     *response.mutable_status() = LocalStatus();
   }

@@ -363,7 +363,19 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   const double age =
       last_update_ ? std::max(0.0, absl::ToDoubleSeconds(now - *last_update_))
                    : 0.0;
-  if (peer_usable && corrected_) {
+  if (peer_usable && !corrected_) {
+    // A system peer is chosen and the first correction is on its way: the
+    // offset is known, the clock not yet set.
+    const Peer& sp = peers_[*system_peer_];
+    st.system_peer = *system_peer_;
+    st.state = SyncState::kSyncing;
+    st.offset =
+        absl::Seconds(sp.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
+    st.last_offset = st.offset;
+    st.stratum = 16;
+    st.reference_id = RefId::FromCode("INIT");
+    st.leap = Leap::kUnsynchronized;
+  } else if (peer_usable && corrected_) {
     const Peer& sp = peers_[*system_peer_];
     const Sample& s = *sp.last_sample;
     st.system_peer = *system_peer_;
@@ -424,8 +436,11 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   // update).
   st.error_bound =
       absl::AbsDuration(st.offset) + st.root_dispersion + st.root_delay / 2;
-  if (st.state == SyncState::kUnsynchronized)
+  // Unknown until the clock has been set (or is its own reference).
+  if (st.state == SyncState::kUnsynchronized ||
+      (st.state == SyncState::kSyncing && !corrected_)) {
     st.error_bound = absl::InfiniteDuration();
+  }
   return st;
 }
 
