@@ -325,6 +325,12 @@ absl::Status AgentLoop::Init() {
       Endpoint at = listen[i];
       if (server_port_ != 0)
         at.port = server_port_;  // port 0: the same one for IPv6
+      if (threads > 1 && at.port != 0) {
+        // SO_REUSEPORT would let us share a port another process (even another
+        // agent) holds with the same option: make sure it is free first.
+        absl::StatusOr<UdpSocket> probe = UdpSocket::Bind(at);
+        if (!probe.ok() && !(at.ip.v6 && i > 0)) return probe.status();
+      }
       for (int t = 0; t < threads; ++t) {
         absl::StatusOr<UdpSocket> s =
             UdpSocket::Bind(at, threads > 1, kReceiveBuffer);

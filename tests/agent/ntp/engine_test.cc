@@ -305,6 +305,20 @@ TEST(EngineTest, KissOfDeathDenyStopsTheSourceAndItsTimer) {
   EXPECT_EQ(st.state, SyncState::kUnsynchronized);
 }
 
+// A leap second announced upstream reaches the kernel (STA_INS through the
+// AdjustableClock), so it is inserted at midnight UTC (RFC 5905 §7.3).
+TEST(EngineTest, PassesAnUpstreamLeapSecondToTheClock) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  ServerSpec leap;
+  leap.leap = Leap::kInsertSecond;
+  node.AddServer(kServerAddress, leap);
+  node.StartAndRunFor(kAfterBurst);
+  const EngineStatus st = node.engine().Status(node.mono().Now());
+  EXPECT_EQ(st.leap, Leap::kInsertSecond);
+  EXPECT_TRUE(node.clock().sync_state().synchronized);
+  EXPECT_EQ(node.clock().sync_state().leap, clock::LeapAction::kInsert);
+}
+
 TEST(EngineTest, StartResyncSendsToEverySource) {
   Node node({});
   const int a = node.AddServer(kServerAddress);

@@ -1,0 +1,90 @@
+#!/bin/bash
+# ntpfleet-agent as a user meets it: messages for bad config lines, a taken port and names that do
+# not resolve; --check-config; several server threads; --once. Agents run on simulated clocks.
+set -uo pipefail
+AGENT=$1
+CTL=$2
+SEED_DIR=$(dirname "$3")
+T=${TEST_TMPDIR:-$(mktemp -d)}
+# Unix socket paths must be short (108 bytes): keep the control sockets in a short directory.
+S=$(mktemp -d /tmp/ntpfleet-test.XXXXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$S"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Waits for REGEX in FILE (up to 10 s); prints the first capture group.
+await() {
+  for _ in $(seq 1 200); do
+    if grep -qE "$2" "$1" 2>/dev/null; then sed -nE "s#.*$2.*#\1#p" "$1" | head -1; return 0; fi
+    sleep 0.05
+  done
+  echo "timed out waiting for '$2' in $1:"; cat "$1"; return 1
+}
+
+echo "== a misspelt restrict flag: FILE:LINE, a clear message, exit 2"
+printf 'server 127.0.0.1:9 iburst\nrestrict default nomodfy\n' > "$T/bad.conf"
+"$AGENT" --config "$T/bad.conf" --clock=sim --control-socket "" >"$T/bad.out" 2>&1
+rc=$?
+cat "$T/bad.out"
+[ "$rc" = 2 ] || fail "exit code $rc, want 2"
+grep -q "bad.conf:2: unknown restrict flag 'nomodfy'" "$T/bad.out" || fail "no FILE:LINE message"
+
+echo "== a missing configuration file"
+"$AGENT" --config "$T/none.conf" --clock=sim >"$T/none.out" 2>&1 && fail "started without a config"
+grep -q "none.conf" "$T/none.out" || fail "the message does not name the file"
+
+echo "== --check-config on the classic CentOS configs (unchanged)"
+for f in server-ntp.conf client-ntp.conf; do
+  "$AGENT" --config "$SEED_DIR/$f" --check-config >"$T/$f.out" 2>&1 || fail "$f rejected"
+  grep -q "^driftfile /var/lib/ntp/drift" "$T/$f.out" || fail "$f: no effective driftfile"
+done
+grep -q "^server ntp1.aliyun.com" "$T/server-ntp.conf.out" || fail "server seed: servers missing"
+grep -qE "includefile /etc/ntp/crypto/pw (not found|.*skipped)" "$T/server-ntp.conf.out" \
+  || fail "no warning about the missing includefile"
+
+echo "== serving with two SO_REUSEPORT threads, and a local clock"
+cat > "$T/server.conf" <<CONF
+server 127.127.1.0
+fudge 127.127.1.0 stratum 10
+server_threads 2
+CONF
+"$AGENT" --config "$T/server.conf" --clock=sim --port 0 --listen 127.0.0.1 \
+  --control-socket "$S/server.sock" >"$T/server.log" 2>&1 &
+PIDS+=($!)
+PORT=$(await "$T/server.log" 'serving NTP on UDP port ([0-9]+)') || fail "server did not start"
+grep -q "with 2 threads" "$T/server.log" || fail "not serving with 2 threads"
+
+echo "== the port is taken: the message names who holds it"
+"$AGENT" --config "$T/server.conf" --clock=sim --port "$PORT" --listen 127.0.0.1 \
+  --control-socket "$S/second.sock" >"$T/second.out" 2>&1 && fail "second agent started on a taken port"
+cat "$T/second.out"
+grep -q "UDP port $PORT is in use" "$T/second.out" || fail "no port-in-use message"
+grep -q "another ntpfleet-agent is running (pid ${PIDS[0]})" "$T/second.out" \
+  || fail "the message does not name the agent holding the port"
+
+echo "== --once against the server (like ntpdate): a simulated clock 3 s off is stepped"
+printf 'server 127.0.0.1:%s iburst\n' "$PORT" > "$T/client.conf"
+"$AGENT" --config "$T/client.conf" --clock=sim --sim-offset=3s --control-socket "" --once \
+  >"$T/once.out" 2>&1 || { cat "$T/once.out"; fail "--once failed"; }
+cat "$T/once.out"
+grep -qE "stepped the clock: offset was -(2\.999|3\.000)[0-9]* s" "$T/once.out" || fail "not stepped by -3 s"
+
+echo "== a name that does not resolve: retried, never a crash or a busy loop"
+printf 'server no-such-host.invalid iburst\nserver 127.0.0.1:%s iburst\n' "$PORT" > "$T/dns.conf"
+"$AGENT" --config "$T/dns.conf" --clock=sim --port 0 --control-socket "$S/dns.sock" \
+  >"$T/dns.log" 2>&1 &
+DNS_PID=$!
+PIDS+=($DNS_PID)
+await "$T/dns.log" '(cannot resolve no-such-host\.invalid)[^,]*, retrying' >/dev/null || fail "no resolve message"
+await "$T/dns.log" '(synchronised): system peer' >/dev/null || fail "did not synchronise to the other server"
+sleep 2
+kill -0 "$DNS_PID" || fail "agent died"
+# CPU time (utime + stime, clock ticks) after ~3 s: a busy loop would use hundreds.
+ticks=$(awk '{print $14 + $15}' "/proc/$DNS_PID/stat")
+[ "$ticks" -lt 50 ] || fail "agent used $ticks ticks of CPU in 3 s: busy loop?"
+"$CTL" --control-socket "$S/dns.sock" peers | tee "$T/peers.out"
+grep -q "no-such-host.invalid: cannot resolve no-such-host.invalid" "$T/peers.out" \
+  || fail "peers does not say why the unresolved server is unusable"
+grep -q '^\*127.0.0.1' "$T/peers.out" || fail "no system peer marked *"
+
+echo "PASS"
