@@ -434,6 +434,7 @@ class Parser {
   }
   absl::Status Trustedkey(Args& args);
   absl::Status Requestkey(Args& args);
+  absl::Status SingleKeyId(Args& args, std::optional<uint32_t>* out);
   absl::Status Controlkey(Args& args);
   absl::Status EnableDisable(Args& args);
   absl::Status Statistics(Args& args);
@@ -1067,22 +1068,21 @@ absl::Status Parser::Trustedkey(Args& args) {
 }
 
 absl::Status Parser::Requestkey(Args& args) {
-  std::string token;
-  uint32_t id = 0;
-  if (absl::Status s = NeedValue(args, "key id", &token); !s.ok()) return s;
-  if (absl::Status s = KeyId("key id", token, &id); !s.ok()) return s;
-  if (absl::Status s = ExpectEnd(args); !s.ok()) return s;
-  config_.request_key = id;
-  return absl::OkStatus();
+  return SingleKeyId(args, &config_.request_key);
 }
 
 absl::Status Parser::Controlkey(Args& args) {
+  return SingleKeyId(args, &config_.control_key);
+}
+
+// requestkey N / controlkey N: one key id.
+absl::Status Parser::SingleKeyId(Args& args, std::optional<uint32_t>* out) {
   std::string token;
   uint32_t id = 0;
   if (absl::Status s = NeedValue(args, "key id", &token); !s.ok()) return s;
   if (absl::Status s = KeyId("key id", token, &id); !s.ok()) return s;
   if (absl::Status s = ExpectEnd(args); !s.ok()) return s;
-  config_.control_key = id;
+  *out = id;
   return absl::OkStatus();
 }
 
