@@ -52,6 +52,24 @@ void Discipline::HandleTimer(clock::MonoTime now) {
   (void)SetAdjustment(base_ppm_);
 }
 
+bool Discipline::StepBy(double e, Correction* result) {
+  if (absl::Status s = clock_->Step(absl::Seconds(e)); !s.ok()) {
+    result->kind = CorrectionKind::kError;
+    result->message = std::string(s.message());
+    return false;
+  }
+  c0_ += e;
+  ++steps_;
+  slewing_ = false;
+  if (absl::Status s = SetAdjustment(base_ppm_); !s.ok()) {
+    result->kind = CorrectionKind::kError;
+    result->message = std::string(s.message());
+    return false;
+  }
+  result->kind = CorrectionKind::kStep;
+  return true;
+}
+
 Correction Discipline::Update(clock::MonoTime now, double x, double f,
                               UpdateMode mode, absl::Duration slew_time,
                               bool allow_step) {
@@ -85,22 +103,8 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
   }
 
   if (step_allowed && std::fabs(e) > step_threshold) {
-    absl::Status s = clock_->Step(absl::Seconds(e));
-    if (!s.ok()) {
-      result.kind = CorrectionKind::kError;
-      result.message = std::string(s.message());
-      return result;
-    }
-    c0_ += e;
-    ++steps_;
     base_ppm_ = base;
-    slewing_ = false;
-    if (absl::Status fs = SetAdjustment(base_ppm_); !fs.ok()) {
-      result.kind = CorrectionKind::kError;
-      result.message = std::string(fs.message());
-      return result;
-    }
-    result.kind = CorrectionKind::kStep;
+    StepBy(e, &result);
     return result;
   }
 
@@ -114,17 +118,7 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
   // way: a clock that far off can only be kept by small steps.
   if (step_allowed && std::fabs(e) > kSaturatedStep &&
       headroom < kMinSlewHeadroomPpm) {
-    absl::Status s = clock_->Step(absl::Seconds(e));
-    if (!s.ok()) {
-      result.kind = CorrectionKind::kError;
-      result.message = std::string(s.message());
-      return result;
-    }
-    c0_ += e;
-    ++steps_;
-    slewing_ = false;
-    (void)SetAdjustment(base_ppm_);
-    result.kind = CorrectionKind::kStep;
+    if (!StepBy(e, &result)) return result;
     result.message = absl::StrFormat(
         "frequency correction saturated at %+.0f ppm: stepped %+.6f s",
         base_ppm_, e);

@@ -102,6 +102,9 @@ class Discipline {
   // `now`.
   void Fold(clock::MonoTime now);
   absl::Status SetAdjustment(double ppm);
+  // Steps the clock by e seconds and sets the base frequency; fills `result`
+  // (kStep, or kError with the clock's message). False on error.
+  bool StepBy(double e, Correction* result);
 
   clock::AdjustableClock* clock_;
   DisciplineOptions options_;
