@@ -22,6 +22,9 @@ if [ "$(id -u)" = 0 ] && cap_sys_time_bounded && [ -z "${NTPFLEET_NO_SYS_TIME:-}
 fi
 
 bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+# The real chronyd/NTPsec/ntpdig the interop tests run beside ntpfleet (unpacked, never
+# installed, never allowed to touch the clock).
+bash scripts/fetch_peers.sh || { echo "fetching the interop peers failed"; echo "0 passed, 1 failed"; exit 1; }
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 events=$(mktemp -d)

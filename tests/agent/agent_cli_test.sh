@@ -70,7 +70,8 @@ cat "$T/once.out"
 grep -qE "stepped the clock: offset was -(2\.999|3\.000)[0-9]* s" "$T/once.out" || fail "not stepped by -3 s"
 
 echo "== a name that does not resolve: retried, never a crash or a busy loop"
-printf 'server no-such-host.invalid iburst\nserver 127.0.0.1:%s iburst\n' "$PORT" > "$T/dns.conf"
+printf 'server no-such-host.invalid iburst\nserver 127.0.0.1:%s iburst\ndriftfile %s\n' \
+  "$PORT" "$T/drift" > "$T/dns.conf"
 "$AGENT" --config "$T/dns.conf" --clock=sim --port 0 --control-socket "$S/dns.sock" \
   >"$T/dns.log" 2>&1 &
 DNS_PID=$!
@@ -86,5 +87,14 @@ ticks=$(awk '{print $14 + $15}' "/proc/$DNS_PID/stat")
 grep -q "no-such-host.invalid: cannot resolve no-such-host.invalid" "$T/peers.out" \
   || fail "peers does not say why the unresolved server is unusable"
 grep -q '^\*127.0.0.1' "$T/peers.out" || fail "no system peer marked *"
+
+echo "== at exit the learned frequency is in the drift file (written whole: temp file + rename)"
+"$AGENT" --config "$T/dns.conf" --check-config >/dev/null || fail "dns.conf rejected"
+kill -TERM "$DNS_PID"
+for _ in $(seq 1 100); do kill -0 "$DNS_PID" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$DNS_PID" 2>/dev/null && fail "agent did not stop on SIGTERM"
+grep -qE '^-?[0-9]+\.[0-9]{3}$' "$T/drift" || fail "drift file: '$(cat "$T/drift" 2>&1)'"
+ls "$T" | grep -q 'drift.tmp' && fail "a temporary drift file was left behind"
+echo "drift file: $(cat "$T/drift") ppm"
 
 echo "PASS"
