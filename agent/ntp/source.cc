@@ -131,6 +131,21 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
     ++counters_.requests;
     out.push_back(SendRequest{std::move(bytes)});
   }
+  // Until the 8 polls that make it "unreachable", say already that nothing
+  // came back — and, with a key, that a wrong key looks exactly like this
+  // (chronyd and ntpd drop badly signed requests without a word).
+  if (health_ == SourceHealth::kNew && counters_.requests > 1 &&
+      counters_.responses == 0) {
+    SetHealth(SourceHealth::kNew,
+              absl::StrFormat(
+                  "no reply yet (%d requests sent)%s", counters_.requests,
+                  config_.key ? absl::StrFormat("; with key %d: a wrong key or "
+                                                "secret on either side looks "
+                                                "the same",
+                                                config_.key->id)
+                              : ""),
+              &out);
+  }
   ScheduleNext(now, &out);
   return out;
 }
