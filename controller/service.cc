@@ -143,25 +143,29 @@ class ControllerCore::FleetWatcher
   }
 
   // The housekeeping thread offers every new snapshot; at most one per
-  // min_interval is written.
+  // min_interval is written, and one held back is written as soon as it may
+  // be (after the write in flight, or by Flush()).
   void Push(const v1::Fleet& fleet, absl::Time now) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
-    if (writing_ || now - last_write_ < min_interval_) {
-      pending_ = fleet;
-      return;
-    }
-    current_ = fleet;
-    pending_.reset();
-    writing_ = true;
-    last_write_ = now;
-    StartWrite(&current_);
+    pending_ = fleet;
+    WritePendingLocked(now);
+  }
+
+  // Housekeeper, every turn: writes a snapshot held back by min_interval.
+  void Flush(absl::Time now) {
+    absl::MutexLock lock(&mu_);
+    WritePendingLocked(now);
   }
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     writing_ = false;
-    if (!ok) FinishLocked(grpc::Status::OK);
+    if (!ok) {
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    WritePendingLocked(absl::Now());  // offered while this write was in flight
   }
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
@@ -173,6 +177,18 @@ class ControllerCore::FleetWatcher
   }
 
  private:
+  void WritePendingLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || writing_ || !pending_ ||
+        now - last_write_ < min_interval_) {
+      return;
+    }
+    current_ = *std::move(pending_);
+    pending_.reset();
+    writing_ = true;
+    last_write_ = now;
+    StartWrite(&current_);
+  }
+
   void FinishLocked(const grpc::Status& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
@@ -273,8 +289,12 @@ void ControllerCore::Resync(
     op->results.push_back(std::move(r));
   }
   absl::MutexLock lock(&mu_);
+  // Unique across controller restarts too: the time to the millisecond.
   op->request_id = absl::StrFormat(
-      "resync-%d-%d", absl::ToUnixSeconds(op->started), next_request_++);
+      "resync-%d-%d", absl::ToUnixMillis(op->started), next_request_++);
+  for (v1::NodeResyncResult& r : op->results) {
+    r.mutable_result()->set_request_id(op->request_id);
+  }
   for (const Registry::Target& t : selection->connected) {
     auto stream = streams_.find(t.connection);
     if (request.dry_run() || stream == streams_.end()) {
@@ -358,7 +378,7 @@ void ControllerCore::Housekeep() {
   SkewDownsampler downsampler;
   uint64_t seen_version = 0;
   absl::Time last_snapshot = absl::InfinitePast();
-  absl::Time last_seen_flush = absl::Now();
+  absl::Time last_seen_flush = clock_->Now();
   absl::Time last_prune = absl::InfinitePast();
   while (!stop_) {
     registry_->WaitForChange(seen_version, absl::Milliseconds(100));
@@ -370,6 +390,7 @@ void ControllerCore::Housekeep() {
         if (now >= op->deadline) expired.push_back(op.get());
       }
       for (Operation* op : expired) Complete(*op);
+      for (FleetWatcher* w : watchers_) w->Flush(absl::Now());
     }
     const uint64_t version = registry_->version();
     if (version == seen_version && now - last_snapshot < absl::Seconds(1))

@@ -1,0 +1,58 @@
+#!/bin/bash
+# Losing an agent, as `status --output json` shows it:
+#   * a hung agent (SIGSTOP: its stream stays open, nothing comes) turns STALE after 3 report
+#     intervals (1 s each here), is counted in stale_count and no longer in the skew;
+#   * killed (kill -9: the kernel closes its connection), it turns DISCONNECTED at once, keeps
+#     its last status, and a resync of it answers NOT CONNECTED with exit 3;
+#   * a restarted agent of that name takes the entry over.
+source "$(dirname "$0")/lib.sh"
+it_init "$@"
+
+start_controller controller
+start_server_agent
+start_client client-1 client-1 +20ms
+start_client client-2 client-2 -35ms
+wait_until 45 "3 nodes connected and synchronised, skew < 1 ms" converged 3
+
+node_is() {  # NAME CONNECTION
+  fleet_is 'len(named(d, a[0])) == 1 and conn(named(d, a[0])[0]) == a[1]' "$1" "$2"
+}
+
+# --- hung: STALE ----------------------------------------------------------------------------
+signal client-2 STOP
+t0=$SECONDS
+wait_until 10 "client-2 STALE" node_is client-2 STALE
+[ $((SECONDS - t0)) -ge 2 ] || fail "client-2 went stale before 3 report intervals of silence"
+json=$(status_json)
+jcheck 'd["stale_count"] == 1 and d["connected_count"] == 2
+        and "deviation" not in named(d, "client-2")[0]' <<<"$json" ||
+  fail "a stale node must not count as connected nor in the skew: $json"
+ctl status | tee "$WORK/status-stale.txt"
+grep -Eq '^client-2 +STALE' "$WORK/status-stale.txt" || fail "the table does not show STALE"
+
+# --- killed: DISCONNECTED -------------------------------------------------------------------
+signal client-2 KILL
+reap client-2
+wait_until 10 "client-2 DISCONNECTED" node_is client-2 DISCONNECTED
+json=$(status_json)
+jcheck 'd["stale_count"] == 0 and d["connected_count"] == 2
+        and "status" in named(d, "client-2")[0] and "last_seen" in named(d, "client-2")[0]' \
+  <<<"$json" || fail "a disconnected node keeps its last status and last_seen: $json"
+ctl status | tee "$WORK/status-disconnected.txt"
+grep -Eq '^client-2 +DISCONNECTED' "$WORK/status-disconnected.txt" ||
+  fail "the table does not show DISCONNECTED"
+
+expect_exit 3 ctl resync client-2
+echo "$OUT"
+grep -Eq '^client-2 +NOT CONNECTED' <<<"$OUT" || fail "resync of a dead node: $OUT"
+expect_exit 3 ctl --output json resync --all
+jcheck '{r["node"]: r["result"]["outcome"] for r in d["results"]} == {
+          "client-1": "RESYNC_OUTCOME_OK", "client-2": "RESYNC_OUTCOME_NOT_CONNECTED",
+          "server": "RESYNC_OUTCOME_OK"}' <<<"$OUT" || fail "resync --all: $OUT"
+
+# --- back: the same name connects again (a new instance) -----------------------------------
+start_client client-2 client-2 -35ms
+wait_until 45 "client-2 back, 3 nodes converged" converged 3
+fleet_is 'len(named(d, "client-2")) == 1 and not named(d, "client-2")[0]["duplicate_name"]' ||
+  fail "the restarted agent did not take its old entry over"
+log "PASS"

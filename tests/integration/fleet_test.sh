@@ -1,0 +1,116 @@
+#!/bin/bash
+# A whole fleet on loopback: the controller, a server agent on its local clock and three
+# client agents started tens of milliseconds off (simulated clocks), all real binaries.
+#   (a) the fleet converges: `status --output json` shows 4 nodes connected and synchronised
+#       with skew < 1 ms; `status --max-skew 10ms` exits 0, `--max-skew 1ns` exits 3;
+#   (b) resync: one node -> exit 0 with that node's result; --all -> every node has a result;
+#       --dry-run asks nobody; an unknown node -> NOT CONNECTED and exit 3;
+#   (f) --output json of status, resync and history parses and uses the proto's field names;
+#   and ntpfleetctl without a controller to talk to exits 1 saying so.
+source "$(dirname "$0")/lib.sh"
+it_init "$@"
+
+start_controller controller
+start_server_agent
+start_client client-1 client-1 +40ms
+start_client client-2 client-2 -25ms rack=b
+start_client client-3 client-3 +70ms
+
+# --- (a) convergence and --max-skew ---------------------------------------------------------
+wait_until 45 "4 nodes connected and synchronised, skew < 1 ms" converged 4
+ctl status
+expect_exit 0 ctl status --max-skew 10ms
+expect_exit 3 ctl status --max-skew 1ns
+grep -q "exceeds --max-skew" <<<"$OUT" || fail "no reason given for exit 3: $OUT"
+expect_exit 0 ctl skew --max-skew 10ms  # the alias
+
+# --- (f) JSON output: parses, and speaks the proto's own field names ------------------------
+json=$(status_json)
+jcheck '
+  all(k in d for k in ("as_of", "skew", "max_error_bound", "threshold", "nodes",
+                        "flagged_count", "stale_count", "connected_count"))
+  and d["threshold"] == "0.001s"
+  and all(k in n for n in d["nodes"] for k in ("name", "connection", "hello", "status",
+          "last_seen", "deviation", "flagged", "duplicate_name", "peer"))
+  and all(k in n["status"] for n in d["nodes"] for k in ("sampled_at", "state", "offset",
+          "error_bound", "frequency_ppm", "root_delay", "root_dispersion", "system_peer",
+          "peers", "stratum", "refid", "leap", "poll"))
+  and all(k in n["hello"] for n in d["nodes"] for k in ("node_name", "instance_id",
+          "report_interval", "labels", "role", "config_digest", "agent_version"))
+  and named(d, "server")[0]["hello"]["role"] == "ROLE_SERVER"
+  and named(d, "client-2")[0]["hello"]["labels"] == {"rack": "b"}
+  and named(d, "client-1")[0]["status"]["peers"][0]["mark"] == "SELECTION_MARK_SYSTEM_PEER"
+  and all(k in named(d, "client-1")[0]["status"]["peers"][0] for k in ("remote", "address",
+          "unusable_reason", "root_distance", "reach", "when"))
+  and named(d, "client-1")[0]["flagged"] is False
+  and named(d, "client-1")[0]["duplicate_name"] is False
+' <<<"$json" || fail "status --output json lacks the proto field names:
+$json"
+# No lowerCamelCase anywhere (label keys are ours, and lower case).
+python3 -c '
+import json, re, sys
+def keys(v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            yield k
+            yield from keys(x)
+    elif isinstance(v, list):
+        for x in v:
+            yield from keys(x)
+bad = sorted({k for k in keys(json.load(sys.stdin)) if re.search("[A-Z]", k)})
+sys.exit("camelCase keys: %s" % bad if bad else 0)' <<<"$json"
+log "ok: status --output json has the proto field names"
+
+# --- (b) resync -----------------------------------------------------------------------------
+expect_exit 0 ctl resync client-1
+grep -Eq '^client-1 +ok ' <<<"$OUT" || fail "no ok row for client-1:
+$OUT"
+grep -q "client-2" <<<"$OUT" && fail "client-2 was not asked, but is listed:
+$OUT"
+
+expect_exit 0 ctl --output json resync client-2
+jcheck '
+  d["request_id"] != "" and len(d["results"]) == 1
+  and d["results"][0]["node"] == "client-2"
+  and d["results"][0]["result"]["outcome"] == "RESYNC_OUTCOME_OK"
+  and d["results"][0]["result"]["request_id"] == d["request_id"]
+  and all(k in d["results"][0]["result"] for k in ("offset_before", "offset_after", "stepped",
+                                                  "error"))
+  and abs(dur(d["results"][0]["result"]["offset_after"])) < 0.001
+' <<<"$OUT" || fail "resync --output json: $OUT"
+
+expect_exit 0 ctl --output json resync --all
+jcheck 'sorted(r["node"] for r in d["results"]) == ["client-1", "client-2", "client-3", "server"]
+        and all(r["result"]["outcome"] == "RESYNC_OUTCOME_OK" for r in d["results"])' \
+  <<<"$OUT" || fail "resync --all: $OUT"
+
+expect_exit 0 ctl --output json resync --label rack=a
+jcheck 'sorted(r["node"] for r in d["results"]) == ["client-1", "client-3"]' <<<"$OUT" ||
+  fail "resync --label rack=a: $OUT"
+
+expect_exit 0 ctl --output json resync --all --dry-run
+jcheck 'len(d["results"]) == 4
+        and all(r["result"]["outcome"] == "RESYNC_OUTCOME_DRY_RUN" for r in d["results"])' \
+  <<<"$OUT" || fail "resync --all --dry-run: $OUT"
+
+expect_exit 3 ctl resync ghost
+grep -Eq '^ghost +NOT CONNECTED' <<<"$OUT" || fail "ghost is not NOT CONNECTED:
+$OUT"
+expect_exit 3 ctl resync client-3 ghost
+grep -Eq '^client-3 +ok ' <<<"$OUT" || fail "client-3 missing beside ghost:
+$OUT"
+expect_exit 2 ctl resync  # nothing selected: a usage error
+
+# --- history JSON ---------------------------------------------------------------------------
+expect_exit 0 ctl --output json history
+jcheck '"points" in d and all(set(p) == {"time", "skew", "max_error_bound", "nodes", "flagged"}
+                               for p in d["points"])' <<<"$OUT" || fail "history json: $OUT"
+
+# --- no controller --------------------------------------------------------------------------
+free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+expect_exit 1 safe "$CTL" --controller "127.0.0.1:$free_port" status
+grep -q "cannot reach the controller" <<<"$OUT" || fail "unhelpful error: $OUT"
+
+# The fleet is still converged after all the resyncs.
+wait_until 20 "still converged" converged 4
+log "PASS"
