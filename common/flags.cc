@@ -3,9 +3,20 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+
 namespace ntpfleet {
 
 DashedFlags::DashedFlags(int argc, char** argv) {
+  // --help lists the flags defined in our programs' main.cc files (Abseil's
+  // default looks for files named after the program).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   bool rest = false;
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];

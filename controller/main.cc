@@ -5,7 +5,9 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -28,11 +30,25 @@ ABSL_FLAG(std::string, db, "/var/lib/ntpfleet/controller.db",
           "SQLite database: node inventory, skew history, resync audit log");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:7124",
           "HTTP address for Prometheus /metrics; empty: off");
+ABSL_FLAG(
+    std::string, tls_cert, "",
+    "PEM certificate for gRPC over TLS (with --tls-key); empty: plaintext");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA: require agents and ntpfleetctl to present a certificate it "
+          "signed");
 ABSL_FLAG(absl::Duration, skew_threshold, absl::Milliseconds(1),
           "nodes whose offset or deviation from the fleet median exceeds this "
           "are flagged");
 
 namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 // The machine's clock, read only: the controller never sets it.
 class WallClock final : public ntpfleet::clock::Clock {
@@ -98,8 +114,22 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen),
-                           grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> credentials =
+      grpc::InsecureServerCredentials();
+  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+    grpc::SslServerCredentialsOptions ssl(
+        absl::GetFlag(FLAGS_tls_client_ca).empty()
+            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_key_cert_pairs.push_back({ReadFile(absl::GetFlag(FLAGS_tls_key)),
+                                      ReadFile(absl::GetFlag(FLAGS_tls_cert))});
+    ssl.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials, &port);
+  // A second controller must not share the port (the kernel would split the
+  // agents between them): no SO_REUSEPORT.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(&agents);
   builder.RegisterService(&fleet);
   // Agents ping every 10 s (keepalive) to find a dead peer in seconds; allow

@@ -55,8 +55,17 @@ std::string RenderMetrics(const v1::Fleet& fleet,
     const v1::Node* n;
   };
   std::vector<Row> reporting;
+  // Per-node series for the nodes with a live stream (a disconnected node's
+  // last status is history, not a current gauge). Duplicate names get their
+  // stream's address as an extra label, so every series stays unique.
   for (const v1::Node& n : fleet.nodes()) {
-    if (n.has_status()) reporting.push_back({Escape(n.name()), &n});
+    if (!n.has_status() ||
+        n.connection() == v1::CONNECTION_STATE_DISCONNECTED) {
+      continue;
+    }
+    std::string labels = Escape(n.name());
+    if (n.duplicate_name()) labels += "\",peer=\"" + Escape(n.peer());
+    reporting.push_back({labels, &n});
   }
   Family(&out, "ntpfleet_node_offset_seconds", "gauge",
          "Node clock offset to its reference (reference minus local; positive: "
@@ -100,7 +109,7 @@ std::string RenderMetrics(const v1::Fleet& fleet,
   for (const Row& r : reporting) {
     uint32_t reach = 0;
     for (const v1::PeerStatus& p : r.n->status().peers()) {
-      if (p.remote() == r.n->status().system_peer()) reach = p.reach();
+      if (p.mark() == v1::SELECTION_MARK_SYSTEM_PEER) reach = p.reach();
     }
     absl::StrAppendFormat(
         &out, "ntpfleet_node_reachability_ratio{node=\"%s\"} %.3f\n", r.node,
@@ -113,7 +122,8 @@ std::string RenderMetrics(const v1::Fleet& fleet,
                           r.node, r.n->flagged() ? 1 : 0);
   }
   Family(&out, "ntpfleet_fleet_skew_seconds", "gauge",
-         "Max minus min of the offsets of the reporting nodes.");
+         "Max minus min of the offsets of the connected nodes that are "
+         "synchronised, syncing or on their local clock.");
   absl::StrAppendFormat(&out, "ntpfleet_fleet_skew_seconds %.9g\n",
                         Seconds(fleet.skew()));
   Family(&out, "ntpfleet_fleet_max_error_bound_seconds", "gauge",

@@ -14,7 +14,7 @@
 namespace ntpfleet::ctl {
 
 int RunHistory(const CommonOptions& o, absl::Duration since) {
-  auto stub = ConnectController(o.controller);
+  auto stub = ConnectController(o);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));

@@ -24,7 +24,7 @@ int RunPeers(const CommonOptions& o, const std::string& node) {
     if (!r.ok()) return PrintError(r.status());
     status = r->status().status();
   } else {
-    auto stub = ConnectController(o.controller);
+    auto stub = ConnectController(o);
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(10));

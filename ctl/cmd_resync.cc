@@ -43,7 +43,7 @@ int RunResync(const CommonOptions& o, const std::vector<std::string>& nodes,
   request.set_dry_run(dry_run);
   request.mutable_deadline()->set_seconds(10);
   request.set_requested_by(WhoAmI());
-  auto stub = ConnectController(o.controller);
+  auto stub = ConnectController(o);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(20));

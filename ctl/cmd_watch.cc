@@ -15,7 +15,7 @@
 namespace ntpfleet::ctl {
 
 int RunWatch(const CommonOptions& o, absl::Duration interval) {
-  auto stub = ConnectController(o.controller);
+  auto stub = ConnectController(o);
   // The recent history first, then live updates appended to it.
   std::vector<v1::SkewPoint> history;
   {

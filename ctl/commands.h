@@ -19,13 +19,17 @@ struct CommonOptions {
   std::string controller;      // HOST:PORT
   std::string control_socket;  // the local agent's
   bool json = false;           // --output json
-  bool color = false;          // stdout is a terminal
+  // TLS to the controller (all empty: plaintext).
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  bool color = false;  // stdout is a terminal
 };
 
 // The controller's FleetService; gRPC connects lazily, errors come with the
 // first call.
 std::unique_ptr<v1::FleetService::Stub> ConnectController(
-    const std::string& address);
+    const CommonOptions& o);
 // "cannot reach the controller at HOST:PORT (...): is ntpfleet-controller
 // running? ..."
 int ControllerError(const std::string& address, const absl::Status& status);

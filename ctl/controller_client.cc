@@ -1,7 +1,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "absl/strings/str_format.h"
@@ -9,10 +11,30 @@
 
 namespace ntpfleet::ctl {
 
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
 std::unique_ptr<v1::FleetService::Stub> ConnectController(
-    const std::string& address) {
+    const CommonOptions& o) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
+  if (!o.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFile(o.tls_ca);
+    if (!o.tls_cert.empty()) ssl.pem_cert_chain = ReadFile(o.tls_cert);
+    if (!o.tls_key.empty()) ssl.pem_private_key = ReadFile(o.tls_key);
+    credentials = grpc::SslCredentials(ssl);
+  }
   return v1::FleetService::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(o.controller, credentials));
 }
 
 int PrintError(const absl::Status& status) {

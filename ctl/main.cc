@@ -22,14 +22,22 @@ ABSL_FLAG(std::string, controller, "",
 ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
 ABSL_FLAG(std::string, output, "table", "`table` or `json`");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA of the controller's certificate: use TLS");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate, if the controller requires one");
+ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
 ABSL_FLAG(std::string, color, "auto",
           "`auto` (only on a terminal), `always` or `never`");
 ABSL_FLAG(std::optional<absl::Duration>, max_skew, std::nullopt,
           "status: exit with code 3 when the fleet's skew exceeds this (e.g. "
           "1ms), for scripts "
           "and health checks");
-ABSL_FLAG(bool, step, false,
-          "resync/sync: allow stepping the clock (otherwise only slew)");
+ABSL_FLAG(
+    bool, step, false,
+    "resync/sync: step the clock for any offset above 1 ms (without it, "
+    "offsets above the "
+    "step threshold, 128 ms, are still stepped and smaller ones are slewed)");
 ABSL_FLAG(bool, all, false, "resync: every node");
 ABSL_FLAG(std::string, label, "",
           "resync: the nodes with this label, KEY=VALUE");
@@ -39,7 +47,7 @@ ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch: redraw at most this often");
 ABSL_FLAG(absl::Duration, since, absl::Hours(1), "history: how far back");
 
-constexpr char kUsage[] = R"(ntpfleetctl: see and steer the fleet's clocks.
+constexpr char kUsage[] = R"(see and steer the fleet's clocks.
 
 The fleet (through the controller):
   ntpfleetctl status [--max-skew 1ms]   every node: offset, error bound, stratum, ...
@@ -48,7 +56,7 @@ The fleet (through the controller):
   ntpfleetctl peers NODE                a node's upstreams, in ntpq -p's layout
   ntpfleetctl resync NODE...|--label K=V|--all [--step] [--dry-run]
                                         measure and correct now, on many nodes at once
-  ntpfleetctl history [--since 24h]     fleet skew over time
+  ntpfleetctl history [--since 1h]      fleet skew over time
 
 This node (through the local agent, no controller needed):
   ntpfleetctl peers                     this node's upstreams, and why any is unusable
@@ -70,6 +78,9 @@ int main(int argc, char** argv) {
     o.controller = env && *env ? env : "localhost:7123";
   }
   o.control_socket = absl::GetFlag(FLAGS_control_socket);
+  o.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key = absl::GetFlag(FLAGS_tls_key);
   const std::string output = absl::GetFlag(FLAGS_output);
   if (output != "table" && output != "json") {
     std::fprintf(stderr, "ntpfleetctl: --output must be `table` or `json`\n");

@@ -215,6 +215,66 @@ void AgentLoop::RequestStop() {
   }
 }
 
+// Settings the parser records but the agent does not act on: said once at
+// start, never silently different behaviour.
+void AgentLoop::WarnUnused(const config::AgentConfig& cfg) {
+  auto warn = [](const std::string& what) {
+    Log(LogLevel::kWarning, "%s", what);
+  };
+  if (!cfg.flags.ntp) {
+    warn(
+        "`disable ntp` has no effect: ntpfleet-agent always disciplines its "
+        "clock (--clock=sim runs it on a simulated one)");
+  }
+  if (!cfg.leapfile.empty()) {
+    warn("leapfile " + cfg.leapfile +
+         ": not read; leap seconds come from the upstream servers' leap "
+         "indicator");
+  }
+  if (!cfg.statistics.empty() || !cfg.statsdir.empty()) {
+    warn(
+        "statistics/statsdir: no files are written; the controller keeps "
+        "the history (ntpfleetctl history, /metrics)");
+  }
+  if (cfg.orphan_stratum) {
+    warn(
+        "tos orphan: orphan mode is not implemented; a local clock "
+        "(server 127.127.1.0 + fudge ... stratum N) serves the same purpose");
+  }
+  if (cfg.min_clock) warn("tos minclock: not implemented (3 survivors kept)");
+  if (cfg.request_key || cfg.control_key) {
+    warn(
+        "requestkey/controlkey: unused, ntpfleet answers no mode 6/7 "
+        "requests");
+  }
+  if (cfg.rtcsync) {
+    warn(
+        "rtcsync: nothing to do, the kernel copies the time to the RTC "
+        "whenever the agent reports the clock synchronised");
+  }
+  for (const config::ServerEntry& e : cfg.servers) {
+    if (e.is_pool) {
+      warn(e.location.ToString() + ": pool " + e.host +
+           ": only the first address the name resolves to is used");
+    }
+    if (e.family != config::AddressFamily::kAny) {
+      warn(e.location.ToString() + ": -4/-6 on " + e.host +
+           " is not applied: the first address of either family is used");
+    }
+  }
+  for (const config::RestrictRule& r : cfg.restrictions) {
+    for (config::RestrictFlag f :
+         {config::RestrictFlag::kVersion, config::RestrictFlag::kNtpPort,
+          config::RestrictFlag::kLowPrioTrap,
+          config::RestrictFlag::kNoMruList}) {
+      if (r.Has(f)) {
+        warn(r.location.ToString() + ": restrict flag " +
+             config::RestrictFlagName(f) + " has no effect in ntpfleet");
+      }
+    }
+  }
+}
+
 absl::Status AgentLoop::Init() {
   const config::AgentConfig& cfg = options_.config;
   if (pipe(wake_pipe_) < 0)
@@ -238,6 +298,7 @@ absl::Status AgentLoop::Init() {
     }
   }
   for (uint32_t id : cfg.trusted_keys) keys_.Trust(id);
+  WarnUnused(cfg);
 
   // The engine.
   ntp::EngineOptions eo;
@@ -639,7 +700,8 @@ void AgentLoop::StartResync(const v1::Resync& request, clock::MonoTime now,
   p.request_id = request.request_id();
   absl::Duration deadline = report::FromProto(request.deadline());
   if (deadline <= absl::ZeroDuration()) deadline = absl::Seconds(10);
-  p.deadline = now + deadline;
+  // Answer before whoever asked gives up (the controller waits `deadline`).
+  p.deadline = now + std::max(deadline - absl::Seconds(1), deadline / 2);
   p.corrections_before = engine_->corrections();
   p.attempts_before = engine_->attempts();
   resyncs_.push_back(std::move(p));

@@ -94,6 +94,7 @@ class AgentLoop {
 
   explicit AgentLoop(AgentOptions options);
   absl::Status Init();
+  static void WarnUnused(const config::AgentConfig& cfg);
   void Send(std::vector<ntp::Transmit> transmits);
   void ResolveDue(clock::MonoTime now);
   void HandleClientSocket();

@@ -353,6 +353,9 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     }
     p.jitter = absl::Seconds(peer.filter.jitter());
     p.mark = peer.mark;
+    if (p.reason.empty() && p.mark == SelectionMark::kFalseticker) {
+      p.reason = "falseticker: disagrees with the majority of the servers";
+    }
     p.counters = source.counters();
     st.peers.push_back(std::move(p));
   }
