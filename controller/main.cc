@@ -5,9 +5,7 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "absl/flags/flag.h"
@@ -17,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
+#include "common/files.h"
 #include "common/flags.h"
 #include "common/log.h"
 #include "controller/metrics.h"
@@ -42,13 +41,6 @@ ABSL_FLAG(absl::Duration, skew_threshold, absl::Milliseconds(1),
           "are flagged");
 
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The machine's clock, read only: the controller never sets it.
 class WallClock final : public ntpfleet::clock::Clock {
@@ -121,9 +113,27 @@ int main(int argc, char** argv) {
         absl::GetFlag(FLAGS_tls_client_ca).empty()
             ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
             : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    ssl.pem_key_cert_pairs.push_back({ReadFile(absl::GetFlag(FLAGS_tls_key)),
-                                      ReadFile(absl::GetFlag(FLAGS_tls_cert))});
-    ssl.pem_root_certs = ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
+    absl::StatusOr<std::string> key =
+        ntpfleet::ReadFile(absl::GetFlag(FLAGS_tls_key));
+    absl::StatusOr<std::string> cert =
+        ntpfleet::ReadFile(absl::GetFlag(FLAGS_tls_cert));
+    if (!key.ok() || !cert.ok()) {
+      std::fprintf(
+          stderr, "ntpfleet-controller: %s\n",
+          std::string((key.ok() ? cert : key).status().message()).c_str());
+      return 1;
+    }
+    ssl.pem_key_cert_pairs.push_back({*key, *cert});
+    if (!absl::GetFlag(FLAGS_tls_client_ca).empty()) {
+      absl::StatusOr<std::string> ca =
+          ntpfleet::ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
+      if (!ca.ok()) {
+        std::fprintf(stderr, "ntpfleet-controller: %s\n",
+                     std::string(ca.status().message()).c_str());
+        return 1;
+      }
+      ssl.pem_root_certs = *ca;
+    }
     credentials = grpc::SslServerCredentials(ssl);
   }
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials, &port);

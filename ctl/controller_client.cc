@@ -1,26 +1,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "ctl/commands.h"
 
 namespace ntpfleet::ctl {
-
-namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 std::unique_ptr<v1::FleetService::Stub> ConnectController(
     const CommonOptions& o) {
@@ -28,9 +16,13 @@ std::unique_ptr<v1::FleetService::Stub> ConnectController(
       grpc::InsecureChannelCredentials();
   if (!o.tls_ca.empty()) {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadFile(o.tls_ca);
-    if (!o.tls_cert.empty()) ssl.pem_cert_chain = ReadFile(o.tls_cert);
-    if (!o.tls_key.empty()) ssl.pem_private_key = ReadFile(o.tls_key);
+    // An unreadable file leaves that part empty: the TLS handshake then fails
+    // with gRPC's own error, which names the problem.
+    ssl.pem_root_certs = ReadFile(o.tls_ca).value_or("");
+    if (!o.tls_cert.empty())
+      ssl.pem_cert_chain = ReadFile(o.tls_cert).value_or("");
+    if (!o.tls_key.empty())
+      ssl.pem_private_key = ReadFile(o.tls_key).value_or("");
     credentials = grpc::SslCredentials(ssl);
   }
   return v1::FleetService::NewStub(

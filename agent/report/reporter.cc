@@ -3,27 +3,19 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <random>
-#include <sstream>
 #include <string>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/files.h"
 #include "common/log.h"
 
 namespace ntpfleet::report {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Changes that must reach the controller at once rather than at the next tick.
 bool Significant(const v1::SyncStatus& a, const v1::SyncStatus& b) {
@@ -89,11 +81,11 @@ bool Reporter::Session() {
       grpc::InsecureChannelCredentials();
   if (!options_.tls_ca.empty()) {
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadFile(options_.tls_ca);
+    ssl.pem_root_certs = ReadFile(options_.tls_ca).value_or("");
     if (!options_.tls_cert.empty())
-      ssl.pem_cert_chain = ReadFile(options_.tls_cert);
+      ssl.pem_cert_chain = ReadFile(options_.tls_cert).value_or("");
     if (!options_.tls_key.empty())
-      ssl.pem_private_key = ReadFile(options_.tls_key);
+      ssl.pem_private_key = ReadFile(options_.tls_key).value_or("");
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;
