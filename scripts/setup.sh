@@ -23,6 +23,10 @@ PACKAGES=(
   libclang-rt-14-dev     # clang's fuzzer/sanitizer runtimes
   util-linux             # setpriv: tests run without CAP_SYS_TIME
   iproute2               # ip netns for tests that need their own hosts
+  openssl                # certificates for the TLS tests
+  sqlite3                # the integration tests read the controller's database
+  bc                     # arithmetic in the demo script
+  python3                # NTPsec's ntpdig (interop tests) is Python; tests parse JSON with it
 )
 
 missing=()
