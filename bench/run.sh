@@ -3,8 +3,12 @@
 # regenerates docs/BENCHMARKS.md (machine, date, commit, results). Never touches the clock: runs
 # without CAP_SYS_TIME.
 #
-#   bench/run.sh                 # full run (accuracy: 20 seeds x 10 000 s per scenario)
-#   bench/run.sh --smoke         # tiny sizes, to check the tooling (CI); writes nothing
+#   bench/run.sh                 # everything: accuracy (20 seeds x 10 000 s per scenario), server
+#                                # throughput vs chronyd/NTPsec/bare responder, controller scale,
+#                                # agent footprint (10 min)
+#   bench/run.sh --smoke         # tiny sizes, to check the tooling; writes nothing
+# Needs root (network namespaces for the throughput benchmark) and the interop peers
+# (scripts/fetch_peers.sh, run here). FOOTPRINT_SECONDS shortens the footprint window.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,11 +20,18 @@ if [ "$(id -u)" = 0 ] && [ -z "${NTPFLEET_NO_SYS_TIME:-}" ]; then
 fi
 bash scripts/setup.sh >/dev/null
 
-bazel build -c opt //bench:accuracy
-bin=bazel-bin/bench/accuracy
+bash scripts/fetch_peers.sh >/dev/null
+bazel build -c opt //bench:accuracy //bench:loadgen //bench:responder //bench:fleetload \
+  //agent:ntpfleet-agent //controller:ntpfleet-controller //ctl:ntpfleetctl
+OPT=$(bazel info -c opt bazel-bin 2>/dev/null)
+bin=$OPT/bench/accuracy
+opt_bins=(--controller "$OPT/controller/ntpfleet-controller" --ctl "$OPT/ctl/ntpfleetctl")
 
 if [ "$smoke" = 1 ]; then
   "$bin" --seeds 2 --duration 600s
+  bash bench/throughput.sh --smoke --bin-dir "$OPT"
+  bash bench/controller_scale.sh --smoke "${opt_bins[@]}" --fleetload "$OPT/bench/fleetload"
+  bash bench/agent_footprint.sh --smoke "${opt_bins[@]}" --agent "$OPT/agent/ntpfleet-agent"
   exit 0
 fi
 
@@ -29,6 +40,16 @@ duration=10000s
 echo "== accuracy: ${seeds} seeds x ${duration} per scenario"
 accuracy=$("$bin" --seeds "$seeds" --duration "$duration")
 echo "$accuracy"
+echo "== NTP server throughput"
+throughput=$(bash bench/throughput.sh --bin-dir "$OPT")
+echo "$throughput"
+echo "== controller scale"
+scale=$(bash bench/controller_scale.sh "${opt_bins[@]}" --fleetload "$OPT/bench/fleetload")
+echo "$scale"
+echo "== agent footprint"
+footprint=$(bash bench/agent_footprint.sh --duration "${FOOTPRINT_SECONDS:-600}" "${opt_bins[@]}" \
+  --agent "$OPT/agent/ntpfleet-agent")
+echo "$footprint"
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 {
@@ -56,5 +77,17 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
   echo "\`default\` scenario (measured with chrony's own simulator): RMS offset ~65 µs (median of"
   echo "10 seeds), converged ~132 s (~6 s with iburst), ~36 requests per client in 10 000 s. The"
   echo "goal for ntpfleet is RMS ≤ 45 µs, convergence ≤ 70 s (≤ 3 s with iburst), ≤ 36 requests."
+  echo
+  echo "## NTP server throughput"
+  echo
+  echo "$throughput"
+  echo
+  echo "## Controller scale"
+  echo
+  echo "$scale"
+  echo
+  echo "## Agent footprint"
+  echo
+  echo "$footprint"
 } > docs/BENCHMARKS.md
 echo "wrote docs/BENCHMARKS.md"

@@ -547,9 +547,15 @@ void AgentLoop::ServeBatch(UdpSocket& socket, ntp::Responder& responder,
   }
   const clock::MonoTime now = MonoNow();
   ntp::Responder::Prepared prepared[Batch::kBatch];
+  // Kernel receive stamps are CLOCK_REALTIME; on a simulated clock they are
+  // moved by the two clocks' difference, read once for the whole batch.
+  const absl::Duration to_clock = options_.clock_is_system
+                                      ? absl::ZeroDuration()
+                                      : options_.clock->Now() - RealNow();
   for (size_t i = 0; i < n; ++i) {
-    const ntp::NtpTimestamp t2 =
-        ntp::NtpTimestamp::FromTime(ToClockTime(batch.kernel_rx(i)));
+    const std::optional<absl::Time> rx = batch.kernel_rx(i);
+    const ntp::NtpTimestamp t2 = ntp::NtpTimestamp::FromTime(
+        rx ? *rx + to_clock : options_.clock->Now());
     prepared[i] = responder.Prepare(batch.request(i), batch.from(i).ip, t2,
                                     system, now, batch.reply_buffer(i));
   }

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -100,35 +102,54 @@ uint32_t AccessList::Lookup(const IpAddress& client) const {
   return best ? best->flags : 0;
 }
 
+RateLimiter::RateLimiter(const RateLimitOptions& options)
+    : options_(options),
+      refill_seconds_(std::ldexp(1.0, options.average)),
+      minimum_(absl::Seconds(std::ldexp(1.0, options.minimum))) {
+  size_t buckets = 1;
+  while (buckets * kWays < options.max_clients) buckets *= 2;
+  table_.resize(buckets * kWays);
+  buckets_mask_ = buckets - 1;
+}
+
+size_t RateLimiter::clients() const {
+  size_t n = 0;
+  for (const Entry& e : table_) n += e.used;
+  return n;
+}
+
 RateDecision RateLimiter::Check(const IpAddress& client, clock::MonoTime now,
                                 bool kod) {
-  const double refill = std::ldexp(1.0, options_.average);  // seconds per token
-  const absl::Duration minimum =
-      absl::Seconds(std::ldexp(1.0, options_.minimum));
-  auto it = table_.find(client);
-  if (it == table_.end()) {
-    if (table_.size() >= options_.max_clients && !lru_.empty()) {
-      table_.erase(lru_.back());
-      lru_.pop_back();
+  Entry* bucket =
+      &table_[(absl::Hash<IpAddress>()(client) & buckets_mask_) * kWays];
+  Entry* e = nullptr;
+  Entry* oldest = bucket;
+  for (size_t i = 0; i < kWays; ++i) {
+    Entry& c = bucket[i];
+    if (c.used && c.ip == client) {
+      e = &c;
+      break;
     }
-    lru_.push_front(client);
-    Entry e{now, clock::MonoTime::FromDuration(-absl::InfiniteDuration()),
-            options_.burst - 1, lru_.begin()};
-    table_.emplace(client, e);
+    if (!c.used || (oldest->used && c.last < oldest->last)) oldest = &c;
+  }
+  if (e == nullptr) {
+    // A new client (or one forgotten): its first packet is always answered.
+    *oldest = Entry{true, client, now,
+                    clock::MonoTime::FromDuration(-absl::InfiniteDuration()),
+                    options_.burst - 1};
     return RateDecision::kAllow;
   }
-  Entry& e = it->second;
-  lru_.splice(lru_.begin(), lru_, e.lru);
-  const absl::Duration since = now - e.last;
-  e.tokens = std::min(options_.burst,
-                      e.tokens + absl::ToDoubleSeconds(since) / refill);
-  e.last = now;
-  if (since >= minimum && e.tokens >= 1) {
-    e.tokens -= 1;
+  const absl::Duration since = now - e->last;
+  e->tokens =
+      std::min(options_.burst,
+               e->tokens + absl::ToDoubleSeconds(since) / refill_seconds_);
+  e->last = now;
+  if (since >= minimum_ && e->tokens >= 1) {
+    e->tokens -= 1;
     return RateDecision::kAllow;
   }
-  if (kod && now - e.last_kod >= absl::Seconds(refill)) {
-    e.last_kod = now;
+  if (kod && now - e->last_kod >= absl::Seconds(refill_seconds_)) {
+    e->last_kod = now;
     return RateDecision::kKissRate;
   }
   return RateDecision::kDrop;

@@ -20,11 +20,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -95,26 +93,32 @@ struct RateLimitOptions {
 
 enum class RateDecision { kAllow, kDrop, kKissRate };
 
+// A fixed-size table (no allocation per client, as chrony's client log): each
+// address hashes to a bucket of kWays entries, and a new client replaces the
+// entry seen longest ago in its bucket. Sized for `max_clients`.
 class RateLimiter {
  public:
-  explicit RateLimiter(const RateLimitOptions& options = {})
-      : options_(options) {}
+  explicit RateLimiter(const RateLimitOptions& options = {});
   // Records a packet from `client` at `now` and decides; `kod` is the client's
   // kod flag.
   RateDecision Check(const IpAddress& client, clock::MonoTime now, bool kod);
-  size_t clients() const { return table_.size(); }
+  // Clients in the table (counts them: for tests).
+  size_t clients() const;
 
  private:
+  static constexpr size_t kWays = 4;
   struct Entry {
+    bool used = false;
+    IpAddress ip;
     clock::MonoTime last;
-    clock::MonoTime last_kod =
-        clock::MonoTime::FromDuration(-absl::InfiniteDuration());
-    double tokens;
-    std::list<IpAddress>::iterator lru;
+    clock::MonoTime last_kod;
+    double tokens = 0;
   };
   RateLimitOptions options_;
-  absl::flat_hash_map<IpAddress, Entry> table_;
-  std::list<IpAddress> lru_;  // front: most recently seen
+  double refill_seconds_;   // seconds per token
+  absl::Duration minimum_;  // closer than this is over the limit
+  std::vector<Entry> table_;
+  size_t buckets_mask_;
 };
 
 }  // namespace ntpfleet::ntp
