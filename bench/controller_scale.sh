@@ -104,6 +104,10 @@ trap 'exit 143' TERM INT
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status" 2>/dev/null || true; }
 mib() { awk -v k="${1:-0}" 'BEGIN {printf "%.0f", k / 1024}'; }
 
+# Total µs some task waited for a CPU (PSI; 0 without it), and ns the threads of pid $1 waited.
+psi_some() { sed -n 's/^some .*total=\([0-9]*\).*/\1/p' /proc/pressure/cpu 2>/dev/null || echo 0; }
+runq_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END {printf "%.0f", s}'; }
+
 # get KEY: the value of KEY in the current RESULT line, or "-1".
 result=""
 get() {
@@ -146,12 +150,14 @@ for n in $sizes; do
   ) &
   SAMPLER=$!
 
+  psi0=$(psi_some) sched0=$(runq_wait "$CPID") t0=$(date +%s.%N)
   rc=0
   "${SAFE[@]}" "$fleetload" --controller "127.0.0.1:$port" --agents "$n" --channels "$channels" \
     --duration "${duration}s" --probe-duration "${probe}s" --controller-pid "$CPID" \
     --ctl "$ctl" --status-runs "$status_runs" --resync-rounds "$resync_rounds" \
     >"$dir/fleetload.out" 2> >(tee "$dir/fleetload.log" >&2) || rc=$?
   result=$(grep '^RESULT ' "$dir/fleetload.out" | tail -1 || true)
+  psi1=$(psi_some) sched1=$(runq_wait "$CPID") t1=$(date +%s.%N)
   hwm=$(kib "$CPID" VmHWM)
   rss_end=$(kib "$CPID" VmRSS)
   kill "$SAMPLER" 2>/dev/null || true
@@ -184,6 +190,10 @@ for n in $sizes; do
   [ "$ok" != "$connected" ] && notes+=("resync: $ok ok of $connected")
   notes+=("$(get report_rate) reports/s" "fleetload itself $(get fleetload_cpu_pct) % CPU"
     "GetFleet p50 $(ms "$(get getfleet_p50_ms)") ms")
+  # Noise: how long the controller's threads sat runnable without a CPU, and the share of time
+  # some task on the machine did (PSI), over the whole run.
+  notes+=("$(awk -v a="$sched0" -v b="$sched1" -v t0="$t0" -v t1="$t1" -v p0="$psi0" -v p1="$psi1" \
+    'BEGIN {printf "controller threads runnable without a CPU %.0f ms/s (sum over threads); machine CPU pressure (PSI some) %.0f %%", (b - a) / 1e6 / (t1 - t0), (p1 - p0) / 1e4 / (t1 - t0)}')")
   note=$(printf '%s; ' "${notes[@]}")
   note=${note%; }
 

@@ -9,7 +9,10 @@
 // over the second, and answers every Resync with a ResyncResult at once.
 //
 // Phases, one after the other (the reports go on at 1 Hz throughout):
-//  1. connect: all N streams up and CONNECTED in GetFleet;
+//  1. connect: the streams open at --connect-rate a second; once every Hello
+//     is written, GetFleet (once a second: it is heavy) must count them all
+//     CONNECTED. A stream the controller drops is counted (stream_error is
+//     the first reason) and not reopened; the run goes on with the others;
 //  2. steady (--duration): nothing but the reports; the controller's CPU use
 //     (--controller-pid) and ours are measured over exactly this window;
 //  3. visibility (--probe-duration): a separate client polls GetFleet back to
@@ -24,8 +27,8 @@
 //
 // Human-readable progress goes to stderr; the results are one line on stdout,
 //   RESULT key=value key=value ...
-// (times in ms; -1 where not measured). Exits 1 when the agents could not all
-// connect or a phase failed outright.
+// (times in ms; -1 where not measured). Exits 1 when not every agent connected
+// or a stream was dropped (the RESULT line is printed all the same).
 //
 //   fleetload --controller 127.0.0.1:7123 --agents 10000 --duration 30s
 //             --controller-pid 1234 --ctl bazel-bin/ctl/ntpfleetctl

@@ -8,7 +8,8 @@
 #                                # agent footprint (10 min)
 #   bench/run.sh --smoke         # tiny sizes, to check the tooling; writes nothing
 # Needs root (network namespaces for the throughput benchmark) and the interop peers
-# (scripts/fetch_peers.sh, run here). FOOTPRINT_SECONDS shortens the footprint window.
+# (scripts/fetch_peers.sh, run here). FOOTPRINT_SECONDS shortens the footprint window;
+# THROUGHPUT_MODE=--quick runs one throughput round instead of three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,7 @@ echo "== accuracy: ${seeds} seeds x ${duration} per scenario"
 accuracy=$("$bin" --seeds "$seeds" --duration "$duration")
 echo "$accuracy"
 echo "== NTP server throughput"
-throughput=$(bash bench/throughput.sh --bin-dir "$OPT")
+throughput=$(bash bench/throughput.sh ${THROUGHPUT_MODE:-} --bin-dir "$OPT")
 echo "$throughput"
 echo "== controller scale"
 scale=$(bash bench/controller_scale.sh "${opt_bins[@]}" --fleetload "$OPT/bench/fleetload")
@@ -61,6 +62,8 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
   echo "Machine: $(nproc) × ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo),"
   echo "$(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)."
   echo
+  echo "Settings: throughput ${THROUGHPUT_MODE:-full (3 rounds)}, footprint window ${FOOTPRINT_SECONDS:-600} s."
+  echo
   echo "## Accuracy (simulator)"
   echo
   echo "The deterministic simulator (tests/sim) runs the real engine on SimClocks. Per scenario:"
@@ -78,9 +81,7 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
   echo "10 seeds), converged ~132 s (~6 s with iburst), ~36 requests per client in 10 000 s. The"
   echo "goal for ntpfleet is RMS ≤ 45 µs, convergence ≤ 70 s (≤ 3 s with iburst), ≤ 36 requests."
   echo
-  echo "## NTP server throughput"
-  echo
-  echo "$throughput"
+  echo "$throughput"  # brings its own "## NTP server throughput" heading
   echo
   echo "## Controller scale"
   echo

@@ -25,8 +25,12 @@ std::unique_ptr<v1::FleetService::Stub> ConnectController(
       ssl.pem_private_key = ReadFile(o.tls_key).value_or("");
     credentials = grpc::SslCredentials(ssl);
   }
+  grpc::ChannelArguments args;
+  // A fleet of 10 000 nodes with their peers is several MiB: lift gRPC's
+  // 4 MiB default for what the controller sends back.
+  args.SetMaxReceiveMessageSize(256 << 20);
   return v1::FleetService::NewStub(
-      grpc::CreateChannel(o.controller, credentials));
+      grpc::CreateCustomChannel(o.controller, credentials, args));
 }
 
 int PrintError(const absl::Status& status) {
