@@ -98,6 +98,14 @@ namespace v1 = ntpfleet::v1;
 
 int64_t NowNs() { return absl::ToUnixNanos(absl::Now()); }
 
+// A value for the RESULT line: no spaces, no '='.
+std::string Token(std::string text) {
+  for (char& ch : text) {
+    if (ch == ' ' || ch == '=' || ch == '\n') ch = '_';
+  }
+  return text.substr(0, 120);
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return -1;
   std::sort(v.begin(), v.end());
@@ -580,11 +588,8 @@ int main(int argc, char** argv) {
   auto emit = [&](int rc) {
     result.push_back(
         absl::StrCat("failed_streams=", load.failed_streams.load()));
-    if (std::string e = load.first_error(); !e.empty()) {
-      for (char& ch : e) {
-        if (ch == ' ' || ch == '=') ch = '_';
-      }
-      result.push_back(absl::StrCat("stream_error=", e.substr(0, 120)));
+    if (const std::string e = load.first_error(); !e.empty()) {
+      result.push_back(absl::StrCat("stream_error=", Token(e)));
     }
     std::printf("RESULT %s\n", absl::StrJoin(result, " ").c_str());
     std::fflush(stdout);
@@ -708,11 +713,7 @@ int main(int argc, char** argv) {
                         Percentile(walls, 50), static_cast<int>(walls.size()),
                         failures, error.empty() ? "" : ": " + error));
     if (!error.empty()) {
-      std::string e = error;
-      for (char& ch : e) {
-        if (ch == ' ' || ch == '=') ch = '_';
-      }
-      result.push_back(absl::StrCat("status_error=", e.substr(0, 120)));
+      result.push_back(absl::StrCat("status_error=", Token(error)));
     }
   }
 
@@ -720,6 +721,8 @@ int main(int argc, char** argv) {
   if (const int rounds = absl::GetFlag(FLAGS_resync_rounds); rounds > 0) {
     std::vector<double> totals, acks;
     int min_ok = n;
+    int resync_failures = 0;
+    std::string resync_error;
     load.TakeAcks();
     for (int r = 0; r < rounds; ++r) {
       v1::ResyncRequest request;
@@ -735,8 +738,10 @@ int main(int argc, char** argv) {
       const int64_t end = NowNs();
       if (!s.ok()) {
         say(absl::StrCat("Resync failed: ", s.error_message()));
-        min_ok = 0;
-        break;
+        if (resync_error.empty()) resync_error = s.error_message();
+        ++resync_failures;
+        absl::SleepFor(absl::Seconds(1));
+        continue;
       }
       int ok = 0;
       for (const v1::NodeResyncResult& res : response.results()) {
@@ -762,7 +767,12 @@ int main(int argc, char** argv) {
         absl::StrFormat("resync_ack_p50_ms=%.1f", Percentile(acks, 50)));
     result.push_back(
         absl::StrFormat("resync_ack_p99_ms=%.1f", Percentile(acks, 99)));
-    result.push_back(absl::StrCat("resync_ok_min=", min_ok));
+    result.push_back(
+        absl::StrCat("resync_ok_min=", totals.empty() ? -1 : min_ok));
+    result.push_back(absl::StrCat("resync_failures=", resync_failures));
+    if (!resync_error.empty()) {
+      result.push_back(absl::StrCat("resync_error=", Token(resync_error)));
+    }
   }
 
   result.push_back(absl::StrCat("write_failures=", load.write_failures.load()));
