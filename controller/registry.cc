@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/proto_time.h"
+#include "common/summary_peer.h"
+#include "google/protobuf/arena.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -28,7 +30,36 @@ bool CountsInSkew(const v1::SyncStatus& status) {
   }
 }
 
+// A fleet message on its own arena, and the arena's owner. A snapshot is built
+// from thousands of small messages (every Duration is one): on an arena that
+// is a few large allocations instead of hundreds of thousands of malloc/free
+// pairs, freed at once with the last shared_ptr.
+std::pair<std::shared_ptr<google::protobuf::Arena>, v1::Fleet*>
+NewArenaFleet() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 64 << 10;
+  options.max_block_size = 4 << 20;
+  auto arena = std::make_shared<google::protobuf::Arena>(options);
+  return {arena,
+          google::protobuf::Arena::CreateMessage<v1::Fleet>(arena.get())};
+}
+
 }  // namespace
+
+std::shared_ptr<const v1::Fleet> SummarizeFleet(const v1::Fleet& full) {
+  auto [owned, fleet] = NewArenaFleet();
+  *fleet = full;
+  for (v1::Node& node : *fleet->mutable_nodes()) {
+    if (!node.has_status() || node.status().peers_size() <= 1) continue;
+    v1::SyncStatus& status = *node.mutable_status();
+    const v1::PeerStatus* keep = SummaryPeer(status);
+    int index = 0;
+    while (&status.peers(index) != keep) ++index;  // keep is one of them
+    status.mutable_peers()->SwapElements(0, index);
+    status.mutable_peers()->DeleteSubrange(1, status.peers_size() - 1);
+  }
+  return std::shared_ptr<const v1::Fleet>(std::move(owned), fleet);
+}
 
 Registry::Registry(const clock::Clock* clock, RegistryOptions options)
     : clock_(clock), options_(options) {}
@@ -50,7 +81,7 @@ absl::StatusOr<uint64_t> Registry::Connect(const v1::Hello& hello,
   // entry beside the live one(s): a duplicate.
   Entry* slot = nullptr;
   for (Entry& e : entries) {
-    if (e.connection != 0 && SameInstance(e.hello, hello)) {
+    if (e.connection != 0 && SameInstance(*e.hello, hello)) {
       slot = &e;
       break;
     }
@@ -67,7 +98,7 @@ absl::StatusOr<uint64_t> Registry::Connect(const v1::Hello& hello,
 
   if (slot->connection != 0) live_.erase(slot->connection);
   slot->connection = id;
-  slot->hello = hello;
+  slot->hello = std::make_shared<const v1::Hello>(hello);
   slot->peer = peer;
   // The status is kept: until the new stream reports, the node's latest status
   // is still the one it last sent.
@@ -89,11 +120,18 @@ Registry::Entry* Registry::FindLive(uint64_t connection) {
 }
 
 bool Registry::Report(uint64_t connection, const v1::SyncStatus& status) {
+  return Report(connection, std::make_shared<const v1::SyncStatus>(status));
+}
+
+bool Registry::Report(uint64_t connection,
+                      std::shared_ptr<const v1::SyncStatus> status) {
   const absl::Time now = clock_->Now();
   absl::MutexLock lock(&mu_);
   Entry* e = FindLive(connection);
   if (e == nullptr) return false;
-  e->status = status;
+  // The old status is released outside the lock when `status` goes out of
+  // scope after the swap.
+  e->status.swap(status);
   e->last_seen = now;
   ++version_;
   return true;
@@ -139,7 +177,7 @@ void Registry::AddKnownNode(const v1::Hello& hello, absl::Time last_seen) {
   std::vector<Entry>& entries = nodes_[hello.node_name()];
   if (!entries.empty()) return;
   Entry& e = entries.emplace_back();
-  e.hello = hello;
+  e.hello = std::make_shared<const v1::Hello>(hello);
   e.last_seen = last_seen;
   ++version_;
 }
@@ -152,47 +190,80 @@ absl::Duration Registry::StaleAfter(const v1::Hello& hello) const {
   return interval * options_.stale_intervals;
 }
 
-v1::Fleet Registry::BuildFleet(absl::Time now) const {
-  v1::Fleet fleet;
-  SetTimestamp(now, fleet.mutable_as_of());
-  SetDuration(options_.skew_threshold, fleet.mutable_threshold());
-
-  std::vector<std::pair<v1::Node*, absl::Duration>> counted;  // node, offset
-  absl::Duration max_error_bound = absl::ZeroDuration();
-  for (const auto& [name, entries] : nodes_) {
-    const int live = static_cast<int>(
-        std::count_if(entries.begin(), entries.end(),
-                      [](const Entry& e) { return e.connection != 0; }));
-    for (const Entry& e : entries) {
-      v1::Node* node = fleet.add_nodes();
-      node->set_name(name);
-      *node->mutable_hello() = e.hello;
-      node->set_peer(e.peer);
-      if (e.status.has_value()) *node->mutable_status() = *e.status;
-      if (e.last_seen != absl::InfinitePast()) {
-        SetTimestamp(e.last_seen, node->mutable_last_seen());
-      }
-      node->set_duplicate_name(e.connection != 0 && live > 1);
-      if (e.connection == 0) {
-        node->set_connection(v1::CONNECTION_STATE_DISCONNECTED);
-      } else if (now - e.last_seen >= StaleAfter(e.hello)) {
-        node->set_connection(v1::CONNECTION_STATE_STALE);
-        fleet.set_stale_count(fleet.stale_count() + 1);
-      } else {
-        node->set_connection(v1::CONNECTION_STATE_CONNECTED);
-        fleet.set_connected_count(fleet.connected_count() + 1);
-        if (e.status.has_value() && CountsInSkew(*e.status)) {
-          counted.emplace_back(node, FromProto(e.status->offset()));
-          max_error_bound =
-              std::max(max_error_bound, FromProto(e.status->error_bound()));
+Registry::Snapshot Registry::TakeSnapshot() const {
+  // What the fleet is made of, copied under the lock as pointers.
+  struct Row {
+    std::string name;
+    std::shared_ptr<const v1::Hello> hello;
+    std::string peer;
+    std::shared_ptr<const v1::SyncStatus> status;
+    absl::Time last_seen;
+    v1::ConnectionState connection;
+    bool duplicate_name;
+  };
+  std::vector<Row> rows;
+  Snapshot snapshot;
+  const absl::Time now = clock_->Now();
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    snapshot.version = version_;
+    rows.reserve(live_.size() + nodes_.size());
+    for (const auto& [name, entries] : nodes_) {
+      const int live = static_cast<int>(
+          std::count_if(entries.begin(), entries.end(),
+                        [](const Entry& e) { return e.connection != 0; }));
+      for (const Entry& e : entries) {
+        v1::ConnectionState state = v1::CONNECTION_STATE_DISCONNECTED;
+        if (e.connection != 0) {
+          const absl::Time stale_at = e.last_seen + StaleAfter(*e.hello);
+          if (now >= stale_at) {
+            state = v1::CONNECTION_STATE_STALE;
+          } else {
+            state = v1::CONNECTION_STATE_CONNECTED;
+            snapshot.valid_until = std::min(snapshot.valid_until, stale_at);
+          }
         }
+        rows.push_back(Row{name, e.hello, e.peer, e.status, e.last_seen, state,
+                           e.connection != 0 && live > 1});
       }
     }
   }
+
+  auto [owned, fleet] = NewArenaFleet();
+  SetTimestamp(now, fleet->mutable_as_of());
+  SetDuration(options_.skew_threshold, fleet->mutable_threshold());
+  std::vector<std::pair<v1::Node*, absl::Duration>> counted;  // node, offset
+  absl::Duration max_error_bound = absl::ZeroDuration();
+  fleet->mutable_nodes()->Reserve(static_cast<int>(rows.size()));
+  for (Row& row : rows) {
+    v1::Node* node = fleet->add_nodes();
+    node->set_name(std::move(row.name));
+    *node->mutable_hello() = *row.hello;
+    node->set_peer(std::move(row.peer));
+    if (row.status != nullptr) *node->mutable_status() = *row.status;
+    if (row.last_seen != absl::InfinitePast()) {
+      SetTimestamp(row.last_seen, node->mutable_last_seen());
+    }
+    node->set_duplicate_name(row.duplicate_name);
+    node->set_connection(row.connection);
+    if (row.connection == v1::CONNECTION_STATE_STALE) {
+      fleet->set_stale_count(fleet->stale_count() + 1);
+    } else if (row.connection == v1::CONNECTION_STATE_CONNECTED) {
+      fleet->set_connected_count(fleet->connected_count() + 1);
+      if (row.status != nullptr && CountsInSkew(*row.status)) {
+        counted.emplace_back(node, FromProto(row.status->offset()));
+        max_error_bound =
+            std::max(max_error_bound, FromProto(row.status->error_bound()));
+      }
+    }
+  }
+  rows.clear();  // releases the shared messages before the fleet is handed on
+
   if (counted.empty()) {
-    SetDuration(absl::ZeroDuration(), fleet.mutable_skew());
-    SetDuration(absl::ZeroDuration(), fleet.mutable_max_error_bound());
-    return fleet;
+    SetDuration(absl::ZeroDuration(), fleet->mutable_skew());
+    SetDuration(absl::ZeroDuration(), fleet->mutable_max_error_bound());
+    snapshot.fleet = std::shared_ptr<const v1::Fleet>(owned, fleet);
+    return snapshot;
   }
 
   std::vector<absl::Duration> offsets;
@@ -202,8 +273,8 @@ v1::Fleet Registry::BuildFleet(absl::Time now) const {
   const size_t n = offsets.size();
   const absl::Duration median =
       n % 2 == 1 ? offsets[n / 2] : (offsets[n / 2 - 1] + offsets[n / 2]) / 2;
-  SetDuration(offsets.back() - offsets.front(), fleet.mutable_skew());
-  SetDuration(max_error_bound, fleet.mutable_max_error_bound());
+  SetDuration(offsets.back() - offsets.front(), fleet->mutable_skew());
+  SetDuration(max_error_bound, fleet->mutable_max_error_bound());
 
   for (const auto& [node, offset] : counted) {
     const absl::Duration deviation = offset - median;
@@ -220,25 +291,23 @@ v1::Fleet Registry::BuildFleet(absl::Time now) const {
         absl::AbsDuration(deviation) > options_.skew_threshold ||
         absl::AbsDuration(offset) > options_.skew_threshold;
     node->set_flagged(flagged);
-    if (flagged) fleet.set_flagged_count(fleet.flagged_count() + 1);
+    if (flagged) fleet->set_flagged_count(fleet->flagged_count() + 1);
   }
-  return fleet;
+  snapshot.fleet = std::shared_ptr<const v1::Fleet>(std::move(owned), fleet);
+  return snapshot;
 }
 
-v1::Fleet Registry::GetFleet() const {
-  const absl::Time now = clock_->Now();
-  absl::ReaderMutexLock lock(&mu_);
-  return BuildFleet(now);
-}
+v1::Fleet Registry::GetFleet() const { return *TakeSnapshot().fleet; }
 
 std::optional<v1::Node> Registry::GetNode(const std::string& name) const {
-  const absl::Time now = clock_->Now();
-  absl::ReaderMutexLock lock(&mu_);
-  if (nodes_.find(name) == nodes_.end()) return std::nullopt;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (nodes_.find(name) == nodes_.end()) return std::nullopt;
+  }
   // Deviation and the flag need the whole fleet.
-  v1::Fleet fleet = BuildFleet(now);
-  for (v1::Node& node : *fleet.mutable_nodes()) {
-    if (node.name() == name) return std::move(node);
+  const Snapshot snapshot = TakeSnapshot();
+  for (const v1::Node& node : snapshot.fleet->nodes()) {
+    if (node.name() == name) return node;
   }
   return std::nullopt;
 }
@@ -273,8 +342,8 @@ absl::StatusOr<Registry::Selection> Registry::Select(
     if (by_label) {
       for (const auto& [name, entries] : nodes_) {
         for (const Entry& e : entries) {
-          const auto it = e.hello.labels().find(label_key);
-          if (it != e.hello.labels().end() && it->second == label_value) {
+          const auto it = e.hello->labels().find(label_key);
+          if (it != e.hello->labels().end() && it->second == label_value) {
             chosen.insert(name);
           }
         }
@@ -301,22 +370,6 @@ absl::StatusOr<Registry::Selection> Registry::Select(
 uint64_t Registry::version() const {
   absl::ReaderMutexLock lock(&mu_);
   return version_;
-}
-
-bool Registry::WaitForChange(uint64_t seen_version,
-                             absl::Duration timeout) const {
-  struct Arg {
-    const Registry* self;
-    uint64_t seen;
-  } arg{this, seen_version};
-  const absl::Condition changed(
-      +[](Arg* a) {
-        a->self->mu_.AssertReaderHeld();  // Await calls it with mu_ held
-        return a->self->version_ != a->seen;
-      },
-      &arg);
-  absl::MutexLock lock(&mu_);
-  return mu_.AwaitWithTimeout(changed, timeout);
 }
 
 }  // namespace ntpfleet::controller

@@ -34,7 +34,7 @@
 //   interval (Hello.report_interval, or the default when the Hello has none);
 // - DISCONNECTED: known, no stream.
 // Because STALE depends only on time, a node turning stale does not bump
-// version(): a watcher re-reads GetFleet at its own pace as well as on change.
+// version(): Snapshot.valid_until says when a snapshot goes out of date.
 //
 // Thread-safety: thread-safe; every method may be called from any thread.
 #ifndef NTPFLEET_CONTROLLER_REGISTRY_H_
@@ -42,6 +42,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,6 +86,11 @@ class Registry {
   // connection is not live (ended, or replaced by a reconnect) — the caller may
   // then end that stream.
   bool Report(uint64_t connection, const v1::SyncStatus& status);
+  // The same, taking a status the caller has already moved into shared
+  // ownership: the registry keeps the pointer and copies nothing, so a report
+  // holds the lock only for a pointer swap.
+  bool Report(uint64_t connection,
+              std::shared_ptr<const v1::SyncStatus> status);
 
   // Any other message arrived on `connection` (e.g. a ResyncResult): refreshes
   // last_seen only. Returns false when the connection is not live.
@@ -114,6 +120,20 @@ class Registry {
   // connected_count counts CONNECTED nodes (STALE ones are in stale_count).
   v1::Fleet GetFleet() const;
 
+  // GetFleet as an immutable shared snapshot, with what a cache needs to know
+  // when it is out of date. The lock is held only to copy pointers: the
+  // protobuf is assembled outside it, so reports are not held up by a reader
+  // of a large fleet.
+  struct Snapshot {
+    std::shared_ptr<const v1::Fleet> fleet;
+    uint64_t version = 0;  // version() the snapshot was taken at
+    // The snapshot is exact until version() changes or the injected clock
+    // reaches this time (the first CONNECTED node turning STALE);
+    // InfiniteFuture when no node can turn stale.
+    absl::Time valid_until = absl::InfiniteFuture();
+  };
+  Snapshot TakeSnapshot() const;
+
   // The entry for `name` as it appears in GetFleet (the first one when the
   // name is duplicated; it is flagged duplicate_name), or nullopt if unknown.
   std::optional<v1::Node> GetNode(const std::string& name) const;
@@ -141,22 +161,19 @@ class Registry {
   // Bumped on every change (connect, report, touch, disconnect, known node).
   uint64_t version() const;
 
-  // Blocks until version() != seen_version (true) or `timeout` passes (false).
-  // Real time, not the injected clock: this is the WatchFleet stream waiting.
-  bool WaitForChange(uint64_t seen_version, absl::Duration timeout) const;
-
  private:
+  // Hello and status are immutable once stored and shared with snapshots:
+  // taking a snapshot copies pointers, not messages.
   struct Entry {
-    uint64_t connection = 0;  // 0: no live stream
-    v1::Hello hello;
+    uint64_t connection = 0;                 // 0: no live stream
+    std::shared_ptr<const v1::Hello> hello;  // never null
     std::string peer;
-    std::optional<v1::SyncStatus> status;
-    absl::Time last_seen = absl::InfinitePast();  // InfinitePast: never
+    std::shared_ptr<const v1::SyncStatus> status;  // null: none yet
+    absl::Time last_seen = absl::InfinitePast();   // InfinitePast: never
   };
 
   // Finds the live entry of `connection`, or nullptr.
   Entry* FindLive(uint64_t connection) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::Fleet BuildFleet(absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Duration StaleAfter(const v1::Hello& hello) const;
 
   const clock::Clock* const clock_;
@@ -170,6 +187,10 @@ class Registry {
   uint64_t next_connection_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
 };
+
+// `full` with each node's peer rows trimmed to the one a fleet table shows
+// (SummaryPeer): GetFleetRequest.summary. On its own arena, like snapshots.
+std::shared_ptr<const v1::Fleet> SummarizeFleet(const v1::Fleet& full);
 
 }  // namespace ntpfleet::controller
 

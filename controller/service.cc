@@ -24,6 +24,15 @@ namespace {
 constexpr absl::Duration kDefaultResyncDeadline = absl::Seconds(10);
 constexpr absl::Duration kHistoryRetention = absl::Hours(24 * 30);
 constexpr size_t kHistoryPoints = 500;
+// Housekeeping turn: resync deadlines, watchers and history.
+constexpr absl::Duration kHousekeepingTick = absl::Milliseconds(100);
+// A snapshot older than this (controller clock) is rebuilt even if nothing
+// changed, so that as_of and the history keep moving.
+constexpr absl::Duration kMaxSnapshotAge = absl::Seconds(1);
+// Snapshots are rebuilt at most once per this multiple of the last build's
+// (real) cost, and never less often than kMaxRebuildInterval allows.
+constexpr int kRebuildCostFactor = 10;
+constexpr absl::Duration kMaxRebuildInterval = absl::Seconds(1);
 
 }  // namespace
 
@@ -82,7 +91,10 @@ class ControllerCore::AgentStream
       Log(LogLevel::kInfo, "%s connected from %s", in_.hello().node_name(),
           peer_);
     } else if (in_.has_status()) {
-      if (!core_->registry().Report(connection_, in_.status())) {
+      // Moved, not copied: the registry keeps this message as it is.
+      auto status = std::make_shared<v1::SyncStatus>();
+      status->Swap(in_.mutable_status());
+      if (!core_->registry().Report(connection_, std::move(status))) {
         FinishOnce(
             grpc::Status(grpc::StatusCode::ABORTED,
                          "replaced by a newer stream from the same agent"));
@@ -136,19 +148,21 @@ class ControllerCore::AgentStream
 class ControllerCore::FleetWatcher
     : public grpc::ServerWriteReactor<v1::Fleet> {
  public:
-  FleetWatcher(ControllerCore* core, absl::Duration min_interval)
-      : core_(core), min_interval_(min_interval) {
+  FleetWatcher(ControllerCore* core, absl::Duration min_interval, bool summary)
+      : core_(core), min_interval_(min_interval), summary_(summary) {
     core_->AddWatcher(this);
-    Push(core_->registry().GetFleet(), absl::Now());
+    Push(core_->Fleet(summary_), absl::Now());
   }
+
+  bool summary() const { return summary_; }
 
   // The housekeeping thread offers every new snapshot; at most one per
   // min_interval is written, and one held back is written as soon as it may
   // be (after the write in flight, or by Flush()).
-  void Push(const v1::Fleet& fleet, absl::Time now) {
+  void Push(std::shared_ptr<const v1::Fleet> fleet, absl::Time now) {
     absl::MutexLock lock(&mu_);
     if (finished_) return;
-    pending_ = fleet;
+    pending_ = std::move(fleet);
     WritePendingLocked(now);
   }
 
@@ -182,11 +196,10 @@ class ControllerCore::FleetWatcher
         now - last_write_ < min_interval_) {
       return;
     }
-    current_ = *std::move(pending_);
-    pending_.reset();
+    current_ = std::move(pending_);
     writing_ = true;
     last_write_ = now;
-    StartWrite(&current_);
+    StartWrite(current_.get());
   }
 
   void FinishLocked(const grpc::Status& status)
@@ -198,12 +211,15 @@ class ControllerCore::FleetWatcher
 
   ControllerCore* core_;
   const absl::Duration min_interval_;
+  const bool summary_;
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_write_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  v1::Fleet current_ ABSL_GUARDED_BY(mu_);
-  std::optional<v1::Fleet> pending_ ABSL_GUARDED_BY(mu_);
+  // The snapshot being written, and the newest one offered since (null:
+  // none). Shared with the controller: nothing is copied per watcher.
+  std::shared_ptr<const v1::Fleet> current_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const v1::Fleet> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 // --------------------------------------------------------------------------------------------
@@ -219,9 +235,21 @@ struct ControllerCore::Operation {
   std::function<void(const grpc::Status&, const v1::ResyncResponse&)> finish;
 };
 
+struct ControllerCore::Completed {
+  std::function<void(const grpc::Status&, const v1::ResyncResponse&)> finish;
+  v1::ResyncResponse response;
+  // For the audit log.
+  v1::ResyncRequest request;
+  absl::Time started;
+  std::vector<v1::NodeResyncResult> results;
+};
+
 ControllerCore::ControllerCore(const clock::Clock* clock, Registry* registry,
                                Store* store)
-    : clock_(clock), registry_(registry), store_(store) {}
+    : clock_(clock),
+      registry_(registry),
+      store_(store),
+      last_fleet_(std::make_shared<const v1::Fleet>()) {}
 
 ControllerCore::~ControllerCore() { Stop(); }
 
@@ -230,8 +258,35 @@ void ControllerCore::Start() {
 }
 
 void ControllerCore::Stop() {
-  stop_ = true;
+  if (!stop_.HasBeenNotified()) stop_.Notify();
   if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {
+  absl::MutexLock lock(&snapshot_mu_);
+  auto answer = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(snapshot_mu_) {
+    if (!summary) return snapshot_.fleet;
+    if (summary_of_ != snapshot_.fleet) {
+      summary_ = SummarizeFleet(*snapshot_.fleet);
+      summary_of_ = snapshot_.fleet;
+    }
+    return summary_;
+  };
+  const absl::Time now = clock_->Now();
+  const absl::Time real_now = absl::Now();
+  if (snapshot_.fleet != nullptr && now < snapshot_.valid_until &&
+      now - report::FromProto(snapshot_.fleet->as_of()) < kMaxSnapshotAge) {
+    // Exact: nothing changed since it was taken.
+    if (snapshot_.version == registry_->version()) return answer();
+    // Changed, but the last build was too recent to pay for another: a
+    // large fleet whose reports arrive all the time.
+    if (real_now - last_build_ < rebuild_interval_) return answer();
+  }
+  snapshot_ = registry_->TakeSnapshot();
+  last_build_ = absl::Now();
+  rebuild_interval_ = std::min(kRebuildCostFactor * (last_build_ - real_now),
+                               kMaxRebuildInterval);
+  return answer();
 }
 
 void ControllerCore::Attach(uint64_t connection, AgentStream* stream) {
@@ -246,15 +301,17 @@ void ControllerCore::Detach(uint64_t connection) {
 
 void ControllerCore::AddWatcher(FleetWatcher* watcher) {
   absl::MutexLock lock(&mu_);
-  watchers_.insert(watcher);
+  if (watchers_.insert(watcher).second && watcher->summary()) {
+    ++summary_watchers_;
+  }
 }
 
 void ControllerCore::RemoveWatcher(FleetWatcher* watcher) {
   absl::MutexLock lock(&mu_);
-  watchers_.erase(watcher);
+  if (watchers_.erase(watcher) > 0 && watcher->summary()) --summary_watchers_;
 }
 
-v1::Fleet ControllerCore::LastFleet() const {
+std::shared_ptr<const v1::Fleet> ControllerCore::LastFleet() const {
   absl::MutexLock lock(&mu_);
   return last_fleet_;
 }
@@ -288,7 +345,7 @@ void ControllerCore::Resync(
     r.mutable_result()->set_error("not connected to the controller");
     op->results.push_back(std::move(r));
   }
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   // Unique across controller restarts too: the time to the millisecond.
   op->request_id = absl::StrFormat(
       "resync-%d-%d", absl::ToUnixMillis(op->started), next_request_++);
@@ -321,12 +378,15 @@ void ControllerCore::Resync(
       op->pending.size(), request.dry_run() ? " (dry run)" : "");
   Operation& ref = *op;
   operations_[op->request_id] = std::move(op);
-  if (ref.pending.empty()) Complete(ref);
+  if (!ref.pending.empty()) return;
+  Completed completed = Complete(ref);
+  lock.Release();
+  Deliver(std::move(completed));
 }
 
 void ControllerCore::OnResyncResult(uint64_t connection,
                                     const v1::ResyncResult& result) {
-  absl::MutexLock lock(&mu_);
+  absl::ReleasableMutexLock lock(&mu_);
   auto it = operations_.find(result.request_id());
   if (it == operations_.end()) return;  // late: the operation already timed out
   Operation& op = *it->second;
@@ -337,10 +397,13 @@ void ControllerCore::OnResyncResult(uint64_t connection,
   *r.mutable_result() = result;
   op.results.push_back(std::move(r));
   op.pending.erase(p);
-  if (op.pending.empty()) Complete(op);
+  if (!op.pending.empty()) return;
+  Completed completed = Complete(op);
+  lock.Release();
+  Deliver(std::move(completed));
 }
 
-void ControllerCore::Complete(Operation& op) {
+ControllerCore::Completed ControllerCore::Complete(Operation& op) {
   for (const auto& [connection, node] : op.pending) {
     v1::NodeResyncResult r;
     r.set_node(node);
@@ -351,67 +414,94 @@ void ControllerCore::Complete(Operation& op) {
     op.results.push_back(std::move(r));
   }
   op.pending.clear();
-  std::sort(op.results.begin(), op.results.end(),
-            [](const v1::NodeResyncResult& a, const v1::NodeResyncResult& b) {
-              return a.node() < b.node();
-            });
-  v1::ResyncResponse response;
-  response.set_request_id(op.request_id);
   for (const v1::NodeResyncResult& r : op.results) {
-    *response.add_results() = r;
     ++counters_.node_results[v1::ResyncOutcome_Name(r.result().outcome())];
   }
   ++counters_.requests;
+  Completed completed;
+  completed.finish = std::move(op.finish);
+  completed.response.set_request_id(op.request_id);
+  completed.request = std::move(op.request);
+  completed.started = op.started;
+  completed.results = std::move(op.results);
+  operations_.erase(op.request_id);  // `op` is gone after this line
+  return completed;
+}
+
+void ControllerCore::Deliver(Completed completed) {
+  std::vector<v1::NodeResyncResult>& results = completed.results;
+  std::sort(results.begin(), results.end(),
+            [](const v1::NodeResyncResult& a, const v1::NodeResyncResult& b) {
+              return a.node() < b.node();
+            });
+  // Recorded before the caller hears of it: an answered resync is audited.
   if (store_ != nullptr) {
     absl::StatusOr<int64_t> id = store_->RecordResync(
-        op.request.requested_by(), op.request.selector(), op.request.dry_run(),
-        op.request_id, op.started, op.results);
+        completed.request.requested_by(), completed.request.selector(),
+        completed.request.dry_run(), completed.response.request_id(),
+        completed.started, results);
     if (!id.ok()) Log(LogLevel::kError, "%s", id.status().message());
   }
-  auto finish = std::move(op.finish);
-  operations_.erase(op.request_id);  // `op` is gone after this line
-  // gRPC's Finish() may be called with our lock held: it only schedules work.
-  finish(grpc::Status::OK, response);
+  completed.response.mutable_results()->Reserve(
+      static_cast<int>(results.size()));
+  for (v1::NodeResyncResult& r : results) {
+    *completed.response.add_results() = std::move(r);
+  }
+  completed.finish(grpc::Status::OK, completed.response);
 }
 
 void ControllerCore::Housekeep() {
   SkewDownsampler downsampler;
-  uint64_t seen_version = 0;
-  absl::Time last_snapshot = absl::InfinitePast();
   absl::Time last_seen_flush = clock_->Now();
   absl::Time last_prune = absl::InfinitePast();
-  while (!stop_) {
-    registry_->WaitForChange(seen_version, absl::Milliseconds(100));
+  while (!stop_.WaitForNotificationWithTimeout(kHousekeepingTick)) {
     const absl::Time now = clock_->Now();
+    std::vector<Completed> expired;
     {
       absl::MutexLock lock(&mu_);
-      std::vector<Operation*> expired;
+      std::vector<Operation*> due;
       for (auto& [id, op] : operations_) {
-        if (now >= op->deadline) expired.push_back(op.get());
+        if (now >= op->deadline) due.push_back(op.get());
       }
-      for (Operation* op : expired) Complete(*op);
-      for (FleetWatcher* w : watchers_) w->Flush(absl::Now());
+      for (Operation* op : due) expired.push_back(Complete(*op));
     }
-    const uint64_t version = registry_->version();
-    if (version == seen_version && now - last_snapshot < absl::Seconds(1))
-      continue;
-    seen_version = version;
-    last_snapshot = now;
-    const v1::Fleet fleet = registry_->GetFleet();
+    for (Completed& c : expired) Deliver(std::move(c));
+
+    // Outside mu_: Fleet() may build, and watchers' reactors take mu_ (via
+    // RemoveWatcher) on their own threads.
+    bool want_summary;
     {
       absl::MutexLock lock(&mu_);
-      last_fleet_ = fleet;
-      for (FleetWatcher* w : watchers_) w->Push(fleet, absl::Now());
+      want_summary = summary_watchers_ > 0;
     }
-    if (store_ == nullptr) continue;
-    if (std::optional<v1::SkewPoint> point = downsampler.Add(fleet)) {
+    std::shared_ptr<const v1::Fleet> fleet = Fleet();
+    // Derived from `fleet` or a newer snapshot; either is fine for watchers.
+    std::shared_ptr<const v1::Fleet> summary =
+        want_summary ? Fleet(/*summary=*/true) : nullptr;
+    bool fresh;
+    {
+      absl::MutexLock lock(&mu_);
+      fresh = fleet != last_fleet_;
+      if (fresh) last_fleet_ = fleet;
+      for (FleetWatcher* w : watchers_) {
+        if (!fresh) {
+          w->Flush(absl::Now());
+        } else if (w->summary() && summary != nullptr) {
+          w->Push(summary, absl::Now());
+        } else {
+          w->Push(fleet, absl::Now());
+        }
+      }
+    }
+    if (store_ == nullptr || !fresh) continue;
+    if (std::optional<v1::SkewPoint> point = downsampler.Add(*fleet)) {
       if (absl::Status s = store_->AppendSkew(*point); !s.ok()) {
         Log(LogLevel::kError, "%s", s.message());
       }
     }
     if (now - last_seen_flush >= absl::Seconds(10)) {
       std::vector<std::pair<std::string, absl::Time>> seen;
-      for (const v1::Node& n : fleet.nodes()) {
+      for (const v1::Node& n : fleet->nodes()) {
         if (n.connection() == v1::CONNECTION_STATE_CONNECTED) {
           seen.emplace_back(n.name(), report::FromProto(n.last_seen()));
         }
@@ -435,9 +525,9 @@ AgentServiceImpl::Connect(grpc::CallbackServerContext* context) {
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(
-    grpc::CallbackServerContext* context, const v1::GetFleetRequest*,
+    grpc::CallbackServerContext* context, const v1::GetFleetRequest* request,
     v1::Fleet* response) {
-  *response = core_->registry().GetFleet();
+  *response = *core_->Fleet(request->summary());
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -447,15 +537,23 @@ grpc::ServerWriteReactor<v1::Fleet>* FleetServiceImpl::WatchFleet(
     grpc::CallbackServerContext*, const v1::WatchFleetRequest* request) {
   absl::Duration interval = report::FromProto(request->min_interval());
   if (interval <= absl::ZeroDuration()) interval = absl::Seconds(1);
-  return new ControllerCore::FleetWatcher(core_, interval);
+  return new ControllerCore::FleetWatcher(core_, interval, request->summary());
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetNode(
     grpc::CallbackServerContext* context, const v1::GetNodeRequest* request,
     v1::Node* response) {
   auto* reactor = context->DefaultReactor();
-  std::optional<v1::Node> node = core_->registry().GetNode(request->name());
-  if (!node) {
+  // The node as the fleet shows it (deviation and the flag need the whole
+  // fleet): found in the shared snapshot, sorted by name.
+  const std::shared_ptr<const v1::Fleet> fleet = core_->Fleet();
+  const auto& nodes = fleet->nodes();
+  const auto node =
+      std::lower_bound(nodes.begin(), nodes.end(), request->name(),
+                       [](const v1::Node& n, const std::string& name) {
+                         return n.name() < name;
+                       });
+  if (node == nodes.end() || node->name() != request->name()) {
     reactor->Finish(grpc::Status(
         grpc::StatusCode::NOT_FOUND,
         absl::StrFormat("no node named '%s' has ever reported to this "

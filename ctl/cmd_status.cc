@@ -19,8 +19,10 @@ int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew) {
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
   v1::Fleet fleet;
-  if (grpc::Status s = stub->GetFleet(&context, v1::GetFleetRequest(), &fleet);
-      !s.ok()) {
+  v1::GetFleetRequest request;
+  // The table shows one peer row per node; JSON has them all.
+  request.set_summary(!o.json);
+  if (grpc::Status s = stub->GetFleet(&context, request, &fleet); !s.ok()) {
     return ControllerError(o.controller, FromGrpcStatus(s));
   }
   if (o.json) {

@@ -33,6 +33,7 @@ int RunWatch(const CommonOptions& o, absl::Duration interval) {
   grpc::ClientContext context;
   v1::WatchFleetRequest request;
   report::SetDuration(interval, request.mutable_min_interval());
+  request.set_summary(!o.json);  // as `status`
   auto reader = stub->WatchFleet(&context, request);
   v1::Fleet fleet;
   while (reader->Read(&fleet)) {

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/proto_time.h"
+#include "common/summary_peer.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -197,24 +198,7 @@ std::string DurationOrDash(bool present, const google::protobuf::Duration& d) {
 // The reach of the system peer (by name, else by its '*' mark), else of the
 // first peer; "-" without peers.
 std::string Reach(const SyncStatus& status) {
-  const PeerStatus* chosen = nullptr;
-  for (const PeerStatus& p : status.peers()) {
-    if (!status.system_peer().empty() && p.remote() == status.system_peer()) {
-      chosen = &p;
-      break;
-    }
-  }
-  if (chosen == nullptr) {
-    for (const PeerStatus& p : status.peers()) {
-      if (p.mark() == v1::SELECTION_MARK_SYSTEM_PEER) {
-        chosen = &p;
-        break;
-      }
-    }
-  }
-  if (chosen == nullptr && !status.peers().empty()) {
-    chosen = &status.peers(0);
-  }
+  const PeerStatus* chosen = SummaryPeer(status);
   if (chosen == nullptr) return "-";
   return absl::StrFormat("%o", chosen->reach() & 0xffu);
 }

@@ -4,7 +4,6 @@
 #include "controller/registry.h"
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -507,25 +506,73 @@ TEST_F(RegistryTest, VersionBumpsOnEveryChange) {
   EXPECT_TRUE(bumped());
 }
 
-TEST_F(RegistryTest, WaitForChangeTimesOutWithoutChange) {
-  EXPECT_FALSE(
-      registry_.WaitForChange(registry_.version(), absl::Milliseconds(1)));
+TEST_F(RegistryTest, SnapshotIsValidUntilTheFirstConnectedNodeTurnsStale) {
+  EXPECT_EQ(registry_.TakeSnapshot().valid_until, absl::InfiniteFuture());
+  Reporting("a", absl::Microseconds(1));  // interval 1 s: stale after 3 s
+  clock_.Advance(absl::Seconds(1));
+  const uint64_t b = Reporting("b", absl::Microseconds(2));
+  const Registry::Snapshot s = registry_.TakeSnapshot();
+  EXPECT_EQ(s.version, registry_.version());
+  EXPECT_EQ(s.valid_until, clock_.Now() + absl::Seconds(2));  // a's, not b's
+  EXPECT_EQ(s.fleet->connected_count(), 2u);
+
+  clock_.Advance(absl::Seconds(2));  // a is stale now; b turns at +1 s
+  const Registry::Snapshot later = registry_.TakeSnapshot();
+  EXPECT_EQ(later.fleet->stale_count(), 1u);
+  EXPECT_EQ(later.valid_until, clock_.Now() + absl::Seconds(1));
+  EXPECT_EQ(later.version, s.version);  // time alone changes no version
+
+  registry_.Disconnect(b);
+  EXPECT_EQ(registry_.TakeSnapshot().valid_until, absl::InfiniteFuture());
+  EXPECT_NE(registry_.version(), s.version);
 }
 
-TEST_F(RegistryTest, WaitForChangeReturnsAtOnceIfAlreadyChanged) {
-  const uint64_t seen = registry_.version();
-  MustConnect(MakeHello("a", "i"));
-  EXPECT_TRUE(registry_.WaitForChange(seen, absl::ZeroDuration()));
+TEST_F(RegistryTest, SnapshotIsNotChangedByLaterReports) {
+  const uint64_t c = Reporting("a", absl::Microseconds(5));
+  const Registry::Snapshot s = registry_.TakeSnapshot();
+  ASSERT_TRUE(registry_.Report(c, MakeStatus(absl::Microseconds(9))));
+  EXPECT_EQ(FromProto(OnlyNode(*s.fleet, "a").status().offset()),
+            absl::Microseconds(5));
+  EXPECT_EQ(FromProto(OnlyNode(registry_.GetFleet(), "a").status().offset()),
+            absl::Microseconds(9));
 }
 
-TEST_F(RegistryTest, WaitForChangeWakesUpOnChangeFromAnotherThread) {
-  const uint64_t seen = registry_.version();
-  std::thread writer([&] { MustConnect(MakeHello("a", "i")); });
-  // Whether the connect lands before or during the wait, the wait ends with
-  // true long before the (generous) timeout.
-  EXPECT_TRUE(registry_.WaitForChange(seen, absl::Seconds(60)));
-  writer.join();
-  EXPECT_NE(registry_.version(), seen);
+TEST(SummarizeFleetTest, KeepsOnlyThePeerRowATableShows) {
+  v1::Fleet fleet;
+  v1::Node* by_name = fleet.add_nodes();  // system_peer names the row
+  by_name->set_name("a");
+  by_name->mutable_status()->set_system_peer("10.0.0.2");
+  for (const char* remote : {"10.0.0.1", "10.0.0.2", "10.0.0.3"}) {
+    by_name->mutable_status()->add_peers()->set_remote(remote);
+  }
+  v1::Node* by_mark = fleet.add_nodes();  // no system_peer: the '*' row
+  by_mark->set_name("b");
+  by_mark->mutable_status()->add_peers()->set_remote("10.0.0.1");
+  v1::PeerStatus* star = by_mark->mutable_status()->add_peers();
+  star->set_remote("10.0.0.9");
+  star->set_mark(v1::SELECTION_MARK_SYSTEM_PEER);
+  v1::Node* none = fleet.add_nodes();  // neither: the first row
+  none->set_name("c");
+  none->mutable_status()->add_peers()->set_remote("10.0.0.4");
+  none->mutable_status()->add_peers()->set_remote("10.0.0.5");
+  fleet.add_nodes()->set_name("d");  // no status at all
+  fleet.set_flagged_count(7);
+
+  const std::shared_ptr<const v1::Fleet> summary = SummarizeFleet(fleet);
+  ASSERT_EQ(summary->nodes_size(), 4);
+  EXPECT_EQ(summary->flagged_count(), 7u);
+  auto remotes = [&](int i) {
+    std::vector<std::string> r;
+    for (const v1::PeerStatus& p : summary->nodes(i).status().peers()) {
+      r.push_back(p.remote());
+    }
+    return r;
+  };
+  EXPECT_THAT(remotes(0), ElementsAre("10.0.0.2"));
+  EXPECT_THAT(remotes(1), ElementsAre("10.0.0.9"));
+  EXPECT_THAT(remotes(2), ElementsAre("10.0.0.4"));
+  EXPECT_FALSE(summary->nodes(3).has_status());
+  EXPECT_EQ(fleet.nodes(0).status().peers_size(), 3);  // the input is intact
 }
 
 }  // namespace

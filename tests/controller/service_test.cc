@@ -897,6 +897,35 @@ TEST_F(ServiceTest, ResyncOfUnknownNameIsNotConnectedAndEmptySelectorFails) {
 
 // --- Queries ----------------------------------------------------------------
 
+TEST_F(ServiceTest, SummaryFleetHasOnePeerRowPerNodeAndGetNodeHasAll) {
+  auto agent = Agent(MakeHello("a", "i1"));
+  v1::SyncStatus status = MakeStatus(absl::Microseconds(7));
+  status.add_peers()->set_remote("127.0.0.1:12301");  // a second row
+  ASSERT_TRUE(agent->Report(status));
+  ASSERT_TRUE(WaitForFleet([](const v1::Fleet& f) {
+    return HasOffset(OnlyNode(f, "a"), absl::Microseconds(7));
+  }));
+  EXPECT_EQ(OnlyNode(GetFleet(), "a")->status().peers_size(), 2);
+
+  grpc::ClientContext context;
+  v1::GetFleetRequest request;
+  request.set_summary(true);
+  v1::Fleet summary;
+  ASSERT_TRUE(fleet_->GetFleet(&context, request, &summary).ok());
+  const std::optional<v1::Node> node = OnlyNode(summary, "a");
+  ASSERT_TRUE(node.has_value());
+  ASSERT_EQ(node->status().peers_size(), 1);
+  EXPECT_EQ(node->status().peers(0).remote(), "127.0.0.1:12300");  // '*' row
+  EXPECT_EQ(FromProto(node->status().offset()), absl::Microseconds(7));
+
+  grpc::ClientContext node_context;
+  v1::GetNodeRequest node_request;
+  node_request.set_name("a");
+  v1::Node got;
+  ASSERT_TRUE(fleet_->GetNode(&node_context, node_request, &got).ok());
+  EXPECT_EQ(got.status().peers_size(), 2);
+}
+
 TEST_F(ServiceTest, GetNodeOfUnknownNameIsNotFound) {
   grpc::ClientContext context;
   v1::GetNodeRequest request;
@@ -915,7 +944,7 @@ TEST_F(ServiceTest, HistoryHasThePointOfABucketOnceTheClockLeavesIt) {
   // The housekeeper has taken a snapshot with both reports in the first
   // bucket [kStart, kStart + 10 s).
   ASSERT_TRUE(WaitFor([&] {
-    const v1::Fleet f = core_->LastFleet();
+    const v1::Fleet f = *core_->LastFleet();
     return f.connected_count() == 2 &&
            FromProto(f.skew()) == absl::Microseconds(500);
   }));
@@ -984,7 +1013,8 @@ TEST_F(ServiceTest, WatchFleetDeliversAChangeOfferedWhileAWriteWasInFlight) {
   // The housekeeper has offered the fleet with the report to every watcher
   // (it offers under the same lock that guards LastFleet()).
   ASSERT_TRUE(WaitFor([&] {
-    return HasOffset(OnlyNode(core_->LastFleet(), "a"), absl::Microseconds(42));
+    return HasOffset(OnlyNode(*core_->LastFleet(), "a"),
+                     absl::Microseconds(42));
   }));
 
   watch.StartReading();
