@@ -16,6 +16,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
@@ -145,6 +146,8 @@ int main(int argc, char** argv) {
       "A classic ntpd ntp.conf works unchanged; see docs/AGENT.md.");
   ntpfleet::DashedFlags flags(argc, argv);
   absl::ParseCommandLine(flags.argc(), flags.argv());
+  // Abseil's lock-order graph costs every lock; the tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ntpfleet::SetLogProgram("ntpfleet-agent");
   if (absl::GetFlag(FLAGS_verbose))
     ntpfleet::SetLogLevel(ntpfleet::LogLevel::kDebug);

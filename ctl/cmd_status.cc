@@ -10,6 +10,7 @@
 #include "common/grpc_status.h"
 #include "ctl/commands.h"
 #include "ctl/render_fleet.h"
+#include "google/protobuf/arena.h"
 
 namespace ntpfleet::ctl {
 
@@ -18,7 +19,12 @@ int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));
-  v1::Fleet fleet;
+  // Parsed onto an arena: a fleet of thousands of nodes is hundreds of
+  // thousands of small messages, and one arena is a few large allocations.
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.max_block_size = 4 << 20;
+  google::protobuf::Arena arena(arena_options);
+  v1::Fleet& fleet = *google::protobuf::Arena::CreateMessage<v1::Fleet>(&arena);
   v1::GetFleetRequest request;
   // The table shows one peer row per node; JSON has them all.
   request.set_summary(!o.json);

@@ -108,7 +108,8 @@ RateLimiter::RateLimiter(const RateLimitOptions& options)
       minimum_(absl::Seconds(std::ldexp(1.0, options.minimum))) {
   size_t buckets = 1;
   while (buckets * kWays < options.max_clients) buckets *= 2;
-  table_.resize(buckets * kWays);
+  // The table (64 B a client) is allocated by the first Check: an agent
+  // that is only a client never pays for it.
   buckets_mask_ = buckets - 1;
 }
 
@@ -120,6 +121,7 @@ size_t RateLimiter::clients() const {
 
 RateDecision RateLimiter::Check(const IpAddress& client, clock::MonoTime now,
                                 bool kod) {
+  if (table_.empty()) table_.resize((buckets_mask_ + 1) * kWays);
   Entry* bucket =
       &table_[(absl::Hash<IpAddress>()(client) & buckets_mask_) * kWays];
   Entry* e = nullptr;

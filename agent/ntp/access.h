@@ -115,9 +115,9 @@ class RateLimiter {
     double tokens = 0;
   };
   RateLimitOptions options_;
-  double refill_seconds_;   // seconds per token
-  absl::Duration minimum_;  // closer than this is over the limit
-  std::vector<Entry> table_;
+  double refill_seconds_;     // seconds per token
+  absl::Duration minimum_;    // closer than this is over the limit
+  std::vector<Entry> table_;  // empty until the first Check
   size_t buckets_mask_;
 };
 

@@ -113,7 +113,7 @@ bool Reporter::Session() {
   Log(LogLevel::kInfo, "reporting to controller %s", options_.controller);
 
   // Reader: commands from the controller.
-  std::atomic<bool> reader_done{false};
+  bool reader_done = false;  // guarded by mu_, so that the sender wakes
   std::thread reader([&] {
     v1::ControllerMessage command;
     while (stream->Read(&command)) {
@@ -128,21 +128,30 @@ bool Reporter::Session() {
                    });
       }
     }
+    absl::MutexLock lock(&mu_);
     reader_done = true;
   });
 
   // Sender: statuses every report interval (at once when significant), and
   // resync results.
+  // The thread sleeps until the next report is due or something arrives: an
+  // idle agent wakes once per report interval, not more.
   absl::Time next = absl::Now();
   bool ok = true;
-  while (ok && !stop_ && !reader_done) {
+  while (ok && !stop_) {
     std::deque<v1::AgentMessage> batch;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this, &next]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return !outbox_.empty() || urgent_ || absl::Now() >= next;
-      };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
+      auto ready = [this, &next, &reader_done]()
+                       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+                         return stop_ || reader_done || !outbox_.empty() ||
+                                (latest_ && (urgent_ || absl::Now() >= next));
+                       };
+      // Stop() sets stop_ and then takes mu_, which re-evaluates `ready`;
+      // so does Publish() of a first status.
+      mu_.AwaitWithDeadline(absl::Condition(&ready),
+                            latest_ ? next : absl::InfiniteFuture());
+      if (reader_done) break;
       batch.swap(outbox_);
       if ((urgent_ || absl::Now() >= next) && latest_) {
         v1::AgentMessage m;
