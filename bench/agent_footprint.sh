@@ -197,7 +197,8 @@ row "reporting every 1 s to a controller (the goal)" "$rpid"
 row "no controller (comparison)" "$spid"
 echo
 echo "Measured over $(awk -v a="$w0" -v b="$w1" 'BEGIN {printf "%.0f", b - a}') s, both agents at once, after both were synchronised; CPU from"
-echo "utime + stime in /proc/PID/stat ($hz ticks/s), RSS sampled every 5 s; file-backed RSS is mostly the
-shared libraries' pages (libgrpc, libprotobuf, libabsl, ...). -c opt build, simulated"
+echo "utime + stime in /proc/PID/stat ($hz ticks/s), RSS sampled every 5 s; file-backed RSS is the pages of the
+binary (gRPC, protobuf, Abseil and OpenSSL linked in statically by -c opt) and of libc/libstdc++
+that the process has touched, mostly at start-up. -c opt build, simulated"
 echo "clocks, loopback. $(nproc) CPUs; load average $(cut -d' ' -f1-3 /proc/loadavg): other work on the"
 echo "machine can add to the CPU figures (cache and scheduler effects), not to RSS."

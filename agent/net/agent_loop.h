@@ -98,7 +98,9 @@ class AgentLoop {
   void Send(std::vector<ntp::Transmit> transmits);
   void ResolveDue(clock::MonoTime now);
   void HandleClientSocket();
-  void ServeBatch(UdpSocket& socket, ntp::Responder& responder, Batch& batch);
+  // Answers what is waiting on `socket` (one batch); returns how many.
+  size_t ServeBatch(UdpSocket& socket, ntp::Responder& responder,
+                    Batch& batch);
   void PublishSystemVariables();
   void AcceptControl();
   void HandleControl(ControlConn& conn);
