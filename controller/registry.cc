@@ -50,6 +50,14 @@ std::shared_ptr<const v1::Fleet> SummarizeFleet(const v1::Fleet& full) {
   auto [owned, fleet] = NewArenaFleet();
   *fleet = full;
   for (v1::Node& node : *fleet->mutable_nodes()) {
+    // What a table does not show: who the agent is beyond its name and role,
+    // and where it connects from.
+    v1::Hello& hello = *node.mutable_hello();
+    hello.clear_addresses();
+    hello.clear_config_digest();
+    hello.clear_labels();
+    hello.clear_instance_id();
+    node.clear_peer();
     if (!node.has_status() || node.status().peers_size() <= 1) continue;
     v1::SyncStatus& status = *node.mutable_status();
     const v1::PeerStatus* keep = SummaryPeer(status);

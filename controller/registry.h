@@ -188,8 +188,10 @@ class Registry {
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// `full` with each node's peer rows trimmed to the one a fleet table shows
-// (SummaryPeer): GetFleetRequest.summary. On its own arena, like snapshots.
+// `full` as a fleet table needs it (GetFleetRequest.summary): each node's peer
+// rows trimmed to the one the table shows (SummaryPeer); its Hello without
+// addresses, config digest, labels and instance id; no gRPC peer address.
+// On its own arena, like snapshots.
 std::shared_ptr<const v1::Fleet> SummarizeFleet(const v1::Fleet& full);
 
 }  // namespace ntpfleet::controller

@@ -33,6 +33,12 @@ constexpr absl::Duration kMaxSnapshotAge = absl::Seconds(1);
 // (real) cost, and never less often than kMaxRebuildInterval allows.
 constexpr int kRebuildCostFactor = 10;
 constexpr absl::Duration kMaxRebuildInterval = absl::Seconds(1);
+// A snapshot that costs this much to build is built by the housekeeper only;
+// readers take the latest one (at most kMaxSnapshotAge old).
+constexpr absl::Duration kExpensiveBuild = absl::Milliseconds(5);
+// After a summary was asked for, the housekeeper derives one with every new
+// snapshot for this long, so that the next `status` finds it ready.
+constexpr absl::Duration kSummaryInterest = absl::Minutes(1);
 
 }  // namespace
 
@@ -263,30 +269,77 @@ void ControllerCore::Stop() {
 }
 
 std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {
-  absl::MutexLock lock(&snapshot_mu_);
-  auto answer = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(snapshot_mu_) {
-    if (!summary) return snapshot_.fleet;
-    if (summary_of_ != snapshot_.fleet) {
-      summary_ = SummarizeFleet(*snapshot_.fleet);
-      summary_of_ = snapshot_.fleet;
-    }
-    return summary_;
-  };
+  return Snapshot(summary, /*housekeeper=*/false);
+}
+
+bool ControllerCore::Usable(const std::shared_ptr<const v1::Fleet>& fleet,
+                            absl::Time now) const {
+  return fleet != nullptr &&
+         now - report::FromProto(fleet->as_of()) < kMaxSnapshotAge;
+}
+
+bool ControllerCore::FreshEnough(absl::Time now, absl::Time real_now,
+                                 bool housekeeper) const {
+  if (!Usable(snapshot_.fleet, now) || now >= snapshot_.valid_until) {
+    return false;
+  }
+  // Exact: nothing changed since it was taken.
+  if (snapshot_.version == registry_->version()) return true;
+  // Changed, but the last build was too recent to pay for another: a large
+  // fleet whose reports arrive all the time.
+  if (real_now - last_build_ < rebuild_interval_) return true;
+  // A reader does not wait for an expensive build: the housekeeper makes one
+  // within a tick.
+  return !housekeeper && last_build_cost_ >= kExpensiveBuild;
+}
+
+std::shared_ptr<const v1::Fleet> ControllerCore::Snapshot(bool summary,
+                                                          bool housekeeper) {
   const absl::Time now = clock_->Now();
   const absl::Time real_now = absl::Now();
-  if (snapshot_.fleet != nullptr && now < snapshot_.valid_until &&
-      now - report::FromProto(snapshot_.fleet->as_of()) < kMaxSnapshotAge) {
-    // Exact: nothing changed since it was taken.
-    if (snapshot_.version == registry_->version()) return answer();
-    // Changed, but the last build was too recent to pay for another: a
-    // large fleet whose reports arrive all the time.
-    if (real_now - last_build_ < rebuild_interval_) return answer();
+  bool want_summary = summary;
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    if (summary) summary_wanted_until_ = real_now + kSummaryInterest;
+    want_summary |= housekeeper && real_now < summary_wanted_until_;
+    if (FreshEnough(now, real_now, housekeeper)) {
+      if (!summary) return snapshot_.fleet;
+      if (summary_of_ == snapshot_.fleet ||
+          (!housekeeper && last_build_cost_ >= kExpensiveBuild &&
+           Usable(summary_, now))) {
+        return summary_;
+      }
+    }
   }
-  snapshot_ = registry_->TakeSnapshot();
-  last_build_ = absl::Now();
-  rebuild_interval_ = std::min(kRebuildCostFactor * (last_build_ - real_now),
-                               kMaxRebuildInterval);
-  return answer();
+  // One builder at a time; readers of the current snapshot are not held up.
+  absl::MutexLock build(&build_mu_);
+  std::shared_ptr<const v1::Fleet> fleet;
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    if (FreshEnough(now, absl::Now(), housekeeper)) fleet = snapshot_.fleet;
+    if (fleet != nullptr && !want_summary) return fleet;
+    if (fleet != nullptr && summary_of_ == fleet) return summary_;
+  }
+  if (fleet == nullptr) {
+    const absl::Time start = absl::Now();
+    Registry::Snapshot taken = registry_->TakeSnapshot();
+    const absl::Time end = absl::Now();
+    fleet = taken.fleet;
+    absl::MutexLock lock(&snapshot_mu_);
+    snapshot_ = std::move(taken);
+    last_build_ = end;
+    last_build_cost_ = end - start;
+    rebuild_interval_ =
+        std::min(kRebuildCostFactor * last_build_cost_, kMaxRebuildInterval);
+  }
+  if (!want_summary) return fleet;
+  std::shared_ptr<const v1::Fleet> derived = SummarizeFleet(*fleet);
+  absl::MutexLock lock(&snapshot_mu_);
+  if (snapshot_.fleet == fleet) {
+    summary_ = derived;
+    summary_of_ = fleet;
+  }
+  return summary ? derived : fleet;
 }
 
 void ControllerCore::Attach(uint64_t connection, AgentStream* stream) {
@@ -474,10 +527,12 @@ void ControllerCore::Housekeep() {
       absl::MutexLock lock(&mu_);
       want_summary = summary_watchers_ > 0;
     }
-    std::shared_ptr<const v1::Fleet> fleet = Fleet();
+    std::shared_ptr<const v1::Fleet> fleet =
+        Snapshot(/*summary=*/false, /*housekeeper=*/true);
     // Derived from `fleet` or a newer snapshot; either is fine for watchers.
     std::shared_ptr<const v1::Fleet> summary =
-        want_summary ? Fleet(/*summary=*/true) : nullptr;
+        want_summary ? Snapshot(/*summary=*/true, /*housekeeper=*/true)
+                     : nullptr;
     bool fresh;
     {
       absl::MutexLock lock(&mu_);

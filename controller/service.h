@@ -15,7 +15,11 @@
 // large fleet whose agents change it all the time, at most once per ten times
 // the cost of the last build, so building snapshots takes at most ~10 % of a
 // core however many agents report. A report is therefore visible after at
-// most that interval (measured by bench/controller_scale.sh).
+// most about that interval (measured by bench/controller_scale.sh). When a
+// build costs more than a few milliseconds, only the housekeeper builds and a
+// reader is served the latest snapshot at once (never older than 1 s); and
+// for a minute after a summary was asked for, the housekeeper derives one with
+// every snapshot, so `ntpfleetctl status` on a large fleet waits for neither.
 //
 // A housekeeping thread, every 100 ms, expires resyncs at their deadline,
 // offers a new snapshot to watchers and downsamples skew into the store's
@@ -101,15 +105,27 @@ class ControllerCore {
   std::thread thread_;
   absl::Notification stop_;
 
-  // Fleet(): held while a snapshot is checked or built, so that concurrent
-  // readers build it once.
+  // Snapshots. build_mu_ is held by the one thread building (so concurrent
+  // readers build once); snapshot_mu_ only while the pointers are read or
+  // swapped, never during a build.
+  std::shared_ptr<const v1::Fleet> Snapshot(bool summary, bool housekeeper)
+      ABSL_LOCKS_EXCLUDED(snapshot_mu_, build_mu_);
+  bool Usable(const std::shared_ptr<const v1::Fleet>& fleet,
+              absl::Time now) const;
+  bool FreshEnough(absl::Time now, absl::Time real_now, bool housekeeper) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(snapshot_mu_);
+  absl::Mutex build_mu_ ABSL_ACQUIRED_BEFORE(snapshot_mu_);
   absl::Mutex snapshot_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   Registry::Snapshot snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
   absl::Time last_build_ ABSL_GUARDED_BY(snapshot_mu_) = absl::InfinitePast();
+  absl::Duration last_build_cost_ ABSL_GUARDED_BY(snapshot_mu_);
   absl::Duration rebuild_interval_ ABSL_GUARDED_BY(snapshot_mu_);
-  // SummarizeFleet(*summary_of_), once asked for.
+  // SummarizeFleet(*summary_of_), once asked for; the housekeeper keeps it
+  // current until summary_wanted_until_ (real time).
   std::shared_ptr<const v1::Fleet> summary_of_ ABSL_GUARDED_BY(snapshot_mu_);
   std::shared_ptr<const v1::Fleet> summary_ ABSL_GUARDED_BY(snapshot_mu_);
+  absl::Time summary_wanted_until_ ABSL_GUARDED_BY(snapshot_mu_) =
+      absl::InfinitePast();
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, AgentStream*> streams_ ABSL_GUARDED_BY(mu_);

@@ -541,6 +541,11 @@ TEST(SummarizeFleetTest, KeepsOnlyThePeerRowATableShows) {
   v1::Fleet fleet;
   v1::Node* by_name = fleet.add_nodes();  // system_peer names the row
   by_name->set_name("a");
+  by_name->set_peer("ipv4:10.0.0.7:5123");
+  by_name->mutable_hello()->set_role(v1::ROLE_SERVER);
+  by_name->mutable_hello()->set_config_digest("ab12");
+  by_name->mutable_hello()->add_addresses("10.0.0.7");
+  (*by_name->mutable_hello()->mutable_labels())["rack"] = "a1";
   by_name->mutable_status()->set_system_peer("10.0.0.2");
   for (const char* remote : {"10.0.0.1", "10.0.0.2", "10.0.0.3"}) {
     by_name->mutable_status()->add_peers()->set_remote(remote);
@@ -572,6 +577,13 @@ TEST(SummarizeFleetTest, KeepsOnlyThePeerRowATableShows) {
   EXPECT_THAT(remotes(1), ElementsAre("10.0.0.9"));
   EXPECT_THAT(remotes(2), ElementsAre("10.0.0.4"));
   EXPECT_FALSE(summary->nodes(3).has_status());
+  // The table's columns stay; the rest of the Hello and the address go.
+  EXPECT_EQ(summary->nodes(0).name(), "a");
+  EXPECT_EQ(summary->nodes(0).hello().role(), v1::ROLE_SERVER);
+  EXPECT_TRUE(summary->nodes(0).hello().config_digest().empty());
+  EXPECT_EQ(summary->nodes(0).hello().addresses_size(), 0);
+  EXPECT_TRUE(summary->nodes(0).hello().labels().empty());
+  EXPECT_TRUE(summary->nodes(0).peer().empty());
   EXPECT_EQ(fleet.nodes(0).status().peers_size(), 3);  // the input is intact
 }
 
