@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -334,12 +335,30 @@ std::shared_ptr<const v1::Fleet> ControllerCore::Snapshot(bool summary,
   }
   if (!want_summary) return fleet;
   std::shared_ptr<const v1::Fleet> derived = SummarizeFleet(*fleet);
+  // The housekeeper prepares the bytes as well: `status` then only sends.
+  std::optional<grpc::Slice> bytes;
+  if (housekeeper) bytes.emplace(derived->SerializeAsString());
   absl::MutexLock lock(&snapshot_mu_);
   if (snapshot_.fleet == fleet) {
     summary_ = derived;
     summary_of_ = fleet;
+    if (bytes) encoded_[1] = Encoded{derived, *bytes};
   }
   return summary ? derived : fleet;
+}
+
+grpc::Slice ControllerCore::EncodedFleet(bool summary) {
+  const std::shared_ptr<const v1::Fleet> fleet = Fleet(summary);
+  {
+    absl::MutexLock lock(&snapshot_mu_);
+    if (encoded_[summary].of == fleet) return encoded_[summary].bytes;
+  }
+  // Outside the lock; two callers may both serialize a new snapshot, and the
+  // later one's bytes are kept: the same bytes.
+  grpc::Slice bytes(fleet->SerializeAsString());
+  absl::MutexLock lock(&snapshot_mu_);
+  encoded_[summary] = Encoded{fleet, bytes};
+  return bytes;
 }
 
 void ControllerCore::Attach(uint64_t connection, AgentStream* stream) {
@@ -580,10 +599,25 @@ AgentServiceImpl::Connect(grpc::CallbackServerContext* context) {
 }
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(
-    grpc::CallbackServerContext* context, const v1::GetFleetRequest* request,
-    v1::Fleet* response) {
-  *response = *core_->Fleet(request->summary());
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
+    grpc::ByteBuffer* response) {
   auto* reactor = context->DefaultReactor();
+  std::vector<grpc::Slice> slices;
+  v1::GetFleetRequest parsed;
+  std::string bytes;
+  if (request->Dump(&slices).ok()) {
+    for (const grpc::Slice& slice : slices) {
+      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+  }
+  if (!parsed.ParseFromString(bytes)) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "GetFleetRequest does not parse"));
+    return reactor;
+  }
+  grpc::Slice encoded = core_->EncodedFleet(parsed.summary());
+  grpc::ByteBuffer buffer(&encoded, 1);
+  response->Swap(&buffer);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -86,6 +86,9 @@ class ControllerCore {
   // with SummarizeFleet's trimmed peer rows, derived once per snapshot. Never
   // null.
   std::shared_ptr<const v1::Fleet> Fleet(bool summary = false);
+  // Fleet(summary) serialized, as GetFleet sends it: once per snapshot, then
+  // shared by every caller (a slice is reference-counted, not copied).
+  grpc::Slice EncodedFleet(bool summary);
   // The snapshot the housekeeper last offered to watchers (empty before its
   // first turn). Never null.
   std::shared_ptr<const v1::Fleet> LastFleet() const;
@@ -126,6 +129,12 @@ class ControllerCore {
   std::shared_ptr<const v1::Fleet> summary_ ABSL_GUARDED_BY(snapshot_mu_);
   absl::Time summary_wanted_until_ ABSL_GUARDED_BY(snapshot_mu_) =
       absl::InfinitePast();
+  // EncodedFleet's cache: [0] full, [1] summary.
+  struct Encoded {
+    std::shared_ptr<const v1::Fleet> of;
+    grpc::Slice bytes;
+  };
+  Encoded encoded_[2] ABSL_GUARDED_BY(snapshot_mu_);
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, AgentStream*> streams_ ABSL_GUARDED_BY(mu_);
@@ -180,15 +189,23 @@ class ArenaMessageAllocator final
   };
 };
 
-class FleetServiceImpl final : public v1::FleetService::CallbackService {
+// FleetService on the callback API, GetFleet as a raw method: it answers with
+// the snapshot's bytes, serialized once (ControllerCore::EncodedFleet).
+using FleetServiceBase = v1::FleetService::WithRawCallbackMethod_GetFleet<
+    v1::FleetService::WithCallbackMethod_WatchFleet<
+        v1::FleetService::WithCallbackMethod_GetNode<
+            v1::FleetService::WithCallbackMethod_Resync<
+                v1::FleetService::WithCallbackMethod_History<
+                    v1::FleetService::Service>>>>>;
+
+class FleetServiceImpl final : public FleetServiceBase {
  public:
   explicit FleetServiceImpl(ControllerCore* core) : core_(core) {
-    SetMessageAllocatorFor_GetFleet(&fleet_allocator_);
     SetMessageAllocatorFor_GetNode(&node_allocator_);
   }
   grpc::ServerUnaryReactor* GetFleet(grpc::CallbackServerContext* context,
-                                     const v1::GetFleetRequest* request,
-                                     v1::Fleet* response) override;
+                                     const grpc::ByteBuffer* request,
+                                     grpc::ByteBuffer* response) override;
   grpc::ServerWriteReactor<v1::Fleet>* WatchFleet(
       grpc::CallbackServerContext* context,
       const v1::WatchFleetRequest* request) override;
@@ -204,7 +221,6 @@ class FleetServiceImpl final : public v1::FleetService::CallbackService {
 
  private:
   ControllerCore* core_;
-  ArenaMessageAllocator<v1::GetFleetRequest, v1::Fleet> fleet_allocator_;
   ArenaMessageAllocator<v1::GetNodeRequest, v1::Node> node_allocator_;
 };
 
