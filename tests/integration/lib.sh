@@ -18,45 +18,9 @@ export LC_ALL=C
 
 TEST_NAME="$(basename "$0" .sh)"
 
-# As tools/no_sys_time.sh: root drops CAP_SYS_TIME from the bounding and inheritable sets; a
-# non-root user never had it, and no_new_privs keeps file capabilities from granting it.
-if [ "$(id -u)" = 0 ]; then
-  SAFE=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time --)
-else
-  SAFE=(setpriv --no-new-privs --)
-fi
-
-log() { echo "[$(date +%T.%3N)] $*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-safe() { "${SAFE[@]}" "$@"; }
+source "$(dirname "${BASH_SOURCE[0]}")/../testing/proc.sh"
 
 # --- processes --------------------------------------------------------------------------------
-PIDS=()
-NAMES=()
-# start NAME CMD...: runs CMD in the background without CAP_SYS_TIME; stdout and stderr go to
-# $WORK/NAME.log (a NAME used again appends to the same log).
-start() {
-  local name="$1"
-  shift
-  "${SAFE[@]}" "$@" >>"$WORK/$name.log" 2>&1 &
-  PIDS+=("$!")
-  NAMES+=("$name")
-  log "started $name (pid $!): $*"
-}
-# The pid of the latest process started as NAME.
-pid_of() {
-  local i
-  for ((i = ${#NAMES[@]} - 1; i >= 0; i--)); do
-    if [ "${NAMES[$i]}" = "$1" ]; then
-      echo "${PIDS[$i]}"
-      return 0
-    fi
-  done
-  return 1
-}
 # signal NAME SIG: sends SIG to NAME's process, by pid.
 signal() {
   local pid
@@ -75,41 +39,6 @@ reap() {
   kill -0 "$pid" 2>/dev/null && fail "$1 (pid $pid) did not exit"
   wait "$pid" 2>/dev/null || true
 }
-stop_all() {
-  local i p
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    kill -CONT "${PIDS[$i]}" 2>/dev/null || true
-    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
-  done
-  for i in $(seq 30); do
-    local any=0
-    for p in "${PIDS[@]:-}"; do
-      [ -n "$p" ] && kill -0 "$p" 2>/dev/null && any=1
-    done
-    [ "$any" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-}
-
-# wait_until SECONDS DESCRIPTION CMD...: polls CMD every 0.25 s until it succeeds; fails the
-# test with DESCRIPTION after SECONDS. Logs how long it took.
-wait_until() {
-  local timeout="$1" what="$2"
-  shift 2
-  local start_s=$SECONDS deadline=$((SECONDS + timeout))
-  while ! "$@" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      fail "timed out after ${timeout}s waiting for: $what"
-    fi
-    sleep 0.25
-  done
-  log "ok after $((SECONDS - start_s))s: $what"
-}
-
 # expect_exit CODE CMD...: runs CMD, which must exit with CODE; its output is in $OUT.
 OUT=""
 expect_exit() {

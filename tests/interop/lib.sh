@@ -16,18 +16,9 @@ set -euo pipefail
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export LC_ALL=C
 
-SAFE=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time --)
+source "$(dirname "${BASH_SOURCE[0]}")/../testing/proc.sh"
 PEERS="${NTPFLEET_PEERS_DIR:-/var/cache/ntpfleet/peers}"
 TEST_NAME="$(basename "$0" .sh)"
-
-log() { echo "[$(date +%T.%3N)] $*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-# safe CMD...: runs CMD without CAP_SYS_TIME.
-safe() { "${SAFE[@]}" "$@"; }
 
 # The throwaway test keys, the same as tests/agent/ntp/testdata/{ntp,chrony}.keys:
 # key 1 = MD5, ASCII "ntpfleet-test-md5"; key 2 = SHA1, 20 bytes spelling "ntpfleet-test-sha1!!".
@@ -53,75 +44,6 @@ EOF
 1 MD5 not-the-test-md5
 2 SHA1 HEX:0123456789abcdef0123456789abcdef01234567
 EOF
-}
-
-# --- processes --------------------------------------------------------------------------------
-PIDS=()
-NAMES=()
-# start NAME CMD...: runs CMD (under setpriv) in the background, stdout+stderr in $WORK/NAME.log.
-start() {
-  local name="$1"
-  shift
-  "${SAFE[@]}" "$@" >"$WORK/$name.log" 2>&1 &
-  PIDS+=("$!")
-  NAMES+=("$name")
-  log "started $name (pid $!): $*"
-}
-pid_of() {  # NAME
-  local i
-  for i in "${!NAMES[@]}"; do
-    if [ "${NAMES[$i]}" = "$1" ]; then
-      echo "${PIDS[$i]}"
-      return 0
-    fi
-  done
-  return 1
-}
-alive() { kill -0 "$(pid_of "$1")" 2>/dev/null; }
-stop() {  # NAME: SIGTERM, then SIGKILL after 3 s
-  local pid
-  pid=$(pid_of "$1") || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  local i
-  for i in $(seq 30); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-stop_all() {
-  local i
-  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
-  done
-  for i in $(seq 30); do
-    local any=0 p
-    for p in "${PIDS[@]:-}"; do
-      [ -n "$p" ] && kill -0 "$p" 2>/dev/null && any=1
-    done
-    [ "$any" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${PIDS[@]:-}"; do
-    [ -n "$p" ] && kill -KILL "$p" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-}
-
-# wait_until SECONDS DESCRIPTION CMD...: polls CMD every 0.2 s until it succeeds; fails the test
-# with DESCRIPTION after SECONDS.
-wait_until() {
-  local timeout="$1" what="$2"
-  shift 2
-  local deadline=$((SECONDS + timeout))
-  while ! "$@" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
-      fail "timed out after ${timeout}s waiting for: $what"
-    fi
-    sleep 0.2
-  done
-  log "ok: $what"
 }
 
 # --- our agent --------------------------------------------------------------------------------
