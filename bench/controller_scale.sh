@@ -205,6 +205,7 @@ for n in $sizes; do
   rows+=("| $n | $cpu | $(mib "$rss_max") / $(mib "$hwm") | $(ms "$(get visible_p50_ms)") / $(ms "$(get visible_p99_ms)") | $(ms "$(get status_p50_ms)") / $(ms "$(get status_max_ms)") | $(ms "$(get resync_total_ms)") | $(ms "$(get resync_ack_p50_ms)") / $(ms "$(get resync_ack_p99_ms)") | $note |")
   goal_n=$n
   G[cpu]=$cpu
+  G[rate]=$(get report_rate)
   G[rss]=$(mib "$rss_max")
   G[hwm]=$(mib "$hwm")
   G[connected]=$connected
@@ -230,8 +231,15 @@ if [ "$goal_n" = 10000 ]; then
   [ "${G[connected]}" = 10000 ] && [ "${G[failed]}" = 0 ] && all=1
   held=""
   [ "$all" = 1 ] || held=" (held only ${G[connected]} streams; ${G[failed]} dropped)"
-  m=0; [ "$all" = 1 ] && le "${G[cpu]}" 100 && m=1
-  echo "| controller CPU | ≤ 1 core (100 %) | ${G[cpu]} %$held | $(verdict $m) |"
+  # Judged at 10 000 reports/s: when the load generator delivered fewer (it shares the 2 cores),
+  # the CPU is scaled up in proportion.
+  scaled=$(awk -v c="${G[cpu]}" -v r="${G[rate]}" \
+    'BEGIN {printf "%.1f", (r > 0 && r < 10000) ? c * 10000 / r : c}')
+  m=0; [ "$all" = 1 ] && le "$scaled" 100 && m=1
+  at=""
+  [ "$scaled" != "${G[cpu]}" ] &&
+    at=" at ${G[rate]} reports/s (${scaled} % scaled to 10 000 reports/s)"
+  echo "| controller CPU | ≤ 1 core (100 %) | ${G[cpu]} %$at$held | $(verdict $m) |"
   m=0; [ "$all" = 1 ] && le "${G[rss]}" 1024 && le "${G[hwm]}" 1024 && m=1
   echo "| controller memory | ≤ 1 GiB RSS | ${G[rss]} MiB (VmHWM ${G[hwm]} MiB)$held | $(verdict $m) |"
   m=0; [ "${G[status_fail]}" = 0 ] && le "${G[status]}" 200 && m=1

@@ -29,10 +29,16 @@ bin=$OPT/bench/accuracy
 opt_bins=(--controller "$OPT/controller/ntpfleet-controller" --ctl "$OPT/ctl/ntpfleetctl")
 
 if [ "$smoke" = 1 ]; then
-  "$bin" --seeds 2 --duration 600s
-  bash bench/throughput.sh --smoke --bin-dir "$OPT"
-  bash bench/controller_scale.sh --smoke "${opt_bins[@]}" --fleetload "$OPT/bench/fleetload"
-  bash bench/agent_footprint.sh --smoke "${opt_bins[@]}" --agent "$OPT/agent/ntpfleet-agent"
+  s=$(mktemp -d)
+  trap 'rm -rf "$s"' EXIT
+  "$bin" --seeds 2 --duration 600s | tee "$s/accuracy"
+  bash bench/throughput.sh --smoke --bin-dir "$OPT" | tee "$s/throughput"
+  bash bench/controller_scale.sh --smoke "${opt_bins[@]}" --fleetload "$OPT/bench/fleetload" |
+    tee "$s/scale"
+  bash bench/agent_footprint.sh --smoke "${opt_bins[@]}" --agent "$OPT/agent/ntpfleet-agent" |
+    tee "$s/footprint"
+  # The goals table is built from the same sections as in a full run.
+  python3 bench/goals.py "$s/accuracy" "$s/throughput" "$s/scale" "$s/footprint"
   exit 0
 fi
 
@@ -53,6 +59,16 @@ footprint=$(bash bench/agent_footprint.sh --duration "${FOOTPRINT_SECONDS:-600}"
 echo "$footprint"
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+sections=$(mktemp -d)
+trap 'rm -rf "$sections"' EXIT
+printf '%s\n' "$accuracy" >"$sections/accuracy"
+printf '%s\n' "$throughput" >"$sections/throughput"
+printf '%s\n' "$scale" >"$sections/scale"
+printf '%s\n' "$footprint" >"$sections/footprint"
+goals=$(python3 bench/goals.py "$sections/accuracy" "$sections/throughput" "$sections/scale" \
+  "$sections/footprint")
+echo "== goals"
+echo "$goals"
 {
   echo "# ntpfleet benchmarks"
   echo
@@ -63,6 +79,12 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
   echo "$(. /etc/os-release && echo "$PRETTY_NAME"), kernel $(uname -r)."
   echo
   echo "Settings: throughput ${THROUGHPUT_MODE:-full (3 rounds)}, footprint window ${FOOTPRINT_SECONDS:-600} s."
+  echo
+  echo "## Goals at a glance"
+  echo
+  echo "Every goal of the benchmark issue, from the sections below (where each number is explained)."
+  echo
+  echo "$goals"
   echo
   echo "## Accuracy (simulator)"
   echo

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Every goal of issue #6 in one table, read from the sections bench/run.sh produced.
+
+    bench/goals.py ACCURACY.md THROUGHPUT.md SCALE.md FOOTPRINT.md
+
+Prints a Markdown table (goal, target, measured, MET / MISSED / NOT MEASURED). The numbers are
+the ones in the sections (medians as each section defines them); nothing is measured here.
+"""
+import re
+import sys
+
+
+def table_row(text, first_cell):
+    """The cells of the Markdown table row whose first cell starts with first_cell, or None."""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells and cells[0].startswith(first_cell):
+            return cells
+    return None
+
+
+def first_number(cell):
+    m = re.search(r"-?[0-9]+(?:\.[0-9]+)?", cell or "")
+    return float(m.group()) if m else None
+
+
+def main():
+    accuracy, throughput, scale, footprint = (open(f).read() for f in sys.argv[1:5])
+    rows = []
+
+    def add(goal, target, measured, ok):
+        verdict = "NOT MEASURED" if ok is None else ("MET" if ok else "MISSED")
+        rows.append(f"| {goal} | {target} | {measured} | {verdict} |")
+
+    default = table_row(accuracy, "default")
+    iburst = table_row(accuracy, "iburst")
+    if default and iburst:
+        conv, rms, req = (first_number(default[i]) for i in (1, 2, 5))
+        conv_ib = first_number(iburst[1])
+        add("accuracy: RMS offset, `default` scenario (median of seeds)", "≤ 45 µs",
+            f"{rms:g} µs", rms <= 45)
+        add("accuracy: convergence, `default`", "≤ 70 s", f"{conv:g} s", conv <= 70)
+        add("accuracy: convergence, `iburst`", "≤ 3 s", f"{conv_ib:g} s", conv_ib <= 3)
+        add("accuracy: requests per client in 10 000 s, `default`", "≤ 36", f"{req:g}",
+            req <= 36)
+    else:
+        add("accuracy (all four)", "see the section", "no table", None)
+
+    m = re.search(r"bare responder's highest\s+rate under 1 % loss: (\S+) \(ratio ([^)]*)\)",
+                  throughput)
+    if m:
+        ratio = first_number(m.group(2))
+        add("throughput: ntpfleet (1 thread, every feature on) ÷ bare responder",
+            "≥ 0.95", m.group(2), None if ratio is None else ratio >= 0.95)
+    else:
+        add("throughput: ntpfleet ÷ bare responder", "≥ 0.95", "not measured", None)
+
+    for goal in ("controller CPU", "controller memory", "`ntpfleetctl status`",
+                 "resync of all", "(all four)"):
+        cells = table_row(scale, goal)
+        if cells and len(cells) >= 4:
+            verdict = cells[3]
+            ok = None if verdict == "NOT MEASURED" else verdict == "MET"
+            add(f"controller scale: {cells[0]}", cells[1], cells[2], ok)
+
+    agent = table_row(footprint, "reporting every 1 s")
+    if agent and len(agent) >= 7:
+        add("agent footprint: RSS, idle, reporting every 1 s (peak over the window)",
+            "≤ 10 MiB", f"{agent[2].split('/')[0].strip()} MiB", agent[4] == "MET")
+        add("agent footprint: CPU, idle, reporting every 1 s", "≤ 0.1 % of a core",
+            f"{agent[5]} %", agent[6] == "MET")
+    else:
+        add("agent footprint (both)", "see the section", "no table", None)
+
+    print("| goal | target | measured | verdict |")
+    print("|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
