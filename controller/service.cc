@@ -265,7 +265,7 @@ void ControllerCore::Start() {
 }
 
 void ControllerCore::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
+  absl::call_once(stop_once_, [this] { stop_.Notify(); });
   if (thread_.joinable()) thread_.join();
 }
 
@@ -274,14 +274,20 @@ std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {
 }
 
 bool ControllerCore::Usable(const std::shared_ptr<const v1::Fleet>& fleet,
-                            absl::Time now) const {
-  return fleet != nullptr &&
-         now - report::FromProto(fleet->as_of()) < kMaxSnapshotAge;
+                            absl::Time now, absl::Duration margin) const {
+  if (fleet == nullptr) return false;
+  // A negative age: the controller's clock was stepped back.
+  const absl::Duration age = now - report::FromProto(fleet->as_of());
+  return age >= absl::ZeroDuration() && age < kMaxSnapshotAge - margin;
 }
 
 bool ControllerCore::FreshEnough(absl::Time now, absl::Time real_now,
                                  bool housekeeper) const {
-  if (!Usable(snapshot_.fleet, now) || now >= snapshot_.valid_until) {
+  // The housekeeper renews a snapshot a tick and a build before it gets too
+  // old, so that readers do not find it too old and wait for a build.
+  const absl::Duration margin =
+      housekeeper ? kHousekeepingTick + last_build_cost_ : absl::ZeroDuration();
+  if (!Usable(snapshot_.fleet, now, margin) || now >= snapshot_.valid_until) {
     return false;
   }
   // Exact: nothing changed since it was taken.
@@ -307,7 +313,7 @@ std::shared_ptr<const v1::Fleet> ControllerCore::Snapshot(bool summary,
       if (!summary) return snapshot_.fleet;
       if (summary_of_ == snapshot_.fleet ||
           (!housekeeper && last_build_cost_ >= kExpensiveBuild &&
-           Usable(summary_, now))) {
+           Usable(summary_, now, absl::ZeroDuration()))) {
         return summary_;
       }
     }
@@ -319,7 +325,9 @@ std::shared_ptr<const v1::Fleet> ControllerCore::Snapshot(bool summary,
     absl::MutexLock lock(&snapshot_mu_);
     if (FreshEnough(now, absl::Now(), housekeeper)) fleet = snapshot_.fleet;
     if (fleet != nullptr && !want_summary) return fleet;
-    if (fleet != nullptr && summary_of_ == fleet) return summary_;
+    if (fleet != nullptr && summary_of_ == fleet) {
+      return summary ? summary_ : fleet;
+    }
   }
   if (fleet == nullptr) {
     const absl::Time start = absl::Now();
@@ -333,7 +341,16 @@ std::shared_ptr<const v1::Fleet> ControllerCore::Snapshot(bool summary,
     rebuild_interval_ =
         std::min(kRebuildCostFactor * last_build_cost_, kMaxRebuildInterval);
   }
-  if (!want_summary) return fleet;
+  if (!want_summary) {
+    if (housekeeper) {
+      // Nobody asked for a summary for a while: let the old one go.
+      absl::MutexLock lock(&snapshot_mu_);
+      summary_.reset();
+      summary_of_.reset();
+      encoded_[1] = Encoded{};
+    }
+    return fleet;
+  }
   std::shared_ptr<const v1::Fleet> derived = SummarizeFleet(*fleet);
   // The housekeeper prepares the bytes as well: `status` then only sends.
   std::optional<grpc::Slice> bytes;
@@ -353,11 +370,13 @@ grpc::Slice ControllerCore::EncodedFleet(bool summary) {
     absl::MutexLock lock(&snapshot_mu_);
     if (encoded_[summary].of == fleet) return encoded_[summary].bytes;
   }
-  // Outside the lock; two callers may both serialize a new snapshot, and the
-  // later one's bytes are kept: the same bytes.
+  // Outside the lock. Kept only while `fleet` is still the current one, so
+  // that a slow caller does not replace newer bytes with older ones.
   grpc::Slice bytes(fleet->SerializeAsString());
   absl::MutexLock lock(&snapshot_mu_);
-  encoded_[summary] = Encoded{fleet, bytes};
+  if (fleet == (summary ? summary_ : snapshot_.fleet)) {
+    encoded_[summary] = Encoded{fleet, bytes};
+  }
   return bytes;
 }
 

@@ -13,8 +13,9 @@
 // shared immutable snapshot (Fleet()), rebuilt only when the registry changed
 // or its time-dependent states (STALE) or age (1 s) ran out — and, for a
 // large fleet whose agents change it all the time, at most once per ten times
-// the cost of the last build, so building snapshots takes at most ~10 % of a
-// core however many agents report. A report is therefore visible after at
+// the cost of the last build, so building snapshots takes about 10 % of a
+// core however many agents report (more once a build takes over 0.1 s: at
+// least one a second). A report is therefore visible after at
 // most about that interval (measured by bench/controller_scale.sh). When a
 // build costs more than a few milliseconds, only the housekeeper builds and a
 // reader is served the latest snapshot at once (never older than 1 s); and
@@ -35,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -107,14 +109,17 @@ class ControllerCore {
   Store* store_;
   std::thread thread_;
   absl::Notification stop_;
+  absl::once_flag stop_once_;
 
   // Snapshots. build_mu_ is held by the one thread building (so concurrent
   // readers build once); snapshot_mu_ only while the pointers are read or
   // swapped, never during a build.
   std::shared_ptr<const v1::Fleet> Snapshot(bool summary, bool housekeeper)
       ABSL_LOCKS_EXCLUDED(snapshot_mu_, build_mu_);
-  bool Usable(const std::shared_ptr<const v1::Fleet>& fleet,
-              absl::Time now) const;
+  // Whether `fleet` is younger than kMaxSnapshotAge - margin (controller
+  // clock).
+  bool Usable(const std::shared_ptr<const v1::Fleet>& fleet, absl::Time now,
+              absl::Duration margin) const;
   bool FreshEnough(absl::Time now, absl::Time real_now, bool housekeeper) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(snapshot_mu_);
   absl::Mutex build_mu_ ABSL_ACQUIRED_BEFORE(snapshot_mu_);
