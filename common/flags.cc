@@ -30,8 +30,7 @@ DashedFlags::DashedFlags(int argc, char** argv) {
     storage_.push_back(arg);
   }
   for (std::string& s : storage_) pointers_.push_back(s.data());
-  pointers_.push_back(nullptr);
-  pointers_.pop_back();
+  pointers_.push_back(nullptr);  // argv[argc], as for main()
 }
 
 }  // namespace ntpfleet

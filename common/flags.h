@@ -13,7 +13,7 @@ namespace ntpfleet {
 class DashedFlags {
  public:
   DashedFlags(int argc, char** argv);
-  int argc() const { return static_cast<int>(pointers_.size()); }
+  int argc() const { return static_cast<int>(pointers_.size()) - 1; }
   char** argv() { return pointers_.data(); }
 
  private:

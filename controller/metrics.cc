@@ -13,7 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "agent/report/status_proto.h"
+#include "common/proto_time.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -42,7 +42,7 @@ void Family(std::string* out, const char* name, const char* type,
 }
 
 double Seconds(const google::protobuf::Duration& d) {
-  return absl::ToDoubleSeconds(report::FromProto(d));
+  return absl::ToDoubleSeconds(FromProto(d));
 }
 
 }  // namespace

@@ -15,9 +15,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/report/status_proto.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -274,20 +274,21 @@ std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {
 }
 
 bool ControllerCore::Usable(const std::shared_ptr<const v1::Fleet>& fleet,
-                            absl::Time now, absl::Duration margin) const {
+                            absl::Time now, absl::Duration limit) const {
   if (fleet == nullptr) return false;
   // A negative age: the controller's clock was stepped back.
-  const absl::Duration age = now - report::FromProto(fleet->as_of());
-  return age >= absl::ZeroDuration() && age < kMaxSnapshotAge - margin;
+  const absl::Duration age = now - FromProto(fleet->as_of());
+  return age >= absl::ZeroDuration() && age < limit;
 }
 
 bool ControllerCore::FreshEnough(absl::Time now, absl::Time real_now,
                                  bool housekeeper) const {
-  // The housekeeper renews a snapshot a tick and a build before it gets too
-  // old, so that readers do not find it too old and wait for a build.
-  const absl::Duration margin =
-      housekeeper ? kHousekeepingTick + last_build_cost_ : absl::ZeroDuration();
-  if (!Usable(snapshot_.fleet, now, margin) || now >= snapshot_.valid_until) {
+  // as_of is stamped when a build starts. The housekeeper renews a snapshot a
+  // tick before kMaxSnapshotAge; readers accept one up to a build longer, so
+  // they find the renewed one rather than wait for a build of their own.
+  const absl::Duration limit = housekeeper ? kMaxSnapshotAge - kHousekeepingTick
+                                           : kMaxSnapshotAge + last_build_cost_;
+  if (!Usable(snapshot_.fleet, now, limit) || now >= snapshot_.valid_until) {
     return false;
   }
   // Exact: nothing changed since it was taken.
@@ -313,7 +314,7 @@ std::shared_ptr<const v1::Fleet> ControllerCore::Snapshot(bool summary,
       if (!summary) return snapshot_.fleet;
       if (summary_of_ == snapshot_.fleet ||
           (!housekeeper && last_build_cost_ >= kExpensiveBuild &&
-           Usable(summary_, now, absl::ZeroDuration()))) {
+           Usable(summary_, now, kMaxSnapshotAge + last_build_cost_))) {
         return summary_;
       }
     }
@@ -425,7 +426,7 @@ void ControllerCore::Resync(
   auto op = std::make_unique<Operation>();
   op->request = request;
   op->started = clock_->Now();
-  absl::Duration deadline = report::FromProto(request.deadline());
+  absl::Duration deadline = FromProto(request.deadline());
   if (deadline <= absl::ZeroDuration()) deadline = kDefaultResyncDeadline;
   op->deadline = op->started + deadline;
   op->finish = std::move(finish);
@@ -460,7 +461,7 @@ void ControllerCore::Resync(
     resync->set_request_id(op->request_id);
     resync->set_burst(true);  // a resync is always a burst: fresh samples, fast
     resync->set_allow_step(request.allow_step());
-    report::SetDuration(deadline, resync->mutable_deadline());
+    SetDuration(deadline, resync->mutable_deadline());
     op->pending[t.connection] = t.node;
     stream->second->Send(m);
   }
@@ -596,7 +597,7 @@ void ControllerCore::Housekeep() {
       std::vector<std::pair<std::string, absl::Time>> seen;
       for (const v1::Node& n : fleet->nodes()) {
         if (n.connection() == v1::CONNECTION_STATE_CONNECTED) {
-          seen.emplace_back(n.name(), report::FromProto(n.last_seen()));
+          seen.emplace_back(n.name(), FromProto(n.last_seen()));
         }
       }
       (void)store_->UpdateLastSeen(seen);
@@ -643,7 +644,7 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(
 
 grpc::ServerWriteReactor<v1::Fleet>* FleetServiceImpl::WatchFleet(
     grpc::CallbackServerContext*, const v1::WatchFleetRequest* request) {
-  absl::Duration interval = report::FromProto(request->min_interval());
+  absl::Duration interval = FromProto(request->min_interval());
   if (interval <= absl::ZeroDuration()) interval = absl::Seconds(1);
   return new ControllerCore::FleetWatcher(core_, interval, request->summary());
 }
@@ -698,11 +699,9 @@ grpc::ServerUnaryReactor* FleetServiceImpl::History(
     return reactor;
   }
   const absl::Time now = core_->clock().Now();
-  const absl::Time end =
-      request->has_end() ? report::FromProto(request->end()) : now;
-  const absl::Time start = request->has_start()
-                               ? report::FromProto(request->start())
-                               : end - absl::Hours(1);
+  const absl::Time end = request->has_end() ? FromProto(request->end()) : now;
+  const absl::Time start =
+      request->has_start() ? FromProto(request->start()) : end - absl::Hours(1);
   absl::StatusOr<std::vector<v1::SkewPoint>> points =
       core_->store()->History(start, end, kHistoryPoints);
   if (!points.ok()) {

@@ -13,9 +13,9 @@
 // shared immutable snapshot (Fleet()), rebuilt only when the registry changed
 // or its time-dependent states (STALE) or age (1 s) ran out — and, for a
 // large fleet whose agents change it all the time, at most once per ten times
-// the cost of the last build, so building snapshots takes about 10 % of a
-// core however many agents report (more once a build takes over 0.1 s: at
-// least one a second). A report is therefore visible after at
+// the cost of the last build, so building full snapshots is held to about a
+// tenth of the time however many agents report (more once a build takes over
+// 0.1 s: at least one a second). A report is therefore visible after at
 // most about that interval (measured by bench/controller_scale.sh). When a
 // build costs more than a few milliseconds, only the housekeeper builds and a
 // reader is served the latest snapshot at once (never older than 1 s); and
@@ -116,10 +116,10 @@ class ControllerCore {
   // swapped, never during a build.
   std::shared_ptr<const v1::Fleet> Snapshot(bool summary, bool housekeeper)
       ABSL_LOCKS_EXCLUDED(snapshot_mu_, build_mu_);
-  // Whether `fleet` is younger than kMaxSnapshotAge - margin (controller
-  // clock).
+  // Whether `fleet` is younger than `limit` (controller clock; a snapshot
+  // from the future, after the clock was stepped back, is not).
   bool Usable(const std::shared_ptr<const v1::Fleet>& fleet, absl::Time now,
-              absl::Duration margin) const;
+              absl::Duration limit) const;
   bool FreshEnough(absl::Time now, absl::Time real_now, bool housekeeper) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(snapshot_mu_);
   absl::Mutex build_mu_ ABSL_ACQUIRED_BEFORE(snapshot_mu_);

@@ -6,8 +6,8 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/report/status_proto.h"
 #include "common/grpc_status.h"
+#include "common/proto_time.h"
 #include "ctl/commands.h"
 #include "ctl/render_fleet.h"
 
@@ -20,8 +20,8 @@ int RunHistory(const CommonOptions& o, absl::Duration since) {
                        std::chrono::seconds(10));
   v1::HistoryRequest request;
   const absl::Time now = absl::Now();
-  report::SetTimestamp(now - since, request.mutable_start());
-  report::SetTimestamp(now, request.mutable_end());
+  SetTimestamp(now - since, request.mutable_start());
+  SetTimestamp(now, request.mutable_end());
   v1::HistoryResponse response;
   if (grpc::Status s = stub->History(&context, request, &response); !s.ok()) {
     return ControllerError(o.controller, FromGrpcStatus(s));

@@ -6,8 +6,8 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/report/status_proto.h"
 #include "common/grpc_status.h"
+#include "common/proto_time.h"
 #include "ctl/commands.h"
 #include "ctl/render_fleet.h"
 #include "google/protobuf/arena.h"
@@ -41,9 +41,9 @@ int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew) {
     r.color = o.color;
     std::fputs(RenderFleetStatus(fleet, r).c_str(), stdout);
   }
-  if (max_skew && report::FromProto(fleet.skew()) > *max_skew) {
+  if (max_skew && FromProto(fleet.skew()) > *max_skew) {
     std::fprintf(stderr, "ntpfleetctl: fleet skew %s exceeds --max-skew %s\n",
-                 ctl::FormatDuration(report::FromProto(fleet.skew())).c_str(),
+                 ctl::FormatDuration(FromProto(fleet.skew())).c_str(),
                  ctl::FormatDuration(*max_skew).c_str());
     return 3;
   }

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "absl/time/time.h"
-#include "agent/report/status_proto.h"
+#include "common/proto_time.h"
 #include "ctl/commands.h"
 #include "ctl/local_client.h"
 #include "ctl/render_fleet.h"
@@ -26,8 +26,8 @@ int RunSync(const CommonOptions& o, bool step) {
   } else if (res.outcome() == v1::RESYNC_OUTCOME_OK) {
     std::printf("%s: offset before %s, after %s\n",
                 res.stepped() ? "stepped" : "slewing",
-                FormatOffset(report::FromProto(res.offset_before())).c_str(),
-                FormatOffset(report::FromProto(res.offset_after())).c_str());
+                FormatOffset(FromProto(res.offset_before())).c_str(),
+                FormatOffset(FromProto(res.offset_after())).c_str());
   }
   if (res.outcome() != v1::RESYNC_OUTCOME_OK) {
     std::fprintf(stderr, "ntpfleetctl: no correction: %s\n",
@@ -41,7 +41,7 @@ int RunSync(const CommonOptions& o, bool step) {
 // demos and tests.
 int RunSimStep(const CommonOptions& o, absl::Duration step) {
   v1::LocalRequest request;
-  report::SetDuration(step, request.mutable_sim_step()->mutable_step());
+  SetDuration(step, request.mutable_sim_step()->mutable_step());
   absl::StatusOr<v1::LocalResponse> r =
       CallAgent(o.control_socket, request, absl::Seconds(5));
   if (!r.ok()) return PrintError(r.status());

@@ -7,8 +7,8 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/report/status_proto.h"
 #include "common/grpc_status.h"
+#include "common/proto_time.h"
 #include "ctl/commands.h"
 #include "ctl/render_fleet.h"
 
@@ -23,8 +23,7 @@ int RunWatch(const CommonOptions& o, absl::Duration interval) {
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(10));
     v1::HistoryRequest request;
-    report::SetTimestamp(absl::Now() - absl::Minutes(30),
-                         request.mutable_start());
+    SetTimestamp(absl::Now() - absl::Minutes(30), request.mutable_start());
     v1::HistoryResponse response;
     if (stub->History(&context, request, &response).ok()) {
       history.assign(response.points().begin(), response.points().end());
@@ -32,7 +31,7 @@ int RunWatch(const CommonOptions& o, absl::Duration interval) {
   }
   grpc::ClientContext context;
   v1::WatchFleetRequest request;
-  report::SetDuration(interval, request.mutable_min_interval());
+  SetDuration(interval, request.mutable_min_interval());
   request.set_summary(!o.json);  // as `status`
   auto reader = stub->WatchFleet(&context, request);
   v1::Fleet fleet;

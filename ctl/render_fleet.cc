@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/proto_time.h"
 #include "common/summary_peer.h"
+#include "ctl/printable.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -52,28 +53,6 @@ constexpr absl::string_view kTimeFormat = "%Y-%m-%d %H:%M:%S";
 
 std::string FormatUtc(absl::Time t) {
   return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone());
-}
-
-// C0 controls, DEL and the C1 controls (U+0080..U+009F, which some terminals
-// take as escape sequences) become '?': a name can neither split a row nor
-// drive the terminal.
-std::string Printable(absl::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      out.push_back('?');
-    } else if (c == 0xc2 && i + 1 < s.size() &&
-               static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
-      out.push_back('?');
-      ++i;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
 }
 
 // Terminal columns taken by UTF-8 text: one per code point (a byte that is

@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/proto_time.h"
+#include "ctl/printable.h"
 #include "google/protobuf/duration.pb.h"
 #include "proto/ntpfleet.pb.h"
 
@@ -63,16 +64,6 @@ char TypeLetter(PeerType type) {
     default:
       return '-';
   }
-}
-
-// Control characters (a newline in a name would split a row) become '?'.
-std::string Printable(absl::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) c = '?';
-  }
-  return out;
 }
 
 // ntpq's "%-15.15s": the first 15 bytes, left-aligned, padded to 15.

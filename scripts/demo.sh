@@ -74,7 +74,7 @@ controller 127.0.0.1:$CPORT
 node_name ntp-server
 label role=server
 CONF
-"$AGENT" --config "$DIR/server.conf" --clock=sim --port 0 \
+"$AGENT" --config "$DIR/server.conf" --clock=sim --port 0 --listen 127.0.0.1 \
   --control-socket "$DIR/ntp-server.sock" >"$DIR/ntp-server.log" 2>&1 &
 PIDS+=($!)
 NTPPORT=$(await_log "$DIR/ntp-server.log" 'serving NTP on UDP port ([0-9]+)')
@@ -90,7 +90,7 @@ controller 127.0.0.1:$CPORT
 node_name $node
 label rack=r$(( (i - 1) / 4 + 1 ))
 CONF
-  "$AGENT" --config "$DIR/$node.conf" --clock=sim --port 0 \
+  "$AGENT" --config "$DIR/$node.conf" --clock=sim --port 0 --listen 127.0.0.1 \
     --sim-offset="${offsets[i-1]}" --sim-freq-ppm="${freqs[i-1]}" \
     --control-socket "$DIR/$node.sock" >"$DIR/$node.log" 2>&1 &
   PIDS+=($!)

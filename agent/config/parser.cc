@@ -904,6 +904,21 @@ absl::Status Parser::ParseRestrict(Args& args, RestrictRule* rule,
         return Error(absl::StrCat("invalid mask '", mask_text, "' for ",
                                   rule->AddressString()));
       }
+      // ntpd matches address AND mask; the agent matches prefixes, so a mask
+      // must be ones then zeros (255.255.240.0, not 255.0.255.0).
+      bool zero_seen = false;
+      for (const uint8_t byte : mask->bytes) {
+        for (int bit = 7; bit >= 0; --bit) {
+          const bool one = (byte >> bit) & 1;
+          if (one && zero_seen) {
+            return Error(absl::StrCat("mask '", mask_text,
+                                      "' is not contiguous (ones, then "
+                                      "zeros): ntpfleet-agent matches "
+                                      "prefixes"));
+          }
+          zero_seen |= !one;
+        }
+      }
       rule->mask = mask->bytes;
       continue;
     }

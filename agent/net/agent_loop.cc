@@ -75,9 +75,9 @@ ntp::AccessList ToAccessList(const std::vector<config::RestrictRule>& rules) {
         ntp::IpAddress mask;
         mask.v6 = v6;
         std::copy(r.mask.begin(), r.mask.end(), mask.octets.begin());
+        // The parser accepts only contiguous masks.
         size_t prefix = rule.address.bits();
-        if (!ntp::AccessList::MaskToPrefix(mask, &prefix))
-          prefix = rule.address.bits();
+        (void)ntp::AccessList::MaskToPrefix(mask, &prefix);
         rule.prefix_length = prefix;
       }
       list.Add(rule);
@@ -171,7 +171,7 @@ class AgentLoop::ServerWorker {
   void Loop() {
     Batch batch;
     pollfd fds[2] = {{socket_.fd(), POLLIN, 0},
-                     {loop_->wake_pipe_[0], POLLIN, 0}};
+                     {loop_->stop_pipe_[0], POLLIN, 0}};
     while (!loop_->stop_.load(std::memory_order_relaxed)) {
       if (poll(fds, 2, 1000) <= 0) continue;
       if (fds[1].revents) break;
@@ -198,7 +198,7 @@ AgentLoop::~AgentLoop() {
     close(control_fd_);
     unlink(options_.control_socket.c_str());
   }
-  for (int fd : wake_pipe_) {
+  for (int fd : {wake_pipe_[0], wake_pipe_[1], stop_pipe_[0], stop_pipe_[1]}) {
     if (fd >= 0) close(fd);
   }
 }
@@ -212,10 +212,9 @@ absl::StatusOr<std::unique_ptr<AgentLoop>> AgentLoop::Create(
 
 void AgentLoop::RequestStop() {
   stop_.store(true);
-  if (wake_pipe_[1] >= 0) {
-    const char c = 1;
-    (void)!write(wake_pipe_[1], &c, 1);
-  }
+  const char c = 1;
+  if (wake_pipe_[1] >= 0) (void)!write(wake_pipe_[1], &c, 1);
+  if (stop_pipe_[1] >= 0) (void)!write(stop_pipe_[1], &c, 1);
 }
 
 // Settings the parser records but the agent does not act on: said once at
@@ -280,9 +279,11 @@ void AgentLoop::WarnUnused(const config::AgentConfig& cfg) {
 
 absl::Status AgentLoop::Init() {
   const config::AgentConfig& cfg = options_.config;
-  if (pipe(wake_pipe_) < 0)
+  if (pipe(wake_pipe_) < 0 || pipe(stop_pipe_) < 0)
     return absl::InternalError("pipe: " + std::string(strerror(errno)));
-  for (int fd : wake_pipe_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  for (int fd : {wake_pipe_[0], wake_pipe_[1], stop_pipe_[0], stop_pipe_[1]}) {
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  }
 
   // Keys.
   if (!cfg.keys_file.empty()) {
@@ -465,7 +466,7 @@ absl::Status AgentLoop::Init() {
     absl::MutexLock lock(&system_mu_);
     system_.precision = MeasurePrecision(*options_.clock);
   }
-  PublishSystemVariables();
+  PublishSystemVariables(engine_->Status(MonoNow()));
   next_drift_write_ = now + options_.drift_interval;
   Send(engine_->Start(now));
   if (options_.once) {
@@ -576,8 +577,7 @@ size_t AgentLoop::ServeBatch(UdpSocket& socket, ntp::Responder& responder,
   return n;
 }
 
-void AgentLoop::PublishSystemVariables() {
-  const ntp::EngineStatus st = engine_->Status(MonoNow());
+void AgentLoop::PublishSystemVariables(const ntp::EngineStatus& st) {
   absl::MutexLock lock(&system_mu_);
   system_.leap = st.leap;
   system_.stratum = st.stratum;
@@ -593,8 +593,7 @@ void AgentLoop::PublishSystemVariables() {
   }
 }
 
-void AgentLoop::LogStateChanges() {
-  const ntp::EngineStatus st = engine_->Status(MonoNow());
+void AgentLoop::LogStateChanges(const ntp::EngineStatus& st) {
   if (st.state != last_state_) {
     if (st.system_peer) {
       const ntp::PeerStatus& p = st.peers[static_cast<size_t>(*st.system_peer)];
@@ -944,11 +943,12 @@ absl::Status AgentLoop::Run() {
     // The status is rebuilt when the engine saw something, and once a second
     // (dispersion grows with time) — not for every batch the server answers.
     if (touched || now >= next_refresh) {
-      PublishSystemVariables();
-      LogStateChanges();
+      // One status for all three.
+      const ntp::EngineStatus st = engine_->Status(now);
+      PublishSystemVariables(st);
+      LogStateChanges(st);
       if (status_listener_) {
-        status_listener_(
-            report::ToProto(engine_->Status(now), options_.clock->Now()));
+        status_listener_(report::ToProto(st, options_.clock->Now()));
       }
       next_refresh = now + absl::Seconds(1);
       touched = false;

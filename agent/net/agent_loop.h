@@ -70,8 +70,6 @@ class AgentLoop {
   // Async-signal-safe.
   void RequestStop();
 
-  // The port actually served on (after binding port 0), or 0.
-  uint16_t server_port() const { return server_port_; }
   // Outcome of --once.
   const std::optional<v1::ResyncResult>& once_result() const {
     return once_result_;
@@ -99,9 +97,8 @@ class AgentLoop {
   void ResolveDue(clock::MonoTime now);
   void HandleClientSocket();
   // Answers what is waiting on `socket` (one batch); returns how many.
-  size_t ServeBatch(UdpSocket& socket, ntp::Responder& responder,
-                    Batch& batch);
-  void PublishSystemVariables();
+  size_t ServeBatch(UdpSocket& socket, ntp::Responder& responder, Batch& batch);
+  void PublishSystemVariables(const ntp::EngineStatus& st);
   void AcceptControl();
   void HandleControl(ControlConn& conn);
   void FinishResyncs(clock::MonoTime now, bool all);
@@ -109,7 +106,7 @@ class AgentLoop {
                    std::function<void(const v1::ResyncResult&)> done);
   bool RunPostedResyncs();  // true if any
   void WriteDrift();
-  void LogStateChanges();
+  void LogStateChanges(const ntp::EngineStatus& st);
   absl::Time ToClockTime(const std::optional<absl::Time>& kernel_rx) const;
   clock::MonoTime MonoNow() const { return options_.mono->Now(); }
 
@@ -126,7 +123,11 @@ class AgentLoop {
   int control_fd_ = -1;
   std::vector<ControlConn> control_conns_;
   std::vector<PendingResync> resyncs_;
+  // Wakes the poll loop (posted resyncs, stop); the loop drains it.
   int wake_pipe_[2] = {-1, -1};
+  // Written once, by RequestStop, and never drained: the server threads
+  // watch it (a posted resync must not end them).
+  int stop_pipe_[2] = {-1, -1};
   std::atomic<bool> stop_{false};
   clock::MonoTime next_drift_write_;
   std::optional<v1::ResyncResult> once_result_;

@@ -258,7 +258,7 @@ void Engine::UpdateClock(clock::MonoTime now) {
   if (forced_pending_) {
     mode = UpdateMode::kForced;
     allow_step = forced_allow_step_;
-  } else if (!corrected_) {
+  } else if (corrections_ == 0) {
     // Start-up: wait for a second sample so the frequency is known too. Only a
     // clock so far off that any correction is better than none is stepped at
     // the first sample, and then only once every source that can answer has
@@ -302,7 +302,6 @@ void Engine::UpdateClock(clock::MonoTime now) {
   if (correction.kind == CorrectionKind::kStep) {
     for (Peer& peer : peers_) peer.source->ClockStepped();
   }
-  corrected_ = true;
   last_update_ = now;
   reference_time_ = clock_->Now();
   last_offset_ = e;
@@ -366,7 +365,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   const double age =
       last_update_ ? std::max(0.0, absl::ToDoubleSeconds(now - *last_update_))
                    : 0.0;
-  if (peer_usable && !corrected_) {
+  if (peer_usable && corrections_ == 0) {
     // A system peer is chosen and the first correction is on its way: the
     // offset is known, the clock not yet set.
     const Peer& sp = peers_[*system_peer_];
@@ -378,7 +377,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.stratum = 16;
     st.reference_id = RefId::FromCode("INIT");
     st.leap = Leap::kUnsynchronized;
-  } else if (peer_usable && corrected_) {
+  } else if (peer_usable && corrections_ > 0) {
     const Peer& sp = peers_[*system_peer_];
     const Sample& s = *sp.last_sample;
     st.system_peer = *system_peer_;
@@ -406,7 +405,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
         absl::Seconds(std::sqrt(sp.filter.OffsetVarianceAt(now)) +
                       combined_jitter_ + kClockTolerance * age);
     st.poll = sp.source->poll_exponent();
-  } else if (held_ && corrected_ &&
+  } else if (held_ && corrections_ > 0 &&
              absl::ToDoubleSeconds(held_->root_delay / 2 +
                                    held_->root_dispersion) +
                      held_->tolerance * age <
@@ -432,7 +431,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.leap = Leap::kNone;
   } else {
     st.state = SyncState::kUnsynchronized;
-    st.reference_id = RefId::FromCode(corrected_ ? "HOLD" : "INIT");
+    st.reference_id = RefId::FromCode(corrections_ > 0 ? "HOLD" : "INIT");
   }
   // ClockBound: |offset| + root dispersion + root delay / 2 (root dispersion
   // already grows with the clock tolerance times the time since the last
@@ -441,7 +440,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
       absl::AbsDuration(st.offset) + st.root_dispersion + st.root_delay / 2;
   // Unknown until the clock has been set (or is its own reference).
   if (st.state == SyncState::kUnsynchronized ||
-      (st.state == SyncState::kSyncing && !corrected_)) {
+      (st.state == SyncState::kSyncing && corrections_ == 0)) {
     st.error_bound = absl::InfiniteDuration();
   }
   return st;

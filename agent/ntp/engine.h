@@ -149,13 +149,13 @@ class Engine {
   EngineStatus Status(clock::MonoTime now) const;
   uint64_t unknown_sender_drops() const { return unknown_sender_; }
   const Discipline& discipline() const { return discipline_; }
-  // Outcome of the most recent correction (for resync results and logs).
   // How many corrections have been applied since start (grows with every step
   // or slew).
   uint64_t corrections() const { return corrections_; }
   // How many corrections were attempted (also those refused: panic, or the
   // clock's error).
   uint64_t attempts() const { return attempts_; }
+  // Outcome of the most recent correction (for resync results and logs).
   const std::optional<Correction>& last_correction() const {
     return last_correction_;
   }
@@ -187,7 +187,6 @@ class Engine {
   uint64_t next_seed_;
   uint64_t unknown_sender_ = 0;
 
-  bool corrected_ = false;  // a correction has been applied since start
   bool forced_pending_ = false;
   bool forced_allow_step_ = false;
   std::optional<int> system_peer_;

@@ -28,6 +28,10 @@ Source::Source(const SourceConfig& config, uint64_t seed)
     health_ = SourceHealth::kUnresolved;
     reason_ = absl::StrFormat("cannot resolve %s, retrying", config_.name);
   }
+  if (config_.key) {
+    keys_.Add(*config_.key);
+    keys_.Trust(config_.key->id);
+  }
 }
 
 void Source::SetHealth(SourceHealth health, std::string reason,
@@ -216,10 +220,7 @@ std::vector<SourceAction> Source::HandleResponse(
   // With a key configured, only replies signed with it count (RFC 8573). A
   // forged reply must not cancel the real exchange either.
   if (config_.key) {
-    KeyStore keys;
-    keys.Add(*config_.key);
-    keys.Trust(config_.key->id);
-    const AuthResult auth = VerifyMac(keys, *reply, bytes);
+    const AuthResult auth = VerifyMac(keys_, *reply, bytes);
     if (auth != AuthResult::kOk) {
       ++counters_.auth_failed;
       SetHealth(health_,

@@ -184,6 +184,7 @@ class Source {
   void ScheduleNext(clock::MonoTime now, std::vector<SourceAction>* out);
 
   SourceConfig config_;
+  KeyStore keys_;  // config_.key, trusted: what replies are checked against
   std::mt19937_64 rng_;
   SourceHealth health_ = SourceHealth::kNew;
   std::string reason_;

@@ -69,9 +69,13 @@ void Reporter::Run() {
     Log(LogLevel::kWarning, "controller %s unreachable, retrying in %s",
         options_.controller,
         absl::FormatDuration(absl::Trunc(wait, absl::Milliseconds(100))));
-    const absl::Time until = absl::Now() + wait;
-    while (!stop_ && absl::Now() < until)
-      absl::SleepFor(absl::Milliseconds(100));
+    // Asleep until the wait is over or Stop() (which takes mu_ after setting
+    // stop_, so the condition is looked at again).
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](std::atomic<bool>* stop) { return stop->load(); }, &stop_),
+        wait);
     backoff = std::min(backoff * 2, absl::Seconds(30));
   }
 }
@@ -109,7 +113,6 @@ bool Reporter::Session() {
     stream->Finish();
     return false;
   }
-  connected_ = true;
   Log(LogLevel::kInfo, "reporting to controller %s", options_.controller);
 
   // Reader: commands from the controller.
@@ -168,7 +171,6 @@ bool Reporter::Session() {
   context->TryCancel();
   reader.join();
   const grpc::Status status = stream->Finish();
-  connected_ = false;
   if (!stop_) {
     Log(LogLevel::kWarning, "stream to controller %s ended: %s",
         options_.controller,

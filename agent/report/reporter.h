@@ -54,7 +54,6 @@ class Reporter {
   // The latest status (any thread, cheap). Sent at the next report tick, or at
   // once when the sync state, stratum or system peer changed.
   void Publish(const v1::SyncStatus& status);
-  bool connected() const { return connected_.load(); }
 
  private:
   void Run();
@@ -65,7 +64,6 @@ class Reporter {
   ResyncHandler on_resync_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::atomic<bool> connected_{false};
 
   absl::Mutex mu_;
   std::optional<v1::SyncStatus> latest_ ABSL_GUARDED_BY(mu_);

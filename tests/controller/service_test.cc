@@ -994,15 +994,8 @@ TEST_F(ServiceTest, WatchFleetSendsTheFleetThenAnUpdateWhenANodeReports) {
 
 // A change offered to a watcher while its previous write is still in flight
 // is delivered once that write completes, with no help from the clock (the
-// contract: "then again on every change, at most once per min_interval").
-//
-// FAILS at the time of writing: FleetWatcher::Push() parks a snapshot offered
-// while a write is in flight in pending_, and OnWriteDone() never writes
-// pending_; only the next Push() does. With the controller's clock standing
-// still, the next Push() comes only with the next registry change. (In
-// production the housekeeper re-offers the fleet once a second, so the change
-// arrives up to ~1 s late rather than never.) See the report that came with
-// this test for the patch.
+// contract: "then again on every change, at most once per min_interval"):
+// OnWriteDone() writes what Push() parked in pending_ meanwhile.
 TEST_F(ServiceTest, WatchFleetDeliversAChangeOfferedWhileAWriteWasInFlight) {
   // The watcher reads nothing yet: the controller's writes to it stay in
   // flight (a fleet of over 256 KiB cannot be buffered by the transport).

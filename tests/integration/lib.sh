@@ -110,12 +110,14 @@ start_agent() {
   [ -n "$APORT" ] && [ "$APORT" != 0 ] || fail "no NTP port in $name's log"
 }
 
-# start_server_agent: node "server", serving its local clock at stratum 10; sets SPORT.
+# start_server_agent: node "server", serving its local clock at stratum 10 from two server
+# threads (SO_REUSEPORT), as a busy fleet server would; sets SPORT.
 SPORT=""
 start_server_agent() {
   start_agent server "# The fleet's designated NTP server: its own local clock.
 server 127.127.1.0
 fudge 127.127.1.0 stratum 10
+server_threads 2
 controller 127.0.0.1:$CPORT
 node_name server
 label role=server" --sim-offset=0

@@ -35,7 +35,7 @@ controller localhost:$PORT
 tls_ca $T/cert.pem
 node_name tls-node
 CONF
-"$AGENT" --config "$T/agent.conf" --clock=sim --port 0 --control-socket "$S/a.sock" \
+"$AGENT" --config "$T/agent.conf" --clock=sim --port 0 --listen 127.0.0.1 --control-socket "$S/a.sock" \
   >"$T/agent.log" 2>&1 &
 PIDS+=($!)
 

@@ -530,6 +530,12 @@ TEST(RestrictTest, FamilyFlagMustFitTheAddress) {
                        "address '::1'"));
   EXPECT_THAT(Parse("restrict 10.0.0.0 mask ffff::"),
               StatusIs(kInvalid, HasSubstr("invalid mask 'ffff::'")));
+  // A mask with a hole cannot be a prefix: an error, not a different rule.
+  EXPECT_THAT(Parse("restrict 10.0.0.0 mask 255.0.255.0 ignore"),
+              StatusIs(kInvalid,
+                       "agent.conf:1: mask '255.0.255.0' is not "
+                       "contiguous (ones, then zeros): "
+                       "ntpfleet-agent matches prefixes"));
 }
 
 TEST(RestrictTest, EveryKnownFlag) {

@@ -84,9 +84,7 @@ TEST_F(DisciplineTest, StepsOnlyAboveThreshold) {
   EXPECT_FALSE(discipline_.slewing());
 
   // 0.1 s < 0.128 s: slewed, not stepped (x = 0.3 s against C = 0.2 s).
-  // Spread over 250 s: 0.1 s / 250 s = 400 ppm, within the limit. (Over the
-  // engine's 16 s it would need 6250 ppm and is stepped as "saturated" instead:
-  // see the report on kSaturatedStep.)
+  // Spread over 250 s: 0.1 s / 250 s = 400 ppm, within the limit.
   const Correction slew =
       discipline_.Update(now, 0.3, 0, UpdateMode::kNormal, absl::Seconds(250));
   EXPECT_EQ(slew.kind, CorrectionKind::kSlew);
