@@ -6,7 +6,7 @@
 # knocked off and a forced resync brings it back. This machine's clock is never touched.
 #
 #   scripts/demo.sh               # the story, then a live dashboard until Ctrl-C
-#   scripts/demo.sh --no-wait     # the story only (what CI runs)
+#   scripts/demo.sh --no-wait     # the story only, then stop (for scripts)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD

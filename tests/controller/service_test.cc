@@ -30,12 +30,14 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
+#include "common/proto_time.h"
 #include "controller/registry.h"
 #include "controller/store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.grpc.pb.h"
 #include "proto/ntpfleet.pb.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ntpfleet::controller {
@@ -53,33 +55,7 @@ constexpr absl::Duration kWait = absl::Seconds(5);
 // starts at the fake clock's start.
 const absl::Time kStart = absl::FromUnixSeconds(1700000000);
 
-class FakeClock : public clock::Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Time now_ = kStart;
-};
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-absl::Time FromProto(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t ns = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(ns / 1000000000);
-  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
+using ::ntpfleet::testing::FakeClock;
 
 // Polls `condition` every 10 ms; true as soon as it holds, false after
 // `timeout`.
@@ -438,7 +414,7 @@ class ServiceTest : public ::testing::Test {
     return request;
   }
 
-  FakeClock clock_;
+  FakeClock clock_{kStart};
   std::string db_path_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Registry> registry_;

@@ -38,12 +38,6 @@ using ::testing::SizeIs;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t ns = absl::ToUnixNanos(t);
-  out->set_seconds(ns / 1000000000);
-  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
-}
-
 v1::Hello MakeHello(const std::string& name, const std::string& version) {
   v1::Hello hello;
   hello.set_node_name(name);
