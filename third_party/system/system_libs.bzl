@@ -7,7 +7,7 @@ downloaded. If a library is missing, the error says to run scripts/setup.sh.
 Optimised builds (`-c opt`: what is deployed and benchmarked) link the libraries marked static
 from Debian's static archives (`pkg-config --static`), so that a binary carries only the code it
 uses and the dynamic loader does not resolve tens of thousands of symbols at start-up: the
-agent's resident memory drops from 19.0 to 13.8 MiB (docs/BUILDING.md). Other builds (tests, fuzzing)
+agent's resident memory drops from 19 to about 14 MiB (docs/BUILDING.md). Other builds (tests, fuzzing)
 link the shared libraries, which is faster.
 """
 
