@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/node_name.h"
 
 namespace ntpfleet {
 
@@ -48,11 +49,6 @@ struct Identity {
 // than one (a node and a user URI in one certificate, two roles, ...). Does
 // NOT verify the certificate: the TLS handshake did that.
 absl::StatusOr<Identity> IdentityFromPem(absl::string_view pem);
-
-// Whether `name` may name a node: 1..253 bytes of DNS-like labels, each 1..63
-// of [A-Za-z0-9_-], separated by '.', neither starting nor ending with '-' or
-// '.'. Used for node certificates, Hello.node_name and user names alike.
-bool IsValidNodeName(absl::string_view name);
 
 }  // namespace ntpfleet
 
