@@ -16,27 +16,49 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
-#include "common/files.h"
 #include "common/flags.h"
+#include "common/hostport.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "controller/metrics.h"
 #include "controller/registry.h"
 #include "controller/service.h"
 #include "controller/store.h"
 
 ABSL_FLAG(std::string, listen, "0.0.0.0:7123",
-          "gRPC address for agents and ntpfleetctl");
+          "gRPC address for agents and ntpfleetctl; anything but loopback "
+          "needs --tls-cert/--tls-key/--tls-ca (or --insecure)");
 ABSL_FLAG(std::string, db, "/var/lib/ntpfleet/controller.db",
           "SQLite database: node inventory, skew history, resync audit log");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:7124",
           "HTTP address for Prometheus /metrics; empty: off");
-ABSL_FLAG(
-    std::string, tls_cert, "",
-    "PEM certificate for gRPC over TLS (with --tls-key); empty: plaintext");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls-cert");
-ABSL_FLAG(std::string, tls_client_ca, "",
-          "PEM CA: require agents and ntpfleetctl to present a certificate it "
-          "signed");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate of this controller (ntpfleetctl certs issue "
+          "--controller HOST): with --tls-key and --tls-ca, mutual TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA (ntpfleetctl certs init): every agent and ntpfleetctl must "
+          "present a certificate it signed");
+ABSL_FLAG(bool, insecure, false,
+          "allow plain text on a non-loopback --listen address: NOBODY is "
+          "authenticated, anyone who reaches the port can step every clock "
+          "(for a lab only; warned at start and on /metrics)");
+ABSL_FLAG(absl::Duration, operator_max_step, absl::Milliseconds(128),
+          "the largest step an operator's resync may make; beyond it an "
+          "admin must add --force");
+ABSL_FLAG(absl::Duration, resync_min_interval, absl::Seconds(5),
+          "a node is asked to resync at most once per this interval");
+ABSL_FLAG(int, resync_rate, 1000,
+          "nodes asked to resync per second (a fleet-wide resync goes out in "
+          "waves, so the NTP server is not flooded)");
+ABSL_FLAG(int, max_agent_streams, 20000,
+          "agent streams held at once; more are refused");
+ABSL_FLAG(int, max_nodes, 100000,
+          "nodes kept in the registry; a Hello with a new name beyond it is "
+          "refused");
+ABSL_FLAG(double, new_names_per_second, 50,
+          "new node names accepted per second (after a burst of 2000), so a "
+          "flood of names cannot grow memory or the database without bound");
 ABSL_FLAG(absl::Duration, skew_threshold, absl::Milliseconds(1),
           "nodes whose offset or deviation from the fleet median exceeds this "
           "are flagged");
@@ -48,6 +70,15 @@ class WallClock final : public ntpfleet::clock::Clock {
  public:
   absl::Time Now() const override { return absl::Now(); }
 };
+
+// The largest message the controller takes (bytes).
+constexpr int kMaxReceiveMessage = 256 << 10;
+
+int Fail(const absl::Status& status, int code) {
+  std::fprintf(stderr, "ntpfleet-controller: %s\n",
+               std::string(status.message()).c_str());
+  return code;
+}
 
 }  // namespace
 
@@ -77,31 +108,84 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  absl::StatusOr<ntpfleet::HostPort> listen_at =
+      ntpfleet::ParseHostPort(listen, "--listen", /*allow_zero=*/true);
+  if (!listen_at.ok()) return Fail(listen_at.status(), 2);
+  if (const std::string m = absl::GetFlag(FLAGS_metrics_listen); !m.empty()) {
+    absl::StatusOr<ntpfleet::HostPort> at =
+        ntpfleet::ParseHostPort(m, "--metrics-listen", /*allow_zero=*/true);
+    if (!at.ok()) return Fail(at.status(), 2);
+  }
+  ntpfleet::TlsFiles tls;
+  tls.cert = absl::GetFlag(FLAGS_tls_cert);
+  tls.key = absl::GetFlag(FLAGS_tls_key);
+  tls.ca = absl::GetFlag(FLAGS_tls_ca);
+  const bool insecure = absl::GetFlag(FLAGS_insecure);
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  if (!tls.empty()) {
+    // All three or an error: never plain text because one was forgotten.
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> c =
+        ntpfleet::ServerCredentials(tls, "--tls-cert/--tls-key/--tls-ca");
+    if (!c.ok()) return Fail(c.status(), 2);
+    credentials = *c;
+    if (insecure) {
+      return Fail(absl::InvalidArgumentError(
+                      "--insecure and --tls-* contradict each other: drop "
+                      "--insecure"),
+                  2);
+    }
+  } else if (!ntpfleet::IsLoopbackHost(listen_at->host) && !insecure) {
+    return Fail(
+        absl::InvalidArgumentError(absl::StrFormat(
+            "refusing to listen on %s in plain text: anyone who reaches it "
+            "could step every clock of the fleet. Give --tls-cert, --tls-key "
+            "and --tls-ca (see `ntpfleetctl certs` and docs/SECURITY.md), or "
+            "--listen 127.0.0.1:PORT for this machine only, or --insecure "
+            "for a lab",
+            listen)),
+        2);
+  } else {
+    credentials = grpc::InsecureServerCredentials();
+    if (insecure) {
+      ntpfleet::Log(ntpfleet::LogLevel::kWarning,
+                    "--insecure: plain text on %s, NOBODY is authenticated: "
+                    "anyone who reaches the port can step every clock",
+                    listen);
+    }
+  }
+
   WallClock clock;
+  ntpfleet::clock::SystemMonotonicClock mono;
   const std::string db = absl::GetFlag(FLAGS_db);
+  std::string recovered;
   absl::StatusOr<std::unique_ptr<ntpfleet::controller::Store>> store =
-      ntpfleet::controller::Store::Open(db);
-  if (!store.ok()) {
-    std::fprintf(stderr, "ntpfleet-controller: %s\n",
-                 std::string(store.status().message()).c_str());
-    return 1;
+      ntpfleet::controller::Store::OpenOrRecover(db, &recovered);
+  if (!store.ok()) return Fail(store.status(), 1);
+  if (!recovered.empty()) {
+    ntpfleet::Log(ntpfleet::LogLevel::kError, "%s", recovered);
   }
   ntpfleet::controller::RegistryOptions ro;
   ro.skew_threshold = absl::GetFlag(FLAGS_skew_threshold);
-  ntpfleet::controller::Registry registry(&clock, ro);
+  ro.max_nodes = absl::GetFlag(FLAGS_max_nodes);
+  ro.new_names_per_second = absl::GetFlag(FLAGS_new_names_per_second);
+  ntpfleet::controller::Registry registry(&clock, &mono, ro);
   absl::StatusOr<std::vector<ntpfleet::controller::Store::NodeRecord>> known =
       (*store)->LoadNodes();
-  if (!known.ok()) {
-    std::fprintf(stderr, "ntpfleet-controller: %s\n",
-                 std::string(known.status().message()).c_str());
-    return 1;
-  }
+  if (!known.ok()) return Fail(known.status(), 1);
   for (const auto& node : *known)
     registry.AddKnownNode(node.hello, node.last_seen);
   ntpfleet::Log(ntpfleet::LogLevel::kInfo, "%s: %d known nodes", db,
                 known->size());
 
-  ntpfleet::controller::ControllerCore core(&clock, &registry, store->get());
+  ntpfleet::controller::ControllerOptions co;
+  co.tls = !tls.empty();
+  co.resync.operator_max_step = absl::GetFlag(FLAGS_operator_max_step);
+  co.resync.min_interval = absl::GetFlag(FLAGS_resync_min_interval);
+  co.resync.nodes_per_second = std::max(1, absl::GetFlag(FLAGS_resync_rate));
+  co.max_agent_streams = absl::GetFlag(FLAGS_max_agent_streams);
+  ntpfleet::controller::ControllerCore core(&clock, &registry, store->get(),
+                                            co);
   core.Start();
   ntpfleet::controller::AgentServiceImpl agents(&core);
   ntpfleet::controller::FleetServiceImpl fleet(&core);
@@ -110,36 +194,6 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  std::shared_ptr<grpc::ServerCredentials> credentials =
-      grpc::InsecureServerCredentials();
-  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
-    grpc::SslServerCredentialsOptions ssl(
-        absl::GetFlag(FLAGS_tls_client_ca).empty()
-            ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-            : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-    absl::StatusOr<std::string> key =
-        ntpfleet::ReadFile(absl::GetFlag(FLAGS_tls_key));
-    absl::StatusOr<std::string> cert =
-        ntpfleet::ReadFile(absl::GetFlag(FLAGS_tls_cert));
-    if (!key.ok() || !cert.ok()) {
-      std::fprintf(
-          stderr, "ntpfleet-controller: %s\n",
-          std::string((key.ok() ? cert : key).status().message()).c_str());
-      return 1;
-    }
-    ssl.pem_key_cert_pairs.push_back({*key, *cert});
-    if (!absl::GetFlag(FLAGS_tls_client_ca).empty()) {
-      absl::StatusOr<std::string> ca =
-          ntpfleet::ReadFile(absl::GetFlag(FLAGS_tls_client_ca));
-      if (!ca.ok()) {
-        std::fprintf(stderr, "ntpfleet-controller: %s\n",
-                     std::string(ca.status().message()).c_str());
-        return 1;
-      }
-      ssl.pem_root_certs = *ca;
-    }
-    credentials = grpc::SslServerCredentials(ssl);
-  }
   builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials, &port);
   // A second controller must not share the port (the kernel would split the
   // agents between them): no SO_REUSEPORT.
@@ -157,6 +211,12 @@ int main(int argc, char** argv) {
   // Agents send a few hundred bytes a second each: bandwidth-delay probing
   // would only add a ping per burst of reports on every connection.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  // Bounded before anything is stored: an agent's message is a few KiB (64
+  // peers at most), a request of ntpfleetctl less; an agent holds one stream,
+  // ntpfleetctl one or two.
+  builder.SetMaxReceiveMessageSize(kMaxReceiveMessage);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 << 10);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::fprintf(stderr,
@@ -166,16 +226,17 @@ int main(int argc, char** argv) {
                  absl::GetFlag(FLAGS_listen).c_str());
     return 1;
   }
-  const std::string listen = absl::GetFlag(FLAGS_listen);
-  ntpfleet::Log(ntpfleet::LogLevel::kInfo, "listening on %s:%d",
-                listen.substr(0, listen.rfind(':')), port);
+  ntpfleet::Log(ntpfleet::LogLevel::kInfo, "listening on %s:%d (%s)",
+                listen.substr(0, listen.rfind(':')), port,
+                co.tls ? "mutual TLS" : "plain text, nobody authenticated");
 
   std::unique_ptr<ntpfleet::controller::MetricsServer> metrics;
   if (const std::string m = absl::GetFlag(FLAGS_metrics_listen); !m.empty()) {
     absl::StatusOr<std::unique_ptr<ntpfleet::controller::MetricsServer>>
         started = ntpfleet::controller::MetricsServer::Start(m, [&core] {
           return ntpfleet::controller::RenderMetrics(*core.Fleet(),
-                                                     core.Counters());
+                                                     core.Counters()) +
+                 ntpfleet::controller::RenderControllerMetrics(core);
         });
     if (!started.ok()) {
       std::fprintf(stderr, "ntpfleet-controller: %s\n",

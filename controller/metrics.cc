@@ -158,6 +158,55 @@ std::string RenderMetrics(const v1::Fleet& fleet,
   return out;
 }
 
+std::string RenderControllerMetrics(ControllerCore& core) {
+  std::string out;
+  Family(&out, "ntpfleet_controller_insecure", "gauge",
+         "1 when the controller runs without TLS: nobody is authenticated and "
+         "anyone who reaches it can step every clock.");
+  absl::StrAppendFormat(&out, "ntpfleet_controller_insecure %d\n",
+                        core.options().tls ? 0 : 1);
+  Family(&out, "ntpfleet_controller_refused_calls_total", "counter",
+         "Calls refused: no usable client identity (unauthenticated) or an "
+         "identity not allowed to do it (permission_denied).");
+  for (const auto& [key, count] : core.authz().Counters()) {
+    const size_t slash = key.find('/');
+    absl::StrAppendFormat(
+        &out,
+        "ntpfleet_controller_refused_calls_total{method=\"%s\",reason=\"%s\"}"
+        " %d\n",
+        Escape(key.substr(0, slash)), Escape(key.substr(slash + 1)), count);
+  }
+  const RegistryCounters rc = core.registry().counters();
+  Family(&out, "ntpfleet_controller_rejected_messages_total", "counter",
+         "Agent messages dropped because a field was out of bounds or "
+         "malformed, and Hellos refused by the new-name limits.");
+  absl::StrAppendFormat(
+      &out,
+      "ntpfleet_controller_rejected_messages_total{kind=\"hello\"} %d\n"
+      "ntpfleet_controller_rejected_messages_total{kind=\"status\"} %d\n"
+      "ntpfleet_controller_rejected_messages_total{kind=\"resync_result\"} "
+      "%d\n"
+      "ntpfleet_controller_rejected_messages_total{kind=\"new_name\"} %d\n",
+      rc.rejected_hellos, rc.rejected_statuses, rc.rejected_results,
+      rc.refused_new_names);
+  if (StoreWriter* writer = core.writer()) {
+    const StoreWriter::Counters wc = writer->counters();
+    Family(&out, "ntpfleet_controller_store_writes_total", "counter",
+           "Database writes by outcome (dropped: the write queue was full).");
+    absl::StrAppendFormat(
+        &out,
+        "ntpfleet_controller_store_writes_total{outcome=\"written\"} %d\n"
+        "ntpfleet_controller_store_writes_total{outcome=\"failed\"} %d\n"
+        "ntpfleet_controller_store_writes_total{outcome=\"dropped\"} %d\n",
+        wc.written, wc.failed, wc.dropped);
+    Family(&out, "ntpfleet_controller_store_queue", "gauge",
+           "Database writes waiting for the writer thread.");
+    absl::StrAppendFormat(&out, "ntpfleet_controller_store_queue %d\n",
+                          wc.queued);
+  }
+  return out;
+}
+
 struct MetricsHandler {
   static MHD_Result Handle(void* cls, MHD_Connection* connection,
                            const char* url, const char* method, const char*,

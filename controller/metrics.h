@@ -24,6 +24,12 @@ namespace ntpfleet::controller {
 std::string RenderMetrics(const v1::Fleet& fleet,
                           const ResyncCounters& counters);
 
+// The controller's own health, for the same exposition: whether it runs
+// without TLS (ntpfleet_controller_insecure), refused calls by method and
+// reason, the store writer's queue and failures, and agent messages refused by
+// the registry's checks.
+std::string RenderControllerMetrics(ControllerCore& core);
+
 class MetricsServer {
  public:
   // Serves GET /metrics with render() on `address` ("HOST:PORT", port 0: any

@@ -18,11 +18,15 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/proto_time.h"
+#include "controller/validate.h"
 
 namespace ntpfleet::controller {
 namespace {
 
 constexpr absl::Duration kDefaultResyncDeadline = absl::Seconds(10);
+// The step limit of an admin's forced resync: none but the agent's own
+// resync_max_step (a century fits a protobuf Duration).
+constexpr absl::Duration kForcedMaxStep = absl::Hours(24 * 365 * 100);
 constexpr absl::Duration kHistoryRetention = absl::Hours(24 * 30);
 constexpr size_t kHistoryPoints = 500;
 // Housekeeping turn: resync deadlines, watchers and history.
@@ -51,6 +55,22 @@ class ControllerCore::AgentStream
  public:
   AgentStream(ControllerCore* core, grpc::CallbackServerContext* context)
       : core_(core), peer_(context->peer()) {
+    if (!core_->TakeStreamSlot()) {
+      FinishOnce(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrFormat("this controller already holds %d agent streams "
+                          "(--max-agent-streams)",
+                          core_->options().max_agent_streams)));
+      return;
+    }
+    slot_ = true;
+    absl::StatusOr<Caller> caller = core_->authz().Identify(
+        context->auth_context().get(), peer_, "Connect");
+    if (!caller.ok()) {
+      FinishOnce(ToGrpcStatus(caller.status()));
+      return;
+    }
+    caller_ = *std::move(caller);
     StartRead(&in_);
   }
 
@@ -80,36 +100,52 @@ class ControllerCore::AgentStream
                          "the first message on the stream must be a Hello"));
         return;
       }
+      // A node reports only as the node its certificate names.
+      if (absl::Status s =
+              core_->authz().AllowReportAs(caller_, in_.hello().node_name());
+          !s.ok()) {
+        FinishOnce(ToGrpcStatus(s));
+        return;
+      }
       absl::StatusOr<uint64_t> c =
           core_->registry().Connect(in_.hello(), peer_);
       if (!c.ok()) {
+        Log(LogLevel::kWarning, "refused a Hello from %s: %s",
+            caller_.ToString(), c.status().message());
         FinishOnce(ToGrpcStatus(c.status()));
         return;
       }
       connection_ = *c;
       core_->Attach(connection_, this);
-      if (core_->store() != nullptr) {
-        if (absl::Status s =
-                core_->store()->UpsertNode(in_.hello(), core_->clock().Now());
-            !s.ok()) {
-          Log(LogLevel::kError, "%s", s.message());
-        }
-      }
+      const absl::Time now = core_->clock().Now();
+      core_->Write([hello = in_.hello(), now](Store& store) {
+        return store.UpsertNode(hello, now);
+      });
       Log(LogLevel::kInfo, "%s connected from %s", in_.hello().node_name(),
-          peer_);
+          caller_.ToString());
     } else if (in_.has_status()) {
       // Moved, not copied: the registry keeps this message as it is.
       auto status = std::make_shared<v1::SyncStatus>();
       status->Swap(in_.mutable_status());
-      if (!core_->registry().Report(connection_, std::move(status))) {
+      absl::Status s = core_->registry().Report(connection_, std::move(status));
+      if (absl::IsNotFound(s)) {
         FinishOnce(
             grpc::Status(grpc::StatusCode::ABORTED,
                          "replaced by a newer stream from the same agent"));
         return;
       }
+      // Anything else refused was dropped and counted by the registry; the
+      // stream goes on (the node turns STALE if it keeps sending nonsense).
     } else if (in_.has_resync_result()) {
-      core_->registry().Touch(connection_);
-      core_->OnResyncResult(connection_, in_.resync_result());
+      if (core_->registry().Touch(connection_).ok()) {
+        if (absl::Status v = ValidateResyncResult(in_.resync_result());
+            v.ok()) {
+          core_->OnResyncResult(connection_, in_.resync_result());
+        } else {
+          Log(LogLevel::kWarning, "dropped a resync result from %s: %s",
+              caller_.ToString(), v.message());
+        }
+      }
     }
     StartRead(&in_);
   }
@@ -119,6 +155,7 @@ class ControllerCore::AgentStream
       core_->Detach(connection_);
       core_->registry().Disconnect(connection_);
     }
+    if (slot_) core_->ReleaseStreamSlot();
     delete this;
   }
 
@@ -140,6 +177,8 @@ class ControllerCore::AgentStream
 
   ControllerCore* core_;
   const std::string peer_;
+  Caller caller_;
+  bool slot_ = false;
   v1::AgentMessage in_;
   uint64_t connection_ = 0;
   absl::Mutex mu_;
@@ -233,11 +272,18 @@ class ControllerCore::FleetWatcher
 // Resync operations.
 
 struct ControllerCore::Operation {
-  v1::ResyncRequest request;
+  v1::ResyncRequest request;  // requested_by: the verified caller
   std::string request_id;
-  absl::Time deadline;
   absl::Time started;
-  std::map<uint64_t, std::string> pending;  // connection -> node
+  absl::Duration deadline;  // for each node, from when it is asked
+  int64_t audit_id = 0;     // the store's record (0: no store)
+  struct Pending {
+    std::string node;
+    absl::Time deadline;
+  };
+  std::map<uint64_t, Pending> pending;  // asked, by connection
+  std::deque<Registry::Target> queued;  // not asked yet (later waves)
+  v1::Resync command;                   // what each node is sent
   std::vector<v1::NodeResyncResult> results;
   std::function<void(const grpc::Status&, const v1::ResyncResponse&)> finish;
 };
@@ -245,20 +291,38 @@ struct ControllerCore::Operation {
 struct ControllerCore::Completed {
   std::function<void(const grpc::Status&, const v1::ResyncResponse&)> finish;
   v1::ResyncResponse response;
-  // For the audit log.
-  v1::ResyncRequest request;
-  absl::Time started;
+  int64_t audit_id = 0;
   std::vector<v1::NodeResyncResult> results;
 };
 
 ControllerCore::ControllerCore(const clock::Clock* clock, Registry* registry,
-                               Store* store)
+                               Store* store, ControllerOptions options)
     : clock_(clock),
       registry_(registry),
       store_(store),
+      options_(options),
+      authz_(options.tls),
+      writer_(store != nullptr
+                  ? std::make_unique<StoreWriter>(store, options.write_queue)
+                  : nullptr),
       last_fleet_(std::make_shared<const v1::Fleet>()) {}
 
 ControllerCore::~ControllerCore() { Stop(); }
+
+bool ControllerCore::TakeStreamSlot() {
+  if (agent_streams_.fetch_add(1) < options_.max_agent_streams) return true;
+  agent_streams_.fetch_sub(1);
+  return false;
+}
+
+void ControllerCore::ReleaseStreamSlot() { agent_streams_.fetch_sub(1); }
+
+void ControllerCore::Write(std::function<absl::Status(Store&)> write) {
+  if (writer_ == nullptr) return;
+  // A full queue is counted by the writer (/metrics); the data it would have
+  // written (a Hello, last-seen times, a history point) comes again.
+  (void)writer_->Enqueue(std::move(write));
+}
 
 void ControllerCore::Start() {
   thread_ = std::thread([this] { Housekeep(); });
@@ -267,6 +331,8 @@ void ControllerCore::Start() {
 void ControllerCore::Stop() {
   absl::call_once(stop_once_, [this] { stop_.Notify(); });
   if (thread_.joinable()) thread_.join();
+  // What is queued is written before the store closes.
+  if (writer_ != nullptr) writer_->Stop();
 }
 
 std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {
@@ -414,7 +480,7 @@ ResyncCounters ControllerCore::Counters() const {
 }
 
 void ControllerCore::Resync(
-    const v1::ResyncRequest& request,
+    const v1::ResyncRequest& request, const Caller& caller,
     std::function<void(const grpc::Status&, const v1::ResyncResponse&)>
         finish) {
   absl::StatusOr<Registry::Selection> selection =
@@ -423,57 +489,151 @@ void ControllerCore::Resync(
     finish(ToGrpcStatus(selection.status()), {});
     return;
   }
-  auto op = std::make_unique<Operation>();
+  auto op = std::make_shared<Operation>();
   op->request = request;
+  op->request.set_requested_by(caller.ToString());
   op->started = clock_->Now();
-  absl::Duration deadline = FromProto(request.deadline());
-  if (deadline <= absl::ZeroDuration()) deadline = kDefaultResyncDeadline;
-  op->deadline = op->started + deadline;
-  op->finish = std::move(finish);
-  for (const std::string& name : selection->not_connected) {
-    v1::NodeResyncResult r;
-    r.set_node(name);
-    r.mutable_result()->set_outcome(v1::RESYNC_OUTCOME_NOT_CONNECTED);
-    r.mutable_result()->set_error("not connected to the controller");
-    op->results.push_back(std::move(r));
+  op->deadline = FromProto(request.deadline());
+  if (op->deadline <= absl::ZeroDuration()) {
+    op->deadline = kDefaultResyncDeadline;
   }
-  absl::ReleasableMutexLock lock(&mu_);
-  // Unique across controller restarts too: the time to the millisecond.
-  op->request_id = absl::StrFormat(
-      "resync-%d-%d", absl::ToUnixMillis(op->started), next_request_++);
+  op->finish = std::move(finish);
+  v1::Resync& command = op->command;
+  command.set_burst(true);  // a resync is always a burst: fresh samples, fast
+  command.set_allow_step(request.allow_step());
+  SetDuration(op->deadline, command.mutable_deadline());
+  // The step limit: an admin's --force lifts the operator limit (the agent's
+  // own resync_max_step still holds).
+  SetDuration(
+      request.force() ? kForcedMaxStep : options_.resync.operator_max_step,
+      command.mutable_max_step());
+
+  auto result = [&op](const std::string& node, v1::ResyncOutcome outcome,
+                      std::string error) {
+    v1::NodeResyncResult& r = op->results.emplace_back();
+    r.set_node(node);
+    r.mutable_result()->set_outcome(outcome);
+    r.mutable_result()->set_error(std::move(error));
+  };
+  for (const std::string& name : selection->not_connected) {
+    result(name, v1::RESYNC_OUTCOME_NOT_CONNECTED,
+           "not connected to the controller");
+  }
+  std::vector<std::string> asked;
+  {
+    absl::MutexLock lock(&mu_);
+    // Unique across controller restarts too: the time to the millisecond.
+    op->request_id = absl::StrFormat(
+        "resync-%d-%d", absl::ToUnixMillis(op->started), next_request_++);
+    for (const Registry::Target& t : selection->connected) {
+      if (request.dry_run()) {
+        result(t.node, v1::RESYNC_OUTCOME_DRY_RUN, "");
+        continue;
+      }
+      auto last = last_asked_.find(t.node);
+      if (last != last_asked_.end() && op->started >= last->second &&
+          op->started - last->second < options_.resync.min_interval) {
+        result(t.node, v1::RESYNC_OUTCOME_RATE_LIMITED,
+               absl::StrFormat(
+                   "asked %s ago; at most one resync per node every %s "
+                   "(--resync-min-interval)",
+                   absl::FormatDuration(absl::Trunc(op->started - last->second,
+                                                    absl::Milliseconds(100))),
+                   absl::FormatDuration(options_.resync.min_interval)));
+        continue;
+      }
+      last_asked_[t.node] = op->started;
+      op->queued.push_back(t);
+      asked.push_back(t.node);
+    }
+  }
+  command.set_request_id(op->request_id);
   for (v1::NodeResyncResult& r : op->results) {
     r.mutable_result()->set_request_id(op->request_id);
   }
-  for (const Registry::Target& t : selection->connected) {
-    auto stream = streams_.find(t.connection);
-    if (request.dry_run() || stream == streams_.end()) {
-      v1::NodeResyncResult r;
-      r.set_node(t.node);
-      r.mutable_result()->set_request_id(op->request_id);
-      r.mutable_result()->set_outcome(request.dry_run()
-                                          ? v1::RESYNC_OUTCOME_DRY_RUN
-                                          : v1::RESYNC_OUTCOME_NOT_CONNECTED);
-      op->results.push_back(std::move(r));
-      continue;
-    }
-    v1::ControllerMessage m;
-    v1::Resync* resync = m.mutable_resync();
-    resync->set_request_id(op->request_id);
-    resync->set_burst(true);  // a resync is always a burst: fresh samples, fast
-    resync->set_allow_step(request.allow_step());
-    SetDuration(deadline, resync->mutable_deadline());
-    op->pending[t.connection] = t.node;
-    stream->second->Send(m);
+  Log(LogLevel::kInfo, "%s by %s: %d nodes to ask%s", op->request_id,
+      op->request.requested_by(), op->queued.size(),
+      request.dry_run() ? " (dry run)" : "");
+  if (writer_ == nullptr) {
+    Launch(std::move(op));
+    return;
   }
-  Log(LogLevel::kInfo, "%s by %s: %d nodes asked%s", op->request_id,
-      request.requested_by().empty() ? "unknown" : request.requested_by(),
-      op->pending.size(), request.dry_run() ? " (dry run)" : "");
-  Operation& ref = *op;
-  operations_[op->request_id] = std::move(op);
-  if (!ref.pending.empty()) return;
-  Completed completed = Complete(ref);
+  // The audit record goes to disk first; only then is any agent asked. A
+  // request that cannot be recorded is refused: nothing unaudited moves a
+  // clock.
+  auto refuse = [op](const absl::Status& why) {
+    Log(LogLevel::kError, "%s refused: the audit log cannot be written: %s",
+        op->request_id, why.message());
+    op->finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            absl::StrCat("the resync audit log cannot be "
+                                         "written, so no node was asked: ",
+                                         why.message())),
+               {});
+  };
+  absl::Status queued = writer_->Enqueue(
+      [op, asked](Store& store) -> absl::Status {
+        absl::StatusOr<int64_t> id =
+            store.BeginResync(op->request.requested_by(), op->request,
+                              op->request_id, op->started, asked);
+        if (!id.ok()) return id.status();
+        op->audit_id = *id;
+        return absl::OkStatus();
+      },
+      [this, op, refuse](const absl::Status& written) {
+        if (!written.ok()) {
+          refuse(written);
+          return;
+        }
+        Launch(op);
+      });
+  if (!queued.ok()) refuse(queued);
+}
+
+void ControllerCore::Launch(std::shared_ptr<Operation> op) {
+  absl::ReleasableMutexLock lock(&mu_);
+  int budget = std::max(1, options_.resync.nodes_per_second / 10);
+  Advance(*op, clock_->Now(), &budget);
+  if (!op->pending.empty() || !op->queued.empty()) {
+    operations_[op->request_id] = std::move(op);
+    return;
+  }
+  Completed completed = Complete(*op);
   lock.Release();
   Deliver(std::move(completed));
+}
+
+void ControllerCore::Advance(Operation& op, absl::Time now, int* budget) {
+  for (auto it = op.pending.begin(); it != op.pending.end();) {
+    if (now < it->second.deadline) {
+      ++it;
+      continue;
+    }
+    v1::NodeResyncResult& r = op.results.emplace_back();
+    r.set_node(it->second.node);
+    r.mutable_result()->set_request_id(op.request_id);
+    r.mutable_result()->set_outcome(v1::RESYNC_OUTCOME_TIMED_OUT);
+    r.mutable_result()->set_error(absl::StrFormat(
+        "no answer within %s", absl::FormatDuration(op.deadline)));
+    it = op.pending.erase(it);
+  }
+  v1::ControllerMessage m;
+  *m.mutable_resync() = op.command;
+  while (!op.queued.empty() && *budget > 0) {
+    const Registry::Target t = std::move(op.queued.front());
+    op.queued.pop_front();
+    auto stream = streams_.find(t.connection);
+    if (stream == streams_.end()) {
+      v1::NodeResyncResult& r = op.results.emplace_back();
+      r.set_node(t.node);
+      r.mutable_result()->set_request_id(op.request_id);
+      r.mutable_result()->set_outcome(v1::RESYNC_OUTCOME_NOT_CONNECTED);
+      r.mutable_result()->set_error("its stream ended before it was asked");
+      continue;
+    }
+    --*budget;
+    op.pending[t.connection] = {t.node, now + op.deadline};
+    stream->second->Send(m);
+  }
 }
 
 void ControllerCore::OnResyncResult(uint64_t connection,
@@ -485,27 +645,35 @@ void ControllerCore::OnResyncResult(uint64_t connection,
   auto p = op.pending.find(connection);
   if (p == op.pending.end()) return;
   v1::NodeResyncResult r;
-  r.set_node(p->second);
+  r.set_node(p->second.node);
   *r.mutable_result() = result;
   op.results.push_back(std::move(r));
   op.pending.erase(p);
-  if (!op.pending.empty()) return;
+  if (!op.pending.empty() || !op.queued.empty()) return;
   Completed completed = Complete(op);
   lock.Release();
   Deliver(std::move(completed));
 }
 
 ControllerCore::Completed ControllerCore::Complete(Operation& op) {
-  for (const auto& [connection, node] : op.pending) {
-    v1::NodeResyncResult r;
-    r.set_node(node);
+  // Whatever is left (at shutdown) did not answer in time.
+  for (const auto& [connection, pending] : op.pending) {
+    v1::NodeResyncResult& r = op.results.emplace_back();
+    r.set_node(pending.node);
     r.mutable_result()->set_request_id(op.request_id);
     r.mutable_result()->set_outcome(v1::RESYNC_OUTCOME_TIMED_OUT);
     r.mutable_result()->set_error(absl::StrFormat(
-        "no answer within %s", absl::FormatDuration(op.deadline - op.started)));
-    op.results.push_back(std::move(r));
+        "no answer within %s", absl::FormatDuration(op.deadline)));
   }
   op.pending.clear();
+  for (const Registry::Target& t : op.queued) {
+    v1::NodeResyncResult& r = op.results.emplace_back();
+    r.set_node(t.node);
+    r.mutable_result()->set_request_id(op.request_id);
+    r.mutable_result()->set_outcome(v1::RESYNC_OUTCOME_NOT_CONNECTED);
+    r.mutable_result()->set_error("the controller stopped before asking it");
+  }
+  op.queued.clear();
   for (const v1::NodeResyncResult& r : op.results) {
     ++counters_.node_results[v1::ResyncOutcome_Name(r.result().outcome())];
   }
@@ -513,10 +681,9 @@ ControllerCore::Completed ControllerCore::Complete(Operation& op) {
   Completed completed;
   completed.finish = std::move(op.finish);
   completed.response.set_request_id(op.request_id);
-  completed.request = std::move(op.request);
-  completed.started = op.started;
+  completed.audit_id = op.audit_id;
   completed.results = std::move(op.results);
-  operations_.erase(op.request_id);  // `op` is gone after this line
+  operations_.erase(op.request_id);  // `op` may be gone after this line
   return completed;
 }
 
@@ -526,20 +693,34 @@ void ControllerCore::Deliver(Completed completed) {
             [](const v1::NodeResyncResult& a, const v1::NodeResyncResult& b) {
               return a.node() < b.node();
             });
-  // Recorded before the caller hears of it: an answered resync is audited.
-  if (store_ != nullptr) {
-    absl::StatusOr<int64_t> id = store_->RecordResync(
-        completed.request.requested_by(), completed.request.selector(),
-        completed.request.dry_run(), completed.response.request_id(),
-        completed.started, results);
-    if (!id.ok()) Log(LogLevel::kError, "%s", id.status().message());
-  }
   completed.response.mutable_results()->Reserve(
       static_cast<int>(results.size()));
-  for (v1::NodeResyncResult& r : results) {
-    *completed.response.add_results() = std::move(r);
+  for (const v1::NodeResyncResult& r : results) {
+    *completed.response.add_results() = r;
   }
-  completed.finish(grpc::Status::OK, completed.response);
+  if (writer_ == nullptr || completed.audit_id == 0) {
+    completed.finish(grpc::Status::OK, completed.response);
+    return;
+  }
+  // Recorded before the caller hears of it: an answered resync is audited.
+  auto shared = std::make_shared<Completed>(std::move(completed));
+  absl::Status queued = writer_->Enqueue(
+      [shared](Store& store) {
+        return store.FinishResync(shared->audit_id, shared->results);
+      },
+      [shared](const absl::Status& written) {
+        if (!written.ok()) {
+          Log(LogLevel::kError, "%s: results not recorded: %s",
+              shared->response.request_id(), written.message());
+        }
+        shared->finish(grpc::Status::OK, shared->response);
+      });
+  if (!queued.ok()) {
+    // The request itself is on disk; its results will read INTERRUPTED.
+    Log(LogLevel::kError, "%s: results not recorded: %s",
+        shared->response.request_id(), queued.message());
+    shared->finish(grpc::Status::OK, shared->response);
+  }
 }
 
 void ControllerCore::Housekeep() {
@@ -548,16 +729,21 @@ void ControllerCore::Housekeep() {
   absl::Time last_prune = absl::InfinitePast();
   while (!stop_.WaitForNotificationWithTimeout(kHousekeepingTick)) {
     const absl::Time now = clock_->Now();
-    std::vector<Completed> expired;
+    // Resyncs: overdue nodes time out, the next wave is asked.
+    std::vector<Completed> done;
     {
       absl::MutexLock lock(&mu_);
-      std::vector<Operation*> due;
+      int budget = std::max(1, options_.resync.nodes_per_second / 10);
+      std::vector<Operation*> finished;
       for (auto& [id, op] : operations_) {
-        if (now >= op->deadline) due.push_back(op.get());
+        Advance(*op, now, &budget);
+        if (op->pending.empty() && op->queued.empty()) {
+          finished.push_back(op.get());
+        }
       }
-      for (Operation* op : due) expired.push_back(Complete(*op));
+      for (Operation* op : finished) done.push_back(Complete(*op));
     }
-    for (Completed& c : expired) Deliver(std::move(c));
+    for (Completed& c : done) Deliver(std::move(c));
 
     // Outside mu_: Fleet() may build, and watchers' reactors take mu_ (via
     // RemoveWatcher) on their own threads.
@@ -589,9 +775,7 @@ void ControllerCore::Housekeep() {
     }
     if (store_ == nullptr || !fresh) continue;
     if (std::optional<v1::SkewPoint> point = downsampler.Add(*fleet)) {
-      if (absl::Status s = store_->AppendSkew(*point); !s.ok()) {
-        Log(LogLevel::kError, "%s", s.message());
-      }
+      Write([point = *point](Store& store) { return store.AppendSkew(point); });
     }
     if (now - last_seen_flush >= absl::Seconds(10)) {
       std::vector<std::pair<std::string, absl::Time>> seen;
@@ -600,11 +784,15 @@ void ControllerCore::Housekeep() {
           seen.emplace_back(n.name(), FromProto(n.last_seen()));
         }
       }
-      (void)store_->UpdateLastSeen(seen);
+      Write([seen = std::move(seen)](Store& store) {
+        return store.UpdateLastSeen(seen);
+      });
       last_seen_flush = now;
     }
     if (now - last_prune >= absl::Hours(1)) {
-      (void)store_->PruneHistory(now - kHistoryRetention);
+      Write([cutoff = now - kHistoryRetention](Store& store) {
+        return store.PruneHistory(cutoff).status();
+      });
       last_prune = now;
     }
   }
@@ -618,10 +806,34 @@ AgentServiceImpl::Connect(grpc::CallbackServerContext* context) {
   return new ControllerCore::AgentStream(core_, context);
 }
 
+namespace {
+
+// The caller of a FleetService call, if it may do `p`; otherwise finishes the
+// call with the refusal and returns nullopt.
+std::optional<Caller> Admit(ControllerCore* core,
+                            grpc::CallbackServerContext* context,
+                            grpc::ServerUnaryReactor* reactor, Permission p,
+                            const char* method) {
+  absl::StatusOr<Caller> caller = core->authz().Identify(
+      context->auth_context().get(), context->peer(), method);
+  absl::Status allowed =
+      caller.ok() ? core->authz().Allow(*caller, p, method) : caller.status();
+  if (!allowed.ok()) {
+    reactor->Finish(ToGrpcStatus(allowed));
+    return std::nullopt;
+  }
+  return *std::move(caller);
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request,
     grpc::ByteBuffer* response) {
   auto* reactor = context->DefaultReactor();
+  if (!Admit(core_, context, reactor, Permission::kView, "GetFleet")) {
+    return reactor;
+  }
   std::vector<grpc::Slice> slices;
   v1::GetFleetRequest parsed;
   std::string bytes;
@@ -643,7 +855,23 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(
 }
 
 grpc::ServerWriteReactor<v1::Fleet>* FleetServiceImpl::WatchFleet(
-    grpc::CallbackServerContext*, const v1::WatchFleetRequest* request) {
+    grpc::CallbackServerContext* context,
+    const v1::WatchFleetRequest* request) {
+  absl::StatusOr<Caller> caller = core_->authz().Identify(
+      context->auth_context().get(), context->peer(), "WatchFleet");
+  absl::Status allowed =
+      caller.ok()
+          ? core_->authz().Allow(*caller, Permission::kView, "WatchFleet")
+          : caller.status();
+  if (!allowed.ok()) {
+    // A write reactor that only says no.
+    class Refusal final : public grpc::ServerWriteReactor<v1::Fleet> {
+     public:
+      explicit Refusal(const grpc::Status& status) { Finish(status); }
+      void OnDone() override { delete this; }
+    };
+    return new Refusal(ToGrpcStatus(allowed));
+  }
   absl::Duration interval = FromProto(request->min_interval());
   if (interval <= absl::ZeroDuration()) interval = absl::Seconds(1);
   return new ControllerCore::FleetWatcher(core_, interval, request->summary());
@@ -653,6 +881,9 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetNode(
     grpc::CallbackServerContext* context, const v1::GetNodeRequest* request,
     v1::Node* response) {
   auto* reactor = context->DefaultReactor();
+  if (!Admit(core_, context, reactor, Permission::kView, "GetNode")) {
+    return reactor;
+  }
   // The node as the fleet shows it (deviation and the flag need the whole
   // fleet): found in the shared snapshot, sorted by name.
   const std::shared_ptr<const v1::Fleet> fleet = core_->Fleet();
@@ -671,6 +902,8 @@ grpc::ServerUnaryReactor* FleetServiceImpl::GetNode(
     return reactor;
   }
   *response = *node;
+  // Never out: with it, a Hello could pass for this agent's own reconnect.
+  response->mutable_hello()->clear_instance_id();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }
@@ -679,13 +912,25 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Resync(
     grpc::CallbackServerContext* context, const v1::ResyncRequest* request,
     v1::ResyncResponse* response) {
   auto* reactor = context->DefaultReactor();
-  v1::ResyncRequest r = *request;
-  if (r.requested_by().empty()) r.set_requested_by(context->peer());
-  core_->Resync(r, [reactor, response](const grpc::Status& status,
-                                       const v1::ResyncResponse& result) {
-    if (status.ok()) *response = result;
-    reactor->Finish(status);
-  });
+  std::optional<Caller> caller = Admit(
+      core_, context, reactor,
+      request->selector().all() ? Permission::kResyncAll : Permission::kResync,
+      "Resync");
+  if (!caller) return reactor;
+  if (request->force()) {
+    if (absl::Status s =
+            core_->authz().Allow(*caller, Permission::kForce, "Resync");
+        !s.ok()) {
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
+  }
+  core_->Resync(*request, *caller,
+                [reactor, response](const grpc::Status& status,
+                                    const v1::ResyncResponse& result) {
+                  if (status.ok()) *response = result;
+                  reactor->Finish(status);
+                });
   return reactor;
 }
 
@@ -693,6 +938,9 @@ grpc::ServerUnaryReactor* FleetServiceImpl::History(
     grpc::CallbackServerContext* context, const v1::HistoryRequest* request,
     v1::HistoryResponse* response) {
   auto* reactor = context->DefaultReactor();
+  if (!Admit(core_, context, reactor, Permission::kView, "History")) {
+    return reactor;
+  }
   if (core_->store() == nullptr) {
     reactor->Finish(
         grpc::Status(grpc::StatusCode::UNAVAILABLE, "no history store"));
@@ -709,6 +957,64 @@ grpc::ServerUnaryReactor* FleetServiceImpl::History(
     return reactor;
   }
   for (const v1::SkewPoint& p : *points) *response->add_points() = p;
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::Forget(
+    grpc::CallbackServerContext* context, const v1::ForgetRequest* request,
+    v1::ForgetResponse*) {
+  auto* reactor = context->DefaultReactor();
+  std::optional<Caller> caller =
+      Admit(core_, context, reactor, Permission::kForget, "Forget");
+  if (!caller) return reactor;
+  if (absl::Status s = core_->registry().Forget(request->name()); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  Log(LogLevel::kInfo, "%s forgot node %s", caller->ToString(),
+      request->name());
+  if (core_->writer() == nullptr) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Answered once the inventory no longer has it (or could not be written).
+  absl::Status queued = core_->writer()->Enqueue(
+      [name = request->name()](Store& store) {
+        absl::Status s = store.ForgetNode(name);
+        return absl::IsNotFound(s) ? absl::OkStatus() : s;
+      },
+      [reactor](const absl::Status& written) {
+        reactor->Finish(ToGrpcStatus(written));
+      });
+  if (!queued.ok()) reactor->Finish(ToGrpcStatus(queued));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::Audit(
+    grpc::CallbackServerContext* context, const v1::AuditRequest* request,
+    v1::AuditResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (!Admit(core_, context, reactor, Permission::kView, "Audit")) {
+    return reactor;
+  }
+  if (core_->store() == nullptr) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, "no audit store"));
+    return reactor;
+  }
+  const absl::Time since = request->has_since()
+                               ? FromProto(request->since())
+                               : core_->clock().Now() - absl::Hours(24);
+  const size_t limit =
+      request->limit() == 0 ? 100 : std::min<size_t>(request->limit(), 10000);
+  absl::StatusOr<std::vector<v1::AuditRecord>> records =
+      core_->store()->Audit(since, limit);
+  if (!records.ok()) {
+    reactor->Finish(ToGrpcStatus(records.status()));
+    return reactor;
+  }
+  for (v1::AuditRecord& r : *records) *response->add_records() = std::move(r);
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

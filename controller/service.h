@@ -28,6 +28,7 @@
 #ifndef NTPFLEET_CONTROLLER_SERVICE_H_
 #define NTPFLEET_CONTROLLER_SERVICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -41,8 +42,10 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
+#include "controller/authz.h"
 #include "controller/registry.h"
 #include "controller/store.h"
+#include "controller/store_writer.h"
 #include "google/protobuf/arena.h"
 #include "proto/ntpfleet.grpc.pb.h"
 #include "proto/ntpfleet.pb.h"
@@ -55,10 +58,40 @@ struct ResyncCounters {
   std::map<std::string, uint64_t> node_results;  // outcome name -> count
 };
 
+// How resyncs are held in check (issue #10 "Resync safety"; docs/SECURITY.md).
+struct ResyncPolicy {
+  // The largest step an operator's resync may make (and an admin's without
+  // --force): the RFC 5905 step threshold, beyond which ntpd would step.
+  absl::Duration operator_max_step = absl::Milliseconds(128);
+  // A node resynced less than this ago is not asked again (RATE_LIMITED).
+  absl::Duration min_interval = absl::Seconds(5);
+  // Nodes asked per second, spread over housekeeping ticks (100 ms). Each
+  // resync makes an agent send a burst of 4 requests, 2 s apart, to each of
+  // its servers: the fleet's NTP server then sees at most about rate / 10
+  // requests at once per tick and 2 x rate requests per second on average,
+  // far below the ~60 000 per second that chronyd, NTPsec and ntpfleet
+  // answer without loss on one core (docs/BENCHMARKS.md).
+  int nodes_per_second = 1000;
+};
+
+struct ControllerOptions {
+  // TLS on (mutual): callers are identified by their certificates. Off: every
+  // caller is trusted (loopback only, or --insecure).
+  bool tls = false;
+  ResyncPolicy resync;
+  // Agent streams open at once beyond which a new one is refused
+  // (RESOURCE_EXHAUSTED).
+  int max_agent_streams = 20000;
+  // The store writer's queue (StoreWriter).
+  size_t write_queue = 10000;
+};
+
 class ControllerCore {
  public:
-  // `store` may be null (tests without persistence).
-  ControllerCore(const clock::Clock* clock, Registry* registry, Store* store);
+  // `store` may be null (tests without persistence). With a store, every write
+  // goes through one StoreWriter thread, never a gRPC callback thread.
+  ControllerCore(const clock::Clock* clock, Registry* registry, Store* store,
+                 ControllerOptions options = {});
   ~ControllerCore();
 
   void Start();  // the housekeeping thread
@@ -66,7 +99,15 @@ class ControllerCore {
 
   Registry& registry() { return *registry_; }
   Store* store() { return store_; }
+  StoreWriter* writer() { return writer_.get(); }  // null without a store
+  Authorizer& authz() { return authz_; }
+  const ControllerOptions& options() const { return options_; }
   const clock::Clock& clock() const { return *clock_; }
+
+  // Agent streams: a slot is taken before the Hello is read; false when
+  // max_agent_streams are open (the stream is then refused).
+  bool TakeStreamSlot();
+  void ReleaseStreamSlot();
 
   // Streams, by connection id.
   class AgentStream;
@@ -74,9 +115,13 @@ class ControllerCore {
   void Detach(uint64_t connection);
   void OnResyncResult(uint64_t connection, const v1::ResyncResult& result);
 
-  // Resync fan-out; calls `finish` exactly once with the response.
+  // Resync fan-out for an authorised `caller` (the service checked the role;
+  // this applies the step limit, the per-node rate limit and the waves);
+  // records the request in the audit log BEFORE any agent is asked (a request
+  // that cannot be recorded is refused), and calls `finish` exactly once,
+  // after the results are recorded too.
   void Resync(
-      const v1::ResyncRequest& request,
+      const v1::ResyncRequest& request, const Caller& caller,
       std::function<void(const grpc::Status&, const v1::ResyncResponse&)>
           finish);
 
@@ -101,12 +146,22 @@ class ControllerCore {
   // A finished resync, to be recorded and answered without mu_ held.
   struct Completed;
   void Housekeep();
+  // The audit record is on disk: ask the first wave.
+  void Launch(std::shared_ptr<Operation> op);
+  // Times out `op`'s overdue nodes and asks up to *budget queued ones.
+  void Advance(Operation& op, absl::Time now, int* budget)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Completed Complete(Operation& op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Deliver(Completed completed);
+  void Write(std::function<absl::Status(Store&)> write);
 
   const clock::Clock* clock_;
   Registry* registry_;
   Store* store_;
+  const ControllerOptions options_;
+  Authorizer authz_;
+  std::unique_ptr<StoreWriter> writer_;
+  std::atomic<int> agent_streams_{0};
   std::thread thread_;
   absl::Notification stop_;
   absl::once_flag stop_once_;
@@ -143,8 +198,11 @@ class ControllerCore {
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, AgentStream*> streams_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, std::unique_ptr<Operation>> operations_
+  std::map<std::string, std::shared_ptr<Operation>> operations_
       ABSL_GUARDED_BY(mu_);
+  // When each node was last asked to resync (controller clock), for
+  // ResyncPolicy.min_interval.
+  std::map<std::string, absl::Time> last_asked_ ABSL_GUARDED_BY(mu_);
   std::set<FleetWatcher*> watchers_ ABSL_GUARDED_BY(mu_);
   int summary_watchers_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const v1::Fleet> last_fleet_ ABSL_GUARDED_BY(mu_);
@@ -201,7 +259,9 @@ using FleetServiceBase = v1::FleetService::WithRawCallbackMethod_GetFleet<
         v1::FleetService::WithCallbackMethod_GetNode<
             v1::FleetService::WithCallbackMethod_Resync<
                 v1::FleetService::WithCallbackMethod_History<
-                    v1::FleetService::Service>>>>>;
+                    v1::FleetService::WithCallbackMethod_Forget<
+                        v1::FleetService::WithCallbackMethod_Audit<
+                            v1::FleetService::Service>>>>>>>;
 
 class FleetServiceImpl final : public FleetServiceBase {
  public:
@@ -223,6 +283,12 @@ class FleetServiceImpl final : public FleetServiceBase {
   grpc::ServerUnaryReactor* History(grpc::CallbackServerContext* context,
                                     const v1::HistoryRequest* request,
                                     v1::HistoryResponse* response) override;
+  grpc::ServerUnaryReactor* Forget(grpc::CallbackServerContext* context,
+                                   const v1::ForgetRequest* request,
+                                   v1::ForgetResponse* response) override;
+  grpc::ServerUnaryReactor* Audit(grpc::CallbackServerContext* context,
+                                  const v1::AuditRequest* request,
+                                  v1::AuditResponse* response) override;
 
  private:
   ControllerCore* core_;

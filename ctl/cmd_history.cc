@@ -14,7 +14,10 @@
 namespace ntpfleet::ctl {
 
 int RunHistory(const CommonOptions& o, absl::Duration since) {
-  auto stub = ConnectController(o);
+  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> connected =
+      ConnectController(o);
+  if (!connected.ok()) return PrintError(connected.status());
+  auto& stub = *connected;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(10));

@@ -24,7 +24,10 @@ int RunPeers(const CommonOptions& o, const std::string& node) {
     if (!r.ok()) return PrintError(r.status());
     status = r->status().status();
   } else {
-    auto stub = ConnectController(o);
+    absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> connected =
+        ConnectController(o);
+    if (!connected.ok()) return PrintError(connected.status());
+    auto& stub = *connected;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(10));

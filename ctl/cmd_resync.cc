@@ -1,15 +1,16 @@
-// `ntpfleetctl resync NODE...|--label L|--all [--step] [--dry-run]`: an
-// immediate burst and correction on the selected nodes during an incident, with
-// nothing to stop first.
+// `ntpfleetctl resync NODE...|--label L|--all [--step] [--force] [--dry-run]`:
+// an immediate burst and correction on the selected nodes during an incident,
+// with nothing to stop first. `--all` on a terminal asks first (--yes for
+// scripts; without a terminal it must be given).
 #include <grpcpp/grpcpp.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
+#include "absl/strings/ascii.h"
 #include "common/grpc_status.h"
 #include "ctl/commands.h"
 #include "ctl/render_fleet.h"
@@ -17,38 +18,58 @@
 namespace ntpfleet::ctl {
 namespace {
 
-std::string WhoAmI() {
-  const passwd* pw = getpwuid(getuid());
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  return absl::StrCat(pw ? pw->pw_name : std::to_string(getuid()), "@", host);
+// Asks on the terminal; true only for an explicit yes.
+bool Confirm(const std::string& question) {
+  std::fprintf(stderr, "%s [y/N] ", question.c_str());
+  std::fflush(stderr);
+  std::string answer;
+  if (!std::getline(std::cin, answer)) return false;
+  answer = absl::AsciiStrToLower(absl::StripAsciiWhitespace(answer));
+  return answer == "y" || answer == "yes";
 }
 
 }  // namespace
 
-int RunResync(const CommonOptions& o, const std::vector<std::string>& nodes,
-              const std::string& label, bool all, bool step, bool dry_run) {
-  if (nodes.empty() && label.empty() && !all) {
+int RunResync(const CommonOptions& o, const ResyncOptions& r) {
+  if (r.nodes.empty() && r.label.empty() && !r.all) {
     std::fprintf(stderr,
                  "ntpfleetctl resync: name the nodes, or use --label KEY=VALUE "
                  "or --all\n");
     return 2;
   }
+  if (r.all && !r.dry_run && !r.yes) {
+    if (!isatty(STDIN_FILENO)) {
+      std::fprintf(stderr,
+                   "ntpfleetctl resync --all: asks every node of the fleet to "
+                   "correct its clock; add --yes to do that from a script\n");
+      return 2;
+    }
+    if (!Confirm(r.step || r.force
+                     ? "Resync EVERY node of the fleet, stepping clocks?"
+                     : "Resync EVERY node of the fleet?")) {
+      std::fprintf(stderr, "ntpfleetctl resync: nothing asked\n");
+      return 1;
+    }
+  }
   v1::ResyncRequest request;
-  for (const std::string& n : nodes) request.mutable_selector()->add_names(n);
-  request.mutable_selector()->set_label(label);
-  request.mutable_selector()->set_all(all);
-  request.set_allow_step(step);
+  for (const std::string& n : r.nodes) request.mutable_selector()->add_names(n);
+  request.mutable_selector()->set_label(r.label);
+  request.mutable_selector()->set_all(r.all);
+  request.set_allow_step(r.step);
+  request.set_force(r.force);
   request.set_burst(true);
-  request.set_dry_run(dry_run);
+  request.set_dry_run(r.dry_run);
   request.mutable_deadline()->set_seconds(10);
-  request.set_requested_by(WhoAmI());
-  auto stub = ConnectController(o);
+  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> stub =
+      ConnectController(o);
+  if (!stub.ok()) return PrintError(stub.status());
   grpc::ClientContext context;
+  // The controller asks a large fleet in waves (--resync-rate nodes a
+  // second): wait long enough for them.
   context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(20));
+                       std::chrono::seconds(r.all ? 120 : 30));
   v1::ResyncResponse response;
-  if (grpc::Status s = stub->Resync(&context, request, &response); !s.ok()) {
+  if (grpc::Status s = (*stub)->Resync(&context, request, &response); !s.ok()) {
     return ControllerError(o.controller, FromGrpcStatus(s));
   }
   if (o.json) {

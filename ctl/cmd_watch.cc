@@ -15,7 +15,10 @@
 namespace ntpfleet::ctl {
 
 int RunWatch(const CommonOptions& o, absl::Duration interval) {
-  auto stub = ConnectController(o);
+  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> connected =
+      ConnectController(o);
+  if (!connected.ok()) return PrintError(connected.status());
+  auto& stub = *connected;
   // The recent history first, then live updates appended to it.
   std::vector<v1::SkewPoint> history;
   {

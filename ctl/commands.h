@@ -19,7 +19,8 @@ struct CommonOptions {
   std::string controller;      // HOST:PORT
   std::string control_socket;  // the local agent's
   bool json = false;           // --output json
-  // TLS to the controller (all empty: plaintext).
+  // Mutual TLS to the controller: all three or none (none: plain text, which
+  // only a controller on loopback or started with --insecure accepts).
   std::string tls_ca;
   std::string tls_cert;
   std::string tls_key;
@@ -27,8 +28,9 @@ struct CommonOptions {
 };
 
 // The controller's FleetService; gRPC connects lazily, errors come with the
-// first call.
-std::unique_ptr<v1::FleetService::Stub> ConnectController(
+// first call. Fails at once on a bad --controller address or a half or
+// unreadable TLS configuration (never plain text instead).
+absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> ConnectController(
     const CommonOptions& o);
 // "cannot reach the controller at HOST:PORT (...): is ntpfleet-controller
 // running? ..."
@@ -39,8 +41,18 @@ int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew);
 int RunWatch(const CommonOptions& o, absl::Duration interval);
 int RunPeers(const CommonOptions& o,
              const std::string& node);  // node empty: the local agent
-int RunResync(const CommonOptions& o, const std::vector<std::string>& nodes,
-              const std::string& label, bool all, bool step, bool dry_run);
+struct ResyncOptions {
+  std::vector<std::string> nodes;
+  std::string label;
+  bool all = false;
+  bool step = false;
+  bool dry_run = false;
+  bool force = false;  // a step beyond the operator limit (admin)
+  bool yes = false;    // --all without asking
+};
+int RunResync(const CommonOptions& o, const ResyncOptions& r);
+int RunForget(const CommonOptions& o, const std::string& node);
+int RunAudit(const CommonOptions& o, absl::Duration since);
 int RunHistory(const CommonOptions& o, absl::Duration since);
 int RunSync(const CommonOptions& o, bool step);               // the local agent
 int RunSimStep(const CommonOptions& o, absl::Duration step);  // the local agent

@@ -5,25 +5,27 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
-#include "common/files.h"
+#include "common/hostport.h"
+#include "common/tls.h"
 #include "ctl/commands.h"
 
 namespace ntpfleet::ctl {
 
-std::unique_ptr<v1::FleetService::Stub> ConnectController(
+absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> ConnectController(
     const CommonOptions& o) {
-  std::shared_ptr<grpc::ChannelCredentials> credentials =
-      grpc::InsecureChannelCredentials();
-  if (!o.tls_ca.empty()) {
-    grpc::SslCredentialsOptions ssl;
-    // An unreadable file leaves that part empty: the TLS handshake then fails
-    // with gRPC's own error, which names the problem.
-    ssl.pem_root_certs = ReadFile(o.tls_ca).value_or("");
-    if (!o.tls_cert.empty())
-      ssl.pem_cert_chain = ReadFile(o.tls_cert).value_or("");
-    if (!o.tls_key.empty())
-      ssl.pem_private_key = ReadFile(o.tls_key).value_or("");
-    credentials = grpc::SslCredentials(ssl);
+  absl::StatusOr<HostPort> at = ParseHostPort(o.controller, "--controller");
+  if (!at.ok()) return at.status();
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  TlsFiles tls{o.tls_cert, o.tls_key, o.tls_ca};
+  if (tls.empty()) {
+    // Plain text: only a controller on loopback (or one started with
+    // --insecure) answers it.
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> c =
+        ClientCredentials(tls, "--tls-cert/--tls-key/--tls-ca");
+    if (!c.ok()) return c.status();
+    credentials = *std::move(c);
   }
   grpc::ChannelArguments args;
   // A fleet of 10 000 nodes with their peers is several MiB: lift gRPC's
@@ -40,6 +42,11 @@ int PrintError(const absl::Status& status) {
 }
 
 int ControllerError(const std::string& address, const absl::Status& status) {
+  if (absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status)) {
+    std::fprintf(stderr, "ntpfleetctl: the controller at %s refused: %s\n",
+                 address.c_str(), std::string(status.message()).c_str());
+    return 1;
+  }
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     std::fprintf(stderr,
                  "ntpfleetctl: cannot reach the controller at %s (%s).\n"

@@ -23,10 +23,13 @@ ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
 ABSL_FLAG(std::string, output, "table", "`table` or `json`");
 ABSL_FLAG(std::string, tls_ca, "",
-          "PEM CA of the controller's certificate: use TLS");
+          "PEM CA that signed the controller's certificate (mutual TLS: with "
+          "--tls-cert and --tls-key; default: $NTPFLEET_TLS_CA)");
 ABSL_FLAG(std::string, tls_cert, "",
-          "PEM client certificate, if the controller requires one");
-ABSL_FLAG(std::string, tls_key, "", "PEM key of --tls-cert");
+          "PEM certificate saying who you are (ntpfleetctl certs issue --user "
+          "NAME --role ROLE; default: $NTPFLEET_TLS_CERT)");
+ABSL_FLAG(std::string, tls_key, "",
+          "PEM key of --tls-cert (default: $NTPFLEET_TLS_KEY)");
 ABSL_FLAG(std::string, color, "auto",
           "`auto` (only on a terminal), `always` or `never`");
 ABSL_FLAG(std::optional<absl::Duration>, max_skew, std::nullopt,
@@ -45,7 +48,14 @@ ABSL_FLAG(bool, dry_run, false,
           "resync: show which nodes would be asked, ask none");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch: redraw at most this often");
-ABSL_FLAG(absl::Duration, since, absl::Hours(1), "history: how far back");
+ABSL_FLAG(std::optional<absl::Duration>, since, std::nullopt,
+          "history, audit: how far back (default 1h for history, 24h for "
+          "audit)");
+ABSL_FLAG(bool, force, false,
+          "resync: allow a step beyond the controller's operator limit (128 ms "
+          "by default); needs the admin role");
+ABSL_FLAG(bool, yes, false,
+          "resync --all: do not ask (needed without a terminal)");
 
 constexpr char kUsage[] = R"(see and steer the fleet's clocks.
 
@@ -54,9 +64,15 @@ The fleet (through the controller):
                                         sorted by |offset|, fleet skew on top (alias: skew)
   ntpfleetctl watch                     the same, live, with a skew sparkline
   ntpfleetctl peers NODE                a node's upstreams, in ntpq -p's layout
-  ntpfleetctl resync NODE...|--label K=V|--all [--step] [--dry-run]
+  ntpfleetctl resync NODE...|--label K=V|--all [--step] [--force] [--dry-run] [--yes]
                                         measure and correct now, on many nodes at once
+                                        (operator; --all and --force: admin)
   ntpfleetctl history [--since 1h]      fleet skew over time
+  ntpfleetctl audit [--since 24h]       who resynced what, and each node's result
+  ntpfleetctl forget NODE               drop a decommissioned node (admin)
+
+Mutual TLS: --tls-cert, --tls-key, --tls-ca (or $NTPFLEET_TLS_CERT, _KEY, _CA); your
+certificate's role decides what you may do: viewer, operator, admin (docs/SECURITY.md).
 
 This node (through the local agent, no controller needed):
   ntpfleetctl peers                     this node's upstreams, and why any is unusable
@@ -78,9 +94,16 @@ int main(int argc, char** argv) {
     o.controller = env && *env ? env : "localhost:7123";
   }
   o.control_socket = absl::GetFlag(FLAGS_control_socket);
-  o.tls_ca = absl::GetFlag(FLAGS_tls_ca);
-  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
-  o.tls_key = absl::GetFlag(FLAGS_tls_key);
+  auto flag_or_env = [](std::string value, const char* env) {
+    if (value.empty()) {
+      const char* e = std::getenv(env);
+      if (e != nullptr) value = e;
+    }
+    return value;
+  };
+  o.tls_ca = flag_or_env(absl::GetFlag(FLAGS_tls_ca), "NTPFLEET_TLS_CA");
+  o.tls_cert = flag_or_env(absl::GetFlag(FLAGS_tls_cert), "NTPFLEET_TLS_CERT");
+  o.tls_key = flag_or_env(absl::GetFlag(FLAGS_tls_key), "NTPFLEET_TLS_KEY");
   const std::string output = absl::GetFlag(FLAGS_output);
   if (output != "table" && output != "json") {
     std::fprintf(stderr, "ntpfleetctl: --output must be `table` or `json`\n");
@@ -105,12 +128,27 @@ int main(int argc, char** argv) {
     return ntpfleet::ctl::RunPeers(o, rest.empty() ? "" : rest[0]);
   }
   if (command == "resync") {
-    return ntpfleet::ctl::RunResync(
-        o, rest, absl::GetFlag(FLAGS_label), absl::GetFlag(FLAGS_all),
-        absl::GetFlag(FLAGS_step), absl::GetFlag(FLAGS_dry_run));
+    ntpfleet::ctl::ResyncOptions r;
+    r.nodes = rest;
+    r.label = absl::GetFlag(FLAGS_label);
+    r.all = absl::GetFlag(FLAGS_all);
+    r.step = absl::GetFlag(FLAGS_step);
+    r.dry_run = absl::GetFlag(FLAGS_dry_run);
+    r.force = absl::GetFlag(FLAGS_force);
+    r.yes = absl::GetFlag(FLAGS_yes);
+    return ntpfleet::ctl::RunResync(o, r);
   }
-  if (command == "history")
-    return ntpfleet::ctl::RunHistory(o, absl::GetFlag(FLAGS_since));
+  if (command == "history") {
+    return ntpfleet::ctl::RunHistory(
+        o, absl::GetFlag(FLAGS_since).value_or(absl::Hours(1)));
+  }
+  if (command == "audit" && rest.empty()) {
+    return ntpfleet::ctl::RunAudit(
+        o, absl::GetFlag(FLAGS_since).value_or(absl::Hours(24)));
+  }
+  if (command == "forget" && rest.size() == 1) {
+    return ntpfleet::ctl::RunForget(o, rest[0]);
+  }
   if (command == "sim-step" && rest.size() == 1) {
     absl::Duration step;
     if (!absl::ParseDuration(rest[0], &step)) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -317,6 +318,10 @@ absl::string_view OutcomeLabel(v1::ResyncOutcome outcome) {
       return "NOT CONNECTED";
     case v1::RESYNC_OUTCOME_DRY_RUN:
       return "dry run";
+    case v1::RESYNC_OUTCOME_RATE_LIMITED:
+      return "rate limited";
+    case v1::RESYNC_OUTCOME_INTERRUPTED:
+      return "interrupted";
     default:
       return "unknown";
   }
@@ -431,6 +436,8 @@ std::string RenderResync(const ResyncResponse& response) {
       {v1::RESYNC_OUTCOME_FAILED, 0},
       {v1::RESYNC_OUTCOME_TIMED_OUT, 0},
       {v1::RESYNC_OUTCOME_NOT_CONNECTED, 0},
+      {v1::RESYNC_OUTCOME_RATE_LIMITED, 0},
+      {v1::RESYNC_OUTCOME_INTERRUPTED, 0},
       {v1::RESYNC_OUTCOME_UNSPECIFIED, 0},  // And anything newer.
   };
   std::vector<std::vector<Cell>> rows;
@@ -468,6 +475,44 @@ std::string RenderResync(const ResyncResponse& response) {
   return absl::StrCat(RenderTable(columns, rows, /*color=*/false),
                       Plural(response.results_size(), "node", "nodes"), ": ",
                       absl::StrJoin(parts, ", "), "\n");
+}
+
+std::string RenderAudit(const v1::AuditResponse& audit, absl::Time now) {
+  if (audit.records().empty()) return "no resyncs in that time\n";
+  std::vector<std::vector<Cell>> rows;
+  for (const v1::AuditRecord& a : audit.records()) {
+    std::vector<std::string> what;
+    const v1::NodeSelector& sel = a.selector();
+    if (sel.all()) what.push_back("--all");
+    if (!sel.label().empty()) what.push_back("--label " + sel.label());
+    for (const std::string& n : sel.names()) what.push_back(n);
+    if (a.allow_step()) what.push_back("--step");
+    if (a.force()) what.push_back("--force");
+    if (a.dry_run()) what.push_back("--dry-run");
+    std::map<std::string, int> outcomes;
+    for (const NodeResyncResult& r : a.results()) {
+      std::string label(OutcomeLabel(r.result().outcome()));
+      for (char& c : label) c = absl::ascii_tolower(c);
+      ++outcomes[label];
+    }
+    std::vector<std::string> parts;
+    for (const auto& [label, n] : outcomes) {
+      parts.push_back(absl::StrCat(n, " ", label));
+    }
+    rows.push_back({
+        {FormatAge(now - FromProto(a.time()))},
+        {Printable(a.requested_by())},
+        {Printable(absl::StrJoin(what, " "))},
+        {parts.empty() ? "no node" : absl::StrJoin(parts, ", ")},
+        {Printable(a.request_id())},
+    });
+  }
+  const std::vector<Column> columns = {
+      {"WHEN", Align::kRight, 0},   {"BY", Align::kLeft, 0},
+      {"RESYNC", Align::kLeft, 0},  {"RESULTS", Align::kLeft, 0},
+      {"REQUEST", Align::kLeft, 0},
+  };
+  return RenderTable(columns, rows, /*color=*/false);
 }
 
 bool ResyncSucceeded(const ResyncResponse& response) {

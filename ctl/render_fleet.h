@@ -124,6 +124,12 @@ std::string RenderHistory(const ntpfleet::v1::HistoryResponse& history,
 // once, often from a script's log.
 std::string RenderResync(const ntpfleet::v1::ResyncResponse& response);
 
+// `ntpfleetctl audit`: one row per resync request, newest first: WHEN (age),
+// BY (the verified identity), RESYNC (the selector and flags), RESULTS
+// (outcomes counted), REQUEST (its id). Never coloured.
+std::string RenderAudit(const ntpfleet::v1::AuditResponse& audit,
+                        absl::Time now);
+
 // For the exit code of `ntpfleetctl resync`: true when every node's outcome
 // is OK or DRY_RUN. False when no node was selected: a selector that matches
 // nothing is more likely a typo than a success.
