@@ -29,6 +29,7 @@
 #include "agent/report/status_proto.h"
 #include "common/flags.h"
 #include "common/log.h"
+#include "common/tls.h"
 #include "ctl/local_client.h"
 
 ABSL_FLAG(
@@ -248,9 +249,25 @@ int main(int argc, char** argv) {
     ntpfleet::report::ReporterOptions ro;
     ro.controller = config->controller;
     ro.report_interval = config->report_interval;
-    ro.tls_ca = config->tls_ca;
-    ro.tls_cert = config->tls_cert;
-    ro.tls_key = config->tls_key;
+    ntpfleet::TlsFiles tls{config->tls_cert, config->tls_key, config->tls_ca};
+    if (!tls.empty()) {
+      // All three, readable, matching: or the agent does not start (never
+      // plain text because one file was missing).
+      absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+          ntpfleet::ClientCredentials(tls, "tls_cert/tls_key/tls_ca");
+      if (!creds.ok()) {
+        std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                     std::string(creds.status().message()).c_str());
+        return 2;
+      }
+      ro.credentials = *std::move(creds);
+    } else {
+      ntpfleet::Log(ntpfleet::LogLevel::kWarning,
+                    "reporting to controller %s in plain text (no tls_cert, "
+                    "tls_key, tls_ca): only a controller on loopback or "
+                    "started with --insecure accepts that",
+                    config->controller);
+    }
     ro.hello = (*loop)->LocalStatus().node();
     for (const std::string& a : HostAddresses()) ro.hello.add_addresses(a);
     ro.hello.set_config_digest(

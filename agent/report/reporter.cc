@@ -11,7 +11,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "common/files.h"
 #include "common/log.h"
 
 namespace ntpfleet::report {
@@ -81,17 +80,9 @@ void Reporter::Run() {
 }
 
 bool Reporter::Session() {
-  std::shared_ptr<grpc::ChannelCredentials> creds =
-      grpc::InsecureChannelCredentials();
-  if (!options_.tls_ca.empty()) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadFile(options_.tls_ca).value_or("");
-    if (!options_.tls_cert.empty())
-      ssl.pem_cert_chain = ReadFile(options_.tls_cert).value_or("");
-    if (!options_.tls_key.empty())
-      ssl.pem_private_key = ReadFile(options_.tls_key).value_or("");
-    creds = grpc::SslCredentials(ssl);
-  }
+  const std::shared_ptr<grpc::ChannelCredentials> creds =
+      options_.credentials != nullptr ? options_.credentials
+                                      : grpc::InsecureChannelCredentials();
   grpc::ChannelArguments args;
   // Detect a dead controller within seconds; the controller permits pings this
   // often.

@@ -35,10 +35,10 @@ struct ReporterOptions {
   v1::Hello
       hello;  // node_name, addresses, version, role, labels, report_interval
   absl::Duration report_interval = absl::Seconds(1);
-  // TLS (all empty: plaintext, e.g. on loopback or a trusted network).
-  std::string tls_ca;
-  std::string tls_cert;
-  std::string tls_key;
+  // Mutual TLS (common/tls.h: the node's certificate, verified controller,
+  // files re-read when rotated). Null: plain text, which only a controller on
+  // loopback or started with --insecure accepts.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 class Reporter {
