@@ -3,7 +3,9 @@
 # 10, as at a site without internet) and 8 client agents whose clocks start seconds off and
 # hundreds of ppm fast or slow — all on simulated clocks, speaking real NTP over loopback UDP and
 # real gRPC. Watch the fleet's skew fall from seconds to microseconds; then one node's clock is
-# knocked off and a forced resync brings it back. This machine's clock is never touched.
+# knocked off and a forced resync brings it back. Everything speaks mutual TLS with certificates
+# made at start (`ntpfleetctl certs`): each agent reports only as the node its certificate names,
+# and what a person may do follows from the role in theirs. This machine's clock is never touched.
 #
 #   scripts/demo.sh               # the story, then a live dashboard until Ctrl-C
 #   scripts/demo.sh --no-wait     # the story only, then stop (for scripts)
@@ -57,8 +59,28 @@ await_log() {
   return 1
 }
 
-echo "== starting the controller"
+echo "== making the fleet's certificates (ntpfleetctl certs): a CA, the controller, 9 nodes, 2 people"
+TLS=$DIR/tls
+"$CTL" certs init --dir "$TLS" >/dev/null
+"$CTL" certs issue --dir "$TLS" --controller 127.0.0.1,localhost >/dev/null
+for node in ntp-server $(printf "node-%02d " $(seq 1 8)); do
+  "$CTL" certs issue --dir "$TLS" --node "$node" >/dev/null
+done
+"$CTL" certs issue --dir "$TLS" --user alice --role operator >/dev/null
+"$CTL" certs issue --dir "$TLS" --user root-admin --role admin >/dev/null
+echo "   $TLS: ca.pem, 127.0.0.1.pem (controller), ntp-server.pem node-01.pem ... (nodes),"
+echo "   alice.pem (operator), root-admin.pem (admin)"
+# ntpfleetctl reads its certificate from the environment: alice, an operator, unless said otherwise.
+export NTPFLEET_TLS_CA=$TLS/ca.pem NTPFLEET_TLS_CERT=$TLS/alice.pem NTPFLEET_TLS_KEY=$TLS/alice.key
+as_admin() { NTPFLEET_TLS_CERT=$TLS/root-admin.pem NTPFLEET_TLS_KEY=$TLS/root-admin.key "$@"; }
+# An agent's TLS lines: its own certificate and the fleet's CA.
+tls_conf() {
+  printf 'tls_cert %s/%s.pem\ntls_key %s/%s.key\ntls_ca %s/ca.pem\n' "$TLS" "$1" "$TLS" "$1" "$TLS"
+}
+
+echo "== starting the controller (mutual TLS)"
 "$CONTROLLER" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 --db "$DIR/controller.db" \
+  --tls-cert "$TLS/127.0.0.1.pem" --tls-key "$TLS/127.0.0.1.key" --tls-ca "$TLS/ca.pem" \
   >"$DIR/controller.log" 2>&1 &
 PIDS+=($!)
 CPORT=$(await_log "$DIR/controller.log" 'listening on 127\.0\.0\.1:([0-9]+)')
@@ -73,6 +95,7 @@ fudge 127.127.1.0 stratum 10
 controller 127.0.0.1:$CPORT
 node_name ntp-server
 label role=server
+$(tls_conf ntp-server)
 CONF
 "$AGENT" --config "$DIR/server.conf" --clock=sim --port 0 --listen 127.0.0.1 \
   --control-socket "$DIR/ntp-server.sock" >"$DIR/ntp-server.log" 2>&1 &
@@ -89,6 +112,7 @@ server 127.0.0.1:$NTPPORT iburst minpoll 4 maxpoll 6
 controller 127.0.0.1:$CPORT
 node_name $node
 label rack=r$(( (i - 1) / 4 + 1 ))
+$(tls_conf "$node")
 CONF
   "$AGENT" --config "$DIR/$node.conf" --clock=sim --port 0 --listen 127.0.0.1 \
     --sim-offset="${offsets[i-1]}" --sim-freq-ppm="${freqs[i-1]}" \
@@ -114,16 +138,26 @@ echo
 echo "== knocking node-05's clock 800 ms off (as if someone ran date -s on it)"
 "$CTL" --control-socket "$DIR/node-05.sock" sim-step -- 800ms
 echo
-echo "== ntpfleetctl resync node-05 --step: measure at once and correct, nothing to stop"
+echo "== ntpfleetctl resync node-05 --step, as alice (operator): measured, but 800 ms is beyond"
+echo "   the 128 ms an operator may step, so node-05's agent refuses and says why"
 "$CTL" resync node-05 --step || true
+echo
+echo "== the same with --force, as root-admin (admin): measure at once and correct, nothing to stop"
+sleep 5  # one resync per node every 5 s (--resync-min-interval)
+as_admin "$CTL" resync node-05 --step --force || true
 sleep 2
+echo
+echo "== ntpfleetctl audit: who asked what (the identity in their certificate, not a claim)"
+"$CTL" audit
 echo
 "$CTL" status
 echo
 echo "The fleet's peers as ntpq -p shows them (ntpfleetctl peers node-01):"
 "$CTL" peers node-01
 echo
-echo "Prometheus metrics: curl http://127.0.0.1:$MPORT/metrics   ntpfleetctl: NTPFLEET_CONTROLLER=$NTPFLEET_CONTROLLER"
+echo "Prometheus metrics: curl http://127.0.0.1:$MPORT/metrics"
+echo "ntpfleetctl here: NTPFLEET_CONTROLLER=$NTPFLEET_CONTROLLER NTPFLEET_TLS_CA=$NTPFLEET_TLS_CA"
+echo "  NTPFLEET_TLS_CERT=$NTPFLEET_TLS_CERT NTPFLEET_TLS_KEY=$NTPFLEET_TLS_KEY"
 if [ "$wait_forever" = 1 ]; then
   echo "Live dashboard follows; Ctrl-C stops the whole demo fleet."
   sleep 3
