@@ -45,7 +45,7 @@ grep -Eq '^client-2 +DISCONNECTED' "$WORK/status-disconnected.txt" ||
 expect_exit 3 ctl resync client-2
 echo "$OUT"
 grep -Eq '^client-2 +NOT CONNECTED' <<<"$OUT" || fail "resync of a dead node: $OUT"
-expect_exit 3 ctl --output json resync --all
+expect_exit 3 ctl --output json resync --all --yes
 jcheck '{r["node"]: r["result"]["outcome"] for r in d["results"]} == {
           "client-1": "RESYNC_OUTCOME_OK", "client-2": "RESYNC_OUTCOME_NOT_CONNECTED",
           "server": "RESYNC_OUTCOME_OK"}' <<<"$OUT" || fail "resync --all: $OUT"

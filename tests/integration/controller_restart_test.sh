@@ -22,7 +22,7 @@ wait_until 45 "4 nodes connected and synchronised, skew < 1 ms" converged 4
 # Resyncs to audit: one node, then all.
 expect_exit 0 ctl resync client-1
 echo "$OUT"
-expect_exit 0 ctl resync --all
+expect_exit 0 ctl resync --all --yes
 echo "$OUT"
 
 # At least one skew point in the store: the housekeeper writes one per 10 s bucket, when the
@@ -92,6 +92,6 @@ echo "$rows"
 log "ok: the audit log survived"
 
 # And the restarted controller works: a new resync reaches every node and is audited too.
-expect_exit 0 ctl resync --all
+expect_exit 0 ctl resync --all --yes
 [ "$(sql "SELECT count(*) FROM resync_audit")" = 3 ] || fail "the new resync was not audited"
 log "PASS"

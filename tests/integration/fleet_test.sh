@@ -79,7 +79,7 @@ jcheck '
   and abs(dur(d["results"][0]["result"]["offset_after"])) < 0.001
 ' <<<"$OUT" || fail "resync --output json: $OUT"
 
-expect_exit 0 ctl --output json resync --all
+expect_exit 0 ctl --output json resync --all --yes
 jcheck 'sorted(r["node"] for r in d["results"]) == ["client-1", "client-2", "client-3", "server"]
         and all(r["result"]["outcome"] == "RESYNC_OUTCOME_OK" for r in d["results"])' \
   <<<"$OUT" || fail "resync --all: $OUT"
@@ -102,6 +102,7 @@ expect_exit 3 ctl resync client-3 ghost
 grep -Eq '^client-3 +ok ' <<<"$OUT" || fail "client-3 missing beside ghost:
 $OUT"
 expect_exit 2 ctl resync  # nothing selected: a usage error
+expect_exit 2 ctl resync --all  # everything, without a terminal and without --yes
 
 # --- history JSON ---------------------------------------------------------------------------
 expect_exit 0 ctl --output json history

@@ -83,12 +83,16 @@ fleet_is() {
 }
 
 # start_controller NAME [LISTEN]: the controller on LISTEN (default 127.0.0.1:0) with its
-# database at $DB; sets CPORT to the port it listens on.
+# database at $DB and the flags in CONTROLLER_FLAGS; sets CPORT to the port it listens on.
+# The tests resync the same nodes in quick succession: no per-node interval (the rate limit
+# itself is tested in tests/controller/service_test).
 DB=""
 CPORT=""
+CONTROLLER_FLAGS=(--resync-min-interval=0s)
 start_controller() {
   local name="$1" listen="${2:-127.0.0.1:0}"
-  start "$name" "$CONTROLLER" --listen "$listen" --db "$DB" --metrics-listen 127.0.0.1:0
+  start "$name" "$CONTROLLER" --listen "$listen" --db "$DB" --metrics-listen 127.0.0.1:0 \
+    "${CONTROLLER_FLAGS[@]}"
   wait_until 15 "$name listens" grep -q "listening on 127.0.0.1:" "$WORK/$name.log"
   CPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$WORK/$name.log" | tail -1)
   [ -n "$CPORT" ] || fail "no port in $name's log"
