@@ -20,6 +20,7 @@
 #ifndef NTPFLEET_COMMON_TLS_H_
 #define NTPFLEET_COMMON_TLS_H_
 
+#include <grpcpp/security/auth_context.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
@@ -29,6 +30,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/certs.h"
+#include "common/identity.h"
 
 namespace ntpfleet {
 
@@ -42,9 +45,11 @@ struct TlsFiles {
 };
 
 // OK when all three files are given, readable, parse, and the key matches the
-// certificate; otherwise InvalidArgument naming the flag/file and the fix.
-// `what` names the settings in messages, e.g. "--tls-cert/--tls-key/--tls-ca"
-// or "agent.conf tls_cert/tls_key/tls_ca".
+// certificate; otherwise InvalidArgument naming the flag/file and the fix
+// (also when none is given: callers choose plaintext with files.empty()
+// before). `what` names the settings in messages, cert/key/ca in that order,
+// e.g. "--tls-cert/--tls-key/--tls-ca" or "agent.conf tls_cert/tls_key/tls_ca"
+// (a prefix before a space is repeated for the three).
 absl::Status CheckTlsFiles(const TlsFiles& files, const std::string& what);
 
 // The controller's credentials: its certificate, and client certificates
@@ -57,6 +62,25 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
 // first (CheckTlsFiles).
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(
     const TlsFiles& files, const std::string& what);
+
+// --- In memory, for tests --------------------------------------------------
+// As above from PEM strings that never change (no files, no refresh, no
+// checks beyond gRPC's own). `own` may be empty for a client (no client
+// certificate: a server of ServerCredentials refuses it).
+std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFromPem(
+    const KeyCert& own, const std::string& ca_pem);
+std::shared_ptr<grpc::ChannelCredentials> ClientCredentialsFromPem(
+    const KeyCert& own, const std::string& ca_pem);
+
+// --- Who called --------------------------------------------------------------
+// The identity in the peer's verified certificate (the "x509_pem_cert"
+// property gRPC's TLS puts in the call's AuthContext).
+// Unauthenticated "no client certificate" on a plaintext or certificate-less
+// connection; InvalidArgument (IdentityFromPem) when the certificate carries
+// no valid ntpfleet identity.
+//
+//   absl::StatusOr<Identity> who = PeerIdentity(*context->auth_context());
+absl::StatusOr<Identity> PeerIdentity(const grpc::AuthContext& auth);
 
 }  // namespace ntpfleet
 

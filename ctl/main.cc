@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "ctl/cmd_certs.h"
 #include "ctl/commands.h"
 #include "ctl/local_client.h"
 
@@ -56,6 +57,15 @@ ABSL_FLAG(bool, force, false,
           "by default); needs the admin role");
 ABSL_FLAG(bool, yes, false,
           "resync --all: do not ask (needed without a terminal)");
+ABSL_FLAG(std::string, dir, "",
+          "certs: the directory of the CA and its certificates");
+ABSL_FLAG(std::string, node, "", "certs issue: a node certificate for NAME");
+ABSL_FLAG(std::string, user, "",
+          "certs issue: a user certificate for NAME (with --role)");
+ABSL_FLAG(std::string, role, "",
+          "certs issue --user: `viewer`, `operator` or `admin`");
+ABSL_FLAG(std::optional<int>, days, std::nullopt,
+          "certs: validity in days (default 3650 for the CA, 825 otherwise)");
 
 constexpr char kUsage[] = R"(see and steer the fleet's clocks.
 
@@ -79,6 +89,13 @@ This node (through the local agent, no controller needed):
   ntpfleetctl sync [--step]             measure and correct now (like ntpdate)
   ntpfleetctl sim-step -- DURATION      move a simulated clock (agents run with --clock=sim:
                                         demos and tests), as `date -s` would a real one
+
+Certificates (mutual TLS; no controller needed):
+  ntpfleetctl certs init --dir DIR [--days 3650]      the fleet's CA: DIR/ca.pem, DIR/ca.key
+  ntpfleetctl certs issue --dir DIR --node NAME       a node's certificate and key
+  ntpfleetctl certs issue --dir DIR --user NAME --role viewer|operator|admin
+  ntpfleetctl certs issue --dir DIR --controller HOST[,HOST...]   (the names clients dial)
+                                        [--days 825]; never overwrites a file
 
 --output json prints the API's messages as JSON. Exit codes: 0 fine, 1 error, 2 usage,
 3 a check failed (--max-skew exceeded, or a resync that did not succeed everywhere).)";
@@ -119,6 +136,12 @@ int main(int argc, char** argv) {
   }
   const std::string command = args[1];
   const std::vector<std::string> rest(args.begin() + 2, args.end());
+  if (command == "certs") {  // --controller is the host list here
+    return ntpfleet::ctl::RunCerts(
+        rest, {absl::GetFlag(FLAGS_dir), absl::GetFlag(FLAGS_node),
+               absl::GetFlag(FLAGS_user), absl::GetFlag(FLAGS_role),
+               absl::GetFlag(FLAGS_controller), absl::GetFlag(FLAGS_days)});
+  }
   if (command == "status" || command == "skew") {
     return ntpfleet::ctl::RunStatus(o, absl::GetFlag(FLAGS_max_skew));
   }
