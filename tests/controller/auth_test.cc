@@ -217,11 +217,10 @@ class AuthTest : public ::testing::Test {
     agents_ = std::make_unique<AgentServiceImpl>(core_.get());
     fleet_ = std::make_unique<FleetServiceImpl>(core_.get());
     const Pki& pki = Certificates();
-    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
-        ServerCredentialsFromPem(pki.controller, pki.ca.cert_pem);
-    ASSERT_THAT(creds, IsOk());
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", *creds, &port_);
+    builder.AddListeningPort(
+        "127.0.0.1:0",
+        ServerCredentialsFromPem(pki.controller, pki.ca.cert_pem), &port_);
     builder.RegisterService(agents_.get());
     builder.RegisterService(fleet_.get());
     server_ = builder.BuildAndStart();
@@ -236,10 +235,9 @@ class AuthTest : public ::testing::Test {
 
   // A channel presenting `who` (and trusting only the fleet's CA).
   std::shared_ptr<grpc::Channel> As(const KeyCert& who) {
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
-        ClientCredentialsFromPem(who, Certificates().ca.cert_pem);
-    EXPECT_THAT(creds, IsOk());
-    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), *creds);
+    return grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", port_),
+        ClientCredentialsFromPem(who, Certificates().ca.cert_pem));
   }
 
   grpc::Status GetFleet(const std::shared_ptr<grpc::Channel>& channel,
