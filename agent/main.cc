@@ -1,4 +1,5 @@
 // ntpfleet-agent: wiring and flags only (ARCHITECTURE.md). See --help.
+#include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <openssl/evp.h>
@@ -28,6 +29,7 @@
 #include "agent/report/reporter.h"
 #include "agent/report/status_proto.h"
 #include "common/flags.h"
+#include "common/hostport.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "ctl/local_client.h"
@@ -39,7 +41,8 @@ ABSL_FLAG(int, port, -1,
           "UDP port to serve NTP on (default: the config's `port`, else 123; "
           "0: any free port)");
 ABSL_FLAG(std::string, listen, "",
-          "local address to serve on (default: all addresses)");
+          "local address to serve on, ADDRESS or ADDRESS:PORT ([v6]:PORT) "
+          "(default: all addresses)");
 ABSL_FLAG(std::string, clock, "system",
           "`system` disciplines this machine's clock (needs CAP_SYS_TIME); "
           "`sim` runs the agent "
@@ -105,6 +108,51 @@ std::vector<std::string> HostAddresses() {
   return out;
 }
 
+// --port and --listen, checked: a port outside 0..65535 is an error, never
+// wrapped. Sets *port (-1: not given) and *address.
+absl::Status ServeFlags(int* port, std::string* address) {
+  const int flag_port = absl::GetFlag(FLAGS_port);
+  *port = -1;
+  if (flag_port != -1) {
+    absl::StatusOr<int> p =
+        ntpfleet::CheckPort(flag_port, "--port", /*allow_zero=*/true);
+    if (!p.ok()) return p.status();
+    *port = *p;
+  }
+  *address = absl::GetFlag(FLAGS_listen);
+  if (address->empty()) return absl::OkStatus();
+  in6_addr scratch;
+  if (inet_pton(AF_INET, address->c_str(), &scratch) == 1 ||
+      inet_pton(AF_INET6, address->c_str(), &scratch) == 1) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<ntpfleet::HostPort> hp =
+      ntpfleet::ParseHostPort(*address, "--listen", /*allow_zero=*/true);
+  const std::string form =
+      "ADDRESS or ADDRESS:PORT, e.g. 127.0.0.1, 0.0.0.0:123 or [::1]:123";
+  if (!hp.ok()) {
+    if (address->find(':') == std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--listen: '%s' is not an IP address (%s)", *address, form));
+    }
+    return absl::InvalidArgumentError(
+        absl::StrCat(hp.status().message(), " (", form, ")"));
+  }
+  if (inet_pton(AF_INET, hp->host.c_str(), &scratch) != 1 &&
+      inet_pton(AF_INET6, hp->host.c_str(), &scratch) != 1) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--listen: '%s' is not an IP address (%s)", hp->host, form));
+  }
+  if (*port != -1 && *port != hp->port) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "--listen %s and --port %d name different ports: give the port once",
+        *address, *port));
+  }
+  *address = hp->host;
+  *port = hp->port;
+  return absl::OkStatus();
+}
+
 std::string Sha256Hex(const std::string& text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -153,6 +201,14 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_verbose))
     ntpfleet::SetLogLevel(ntpfleet::LogLevel::kDebug);
   signal(SIGPIPE, SIG_IGN);
+
+  int serve_port = -1;
+  std::string serve_address;
+  if (absl::Status s = ServeFlags(&serve_port, &serve_address); !s.ok()) {
+    std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
 
   const std::string socket_path = absl::GetFlag(FLAGS_control_socket);
   if (absl::GetFlag(FLAGS_once) && !socket_path.empty()) {
@@ -224,9 +280,8 @@ int main(int argc, char** argv) {
   options.node_name = absl::GetFlag(FLAGS_node_name);
   if (options.node_name.empty()) options.node_name = config->node_name;
   if (options.node_name.empty()) options.node_name = HostName();
-  options.port =
-      absl::GetFlag(FLAGS_port) >= 0 ? absl::GetFlag(FLAGS_port) : config->port;
-  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.port = serve_port >= 0 ? serve_port : config->port;
+  options.listen_address = serve_address;
   options.control_socket = socket_path;
   options.clock = clock.get();
   options.mono = &mono;

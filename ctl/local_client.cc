@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -35,7 +36,7 @@ absl::StatusOr<v1::LocalResponse> CallAgent(const std::string& socket_path,
     if (err == EACCES) {
       return absl::PermissionDeniedError(
           absl::StrFormat("cannot talk to the agent: permission denied on %s "
-                          "(it is root-only: use sudo)",
+                          "(it needs root or the ntpfleet group: use sudo)",
                           socket_path));
     }
     return absl::UnavailableError(absl::StrFormat(
@@ -77,6 +78,10 @@ absl::StatusOr<v1::LocalResponse> CallAgent(const std::string& socket_path,
   if (in.size() < 4 + len || !response.ParseFromString(in.substr(4, len))) {
     return absl::DataLossError("malformed answer from the agent");
   }
+  // The agent's words, as they are ("permission denied: `resync` needs root
+  // (you are uid 1000)").
+  if (absl::StartsWith(response.error(), "permission denied"))
+    return absl::PermissionDeniedError(response.error());
   if (!response.error().empty())
     return absl::FailedPreconditionError(response.error());
   return response;

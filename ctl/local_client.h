@@ -14,7 +14,10 @@ namespace ntpfleet::ctl {
 inline constexpr char kDefaultControlSocket[] = "/run/ntpfleet/agent.sock";
 
 // Unavailable "no ntpfleet-agent is running here (nothing listens on PATH)"
-// when there is none.
+// when there is none; PermissionDenied with the agent's message when it
+// refuses the caller (see AgentLoop: status needs root or the ntpfleet group,
+// resync and sim-step need root); FailedPrecondition with the agent's message
+// for any other error.
 absl::StatusOr<v1::LocalResponse> CallAgent(const std::string& socket_path,
                                             const v1::LocalRequest& request,
                                             absl::Duration timeout);

@@ -274,6 +274,8 @@ std::string FormatEffectiveConfig(const AgentConfig& c) {
   // ntpfleet's own settings, always with their effective values.
   absl::StrAppend(&out, "port ", c.port, "\n");
   absl::StrAppend(&out, "server_threads ", c.server_threads, "\n");
+  absl::StrAppend(&out, "resync_max_step ", FormatSeconds(c.resync_max_step),
+                  "\n");
   if (c.rtcsync) out += "rtcsync\n";
   if (!c.controller.empty()) {
     absl::StrAppend(&out, "controller ", Quote(c.controller), "\n");

@@ -188,16 +188,26 @@ struct AgentConfig {
   std::optional<absl::Duration> max_distance;    // `tos maxdist D`, s
 
   // --- ntpfleet's own directives
-  std::string controller;  // `controller HOST:PORT`; empty: no reporting
-  std::string node_name;   // `node_name NAME`; empty: the host name
+  // `controller HOST:PORT` ("[v6]:PORT", gRPC's "dns:///HOST:PORT"), port
+  // 1..65535; empty: no reporting.
+  std::string controller;
+  std::string node_name;  // `node_name NAME`; empty: the host name
   absl::Duration report_interval = absl::Seconds(1);  // 100ms..24h
-  std::map<std::string, std::string> labels;           // `label KEY=VALUE`
+  std::map<std::string, std::string> labels;          // `label KEY=VALUE`
   bool rtcsync = false;    // `rtcsync`: let the kernel copy time to the RTC
   int server_threads = 1;  // `server_threads N`, 1..256
-  std::string tls_ca;      // `tls_ca FILE` (controller connection)
-  std::string tls_cert;    // `tls_cert FILE`
-  std::string tls_key;     // `tls_key FILE`
-  int port = 123;          // `port N`: the UDP port the server answers on
+  // Mutual TLS to the controller: all three or none (a partial set is an
+  // error, never a silent fall back to plaintext).
+  std::string tls_ca;    // `tls_ca FILE`: the fleet's CA certificate
+  std::string tls_cert;  // `tls_cert FILE`: this agent's certificate
+  std::string tls_key;   // `tls_key FILE`: its private key
+  int port = 123;  // `port N`: the UDP port the server answers on, 1..65535
+  // `resync_max_step SECONDS`: the largest |offset| a resync asked for by the
+  // controller may correct by stepping the clock (default 1000 s, ntpd's panic
+  // threshold; 0: never step on a remote resync). A larger offset is not
+  // corrected at all and the resync fails saying why. `ntpfleetctl sync` on
+  // the node itself (root) is not limited.
+  absl::Duration resync_max_step = absl::Seconds(1000);
 
   // The files read through `includefile`, resolved, in the order read.
   std::vector<std::string> included_files;

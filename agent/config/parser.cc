@@ -28,6 +28,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "agent/config/config.h"
+#include "common/hostport.h"
 
 namespace ntpfleet::config {
 namespace {
@@ -423,15 +424,12 @@ class Parser {
   absl::Status Statsdir(Args& args) {
     return PathDirective(args, &config_.statsdir);
   }
-  absl::Status TlsCa(Args& args) {
-    return PathDirective(args, &config_.tls_ca);
-  }
-  absl::Status TlsCert(Args& args) {
-    return PathDirective(args, &config_.tls_cert);
-  }
-  absl::Status TlsKey(Args& args) {
-    return PathDirective(args, &config_.tls_key);
-  }
+  absl::Status TlsCa(Args& args) { return TlsFile(args, &config_.tls_ca); }
+  absl::Status TlsCert(Args& args) { return TlsFile(args, &config_.tls_cert); }
+  absl::Status TlsKey(Args& args) { return TlsFile(args, &config_.tls_key); }
+  absl::Status TlsFile(Args& args, std::string* path);
+  // A partial tls_cert/tls_key/tls_ca set: an error at the first of them.
+  absl::Status CheckTls();
   absl::Status Trustedkey(Args& args);
   absl::Status Requestkey(Args& args);
   absl::Status SingleKeyId(Args& args, std::optional<uint32_t>* out);
@@ -450,6 +448,7 @@ class Parser {
   absl::Status Rtcsync(Args& args);
   absl::Status ServerThreads(Args& args);
   absl::Status Port(Args& args);
+  absl::Status ResyncMaxStep(Args& args);
 
   const IncludeLoader& loader_;
   AgentConfig config_;
@@ -458,6 +457,9 @@ class Parser {
   std::vector<std::string> include_stack_;  // resolved names, outermost first
   std::vector<FudgeLine> fudges_;
   std::vector<bool> trusted_;  // by key id; empty until `trustedkey`
+  // Where the first tls_* line was (for a partial set's error).
+  std::optional<Location> first_tls_;
+  std::string first_tls_directive_;
 };
 
 const std::vector<Parser::DirectiveInfo>& Parser::Directives() {
@@ -493,6 +495,7 @@ const std::vector<Parser::DirectiveInfo>& Parser::Directives() {
       {"tls_cert", &Parser::TlsCert},
       {"tls_key", &Parser::TlsKey},
       {"port", &Parser::Port},
+      {"resync_max_step", &Parser::ResyncMaxStep},
   };
   return *kDirectives;
 }
@@ -685,11 +688,10 @@ absl::Status Parser::Server(Args& args) {
   }
   server.host = std::string(host);
   if (port_text.has_value()) {
-    int64_t port = 0;
-    if (absl::Status s = Int("port", *port_text, 1, 65535, &port); !s.ok()) {
-      return s;
-    }
-    server.port = static_cast<int>(port);
+    absl::StatusOr<int> port =
+        ParsePort(*port_text, absl::StrCat(directive, " ", address));
+    if (!port.ok()) return Error(port.status().message());
+    server.port = *port;
   }
 
   PollSet poll_set;
@@ -1308,29 +1310,18 @@ absl::Status Parser::Controller(Args& args) {
   std::string target;
   if (absl::Status s = NeedValue(args, "HOST:PORT", &target); !s.ok()) return s;
   if (absl::Status s = ExpectEnd(args); !s.ok()) return s;
-  const size_t colon = target.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return Error(
-        absl::StrCat("controller must be HOST:PORT, not '", target, "'"));
-  }
-  absl::string_view host = absl::string_view(target).substr(0, colon);
-  if (absl::StartsWith(host, "[") && absl::EndsWith(host, "]")) {
-    const std::optional<IpAddress> ip =
-        ParseIp(host.substr(1, host.size() - 2));
+  absl::StatusOr<HostPort> hp = ParseHostPort(target, "controller");
+  if (!hp.ok()) return Error(hp.status().message());
+  if (target.find('[') != std::string::npos) {  // "[v6]:PORT"
+    const std::optional<IpAddress> ip = ParseIp(hp->host);
     if (!ip.has_value() || ip->family != AddressFamily::kIpv6) {
       return Error(
           absl::StrCat("controller: invalid IPv6 address in '", target, "'"));
     }
-  } else if (!ParseIp(host).has_value() && !IsHostName(host)) {
-    return Error(
-        absl::StrCat("controller must be HOST:PORT, not '", target, "'"));
-  }
-  int64_t port = 0;
-  if (absl::Status s =
-          Int("controller port", absl::string_view(target).substr(colon + 1), 1,
-              65535, &port);
-      !s.ok()) {
-    return s;
+  } else if (!ParseIp(hp->host).has_value() && !IsHostName(hp->host)) {
+    return Error(absl::StrCat("controller: '", hp->host,
+                              "' is not a host name or address; write "
+                              "HOST:PORT, e.g. controller.example:7123"));
   }
   config_.controller = target;
   return absl::OkStatus();
@@ -1406,11 +1397,46 @@ absl::Status Parser::ServerThreads(Args& args) {
 }
 
 absl::Status Parser::Port(Args& args) {
-  int64_t port = 0;
-  if (absl::Status s = IntArg(args, "port", 1, 65535, &port); !s.ok()) return s;
+  std::string token;
+  if (absl::Status s = NeedValue(args, "port", &token); !s.ok()) return s;
   if (absl::Status s = ExpectEnd(args); !s.ok()) return s;
-  config_.port = static_cast<int>(port);
+  absl::StatusOr<int> port = ParsePort(token, "port");
+  if (!port.ok()) return Error(port.status().message());
+  config_.port = *port;
   return absl::OkStatus();
+}
+
+// resync_max_step SECONDS (0: never step on the controller's resync).
+absl::Status Parser::ResyncMaxStep(Args& args) {
+  std::string token;
+  if (absl::Status s = NeedValue(args, "seconds", &token); !s.ok()) return s;
+  if (absl::Status s = ExpectEnd(args); !s.ok()) return s;
+  return Seconds("resync_max_step", token, &config_.resync_max_step);
+}
+
+absl::Status Parser::TlsFile(Args& args, std::string* path) {
+  if (!first_tls_) {
+    first_tls_ = location_;
+    first_tls_directive_ = args.directive();
+  }
+  return PathDirective(args, path);
+}
+
+absl::Status Parser::CheckTls() {
+  const std::pair<const char*, const std::string*> files[] = {
+      {"tls_cert", &config_.tls_cert},
+      {"tls_key", &config_.tls_key},
+      {"tls_ca", &config_.tls_ca}};
+  std::vector<std::string> missing;
+  for (const auto& [name, path] : files) {
+    if (path->empty()) missing.push_back(name);
+  }
+  if (missing.empty() || missing.size() == 3) return absl::OkStatus();
+  location_ = *first_tls_;
+  return Error(absl::StrCat(
+      first_tls_directive_, " without ", absl::StrJoin(missing, " and "),
+      ": mutual TLS needs tls_cert, tls_key and tls_ca; make them with "
+      "`ntpfleetctl certs`"));
 }
 
 // After all lines: the local clock and what the fudge lines apply to.
@@ -1460,7 +1486,7 @@ absl::Status Parser::Finish() {
     location_ = f.location;
     Warn(absl::StrCat("fudge ", f.host, " matches no server line, ignored"));
   }
-  return absl::OkStatus();
+  return CheckTls();
 }
 
 }  // namespace

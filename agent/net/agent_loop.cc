@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,9 +19,12 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/clock/drift_file.h"
@@ -139,6 +143,10 @@ struct AgentLoop::ControlConn {
   int fd = -1;
   std::string in;
   bool waiting = false;  // a resync is pending for it
+  // The peer, as the kernel saw it connect (SO_PEERCRED); uid -1: unknown.
+  pid_t pid = 0;
+  uid_t uid = static_cast<uid_t>(-1);
+  gid_t gid = static_cast<gid_t>(-1);
 };
 
 struct AgentLoop::PendingResync {
@@ -450,11 +458,33 @@ absl::Status AgentLoop::Init() {
     }
     if (probe >= 0) close(probe);
     unlink(options_.control_socket.c_str());
+    // Mode 0660 group ntpfleet when that group exists (its members may ask
+    // for the status), else 0600; never wider, not even between bind() and
+    // chmod(). Every request is checked against the peer's credentials too.
+    if (const group* g = getgrnam("ntpfleet"); g != nullptr)
+      control_group_ = g->gr_gid;
     control_fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (control_fd_ < 0 ||
-        bind(control_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) <
-            0 ||
-        chmod(options_.control_socket.c_str(), 0600) < 0 ||
+    const mode_t old_umask = umask(0177);
+    const int bound =
+        control_fd_ < 0 ? -1
+                        : bind(control_fd_, reinterpret_cast<sockaddr*>(&addr),
+                               sizeof(addr));
+    const int bind_errno = errno;
+    umask(old_umask);
+    errno = bind_errno;
+    mode_t mode = 0600;
+    if (bound == 0 && control_group_) {
+      if (chown(options_.control_socket.c_str(), static_cast<uid_t>(-1),
+                *control_group_) == 0) {
+        mode = 0660;
+      } else {
+        Log(LogLevel::kWarning,
+            "control socket %s: cannot give it to group ntpfleet (%s); only "
+            "root (and this agent's user) can use it",
+            options_.control_socket, strerror(errno));
+      }
+    }
+    if (bound < 0 || chmod(options_.control_socket.c_str(), mode) < 0 ||
         listen(control_fd_, 16) < 0) {
       return absl::InternalError(absl::StrFormat(
           "control socket %s: %s", options_.control_socket, strerror(errno)));
@@ -475,9 +505,9 @@ absl::Status AgentLoop::Init() {
     r.set_burst(true);
     r.mutable_deadline()->set_seconds(
         absl::ToInt64Seconds(options_.once_timeout));
-    StartResync(r, now, [this](const v1::ResyncResult& result) {
-      once_result_ = result;
-    });
+    StartResync(
+        r, ResyncOrigin::kLocal, now,
+        [this](const v1::ResyncResult& result) { once_result_ = result; });
   }
   for (auto& w : workers_) w->Start();
   return absl::OkStatus();
@@ -631,7 +661,16 @@ void AgentLoop::AcceptControl() {
     const int fd = accept(control_fd_, nullptr, nullptr);
     if (fd < 0) return;
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    control_conns_.push_back(ControlConn{fd, "", false});
+    ControlConn conn;
+    conn.fd = fd;
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+      conn.pid = cred.pid;
+      conn.uid = cred.uid;
+      conn.gid = cred.gid;
+    }
+    control_conns_.push_back(std::move(conn));
   }
 }
 
@@ -666,10 +705,13 @@ void AgentLoop::HandleControl(ControlConn& conn) {
   v1::LocalResponse response;
   if (!request.ParseFromString(conn.in.substr(4, len))) {
     response.set_error("malformed request");
+  } else if (std::optional<std::string> refused =
+                 RefuseControl(conn, request)) {
+    response.set_error(*refused);
   } else if (request.has_resync()) {
     conn.waiting = true;
     const int fd = conn.fd;
-    StartResync(request.resync(), MonoNow(),
+    StartResync(request.resync(), ResyncOrigin::kLocal, MonoNow(),
                 [this, fd](const v1::ResyncResult& result) {
                   v1::LocalResponse response;
                   *response.mutable_resync_result() = result;
@@ -702,7 +744,98 @@ void AgentLoop::HandleControl(ControlConn& conn) {
   conn.fd = -1;
 }
 
-void AgentLoop::StartResync(const v1::Resync& request, clock::MonoTime now,
+namespace {
+
+// Supplementary groups of process `pid` ("Groups:" in /proc/PID/status).
+std::vector<gid_t> ProcessGroups(pid_t pid) {
+  std::vector<gid_t> out;
+  if (pid <= 0) return out;
+  std::string text;
+  const int fd = open(absl::StrCat("/proc/", pid, "/status").c_str(),
+                      O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0 && text.size() < 65536;)
+    text.append(buf, static_cast<size_t>(n));
+  close(fd);
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, "Groups:")) continue;
+    for (absl::string_view g : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+      uint32_t id = 0;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(g), &id))
+        out.push_back(static_cast<gid_t>(id));
+    }
+  }
+  return out;
+}
+
+// A limit for a message: "128 ms", "1 s".
+std::string LimitText(absl::Duration d) {
+  if (d > absl::ZeroDuration() && d < absl::Seconds(1)) {
+    return absl::StrFormat("%g ms", absl::ToDoubleMilliseconds(d));
+  }
+  return absl::StrFormat("%g s", absl::ToDoubleSeconds(d));
+}
+
+}  // namespace
+
+// Resync and sim-step move the clock: root only (not even the agent's own
+// user: the agent may hold CAP_SYS_TIME that its user's other processes do
+// not). The status: root, or the ntpfleet group.
+std::optional<std::string> AgentLoop::RefuseControl(
+    const ControlConn& conn, const v1::LocalRequest& request) {
+  const bool privileged = conn.uid == 0;
+  std::string what;
+  std::string needs = "root";
+  if (request.has_resync()) {
+    what = "`resync`";
+  } else if (request.has_sim_step()) {
+    what = "`sim-step`";
+  } else {
+    what = "status";
+    needs = "root or the ntpfleet group";
+    if (privileged) return std::nullopt;
+    if (control_group_) {
+      if (conn.gid == *control_group_) return std::nullopt;
+      for (gid_t g : ProcessGroups(conn.pid)) {
+        if (g == *control_group_) return std::nullopt;
+      }
+    }
+  }
+  if (privileged) return std::nullopt;
+  ++control_refused_;
+  const std::string who =
+      conn.uid == static_cast<uid_t>(-1)
+          ? "your credentials are unknown"
+          : absl::StrFormat("you are uid %d", static_cast<int64_t>(conn.uid));
+  Log(LogLevel::kWarning,
+      "control socket: refused %s from uid %d (pid %d): needs %s", what,
+      static_cast<int64_t>(conn.uid), static_cast<int64_t>(conn.pid), needs);
+  return absl::StrFormat("permission denied: %s needs %s (%s)", what, needs,
+                         who);
+}
+
+ntp::StepLimit AgentLoop::ControllerStepLimit(const v1::Resync& request) const {
+  const absl::Duration request_limit =
+      request.has_max_step() ? std::max(report::FromProto(request.max_step()),
+                                        absl::ZeroDuration())
+                             : engine_->discipline().options().step_threshold;
+  const absl::Duration agent_limit = options_.config.resync_max_step;
+  if (request_limit <= agent_limit) {
+    return ntp::StepLimit{
+        request_limit, "this request's step limit",
+        "an admin can lift it with `ntpfleetctl resync --force`"};
+  }
+  return ntp::StepLimit{
+      agent_limit, "this agent's resync_max_step",
+      absl::StrFormat("raise resync_max_step in the agent's configuration, "
+                      "or correct the clock on the node as root with "
+                      "`ntpfleetctl sync` (limit %s)",
+                      LimitText(agent_limit))};
+}
+
+void AgentLoop::StartResync(const v1::Resync& request, ResyncOrigin origin,
+                            clock::MonoTime now,
                             std::function<void(const v1::ResyncResult&)> done) {
   PendingResync p;
   p.done = std::move(done);
@@ -729,9 +862,13 @@ void AgentLoop::StartResync(const v1::Resync& request, clock::MonoTime now,
     resyncs_.pop_back();
     return;
   }
-  Log(LogLevel::kInfo, "resync requested%s",
-      request.allow_step() ? " (stepping allowed)" : "");
-  Send(engine_->StartResync(now, request.allow_step()));
+  std::optional<ntp::StepLimit> limit;
+  if (origin == ResyncOrigin::kController) limit = ControllerStepLimit(request);
+  Log(LogLevel::kInfo, "resync requested by %s%s%s",
+      origin == ResyncOrigin::kController ? "the controller" : "this node",
+      request.allow_step() ? " (stepping allowed)" : "",
+      limit ? absl::StrCat(", steps up to ", LimitText(limit->max_step)) : "");
+  Send(engine_->StartResync(now, request.allow_step(), std::move(limit)));
 }
 
 void AgentLoop::PostResync(const v1::Resync& request,
@@ -750,7 +887,10 @@ bool AgentLoop::RunPostedResyncs() {
     absl::MutexLock lock(&posted_mu_);
     posted.swap(posted_);
   }
-  for (Posted& p : posted) StartResync(p.request, MonoNow(), std::move(p.done));
+  for (Posted& p : posted) {
+    StartResync(p.request, ResyncOrigin::kController, MonoNow(),
+                std::move(p.done));
+  }
   return !posted.empty();
 }
 
@@ -852,6 +992,7 @@ v1::LocalStatus AgentLoop::LocalStatus() const {
   m["auth_failed"] = total.auth_failed;
   m["crypto_nak_sent"] = total.crypto_nak_sent;
   m["unknown_sender"] = engine_->unknown_sender_drops();
+  m["control_refused"] = control_refused_.load();
   return out;
 }
 

@@ -12,6 +12,8 @@
 #ifndef NTPFLEET_AGENT_NET_AGENT_LOOP_H_
 #define NTPFLEET_AGENT_NET_AGENT_LOOP_H_
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -79,12 +81,22 @@ class AgentLoop {
   // Called after every engine event that may change the status (for the
   // controller reporter).
   void SetStatusListener(std::function<void(const v1::SyncStatus&)> listener);
-  // From any thread (the controller reporter): start a resync; `done` runs on
-  // the loop's thread with the result.
+  // From any thread (the controller reporter): start a resync the controller
+  // asked for; `done` runs on the loop's thread with the result. Such a resync
+  // never steps the clock by more than min(request.max_step, or else the step
+  // threshold; the config's resync_max_step): beyond that nothing is corrected
+  // and the result is FAILED saying why. (The local control socket's resync,
+  // root only, and --once are not limited.)
   void PostResync(const v1::Resync& request,
                   std::function<void(const v1::ResyncResult&)> done);
 
+  // The UDP port the server side answers on (0: not serving).
+  uint16_t server_port() const { return server_port_; }
+
  private:
+  // Who asked for a resync: the node's root user (control socket, --once) or
+  // the controller (PostResync), whose steps are limited.
+  enum class ResyncOrigin { kLocal, kController };
   struct SourceSlot;
   struct ControlConn;
   struct PendingResync;
@@ -102,8 +114,15 @@ class AgentLoop {
   void AcceptControl();
   void HandleControl(ControlConn& conn);
   void FinishResyncs(clock::MonoTime now, bool all);
-  void StartResync(const v1::Resync& request, clock::MonoTime now,
+  void StartResync(const v1::Resync& request, ResyncOrigin origin,
+                   clock::MonoTime now,
                    std::function<void(const v1::ResyncResult&)> done);
+  // The step limit of a resync from the controller.
+  ntp::StepLimit ControllerStepLimit(const v1::Resync& request) const;
+  // Whether the peer of `conn` may make `request`; if not, the error for it
+  // (logged and counted).
+  std::optional<std::string> RefuseControl(const ControlConn& conn,
+                                           const v1::LocalRequest& request);
   bool RunPostedResyncs();  // true if any
   void WriteDrift();
   void LogStateChanges(const ntp::EngineStatus& st);
@@ -121,6 +140,10 @@ class AgentLoop {
   std::vector<std::unique_ptr<ServerWorker>> workers_;
   uint16_t server_port_ = 0;
   int control_fd_ = -1;
+  // The `ntpfleet` group, when it exists: it may ask for the status.
+  std::optional<gid_t> control_group_;
+  // Control requests refused for want of privilege.
+  std::atomic<uint64_t> control_refused_{0};
   std::vector<ControlConn> control_conns_;
   std::vector<PendingResync> resyncs_;
   // Wakes the poll loop (posted resyncs, stop); the loop drains it.

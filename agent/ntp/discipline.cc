@@ -72,7 +72,7 @@ bool Discipline::StepBy(double e, Correction* result) {
 
 Correction Discipline::Update(clock::MonoTime now, double x, double f,
                               UpdateMode mode, absl::Duration slew_time,
-                              bool allow_step) {
+                              bool allow_step, std::optional<double> max_step) {
   Fold(now);
   Correction result;
   const double e = x - c0_;  // reference minus local, now
@@ -102,7 +102,12 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
     return result;
   }
 
+  const bool step_refused = max_step.has_value() && std::fabs(e) > *max_step;
   if (step_allowed && std::fabs(e) > step_threshold) {
+    if (step_refused) {
+      result.kind = CorrectionKind::kRefused;
+      return result;
+    }
     base_ppm_ = base;
     StepBy(e, &result);
     return result;
@@ -111,19 +116,24 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
   // Slew: base frequency plus e spread over the slew time, within the 500 ppm
   // limit. The headroom is what the limit leaves in the direction the slew must
   // go.
-  base_ppm_ = base;
   const double headroom = e > 0 ? limit - base : limit + base;
   double seconds = std::max(absl::ToDoubleSeconds(slew_time), 1e-3);
   // With the frequency correction at the limit there is no room to slew this
   // way: a clock that far off can only be kept by small steps.
   if (step_allowed && std::fabs(e) > kSaturatedStep &&
       headroom < kMinSlewHeadroomPpm) {
+    if (step_refused) {
+      result.kind = CorrectionKind::kRefused;
+      return result;
+    }
+    base_ppm_ = base;
     if (!StepBy(e, &result)) return result;
     result.message = absl::StrFormat(
         "frequency correction saturated at %+.0f ppm: stepped %+.6f s",
         base_ppm_, e);
     return result;
   }
+  base_ppm_ = base;
   double slew_ppm = 0;
   if (headroom > 0 && e != 0) {
     if (std::fabs(e) / seconds * 1e6 > headroom)

@@ -28,6 +28,7 @@
 #ifndef NTPFLEET_AGENT_NTP_DISCIPLINE_H_
 #define NTPFLEET_AGENT_NTP_DISCIPLINE_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -57,6 +58,9 @@ enum class CorrectionKind {
   kStep,
   kPanic,  // refused: beyond the panic threshold
   kError,  // the clock refused (e.g. no CAP_SYS_TIME)
+  // Refused: the correction would step the clock by more than the caller's
+  // `max_step` (a resync from the controller); nothing was changed.
+  kRefused,
 };
 
 struct Correction {
@@ -80,8 +84,11 @@ class Discipline {
   // Steers towards x (reference minus free-running, seconds, at `now`) with
   // rate f = dx/dt. `slew_time`: how long to spread a phase correction over
   // (stretched if the 500 ppm limit needs it). `allow_step`: for kForced only.
+  // `max_step` (seconds, >= 0): a step larger than this is not made, and
+  // nothing else is changed either (kRefused); slews are not limited.
   Correction Update(clock::MonoTime now, double x, double f, UpdateMode mode,
-                    absl::Duration slew_time, bool allow_step = false);
+                    absl::Duration slew_time, bool allow_step = false,
+                    std::optional<double> max_step = std::nullopt);
 
   // Keeps the learned frequency and finishes any slew (holdover); nothing else
   // changes. Ends a slew when it is due.

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "agent/ntp/selection.h"
 
@@ -25,6 +26,20 @@ constexpr double kMaxHoldoverDistance = 1.5;
 // Below this measured offset a synchronised node counts as synchronised rather
 // than syncing.
 constexpr double kSyncedOffset = 1e-3;
+
+// An offset for a message: "-800.0 ms", "+12.345 s".
+std::string FormatOffset(double seconds) {
+  if (std::fabs(seconds) < 1) return absl::StrFormat("%+.1f ms", seconds * 1e3);
+  return absl::StrFormat("%+.3f s", seconds);
+}
+
+// A limit for a message: "128 ms", "1 s", "1000 s", "0 s".
+std::string FormatLimit(absl::Duration d) {
+  if (d > absl::ZeroDuration() && d < absl::Seconds(1)) {
+    return absl::StrFormat("%g ms", absl::ToDoubleMilliseconds(d));
+  }
+  return absl::StrFormat("%g s", absl::ToDoubleSeconds(d));
+}
 
 template <class... Ts>
 struct Overloaded : Ts... {
@@ -151,9 +166,16 @@ std::vector<Transmit> Engine::SetSourceAddress(int source,
   return out;
 }
 
-std::vector<Transmit> Engine::StartResync(clock::MonoTime now,
-                                          bool allow_step) {
+std::vector<Transmit> Engine::StartResync(clock::MonoTime now, bool allow_step,
+                                          std::optional<StepLimit> limit) {
   std::vector<Transmit> out;
+  if (limit) limit->max_step = std::max(limit->max_step, absl::ZeroDuration());
+  if (!forced_pending_) {
+    forced_limit_ = std::move(limit);
+  } else if (limit &&
+             (!forced_limit_ || limit->max_step < forced_limit_->max_step)) {
+    forced_limit_ = std::move(limit);  // the tightest of those pending
+  }
   forced_pending_ = true;
   forced_allow_step_ = allow_step;
   for (size_t i = 0; i < peers_.size(); ++i) {
@@ -255,9 +277,12 @@ void Engine::UpdateClock(clock::MonoTime now) {
   const double f = -result.frequency_ppm * 1e-6;
   UpdateMode mode = UpdateMode::kNormal;
   bool allow_step = false;
+  std::optional<double> max_step;
   if (forced_pending_) {
     mode = UpdateMode::kForced;
     allow_step = forced_allow_step_;
+    if (forced_limit_)
+      max_step = absl::ToDoubleSeconds(forced_limit_->max_step);
   } else if (corrections_ == 0) {
     // Start-up: wait for a second sample so the frequency is known too. Only a
     // clock so far off that any correction is better than none is stepped at
@@ -289,8 +314,21 @@ void Engine::UpdateClock(clock::MonoTime now) {
       mode == UpdateMode::kForced
           ? absl::Milliseconds(1)
           : std::clamp(interval / 4, absl::Seconds(1), absl::Seconds(64));
-  const Correction correction = discipline_.Update(
-      now, e + discipline_.CorrectionAt(now), f, mode, slew_time, allow_step);
+  Correction correction =
+      discipline_.Update(now, e + discipline_.CorrectionAt(now), f, mode,
+                         slew_time, allow_step, max_step);
+  if (correction.kind == CorrectionKind::kRefused) {
+    // The resync is over (failed); the clock is left to the normal discipline.
+    correction.message = absl::StrFormat(
+        "offset %s is beyond %s (%s): %s", FormatOffset(correction.offset),
+        forced_limit_->name, FormatLimit(forced_limit_->max_step),
+        forced_limit_->fix);
+    forced_pending_ = false;
+    forced_limit_.reset();
+    last_correction_ = correction;
+    ++attempts_;
+    return;
+  }
   last_correction_ = correction;
   ++attempts_;
   if (correction.kind == CorrectionKind::kPanic ||
@@ -298,6 +336,7 @@ void Engine::UpdateClock(clock::MonoTime now) {
     return;
   }
   forced_pending_ = false;
+  forced_limit_.reset();
   ++corrections_;
   if (correction.kind == CorrectionKind::kStep) {
     for (Peer& peer : peers_) peer.source->ClockStepped();

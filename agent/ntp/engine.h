@@ -60,6 +60,17 @@ struct EngineOptions {
   uint64_t seed = 1;
 };
 
+// How far a forced resync may step the clock (a resync from the controller;
+// the node's own root user is not limited). A measured offset that needs a
+// larger step is not corrected at all: the correction is kRefused and its
+// message says why, e.g. "offset -800.0 ms is beyond this request's step limit
+// (128 ms): an admin can lift it with `ntpfleetctl resync --force`".
+struct StepLimit {
+  absl::Duration max_step;  // the largest |offset| that may be stepped, >= 0
+  std::string name;         // whose limit, for the message
+  std::string fix;          // how to lift it, for the message
+};
+
 // A request to send: bytes to `address`; then call OnTransmit(source, t1, now).
 struct Transmit {
   int source = 0;
@@ -142,8 +153,12 @@ class Engine {
   std::vector<Transmit> SetSourceAddress(int source, const std::string& address,
                                          clock::MonoTime now);
   // Forced resync: a burst to every usable source, and the next correction may
-  // step (always when `allow_step`, else above the normal step threshold).
-  std::vector<Transmit> StartResync(clock::MonoTime now, bool allow_step);
+  // step (always when `allow_step`, else above the normal step threshold), but
+  // never by more than `limit` when one is given. While a forced resync is
+  // pending, the tightest limit of those asked for applies.
+  std::vector<Transmit> StartResync(
+      clock::MonoTime now, bool allow_step,
+      std::optional<StepLimit> limit = std::nullopt);
 
   clock::MonoTime next_timer() const;
   EngineStatus Status(clock::MonoTime now) const;
@@ -189,6 +204,7 @@ class Engine {
 
   bool forced_pending_ = false;
   bool forced_allow_step_ = false;
+  std::optional<StepLimit> forced_limit_;
   std::optional<int> system_peer_;
   double combined_jitter_ = 0;
   std::optional<clock::MonoTime> last_update_;

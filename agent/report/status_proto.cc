@@ -1,5 +1,7 @@
 #include "agent/report/status_proto.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "absl/time/time.h"
@@ -54,16 +56,46 @@ v1::SelectionMark MarkToProto(const std::optional<ntp::SelectionMark>& m) {
   return v1::SELECTION_MARK_UNSPECIFIED;
 }
 
+// google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to
+// 9999-12-31T23:59:59.999999999Z. A clock outside it (a runaway simulated
+// clock, a corrupt RTC) is reported at the nearest end, never as an invalid
+// message the controller would have to reject.
+constexpr int64_t kMinTimestampSeconds = -62135596800;
+constexpr int64_t kMaxTimestampSeconds = 253402300799;
+
+void SetSaturatedTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const absl::Time lo = absl::FromUnixSeconds(kMinTimestampSeconds);
+  const absl::Time hi = absl::FromUnixSeconds(kMaxTimestampSeconds) +
+                        absl::Nanoseconds(999999999);
+  SetTimestamp(std::clamp(t, lo, hi), out);
+}
+
+// The largest |frequency| reported, ppm (100 %: any real oscillator is far
+// inside). NaN is reported as 0.
+constexpr double kMaxReportedPpm = 1e6;
+
+double FiniteFrequency(double ppm) {
+  if (std::isnan(ppm)) return 0;
+  return std::clamp(ppm, -kMaxReportedPpm, kMaxReportedPpm);
+}
+
+// 2^poll seconds, for any poll exponent (no shift out of range).
+absl::Duration PollInterval(int poll) {
+  return absl::Seconds(std::ldexp(1.0, std::clamp(poll, -30, 40)));
+}
+
 }  // namespace
 
 v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
   v1::SyncStatus out;
-  SetTimestamp(sampled_at, out.mutable_sampled_at());
+  // Durations are saturated by SetDuration (common/proto_time); the timestamp
+  // and the frequency here.
+  SetSaturatedTimestamp(sampled_at, out.mutable_sampled_at());
   out.set_state(StateToProto(st.state));
   SetDuration(st.offset, out.mutable_offset());
   SetDuration(st.delay, out.mutable_delay());
   SetDuration(st.jitter, out.mutable_jitter());
-  out.set_frequency_ppm(st.frequency_ppm);
+  out.set_frequency_ppm(FiniteFrequency(st.frequency_ppm));
   out.set_stratum(static_cast<uint32_t>(st.stratum));
   out.set_refid(st.reference_id.ToString(st.stratum));
   out.set_leap(LeapToProto(st.leap));
@@ -73,7 +105,7 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
   if (st.error_bound != absl::InfiniteDuration()) {
     SetDuration(st.error_bound, out.mutable_error_bound());
   }
-  SetDuration(absl::Seconds(int64_t{1} << st.poll), out.mutable_poll());
+  SetDuration(PollInterval(st.poll), out.mutable_poll());
   for (const ntp::PeerStatus& p : st.peers) {
     v1::PeerStatus* peer = out.add_peers();
     peer->set_remote(p.name);
@@ -84,7 +116,7 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
     peer->set_type(v1::PEER_TYPE_UNICAST);
     if (p.since_last_response)
       SetDuration(*p.since_last_response, peer->mutable_when());
-    SetDuration(absl::Seconds(int64_t{1} << p.poll), peer->mutable_poll());
+    SetDuration(PollInterval(p.poll), peer->mutable_poll());
     peer->set_reach(p.reach);
     SetDuration(p.delay, peer->mutable_delay());
     SetDuration(p.offset, peer->mutable_offset());

@@ -1,6 +1,7 @@
 #!/bin/bash
-# ntpfleet-agent as a user meets it: messages for bad config lines, a taken port and names that do
-# not resolve; --check-config; several server threads; --once. Agents run on simulated clocks.
+# ntpfleet-agent as a user meets it: messages for bad config lines, ports out of range, a taken
+# port and names that do not resolve; --check-config; several server threads; --once. Agents run on
+# simulated clocks.
 set -uo pipefail
 AGENT=$1
 CTL=$2
@@ -29,6 +30,39 @@ cat "$T/bad.out"
 [ "$rc" = 2 ] || fail "exit code $rc, want 2"
 grep -q "bad.conf:2: unknown restrict flag 'nomodfy'" "$T/bad.out" || fail "no FILE:LINE message"
 
+echo "== ports and addresses are checked, never wrapped: exit 2, the flag or FILE:LINE named"
+printf 'server 127.0.0.1:9 iburst\n' > "$T/ok.conf"
+expect_usage_error() {  # EXPECTED-TEXT ARGS...
+  local want=$1; shift
+  "$AGENT" --clock=sim --control-socket "" "$@" >"$T/usage.out" 2>&1
+  local rc=$?
+  [ "$rc" = 2 ] || { cat "$T/usage.out"; fail "$*: exit code $rc, want 2"; }
+  grep -qF -- "$want" "$T/usage.out" || { cat "$T/usage.out"; fail "$*: no '$want'"; }
+}
+expect_usage_error "--port: -5 is not a port (1..65535, or 0 for any free port)" \
+  --config "$T/ok.conf" --port=-5
+expect_usage_error "--port: 70000 is not a port (1..65535, or 0 for any free port)" \
+  --config "$T/ok.conf" --port 70000
+expect_usage_error "--listen: 99999 is not a port" --config "$T/ok.conf" --listen 127.0.0.1:99999
+expect_usage_error "--listen: 70000 is not a port" --config "$T/ok.conf" --listen "[::1]:70000"
+expect_usage_error "--listen: 'nohost' is not an IP address" --config "$T/ok.conf" --listen nohost
+expect_usage_error "name different ports" --config "$T/ok.conf" --listen 127.0.0.1:5 --port 6
+# -1 is "not given": the config's port.
+"$AGENT" --config "$T/ok.conf" --port=-1 --check-config >"$T/port.out" 2>&1 || fail "--port=-1 rejected"
+grep -q "^port 123$" "$T/port.out" || fail "--port=-1 is not 'not given'"
+printf 'server 127.0.0.1:9\nport 99999\n' > "$T/port.conf"
+expect_usage_error "port.conf:2: port: 99999 is not a port (1..65535)" --config "$T/port.conf"
+printf '# fleet\ncontroller ctl.example:0\n' > "$T/ctl0.conf"
+expect_usage_error "ctl0.conf:2: controller: 0 is not a port (1..65535)" --config "$T/ctl0.conf"
+printf 'controller ctl.example\n' > "$T/ctlnone.conf"
+expect_usage_error "ctlnone.conf:1: controller: 'ctl.example' has no port" --config "$T/ctlnone.conf"
+printf 'server 127.0.0.1:9\ntls_cert /etc/ntpfleet/agent.pem\ntls_key /etc/ntpfleet/agent.key\n' \
+  > "$T/tls.conf"
+expect_usage_error "tls.conf:2: tls_cert without tls_ca: mutual TLS needs tls_cert, tls_key and tls_ca; make them with \`ntpfleetctl certs\`" \
+  --config "$T/tls.conf"
+printf 'resync_max_step -1\n' > "$T/maxstep.conf"
+expect_usage_error "maxstep.conf:1: resync_max_step must not be negative" --config "$T/maxstep.conf"
+
 echo "== a missing configuration file"
 "$AGENT" --config "$T/none.conf" --clock=sim >"$T/none.out" 2>&1 && fail "started without a config"
 grep -q "none.conf" "$T/none.out" || fail "the message does not name the file"
@@ -39,6 +73,7 @@ for f in server-ntp.conf client-ntp.conf; do
   grep -q "^driftfile /var/lib/ntp/drift" "$T/$f.out" || fail "$f: no effective driftfile"
 done
 grep -q "^server ntp1.aliyun.com" "$T/server-ntp.conf.out" || fail "server seed: servers missing"
+grep -q "^resync_max_step 1000$" "$T/server-ntp.conf.out" || fail "no effective resync_max_step"
 grep -qE "includefile /etc/ntp/crypto/pw (not found|.*skipped)" "$T/server-ntp.conf.out" \
   || fail "no warning about the missing includefile"
 
@@ -72,7 +107,7 @@ grep -qE "stepped the clock: offset was -(2\.999|3\.000)[0-9]* s" "$T/once.out" 
 echo "== a name that does not resolve: retried, never a crash or a busy loop"
 printf 'server no-such-host.invalid iburst\nserver 127.0.0.1:%s iburst\ndriftfile %s\n' \
   "$PORT" "$T/drift" > "$T/dns.conf"
-"$AGENT" --config "$T/dns.conf" --clock=sim --port 0 --control-socket "$S/dns.sock" \
+"$AGENT" --config "$T/dns.conf" --clock=sim --listen 127.0.0.1:0 --control-socket "$S/dns.sock" \
   >"$T/dns.log" 2>&1 &
 DNS_PID=$!
 PIDS+=($DNS_PID)

@@ -148,6 +148,7 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.tls_cert, b.tls_cert);
   EXPECT_EQ(a.tls_key, b.tls_key);
   EXPECT_EQ(a.port, b.port);
+  EXPECT_EQ(a.resync_max_step, b.resync_max_step);
 }
 
 // ------------------------------------------------------------ the seeds
@@ -258,6 +259,7 @@ TEST(SeedConfigTest, ClientConfigFormatsAsEffectiveConfig) {
             "disable monitor\n"
             "port 123\n"
             "server_threads 1\n"
+            "resync_max_step 1000\n"
             "report_interval 1s\n"
             "# warning: client-ntp.conf:9: includefile /etc/ntp/crypto/pw not "
             "found, skipped\n");
@@ -793,6 +795,99 @@ TEST(NtpfleetDirectivesTest, Defaults) {
   EXPECT_TRUE(c.controller.empty());
 }
 
+TEST(NtpfleetDirectivesTest, PortsAreCheckedNeverWrapped) {
+  for (const char* bad : {"-5", "65536", "99999", "12a", "0x7b"}) {
+    EXPECT_THAT(
+        Parse(absl::StrCat("# a comment\nport ", bad)),
+        StatusIs(kInvalid, HasSubstr(absl::StrCat("agent.conf:2: port: "))))
+        << bad;
+  }
+  EXPECT_THAT(Parse("port"), StatusIs(kInvalid, HasSubstr("agent.conf:1:")));
+  EXPECT_EQ(MustParse("port 65535").port, 65535);
+  EXPECT_EQ(MustParse("port 1").port, 1);
+}
+
+TEST(NtpfleetDirectivesTest, ControllerAddressForms) {
+  EXPECT_EQ(MustParse("controller 127.0.0.1:7123").controller,
+            "127.0.0.1:7123");
+  EXPECT_EQ(MustParse("controller ctl.example:1").controller, "ctl.example:1");
+  EXPECT_EQ(MustParse("controller dns:///ctl.example:7123").controller,
+            "dns:///ctl.example:7123");
+  EXPECT_EQ(MustParse("controller [::1]:7123").controller, "[::1]:7123");
+  struct Case {
+    const char* line;
+    const char* message;
+  };
+  for (const Case& c : {
+           Case{"controller ctl:",
+                "agent.conf:2: controller: the port is "
+                "missing"},
+           Case{"controller :7123", "has no host"},
+           Case{"controller ctl:0", "0 is not a port"},
+           Case{"controller ctl:-5", "'-5' is not a port"},
+           Case{"controller ctl:65536", "65536 is not a port"},
+           Case{"controller [::1]:70000", "70000 is not a port"},
+           Case{"controller [::1]", "write [::1]:PORT"},
+           Case{"controller ::1:7123", "ambiguous"},
+           Case{"controller dns:///ctl:99999", "99999 is not a port"},
+           Case{"controller [zz]:1", "invalid IPv6 address"},
+           Case{"controller bad_name!:1", "is not a host name"},
+       }) {
+    EXPECT_THAT(Parse(absl::StrCat("\n", c.line)),
+                StatusIs(kInvalid, AllOf(HasSubstr("agent.conf:2: controller"),
+                                         HasSubstr(c.message))))
+        << c.line;
+  }
+}
+
+TEST(NtpfleetDirectivesTest, ServerPortsAreChecked) {
+  EXPECT_THAT(Parse("server a:99999"),
+              StatusIs(kInvalid,
+                       "agent.conf:1: server a:99999: 99999 is not "
+                       "a port (1..65535)"));
+  EXPECT_THAT(Parse("server [::1]:0"),
+              StatusIs(kInvalid, HasSubstr("0 is not a port")));
+}
+
+TEST(NtpfleetDirectivesTest, TlsIsAllThreeOrNone) {
+  EXPECT_THAT(
+      MustParse("tls_cert a.pem\ntls_key a.key\ntls_ca ca.pem").warnings,
+      IsEmpty());
+  EXPECT_TRUE(MustParse("server 10.0.0.1").tls_ca.empty());
+  EXPECT_THAT(
+      Parse("server 10.0.0.1\ntls_cert a.pem\ntls_key a.key\n"),
+      StatusIs(kInvalid,
+               "agent.conf:2: tls_cert without tls_ca: mutual TLS needs "
+               "tls_cert, tls_key and tls_ca; make them with `ntpfleetctl "
+               "certs`"));
+  EXPECT_THAT(
+      Parse("\n\ntls_ca ca.pem\n"),
+      StatusIs(kInvalid, HasSubstr("agent.conf:3: tls_ca without "
+                                   "tls_cert and tls_key: mutual TLS")));
+  EXPECT_THAT(Parse("tls_key a.key\ntls_ca ca.pem\n"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1: tls_key without "
+                                           "tls_cert:")));
+}
+
+TEST(NtpfleetDirectivesTest, ResyncMaxStep) {
+  EXPECT_EQ(MustParse("").resync_max_step, absl::Seconds(1000));
+  EXPECT_EQ(MustParse("resync_max_step 0").resync_max_step,
+            absl::ZeroDuration());
+  EXPECT_EQ(MustParse("resync_max_step 0.5").resync_max_step,
+            absl::Milliseconds(500));
+  EXPECT_THAT(FormatEffectiveConfig(MustParse("resync_max_step 2.5")),
+              HasSubstr("\nresync_max_step 2.5\n"));
+  EXPECT_THAT(FormatEffectiveConfig(MustParse("")),
+              HasSubstr("\nresync_max_step 1000\n"));
+  EXPECT_THAT(Parse("resync_max_step -1"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1: resync_max_step "
+                                           "must not be negative")));
+  EXPECT_THAT(Parse("resync_max_step soon"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1: resync_max_step")));
+  EXPECT_THAT(Parse("resync_max_step"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1:")));
+}
+
 TEST(NtpfleetDirectivesTest, ReportIntervalForms) {
   EXPECT_EQ(MustParse("report_interval 1s").report_interval, absl::Seconds(1));
   EXPECT_EQ(MustParse("report_interval 500ms").report_interval,
@@ -815,14 +910,15 @@ TEST(NtpfleetDirectivesTest, ReportIntervalForms) {
 TEST(NtpfleetDirectivesTest, InvalidValuesAreErrors) {
   EXPECT_THAT(Parse("controller localhost"),
               StatusIs(kInvalid,
-                       "agent.conf:1: controller must be HOST:PORT, "
-                       "not 'localhost'"));
+                       "agent.conf:1: controller: 'localhost' has no port; "
+                       "write HOST:PORT"));
   EXPECT_THAT(Parse("controller host:99999"),
-              StatusIs(kInvalid, HasSubstr("controller port")));
-  EXPECT_THAT(Parse("port 0"),
               StatusIs(kInvalid,
-                       "agent.conf:1: port must be an integer from 1 "
-                       "to 65535, not '0'"));
+                       "agent.conf:1: controller: 99999 is not a "
+                       "port (1..65535)"));
+  EXPECT_THAT(Parse("port 0"), StatusIs(kInvalid,
+                                        "agent.conf:1: port: 0 is not a port "
+                                        "(1..65535)"));
   EXPECT_THAT(Parse("server_threads 0"),
               StatusIs(kInvalid, HasSubstr("server_threads")));
   EXPECT_THAT(Parse("label novalue"),

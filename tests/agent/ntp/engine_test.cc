@@ -1,8 +1,10 @@
 #include "agent/ntp/engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -357,6 +359,133 @@ TEST(EngineTest, ForcedResyncStepsAfterTheClockWasDisturbed) {
 
   ASSERT_TRUE(node.engine().last_correction().has_value());
   EXPECT_EQ(node.engine().Status(node.mono().Now()).steps, 2);
+  EXPECT_LT(absl::AbsDuration(node.clock().Phase()), absl::Milliseconds(1));
+}
+
+// The controller's resync may step only within its limit (issue #10).
+const StepLimit kRequestLimit{
+    absl::Milliseconds(128), "this request's step limit",
+    "an admin can lift it with `ntpfleetctl resync --force`"};
+
+// A node synchronised (one start-up step), whose clock is then moved `by`.
+void SyncThenDisturb(Node& node, absl::Duration by) {
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  ASSERT_EQ(node.engine().Status(node.mono().Now()).steps, 1);
+  ASSERT_TRUE(node.clock().Step(by).ok());
+}
+
+// Starts a resync and runs the engine until it has attempted a correction
+// (the burst's replies arrive 2 s apart; at most 30 s).
+void ResyncUntilAttempt(Node& node, bool allow_step,
+                        std::optional<StepLimit> limit) {
+  const uint64_t before = node.engine().attempts();
+  const MonoTime end = node.mono().Now() + absl::Seconds(30);
+  node.Send(node.engine().StartResync(node.mono().Now(), allow_step, limit));
+  while (node.engine().attempts() == before && node.mono().Now() < end) {
+    node.mono().AdvanceTo(std::min(node.engine().next_timer(), end));
+    node.Send(node.engine().HandleTimer(node.mono().Now()));
+  }
+  ASSERT_GT(node.engine().attempts(), before) << "no correction attempted";
+  ASSERT_TRUE(node.engine().last_correction().has_value());
+}
+
+// Steps made by the discipline (the test's own disturbing step not counted).
+int Steps(Node& node) { return node.engine().Status(node.mono().Now()).steps; }
+
+TEST(EngineTest, RemoteResyncBeyondItsStepLimitCorrectsNothing) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  SyncThenDisturb(node, absl::Milliseconds(800));  // 800 ms ahead
+  const double frequency = node.clock().FrequencyAdjustment();
+  const uint64_t corrections = node.engine().corrections();
+  const uint64_t attempts = node.engine().attempts();
+
+  // The first reply of the burst is measured and refused at once.
+  ResyncUntilAttempt(node, true, kRequestLimit);
+  ASSERT_TRUE(node.engine().last_correction().has_value());
+  const Correction& c = *node.engine().last_correction();
+  EXPECT_EQ(c.kind, CorrectionKind::kRefused);
+  EXPECT_NEAR(c.offset, -0.8, 0.002);
+  EXPECT_THAT(c.message,
+              testing::MatchesRegex(
+                  "offset -(799\\.[0-9]|800\\.[0-9]) ms is beyond this "
+                  "request's step limit \\(128 ms\\): an admin can lift it "
+                  "with `ntpfleetctl resync --force`"));
+  EXPECT_EQ(node.engine().attempts(), attempts + 1);
+  EXPECT_EQ(node.engine().corrections(), corrections);
+  // Not stepped, not slewed, frequency untouched.
+  EXPECT_EQ(Steps(node), 1);
+  EXPECT_EQ(node.engine().Status(node.mono().Now()).steps, 1);
+  EXPECT_EQ(node.clock().FrequencyAdjustment(), frequency);
+  EXPECT_NEAR(absl::ToDoubleSeconds(node.clock().Phase()), 0.8, 0.002);
+}
+
+TEST(EngineTest, RemoteResyncWithoutAllowStepIsLimitedToo) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  SyncThenDisturb(node, absl::Milliseconds(-300));  // above `tinker step`
+  ResyncUntilAttempt(node, false, kRequestLimit);
+  ASSERT_TRUE(node.engine().last_correction().has_value());
+  EXPECT_EQ(node.engine().last_correction()->kind, CorrectionKind::kRefused);
+  EXPECT_THAT(node.engine().last_correction()->message,
+              HasSubstr("offset +300.0 ms is beyond this request's step limit "
+                        "(128 ms)"));
+  EXPECT_EQ(Steps(node), 1);
+}
+
+TEST(EngineTest, RemoteResyncWithinItsStepLimitSteps) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  SyncThenDisturb(node, absl::Milliseconds(100));
+  ResyncUntilAttempt(node, true, kRequestLimit);
+  node.RunUntil(node.mono().Now() + absl::Seconds(20));
+  ASSERT_TRUE(node.engine().last_correction().has_value());
+  EXPECT_EQ(Steps(node), 2);
+  EXPECT_EQ(node.engine().Status(node.mono().Now()).steps, 2);
+  EXPECT_LT(absl::AbsDuration(node.clock().Phase()), absl::Milliseconds(1));
+}
+
+TEST(EngineTest, SlewsAreNotLimited) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  SyncThenDisturb(node, absl::Milliseconds(20));
+  // Without allow_step 20 ms is slewed, even with a limit of 0 (never step).
+  const StepLimit never{absl::ZeroDuration(), "this agent's resync_max_step",
+                        "raise it"};
+  ResyncUntilAttempt(node, false, never);
+  ASSERT_TRUE(node.engine().last_correction().has_value());
+  EXPECT_EQ(node.engine().last_correction()->kind, CorrectionKind::kSlew);
+  EXPECT_TRUE(node.engine().discipline().slewing());
+  EXPECT_EQ(Steps(node), 1);
+}
+
+TEST(EngineTest, TheAgentsOwnLimitNamesItself) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  SyncThenDisturb(node, absl::Seconds(-3));
+  const StepLimit agent{absl::Seconds(1), "this agent's resync_max_step",
+                        "raise resync_max_step"};
+  ResyncUntilAttempt(node, true, agent);
+  ASSERT_TRUE(node.engine().last_correction().has_value());
+  EXPECT_EQ(node.engine().last_correction()->kind, CorrectionKind::kRefused);
+  EXPECT_THAT(node.engine().last_correction()->message,
+              testing::StartsWith("offset +3.00"));
+  EXPECT_THAT(node.engine().last_correction()->message,
+              HasSubstr("s is beyond this agent's resync_max_step (1 s): "
+                        "raise resync_max_step"));
+  EXPECT_EQ(Steps(node), 1);
+}
+
+TEST(EngineTest, TheTightestPendingLimitApplies) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  SyncThenDisturb(node, absl::Milliseconds(500));
+  // A limited (remote) resync, then an unlimited (local) one before any reply:
+  // the limit still holds; and without a pending one, no limit.
+  (void)node.engine().StartResync(node.mono().Now(), true, kRequestLimit);
+  ResyncUntilAttempt(node, true, std::nullopt);
+  ASSERT_TRUE(node.engine().last_correction().has_value());
+  EXPECT_EQ(node.engine().last_correction()->kind, CorrectionKind::kRefused);
+  EXPECT_EQ(Steps(node), 1);
+
+  ResyncUntilAttempt(node, true, std::nullopt);
+  EXPECT_EQ(node.engine().last_correction()->kind, CorrectionKind::kStep);
+  EXPECT_EQ(Steps(node), 2);
   EXPECT_LT(absl::AbsDuration(node.clock().Phase()), absl::Milliseconds(1));
 }
 

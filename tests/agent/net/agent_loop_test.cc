@@ -1,0 +1,257 @@
+// AgentLoop's resync plumbing and control socket, on loopback with simulated
+// clocks: a resync from the controller (PostResync) steps only within its
+// limit (the request's max_step, else the step threshold; never beyond the
+// agent's resync_max_step) and otherwise corrects nothing; the node's own
+// resync (control socket) is not limited; a refused control request is
+// counted in server_counters["control_refused"].
+#include "agent/net/agent_loop.h"
+
+#include <grp.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "agent/clock/sim_clock.h"
+#include "agent/clock/system_clock.h"
+#include "agent/config/config.h"
+#include "common/proto_time.h"
+#include "ctl/local_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/ntpfleet.pb.h"
+
+namespace ntpfleet::net {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+// One agent on a simulated clock, its loop on a thread of its own.
+class RunningAgent {
+ public:
+  RunningAgent(const std::string& config_text, const std::string& socket,
+               absl::Duration initial_offset = absl::ZeroDuration()) {
+    absl::StatusOr<config::AgentConfig> cfg =
+        config::ParseConfig(config_text, "test.conf", config::NoIncludeFiles());
+    EXPECT_TRUE(cfg.ok()) << cfg.status();
+    clock::SimClockParams params;
+    params.initial_offset = initial_offset;
+    clock_ = std::make_unique<clock::SimClock>(&mono_, absl::Now(), params);
+    AgentOptions options;
+    options.config = *cfg;
+    options.node_name = "test";
+    options.port = 0;
+    options.listen_address = "127.0.0.1";
+    options.control_socket = socket;
+    options.clock = clock_.get();
+    options.mono = &mono_;
+    absl::StatusOr<std::unique_ptr<AgentLoop>> loop =
+        AgentLoop::Create(std::move(options));
+    EXPECT_TRUE(loop.ok()) << loop.status();
+    if (!loop.ok()) return;
+    loop_ = *std::move(loop);
+    thread_ = std::thread([this] { EXPECT_TRUE(loop_->Run().ok()); });
+  }
+  ~RunningAgent() {
+    if (loop_) loop_->RequestStop();
+    if (thread_.joinable()) thread_.join();
+  }
+  AgentLoop* loop() { return loop_.get(); }
+  clock::SimClock& clock() { return *clock_; }
+
+  // PostResync as the controller's reporter does; waits for the result.
+  v1::ResyncResult ControllerResync(bool allow_step,
+                                    std::optional<absl::Duration> max_step) {
+    v1::Resync r;
+    r.set_request_id("r1");
+    r.set_burst(true);
+    r.set_allow_step(allow_step);
+    r.mutable_deadline()->set_seconds(30);
+    if (max_step) SetDuration(*max_step, r.mutable_max_step());
+    absl::Notification done;
+    v1::ResyncResult result;
+    loop_->PostResync(r, [&](const v1::ResyncResult& res) {
+      result = res;
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(60)));
+    return result;
+  }
+
+ private:
+  clock::SystemMonotonicClock mono_;
+  std::unique_ptr<clock::SimClock> clock_;
+  std::unique_ptr<AgentLoop> loop_;
+  std::thread thread_;
+};
+
+absl::StatusOr<v1::LocalResponse> Call(const std::string& socket,
+                                       const v1::LocalRequest& request) {
+  return ctl::CallAgent(socket, request, absl::Seconds(40));
+}
+
+absl::StatusOr<v1::LocalStatus> Status(const std::string& socket) {
+  v1::LocalRequest request;
+  request.mutable_status();
+  absl::StatusOr<v1::LocalResponse> r = Call(socket, request);
+  if (!r.ok()) return r.status();
+  return r->status();
+}
+
+class AgentLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // Unix socket paths are short: not under TEST_TMPDIR.
+    char dir[] = "/tmp/ntpfleet-loop.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    chmod(dir, 0711);
+    socket_ = dir_ + "/agent.sock";
+  }
+  void TearDown() override {
+    unlink(socket_.c_str());
+    rmdir(dir_.c_str());
+  }
+  std::string dir_;
+  std::string socket_;
+};
+
+double Seconds(const google::protobuf::Duration& d) {
+  return absl::ToDoubleSeconds(FromProto(d));
+}
+
+TEST_F(AgentLoopTest, ControllerResyncsStepOnlyWithinTheirLimit) {
+  RunningAgent server("server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "");
+  ASSERT_NE(server.loop(), nullptr);
+  ASSERT_NE(server.loop()->server_port(), 0);
+  // `tinker step 0`: the normal discipline only slews (at most 500 ppm), so
+  // between the resyncs below nothing else corrects the clock noticeably.
+  RunningAgent client(
+      absl::StrCat("server 127.0.0.1:", server.loop()->server_port(),
+                   " iburst\ntinker step 0\n"
+                   "resync_max_step 2\n"),
+      socket_);
+  ASSERT_NE(client.loop(), nullptr);
+
+  // Synchronised: a system peer (iburst: within a few seconds). Offsets are
+  // the filters' estimates, within a few tens of ms of the true ones.
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (true) {
+    absl::StatusOr<v1::LocalStatus> st = Status(socket_);
+    ASSERT_TRUE(st.ok()) << st.status();
+    if (!st->status().system_peer().empty()) break;
+    ASSERT_LT(absl::Now(), give_up) << "never synchronised";
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+
+  // The clock jumps 800 ms ahead.
+  ASSERT_TRUE(client.clock().Step(absl::Milliseconds(800)).ok());
+  const int steps = client.clock().steps();
+
+  // The request's own limit (an operator's 128 ms): nothing corrected.
+  v1::ResyncResult r =
+      client.ControllerResync(/*allow_step=*/true, absl::Milliseconds(128));
+  EXPECT_EQ(r.outcome(), v1::RESYNC_OUTCOME_FAILED) << r.DebugString();
+  EXPECT_NEAR(Seconds(r.offset_before()), -0.8, 0.2);
+  EXPECT_FALSE(r.stepped());
+  EXPECT_THAT(r.error(),
+              MatchesRegex("offset -[0-9]+\\.[0-9] ms is beyond this "
+                           "request's step limit \\(128 ms\\): an admin can "
+                           "lift it with `ntpfleetctl resync --force`"));
+  EXPECT_EQ(client.clock().steps(), steps);
+  EXPECT_GT(absl::ToDoubleSeconds(client.clock().Phase()), 0.75);
+
+  // Without max_step, the step threshold is the limit (0 here: never).
+  r = client.ControllerResync(/*allow_step=*/true, std::nullopt);
+  EXPECT_EQ(r.outcome(), v1::RESYNC_OUTCOME_FAILED) << r.DebugString();
+  EXPECT_THAT(r.error(), HasSubstr("beyond this request's step limit (0 s)"));
+  EXPECT_EQ(client.clock().steps(), steps);
+
+  // Within the limit (10 s asked; the agent's own 2 s): stepped.
+  r = client.ControllerResync(/*allow_step=*/true, absl::Seconds(10));
+  EXPECT_EQ(r.outcome(), v1::RESYNC_OUTCOME_OK) << r.DebugString();
+  EXPECT_TRUE(r.stepped());
+  EXPECT_NEAR(Seconds(r.offset_before()), -0.8, 0.2);
+  EXPECT_EQ(client.clock().steps(), steps + 1);
+  EXPECT_LT(std::fabs(absl::ToDoubleSeconds(client.clock().Phase())), 0.1);
+
+  // Beyond the agent's resync_max_step, whatever the request says.
+  ASSERT_TRUE(client.clock().Step(absl::Seconds(3)).ok());
+  r = client.ControllerResync(/*allow_step=*/true, absl::Seconds(10));
+  EXPECT_EQ(r.outcome(), v1::RESYNC_OUTCOME_FAILED) << r.DebugString();
+  EXPECT_THAT(r.error(),
+              HasSubstr("beyond this agent's resync_max_step (2 s)"));
+  EXPECT_NEAR(Seconds(r.offset_before()), -3, 0.2);
+  EXPECT_EQ(client.clock().steps(), steps + 2);  // the test's own step
+  EXPECT_GT(absl::ToDoubleSeconds(client.clock().Phase()), 2.9);
+
+  // The node's own root user (control socket) is not limited.
+  v1::LocalRequest local;
+  local.mutable_resync()->set_allow_step(true);
+  local.mutable_resync()->set_burst(true);
+  local.mutable_resync()->mutable_deadline()->set_seconds(30);
+  absl::StatusOr<v1::LocalResponse> lr = Call(socket_, local);
+  ASSERT_TRUE(lr.ok()) << lr.status();
+  EXPECT_EQ(lr->resync_result().outcome(), v1::RESYNC_OUTCOME_OK)
+      << lr->DebugString();
+  EXPECT_TRUE(lr->resync_result().stepped());
+  EXPECT_NEAR(Seconds(lr->resync_result().offset_before()), -3, 0.2);
+  EXPECT_LT(std::fabs(absl::ToDoubleSeconds(client.clock().Phase())), 0.1);
+}
+
+TEST_F(AgentLoopTest, RefusedControlRequestsAreCounted) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to ask as another uid";
+  RunningAgent agent("server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n",
+                     socket_);
+  ASSERT_NE(agent.loop(), nullptr);
+  absl::StatusOr<v1::LocalStatus> st = Status(socket_);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->server_counters().at("control_refused"), 0u);
+  chmod(socket_.c_str(), 0666);  // past the file mode: the agent's own check
+
+  // A child as uid/gid 65534 asks for a sim-step; exit 0 if refused so.
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+        setresuid(65534, 65534, 65534) != 0) {
+      _exit(3);
+    }
+    v1::LocalRequest request;
+    SetDuration(absl::Seconds(5), request.mutable_sim_step()->mutable_step());
+    absl::StatusOr<v1::LocalResponse> r = Call(socket_, request);
+    _exit(!r.ok() && absl::IsPermissionDenied(r.status()) &&
+                  r.status().message() ==
+                      "permission denied: `sim-step` needs root (you are uid "
+                      "65534)"
+              ? 0
+              : 1);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 3) {
+    GTEST_SKIP() << "cannot become uid 65534 here";
+  }
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+      << "the unprivileged sim-step was not refused as expected";
+  st = Status(socket_);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->server_counters().at("control_refused"), 1u);
+  EXPECT_EQ(agent.clock().steps(), 0);
+}
+
+}  // namespace
+}  // namespace ntpfleet::net
