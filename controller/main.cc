@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
+#include "agent/clock/system_clock.h"
 #include "common/files.h"
 #include "common/flags.h"
 #include "common/log.h"
@@ -40,6 +41,15 @@ ABSL_FLAG(std::string, tls_client_ca, "",
 ABSL_FLAG(absl::Duration, skew_threshold, absl::Milliseconds(1),
           "nodes whose offset or deviation from the fleet median exceeds this "
           "are flagged");
+ABSL_FLAG(uint64_t, max_nodes, 100000,
+          "the most node names the controller keeps; agents with new names "
+          "beyond it are refused");
+ABSL_FLAG(double, new_names_per_second, 50,
+          "new node names admitted per second on average (a token bucket); "
+          "known names are always admitted");
+ABSL_FLAG(double, new_names_burst, 2000,
+          "new node names admitted at once (the bucket's size): a fleet's "
+          "first start");
 
 namespace {
 
@@ -88,7 +98,11 @@ int main(int argc, char** argv) {
   }
   ntpfleet::controller::RegistryOptions ro;
   ro.skew_threshold = absl::GetFlag(FLAGS_skew_threshold);
-  ntpfleet::controller::Registry registry(&clock, ro);
+  ro.max_nodes = absl::GetFlag(FLAGS_max_nodes);
+  ro.new_names_per_second = absl::GetFlag(FLAGS_new_names_per_second);
+  ro.new_names_burst = absl::GetFlag(FLAGS_new_names_burst);
+  ntpfleet::clock::SystemMonotonicClock monotonic;
+  ntpfleet::controller::Registry registry(&clock, &monotonic, ro);
   absl::StatusOr<std::vector<ntpfleet::controller::Store::NodeRecord>> known =
       (*store)->LoadNodes();
   if (!known.ok()) {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -101,15 +102,14 @@ class ControllerCore::AgentStream
       // Moved, not copied: the registry keeps this message as it is.
       auto status = std::make_shared<v1::SyncStatus>();
       status->Swap(in_.mutable_status());
-      if (!core_->registry().Report(connection_, std::move(status))) {
-        FinishOnce(
-            grpc::Status(grpc::StatusCode::ABORTED,
-                         "replaced by a newer stream from the same agent"));
+      if (!Accepted(core_->registry().Report(connection_, std::move(status)))) {
         return;
       }
     } else if (in_.has_resync_result()) {
-      core_->registry().Touch(connection_);
-      core_->OnResyncResult(connection_, in_.resync_result());
+      absl::Status s =
+          core_->registry().ReportResult(connection_, in_.resync_result());
+      if (s.ok()) core_->OnResyncResult(connection_, in_.resync_result());
+      if (!Accepted(s)) return;
     }
     StartRead(&in_);
   }
@@ -129,6 +129,26 @@ class ControllerCore::AgentStream
     writing_ = true;
     StartWrite(&current_);
   }
+  // What a Report/ReportResult status means for the stream (see
+  // controller/registry.h): false when the stream was ended (not live); a
+  // dropped message is logged (the first on this stream only: the registry
+  // counts them all) and the stream goes on.
+  bool Accepted(const absl::Status& s) {
+    if (absl::IsNotFound(s)) {
+      FinishOnce(
+          grpc::Status(grpc::StatusCode::ABORTED,
+                       "replaced by a newer stream from the same agent"));
+      return false;
+    }
+    if (!s.ok() && !warned_) {
+      warned_ = true;
+      Log(LogLevel::kWarning,
+          "%s (agent at %s; further invalid messages on this stream are only "
+          "counted)",
+          s.message(), peer_);
+    }
+    return true;
+  }
   void FinishOnce(const grpc::Status& status) {
     {
       absl::MutexLock lock(&mu_);
@@ -142,6 +162,7 @@ class ControllerCore::AgentStream
   const std::string peer_;
   v1::AgentMessage in_;
   uint64_t connection_ = 0;
+  bool warned_ = false;  // a dropped message was logged
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -288,7 +309,7 @@ bool ControllerCore::FreshEnough(absl::Time now, absl::Time real_now,
   // they find the renewed one rather than wait for a build of their own.
   const absl::Duration limit = housekeeper ? kMaxSnapshotAge - kHousekeepingTick
                                            : kMaxSnapshotAge + last_build_cost_;
-  if (!Usable(snapshot_.fleet, now, limit) || now >= snapshot_.valid_until) {
+  if (!Usable(snapshot_.fleet, now, limit) || registry_->Expired(snapshot_)) {
     return false;
   }
   // Exact: nothing changed since it was taken.
