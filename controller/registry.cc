@@ -16,6 +16,13 @@
 namespace ntpfleet::controller {
 namespace {
 
+absl::Status NotLive(uint64_t connection) {
+  return absl::NotFoundError(absl::StrCat(
+      "connection ", connection,
+      " is not live: it ended or a newer stream from the same agent replaced "
+      "it"));
+}
+
 bool SameInstance(const v1::Hello& a, const v1::Hello& b) {
   return a.instance_id() == b.instance_id();
 }
@@ -174,17 +181,6 @@ Registry::Entry* Registry::FindLive(uint64_t connection) {
   }
   return nullptr;  // cannot happen: live_ and nodes_ change together
 }
-
-namespace {
-
-absl::Status NotLive(uint64_t connection) {
-  return absl::NotFoundError(absl::StrCat(
-      "connection ", connection,
-      " is not live: it ended or a newer stream from the same agent replaced "
-      "it"));
-}
-
-}  // namespace
 
 absl::Status Registry::Heard(uint64_t connection, absl::Time now,
                              clock::MonoTime mono) {
