@@ -125,8 +125,9 @@ for n in $sizes; do
   dir="$work/n$n"
   rm -rf "$dir"
   mkdir -p "$dir"
+  # A fresh inventory: all N names are new at once, beyond the default burst.
   "${SAFE[@]}" "$controller" --listen 127.0.0.1:0 --db "$dir/controller.db" \
-    --metrics-listen 127.0.0.1:0 >"$dir/controller.log" 2>&1 &
+    --metrics-listen 127.0.0.1:0 --new-names-burst "$n" >"$dir/controller.log" 2>&1 &
   CPID=$!
   port=""
   for _ in $(seq 150); do

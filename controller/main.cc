@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
+#include "agent/clock/system_clock.h"
 #include "common/flags.h"
 #include "common/hostport.h"
 #include "common/log.h"
@@ -53,15 +54,18 @@ ABSL_FLAG(int, resync_rate, 1000,
           "waves, so the NTP server is not flooded)");
 ABSL_FLAG(int, max_agent_streams, 20000,
           "agent streams held at once; more are refused");
-ABSL_FLAG(int, max_nodes, 100000,
-          "nodes kept in the registry; a Hello with a new name beyond it is "
-          "refused");
-ABSL_FLAG(double, new_names_per_second, 50,
-          "new node names accepted per second (after a burst of 2000), so a "
-          "flood of names cannot grow memory or the database without bound");
 ABSL_FLAG(absl::Duration, skew_threshold, absl::Milliseconds(1),
           "nodes whose offset or deviation from the fleet median exceeds this "
           "are flagged");
+ABSL_FLAG(uint64_t, max_nodes, 100000,
+          "the most node names the controller keeps; agents with new names "
+          "beyond it are refused");
+ABSL_FLAG(double, new_names_per_second, 50,
+          "new node names admitted per second on average (a token bucket); "
+          "known names are always admitted");
+ABSL_FLAG(double, new_names_burst, 2000,
+          "new node names admitted at once (the bucket's size): a fleet's "
+          "first start");
 
 namespace {
 
@@ -169,6 +173,7 @@ int main(int argc, char** argv) {
   ro.skew_threshold = absl::GetFlag(FLAGS_skew_threshold);
   ro.max_nodes = absl::GetFlag(FLAGS_max_nodes);
   ro.new_names_per_second = absl::GetFlag(FLAGS_new_names_per_second);
+  ro.new_names_burst = absl::GetFlag(FLAGS_new_names_burst);
   ntpfleet::controller::Registry registry(&clock, &mono, ro);
   absl::StatusOr<std::vector<ntpfleet::controller::Store::NodeRecord>> known =
       (*store)->LoadNodes();

@@ -6,13 +6,22 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "common/proto_time.h"
 #include "common/summary_peer.h"
+#include "controller/validate.h"
 #include "google/protobuf/arena.h"
 
 namespace ntpfleet::controller {
 namespace {
+
+absl::Status NotLive(uint64_t connection) {
+  return absl::NotFoundError(absl::StrCat(
+      "connection ", connection,
+      " is not live: it ended or a newer stream from the same agent replaced "
+      "it"));
+}
 
 bool SameInstance(const v1::Hello& a, const v1::Hello& b) {
   return a.instance_id() == b.instance_id();
@@ -69,18 +78,63 @@ std::shared_ptr<const v1::Fleet> SummarizeFleet(const v1::Fleet& full) {
   return std::shared_ptr<const v1::Fleet>(std::move(owned), fleet);
 }
 
-Registry::Registry(const clock::Clock* clock, RegistryOptions options)
-    : clock_(clock), options_(options) {}
+Registry::Registry(const clock::Clock* clock,
+                   const clock::MonotonicClock* monotonic,
+                   RegistryOptions options)
+    : clock_(clock),
+      monotonic_(monotonic),
+      options_(options),
+      tokens_(options.new_names_burst),
+      tokens_at_(monotonic->Now()) {}
+
+absl::Status Registry::AdmitNewName(const std::string& name,
+                                    clock::MonoTime now) {
+  if (nodes_.size() >= options_.max_nodes) {
+    ++counters_.refused_new_names;
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "node '%s' refused: the controller already knows %d nodes, its limit "
+        "(--max-nodes %d); raise --max-nodes, or remove decommissioned nodes "
+        "with `ntpfleetctl forget`",
+        name, nodes_.size(), options_.max_nodes));
+  }
+  // Refill for the time since the last look (never backwards: the monotonic
+  // clock does not go back, and a bucket is never drained by a clock).
+  const absl::Duration elapsed = now - tokens_at_;
+  if (elapsed > absl::ZeroDuration()) {
+    tokens_ = std::min(options_.new_names_burst,
+                       tokens_ + absl::ToDoubleSeconds(elapsed) *
+                                     options_.new_names_per_second);
+    tokens_at_ = now;
+  }
+  if (tokens_ < 1) {
+    ++counters_.refused_new_names;
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "node '%s' refused: too many new node names at once (more than %g "
+        "at once, then %g a second; --new-names-burst, "
+        "--new-names-per-second); the agent retries, or raise those flags",
+        name, options_.new_names_burst, options_.new_names_per_second));
+  }
+  tokens_ -= 1;
+  return absl::OkStatus();
+}
 
 absl::StatusOr<uint64_t> Registry::Connect(const v1::Hello& hello,
                                            const std::string& peer) {
-  if (hello.node_name().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "agent at ", peer,
-        " sent a Hello without node_name; the agent must name its node"));
+  if (absl::Status s = ValidateHello(hello); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    ++counters_.rejected_hellos;
+    return absl::InvalidArgumentError(
+        absl::StrCat("agent at ", peer, " sent an invalid Hello: ", s.message(),
+                     "; fix the agent's configuration"));
   }
   const absl::Time now = clock_->Now();
+  const clock::MonoTime mono = monotonic_->Now();
   absl::MutexLock lock(&mu_);
+  if (nodes_.find(hello.node_name()) == nodes_.end()) {
+    if (absl::Status s = AdmitNewName(hello.node_name(), mono); !s.ok()) {
+      return s;
+    }
+  }
   const uint64_t id = next_connection_++;
   std::vector<Entry>& entries = nodes_[hello.node_name()];
 
@@ -111,6 +165,7 @@ absl::StatusOr<uint64_t> Registry::Connect(const v1::Hello& hello,
   // The status is kept: until the new stream reports, the node's latest status
   // is still the one it last sent.
   slot->last_seen = now;
+  slot->last_heard = mono;
   live_[id] = hello.node_name();
   ++version_;
   return id;
@@ -127,32 +182,60 @@ Registry::Entry* Registry::FindLive(uint64_t connection) {
   return nullptr;  // cannot happen: live_ and nodes_ change together
 }
 
-bool Registry::Report(uint64_t connection, const v1::SyncStatus& status) {
+absl::Status Registry::Heard(uint64_t connection, absl::Time now,
+                             clock::MonoTime mono) {
+  Entry* e = FindLive(connection);
+  if (e == nullptr) return NotLive(connection);
+  e->last_seen = now;
+  e->last_heard = mono;
+  ++version_;
+  return absl::OkStatus();
+}
+
+absl::Status Registry::Report(uint64_t connection,
+                              const v1::SyncStatus& status) {
   return Report(connection, std::make_shared<const v1::SyncStatus>(status));
 }
 
-bool Registry::Report(uint64_t connection,
-                      std::shared_ptr<const v1::SyncStatus> status) {
+absl::Status Registry::Report(uint64_t connection,
+                              std::shared_ptr<const v1::SyncStatus> status) {
+  // Outside the lock: a status has up to 64 peers to look at.
+  if (absl::Status s = ValidateStatus(*status); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    ++counters_.rejected_statuses;
+    return absl::InvalidArgumentError(
+        absl::StrCat("SyncStatus dropped: ", s.message()));
+  }
   const absl::Time now = clock_->Now();
+  const clock::MonoTime mono = monotonic_->Now();
   absl::MutexLock lock(&mu_);
   Entry* e = FindLive(connection);
-  if (e == nullptr) return false;
+  if (e == nullptr) return NotLive(connection);
   // The old status is released outside the lock when `status` goes out of
   // scope after the swap.
   e->status.swap(status);
   e->last_seen = now;
+  e->last_heard = mono;
   ++version_;
-  return true;
+  return absl::OkStatus();
 }
 
-bool Registry::Touch(uint64_t connection) {
+absl::Status Registry::ReportResult(uint64_t connection,
+                                    const v1::ResyncResult& result) {
+  if (absl::Status s = ValidateResyncResult(result); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    ++counters_.rejected_results;
+    return absl::InvalidArgumentError(
+        absl::StrCat("ResyncResult dropped: ", s.message()));
+  }
+  return Touch(connection);
+}
+
+absl::Status Registry::Touch(uint64_t connection) {
   const absl::Time now = clock_->Now();
+  const clock::MonoTime mono = monotonic_->Now();
   absl::MutexLock lock(&mu_);
-  Entry* e = FindLive(connection);
-  if (e == nullptr) return false;
-  e->last_seen = now;
-  ++version_;
-  return true;
+  return Heard(connection, now, mono);
 }
 
 void Registry::Disconnect(uint64_t connection) {
@@ -190,12 +273,39 @@ void Registry::AddKnownNode(const v1::Hello& hello, absl::Time last_seen) {
   ++version_;
 }
 
-absl::Duration Registry::StaleAfter(const v1::Hello& hello) const {
-  absl::Duration interval = FromProto(hello.report_interval());
-  if (interval <= absl::ZeroDuration()) {
-    interval = options_.default_report_interval;
+absl::Status Registry::Forget(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  const auto it = nodes_.find(name);
+  if (it == nodes_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no node named '", name,
+        "' is known to this controller; `ntpfleetctl status` lists them"));
   }
-  return interval * options_.stale_intervals;
+  for (const Entry& e : it->second) {
+    if (e.connection != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("node ", name, " is connected (from ", e.peer,
+                       "): stop its agent first, then forget it"));
+    }
+  }
+  nodes_.erase(it);
+  ++version_;
+  return absl::OkStatus();
+}
+
+RegistryCounters Registry::counters() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return counters_;
+}
+
+absl::Duration Registry::StaleAfter(const v1::Hello& hello) const {
+  // Validated on Connect: 100 ms .. 24 h, so this is bounded. (A Hello from
+  // the inventory is never judged: it has no live stream.)
+  return FromProto(hello.report_interval()) * options_.stale_intervals;
+}
+
+bool Registry::Expired(const Snapshot& snapshot) const {
+  return monotonic_->Now() >= snapshot.valid_until;
 }
 
 Registry::Snapshot Registry::TakeSnapshot() const {
@@ -212,6 +322,7 @@ Registry::Snapshot Registry::TakeSnapshot() const {
   std::vector<Row> rows;
   Snapshot snapshot;
   const absl::Time now = clock_->Now();
+  const clock::MonoTime mono = monotonic_->Now();
   {
     absl::ReaderMutexLock lock(&mu_);
     snapshot.version = version_;
@@ -223,8 +334,8 @@ Registry::Snapshot Registry::TakeSnapshot() const {
       for (const Entry& e : entries) {
         v1::ConnectionState state = v1::CONNECTION_STATE_DISCONNECTED;
         if (e.connection != 0) {
-          const absl::Time stale_at = e.last_seen + StaleAfter(*e.hello);
-          if (now >= stale_at) {
+          const clock::MonoTime stale_at = e.last_heard + StaleAfter(*e.hello);
+          if (mono >= stale_at) {
             state = v1::CONNECTION_STATE_STALE;
           } else {
             state = v1::CONNECTION_STATE_CONNECTED;

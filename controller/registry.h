@@ -3,35 +3,57 @@
 // from those. Soft state, rebuilt from the agents as they (re)connect; the
 // inventory it starts from comes from the Store (AddKnownNode).
 //
-// No gRPC and no IO: the AgentService reactor calls Connect / Report / Touch /
-// Disconnect as its stream's messages arrive, the FleetService reads GetFleet /
-// GetNode / Select. "Now" comes from an injected wall clock, so tests drive it.
+// No gRPC and no IO: the AgentService reactor calls Connect / Report /
+// ReportResult / Disconnect as its stream's messages arrive, the FleetService
+// reads GetFleet / GetNode / Select and calls Forget. Time comes from two
+// injected clocks, so tests drive them:
+// - the controller's MONOTONIC clock judges staleness and rate limits (a step
+//   of the wall clock makes no node stale or fresh);
+// - the wall clock only stamps what people read (Node.last_seen,
+//   Fleet.as_of).
 //
 //   clock::SystemClock clock;
-//   Registry registry(&clock);
+//   clock::SystemMonotonicClock mono;
+//   Registry registry(&clock, &mono);
 //   absl::StatusOr<uint64_t> conn = registry.Connect(hello,
-//   "ipv4:10.0.0.7:5123"); registry.Report(*conn, status); v1::Fleet fleet =
-//   registry.GetFleet(); registry.Disconnect(*conn);
+//   "ipv4:10.0.0.7:5123"); absl::Status s = registry.Report(*conn, status);
+//   v1::Fleet fleet = registry.GetFleet();
+//   registry.Disconnect(*conn);
+//
+// What agents send is checked (controller/validate.h) before it is kept: a
+// Hello that fails is refused (the stream should end), a status or resync
+// result that fails is dropped and counted (the stream may go on). Report and
+// ReportResult return:
+// - OK: kept;
+// - NotFound: the connection is not live (ended, or replaced by a reconnect):
+//   the caller should end that stream;
+// - InvalidArgument: the message was dropped (it does not count as a sign of
+//   life either); the stream may continue.
+//
+// Limits on Connect (RegistryOptions): at most max_nodes names, and NEW names
+// (not in the registry, live or not) at most new_names_per_second on average
+// with bursts of new_names_burst. Beyond them Connect returns
+// ResourceExhausted; a name the registry already has is always accepted.
 //
 // Connection rules (the AgentService contract in proto/ntpfleet.proto):
 // - A Connect with the node_name AND instance_id of a live connection is the
 //   same agent reconnecting: the new stream replaces the old one. The old
-//   connection id is dead from then on: Report/Touch on it return false and its
-//   Disconnect is a no-op, so a late clean-up of the old stream never touches
-//   the new one. (Two empty instance_ids count as the same instance.)
+//   connection id is dead from then on: Report/Touch on it return NotFound and
+//   its Disconnect is a no-op, so a late clean-up of the old stream never
+//   touches the new one. (Two empty instance_ids count as the same instance.)
 // - The same node_name with a DIFFERENT instance_id while the other is live:
 //   both are kept, listed separately, and both have Node.duplicate_name set.
 //   Nothing is merged. When one of them disconnects, its entry goes away (the
 //   name is still covered by the other) and the flag clears.
 // - A name with no live connection (known from the inventory, or whose stream
 //   ended) is one DISCONNECTED entry; the next Connect of that name takes it
-//   over, whatever its instance_id.
+//   over, whatever its instance_id. Forget removes such a name.
 //
-// Connection states, computed at read time from the injected clock:
-// - CONNECTED: a live stream that has sent a message (Hello, status or resync
-//   result) within stale_intervals report intervals;
-// - STALE: a live stream silent for at least stale_intervals × its report
-//   interval (Hello.report_interval, or the default when the Hello has none);
+// Connection states, computed at read time from the monotonic clock:
+// - CONNECTED: a live stream that has sent an accepted message (Hello, status
+//   or resync result) within stale_intervals report intervals;
+// - STALE: a live stream silent for at least stale_intervals x its report
+//   interval (Hello.report_interval: validated, so within 100 ms .. 24 h);
 // - DISCONNECTED: known, no stream.
 // Because STALE depends only on time, a node turning stale does not bump
 // version(): Snapshot.valid_until says when a snapshot goes out of date.
@@ -63,38 +85,66 @@ struct RegistryOptions {
   absl::Duration skew_threshold = absl::Milliseconds(1);
   // A live stream silent for this many report intervals is STALE.
   int stale_intervals = 3;
-  // Used when a Hello carries no (or a non-positive) report_interval.
-  absl::Duration default_report_interval = absl::Seconds(1);
+  // At most this many node names (live or not); a Connect of a new name
+  // beyond it is refused (controller flag --max-nodes).
+  size_t max_nodes = 100000;
+  // New names (never seen, or forgotten) are admitted by a token bucket on the
+  // monotonic clock: new_names_per_second on average, new_names_burst at
+  // once, so a fleet's first start or a controller restart with an empty
+  // inventory gets in at once while a flood of made-up names is slowed down
+  // (flags --new-names-per-second, --new-names-burst).
+  double new_names_per_second = 50;
+  double new_names_burst = 2000;
+};
+
+// Messages refused or dropped, for /metrics.
+struct RegistryCounters {
+  uint64_t rejected_hellos = 0;    // Connect: ValidateHello failed
+  uint64_t rejected_statuses = 0;  // Report: ValidateStatus failed
+  uint64_t rejected_results = 0;   // ReportResult: ValidateResyncResult failed
+  uint64_t refused_new_names = 0;  // Connect: max_nodes or the new-name rate
 };
 
 class Registry {
  public:
-  // `clock` (the controller's wall clock) must outlive the registry.
-  explicit Registry(const clock::Clock* clock, RegistryOptions options = {});
+  // `clock` (the controller's wall clock, for last_seen and as_of) and
+  // `monotonic` (for staleness and the new-name rate) must outlive the
+  // registry.
+  Registry(const clock::Clock* clock, const clock::MonotonicClock* monotonic,
+           RegistryOptions options = {});
 
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
 
   // A stream opened and sent `hello`; `peer` is its address as gRPC reports
-  // it. Returns the new connection's id (never 0), or InvalidArgument when the
-  // Hello has no node_name. Counts as a message for last_seen.
+  // it. Returns the new connection's id (never 0); InvalidArgument when the
+  // Hello fails ValidateHello (counted in rejected_hellos); ResourceExhausted
+  // when the name is new and max_nodes or the new-name rate is reached
+  // (counted in refused_new_names). Either way the stream should end. Counts
+  // as a message for last_seen.
   absl::StatusOr<uint64_t> Connect(const v1::Hello& hello,
                                    const std::string& peer);
 
-  // A SyncStatus arrived on `connection`: it becomes the node's latest status
-  // and last_seen is now. Returns false (and changes nothing) when the
-  // connection is not live (ended, or replaced by a reconnect) — the caller may
-  // then end that stream.
-  bool Report(uint64_t connection, const v1::SyncStatus& status);
+  // A SyncStatus arrived on `connection`: once validated (ValidateStatus), it
+  // becomes the node's latest status and last_seen is now. OK, NotFound (not
+  // live: end the stream) or InvalidArgument (dropped and counted in
+  // rejected_statuses; the stream may go on); see the top of this file.
+  absl::Status Report(uint64_t connection, const v1::SyncStatus& status);
   // The same, taking a status the caller has already moved into shared
   // ownership: the registry keeps the pointer and copies nothing, so a report
-  // holds the lock only for a pointer swap.
-  bool Report(uint64_t connection,
-              std::shared_ptr<const v1::SyncStatus> status);
+  // holds the lock only for a pointer swap (validation runs before the lock).
+  absl::Status Report(uint64_t connection,
+                      std::shared_ptr<const v1::SyncStatus> status);
 
-  // Any other message arrived on `connection` (e.g. a ResyncResult): refreshes
-  // last_seen only. Returns false when the connection is not live.
-  bool Touch(uint64_t connection);
+  // A ResyncResult arrived on `connection`: validated (ValidateResyncResult),
+  // it refreshes last_seen. OK (the caller passes the result on), NotFound or
+  // InvalidArgument (dropped, counted in rejected_results) as for Report.
+  absl::Status ReportResult(uint64_t connection,
+                            const v1::ResyncResult& result);
+
+  // Any other sign of life on `connection`: refreshes last_seen only. OK, or
+  // NotFound when the connection is not live.
+  absl::Status Touch(uint64_t connection);
 
   // The stream ended. A no-op for a connection that is not live, in particular
   // one that a reconnect has replaced. The node keeps its last status and
@@ -104,7 +154,16 @@ class Registry {
   // A node from the inventory (Store::LoadNodes) at start-up: DISCONNECTED
   // with that last_seen until it connects. Ignored when the name already has an
   // entry (a live stream knows better than the inventory).
+  // Known names are not limited by max_nodes or the new-name rate (the
+  // inventory was admitted when those nodes first connected).
   void AddKnownNode(const v1::Hello& hello, absl::Time last_seen);
+
+  // Removes a decommissioned node: OK (and version() bumps), NotFound when
+  // the name is unknown, FailedPrecondition while the name has a live stream
+  // (stop its agent first). The name counts as new again afterwards.
+  absl::Status Forget(const std::string& name);
+
+  RegistryCounters counters() const;
 
   // The fleet now. Nodes are sorted by name (duplicates in connection order).
   //
@@ -127,12 +186,15 @@ class Registry {
   struct Snapshot {
     std::shared_ptr<const v1::Fleet> fleet;
     uint64_t version = 0;  // version() the snapshot was taken at
-    // The snapshot is exact until version() changes or the injected clock
-    // reaches this time (the first CONNECTED node turning STALE);
-    // InfiniteFuture when no node can turn stale.
-    absl::Time valid_until = absl::InfiniteFuture();
+    // The snapshot is exact until version() changes or the registry's
+    // MONOTONIC clock reaches this time (the first CONNECTED node turning
+    // STALE); Infinite when no node can turn stale. Expired() compares.
+    clock::MonoTime valid_until = clock::MonoTime::Infinite();
   };
   Snapshot TakeSnapshot() const;
+  // Whether the monotonic clock has reached `snapshot.valid_until` (a node of
+  // it may have turned STALE since). Does not look at version().
+  bool Expired(const Snapshot& snapshot) const;
 
   // The entry for `name` as it appears in GetFleet (the first one when the
   // name is duplicated; it is flagged duplicate_name), or nullopt if unknown.
@@ -158,7 +220,8 @@ class Registry {
   // key.
   absl::StatusOr<Selection> Select(const v1::NodeSelector& selector) const;
 
-  // Bumped on every change (connect, report, touch, disconnect, known node).
+  // Bumped on every change (connect, report, touch, disconnect, known node,
+  // forget).
   uint64_t version() const;
 
  private:
@@ -169,14 +232,27 @@ class Registry {
     std::shared_ptr<const v1::Hello> hello;  // never null
     std::string peer;
     std::shared_ptr<const v1::SyncStatus> status;  // null: none yet
-    absl::Time last_seen = absl::InfinitePast();   // InfinitePast: never
+    // Wall clock at the last accepted message, for people (InfinitePast:
+    // never).
+    absl::Time last_seen = absl::InfinitePast();
+    // Monotonic clock at the last accepted message, for staleness; only
+    // meaningful while connection != 0.
+    clock::MonoTime last_heard;
   };
 
   // Finds the live entry of `connection`, or nullptr.
   Entry* FindLive(uint64_t connection) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Marks `connection` as heard from now; NotFound when it is not live.
+  absl::Status Heard(uint64_t connection, absl::Time now, clock::MonoTime mono)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a new name may be admitted now (max_nodes, then the token
+  // bucket, which it draws from); a ResourceExhausted saying which limit.
+  absl::Status AdmitNewName(const std::string& name, clock::MonoTime now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration StaleAfter(const v1::Hello& hello) const;
 
   const clock::Clock* const clock_;
+  const clock::MonotonicClock* const monotonic_;
   const RegistryOptions options_;
 
   mutable absl::Mutex mu_;
@@ -186,6 +262,11 @@ class Registry {
   absl::flat_hash_map<uint64_t, std::string> live_ ABSL_GUARDED_BY(mu_);
   uint64_t next_connection_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  // The new-name token bucket: tokens (at most new_names_burst) as of
+  // tokens_at.
+  double tokens_ ABSL_GUARDED_BY(mu_);
+  clock::MonoTime tokens_at_ ABSL_GUARDED_BY(mu_);
+  RegistryCounters counters_ ABSL_GUARDED_BY(mu_);
 };
 
 // `full` as a fleet table needs it (GetFleetRequest.summary): each node's peer

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -127,25 +128,16 @@ class ControllerCore::AgentStream
       // Moved, not copied: the registry keeps this message as it is.
       auto status = std::make_shared<v1::SyncStatus>();
       status->Swap(in_.mutable_status());
-      absl::Status s = core_->registry().Report(connection_, std::move(status));
-      if (absl::IsNotFound(s)) {
-        FinishOnce(
-            grpc::Status(grpc::StatusCode::ABORTED,
-                         "replaced by a newer stream from the same agent"));
+      if (!Accepted(core_->registry().Report(connection_, std::move(status)))) {
         return;
       }
       // Anything else refused was dropped and counted by the registry; the
       // stream goes on (the node turns STALE if it keeps sending nonsense).
     } else if (in_.has_resync_result()) {
-      if (core_->registry().Touch(connection_).ok()) {
-        if (absl::Status v = ValidateResyncResult(in_.resync_result());
-            v.ok()) {
-          core_->OnResyncResult(connection_, in_.resync_result());
-        } else {
-          Log(LogLevel::kWarning, "dropped a resync result from %s: %s",
-              caller_.ToString(), v.message());
-        }
-      }
+      absl::Status s =
+          core_->registry().ReportResult(connection_, in_.resync_result());
+      if (s.ok()) core_->OnResyncResult(connection_, in_.resync_result());
+      if (!Accepted(s)) return;
     }
     StartRead(&in_);
   }
@@ -166,6 +158,26 @@ class ControllerCore::AgentStream
     writing_ = true;
     StartWrite(&current_);
   }
+  // What a Report/ReportResult status means for the stream (see
+  // controller/registry.h): false when the stream was ended (not live); a
+  // dropped message is logged (the first on this stream only: the registry
+  // counts them all) and the stream goes on.
+  bool Accepted(const absl::Status& s) {
+    if (absl::IsNotFound(s)) {
+      FinishOnce(
+          grpc::Status(grpc::StatusCode::ABORTED,
+                       "replaced by a newer stream from the same agent"));
+      return false;
+    }
+    if (!s.ok() && !warned_) {
+      warned_ = true;
+      Log(LogLevel::kWarning,
+          "%s (agent at %s; further invalid messages on this stream are only "
+          "counted)",
+          s.message(), peer_);
+    }
+    return true;
+  }
   void FinishOnce(const grpc::Status& status) {
     {
       absl::MutexLock lock(&mu_);
@@ -181,6 +193,7 @@ class ControllerCore::AgentStream
   bool slot_ = false;
   v1::AgentMessage in_;
   uint64_t connection_ = 0;
+  bool warned_ = false;  // a dropped message was logged
   absl::Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -354,7 +367,7 @@ bool ControllerCore::FreshEnough(absl::Time now, absl::Time real_now,
   // they find the renewed one rather than wait for a build of their own.
   const absl::Duration limit = housekeeper ? kMaxSnapshotAge - kHousekeepingTick
                                            : kMaxSnapshotAge + last_build_cost_;
-  if (!Usable(snapshot_.fleet, now, limit) || now >= snapshot_.valid_until) {
+  if (!Usable(snapshot_.fleet, now, limit) || registry_->Expired(snapshot_)) {
     return false;
   }
   // Exact: nothing changed since it was taken.

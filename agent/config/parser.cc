@@ -1355,9 +1355,9 @@ absl::Status Parser::ReportInterval(Args& args) {
         "report_interval must be a duration such as 1s, 500ms or 2m, not '",
         token, "'"));
   }
-  if (d < absl::Milliseconds(100) || d > absl::Hours(24)) {
+  if (d < absl::Milliseconds(100) || d > absl::Hours(1)) {
     return Error(
-        absl::StrCat("report_interval must be from 100ms to 24h, not ", token));
+        absl::StrCat("report_interval must be from 100ms to 1h (the controller refuses more), not ", token));
   }
   config_.report_interval = absl::Trunc(d, absl::Nanoseconds(1));
   return absl::OkStatus();

@@ -1,11 +1,17 @@
-// Registry: connection states on a fake wall clock, reconnect and duplicate
+// Registry: connection states on fake wall and monotonic clocks (a wall step
+// makes no node stale or fresh), validation of what agents send, the new-name
+// limits, Forget, reconnect and duplicate
 // rules, fleet skew maths with hand-checked numbers, selection, change
 // notification.
 #include "controller/registry.h"
 
+#include <cmath>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
@@ -21,12 +27,21 @@ namespace {
 
 using ::ntpfleet::testing::IsOk;
 using ::ntpfleet::testing::StatusIs;
+using ::testing::_;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 using ::ntpfleet::testing::FakeClock;
+using ::ntpfleet::testing::FakeMonotonicClock;
+
+// A Report/Touch/ReportResult status: kept, or refused as not live.
+#define ASSERT_OK(expr) ASSERT_THAT((expr), IsOk())
+#define EXPECT_OK(expr) EXPECT_THAT((expr), IsOk())
+#define EXPECT_NOT_LIVE(expr) \
+  EXPECT_THAT((expr), StatusIs(absl::StatusCode::kNotFound, _))
 
 v1::Hello MakeHello(const std::string& name, const std::string& instance,
                     absl::Duration report_interval = absl::Seconds(1)) {
@@ -71,19 +86,27 @@ class RegistryTest : public ::testing::Test {
   uint64_t Reporting(const std::string& name, absl::Duration offset,
                      absl::Duration error_bound = absl::Microseconds(100)) {
     const uint64_t c = MustConnect(MakeHello(name, name + "-1"));
-    EXPECT_TRUE(registry_.Report(c, MakeStatus(offset, error_bound)));
+    EXPECT_OK(registry_.Report(c, MakeStatus(offset, error_bound)));
     return c;
   }
 
+  // Time passing: both clocks move together (a step of the wall clock alone
+  // is clock_.Advance / clock_.Set).
+  void Advance(absl::Duration d) {
+    clock_.Advance(d);
+    mono_.Advance(d);
+  }
+
   FakeClock clock_;
-  Registry registry_{&clock_};
+  FakeMonotonicClock mono_;
+  Registry registry_{&clock_, &mono_};
 };
 
 TEST_F(RegistryTest, ConnectedNodeShowsItsHelloStatusPeerAndLastSeen) {
   const uint64_t c = MustConnect(MakeHello("a", "i1"), "ipv4:10.0.0.7:5123");
   EXPECT_NE(c, 0u);
-  clock_.Advance(absl::Milliseconds(400));
-  ASSERT_TRUE(registry_.Report(c, MakeStatus(absl::Microseconds(250))));
+  Advance(absl::Milliseconds(400));
+  ASSERT_OK(registry_.Report(c, MakeStatus(absl::Microseconds(250))));
 
   const v1::Fleet fleet = registry_.GetFleet();
   EXPECT_EQ(FromProto(fleet.as_of()), clock_.Now());
@@ -109,35 +132,35 @@ TEST_F(RegistryTest, RejectsHelloWithoutNodeName) {
 
 TEST_F(RegistryTest, StaleAfterThreeOfItsOwnReportIntervalsOfSilence) {
   const uint64_t c = MustConnect(MakeHello("a", "i1", absl::Seconds(2)));
-  ASSERT_TRUE(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
+  ASSERT_OK(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
 
-  clock_.Advance(absl::Seconds(6) - absl::Nanoseconds(1));
+  Advance(absl::Seconds(6) - absl::Nanoseconds(1));
   EXPECT_EQ(OnlyNode(registry_.GetFleet(), "a").connection(),
             v1::CONNECTION_STATE_CONNECTED);
 
-  clock_.Advance(absl::Nanoseconds(1));  // silent for 3 × 2 s
+  Advance(absl::Nanoseconds(1));  // silent for 3 × 2 s
   v1::Fleet fleet = registry_.GetFleet();
   EXPECT_EQ(OnlyNode(fleet, "a").connection(), v1::CONNECTION_STATE_STALE);
   EXPECT_EQ(fleet.stale_count(), 1u);
   EXPECT_EQ(fleet.connected_count(), 0u);
 
   // Any message brings it back.
-  ASSERT_TRUE(registry_.Touch(c));
+  ASSERT_OK(registry_.Touch(c));
   fleet = registry_.GetFleet();
   EXPECT_EQ(OnlyNode(fleet, "a").connection(), v1::CONNECTION_STATE_CONNECTED);
   EXPECT_EQ(fleet.stale_count(), 0u);
 }
 
-TEST_F(RegistryTest, StaleUsesTheDefaultIntervalWhenHelloHasNone) {
+TEST_F(RegistryTest, StaleCountsStaleIntervalsOfTheNodesOwnInterval) {
   RegistryOptions options;
-  options.default_report_interval = absl::Seconds(5);
-  Registry registry(&clock_, options);
-  ASSERT_THAT(registry.Connect(MakeHello("a", "i1", absl::ZeroDuration()), "p"),
+  options.stale_intervals = 5;
+  Registry registry(&clock_, &mono_, options);
+  ASSERT_THAT(registry.Connect(MakeHello("a", "i1", absl::Seconds(3)), "p"),
               IsOk());
-  clock_.Advance(absl::Seconds(14));
+  Advance(absl::Seconds(15) - absl::Nanoseconds(1));
   EXPECT_EQ(OnlyNode(registry.GetFleet(), "a").connection(),
             v1::CONNECTION_STATE_CONNECTED);
-  clock_.Advance(absl::Seconds(1));
+  Advance(absl::Nanoseconds(1));  // silent for 5 × 3 s
   EXPECT_EQ(OnlyNode(registry.GetFleet(), "a").connection(),
             v1::CONNECTION_STATE_STALE);
 }
@@ -145,7 +168,7 @@ TEST_F(RegistryTest, StaleUsesTheDefaultIntervalWhenHelloHasNone) {
 TEST_F(RegistryTest, DisconnectKeepsLastStatusAndDeadConnectionIsRefused) {
   const uint64_t c = Reporting("a", absl::Microseconds(40));
   const absl::Time seen = clock_.Now();
-  clock_.Advance(absl::Seconds(30));
+  Advance(absl::Seconds(30));
   registry_.Disconnect(c);
 
   const v1::Fleet fleet = registry_.GetFleet();
@@ -157,19 +180,19 @@ TEST_F(RegistryTest, DisconnectKeepsLastStatusAndDeadConnectionIsRefused) {
   EXPECT_EQ(fleet.connected_count(), 0u);
   EXPECT_EQ(fleet.stale_count(), 0u);
 
-  EXPECT_FALSE(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
-  EXPECT_FALSE(registry_.Touch(c));
+  EXPECT_NOT_LIVE(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
+  EXPECT_NOT_LIVE(registry_.Touch(c));
   registry_.Disconnect(c);  // twice: harmless
 }
 
 TEST_F(RegistryTest, ReconnectOfSameInstanceReplacesOldStream) {
   const uint64_t old_conn = MustConnect(MakeHello("a", "i1"), "ipv4:1.1.1.1:1");
-  ASSERT_TRUE(registry_.Report(old_conn, MakeStatus(absl::Microseconds(10))));
+  ASSERT_OK(registry_.Report(old_conn, MakeStatus(absl::Microseconds(10))));
   const uint64_t new_conn = MustConnect(MakeHello("a", "i1"), "ipv4:1.1.1.1:2");
   EXPECT_NE(new_conn, old_conn);
 
   // The old stream's late messages and clean-up do nothing.
-  EXPECT_FALSE(registry_.Report(old_conn, MakeStatus(absl::Seconds(9))));
+  EXPECT_NOT_LIVE(registry_.Report(old_conn, MakeStatus(absl::Seconds(9))));
   registry_.Disconnect(old_conn);
 
   const v1::Node node = OnlyNode(registry_.GetFleet(), "a");
@@ -178,7 +201,7 @@ TEST_F(RegistryTest, ReconnectOfSameInstanceReplacesOldStream) {
   EXPECT_EQ(node.peer(), "ipv4:1.1.1.1:2");
   // Its latest status survives the reconnect until the new stream reports.
   EXPECT_EQ(FromProto(node.status().offset()), absl::Microseconds(10));
-  EXPECT_TRUE(registry_.Report(new_conn, MakeStatus(absl::Microseconds(20))));
+  EXPECT_OK(registry_.Report(new_conn, MakeStatus(absl::Microseconds(20))));
 
   absl::StatusOr<Registry::Selection> sel = registry_.Select([] {
     v1::NodeSelector s;
@@ -193,8 +216,8 @@ TEST_F(RegistryTest, ReconnectOfSameInstanceReplacesOldStream) {
 TEST_F(RegistryTest, DuplicateNamesFromDifferentInstancesAreBothFlagged) {
   const uint64_t c1 = MustConnect(MakeHello("a", "i1"), "ipv4:10.0.0.1:1");
   const uint64_t c2 = MustConnect(MakeHello("a", "i2"), "ipv4:10.0.0.2:1");
-  ASSERT_TRUE(registry_.Report(c1, MakeStatus(absl::Microseconds(100))));
-  ASSERT_TRUE(registry_.Report(c2, MakeStatus(absl::Microseconds(-300))));
+  ASSERT_OK(registry_.Report(c1, MakeStatus(absl::Microseconds(100))));
+  ASSERT_OK(registry_.Report(c2, MakeStatus(absl::Microseconds(-300))));
 
   const v1::Fleet fleet = registry_.GetFleet();
   ASSERT_EQ(fleet.nodes_size(), 2);  // not merged
@@ -341,10 +364,10 @@ TEST_F(RegistryTest, MedianOfEvenCountIsMeanOfMiddleTwo) {
 TEST_F(RegistryTest, ThresholdIsConfigurable) {
   RegistryOptions options;
   options.skew_threshold = absl::Milliseconds(2);
-  Registry registry(&clock_, options);
+  Registry registry(&clock_, &mono_, options);
   absl::StatusOr<uint64_t> c = registry.Connect(MakeHello("c", "i"), "p");
   ASSERT_THAT(c, IsOk());
-  ASSERT_TRUE(registry.Report(*c, MakeStatus(absl::Microseconds(1500))));
+  ASSERT_OK(registry.Report(*c, MakeStatus(absl::Microseconds(1500))));
   const v1::Fleet fleet = registry.GetFleet();
   EXPECT_EQ(FromProto(fleet.threshold()), absl::Milliseconds(2));
   EXPECT_FALSE(OnlyNode(fleet, "c").flagged());
@@ -354,28 +377,28 @@ TEST_F(RegistryTest, ThresholdIsConfigurable) {
 TEST_F(RegistryTest, OnlyConnectedReportingSyncedNodesCountInSkew) {
   MustConnect(MakeHello("no-status", "i"));
   const uint64_t unsynced = MustConnect(MakeHello("unsynced", "i"));
-  ASSERT_TRUE(registry_.Report(
+  ASSERT_OK(registry_.Report(
       unsynced, MakeStatus(absl::Milliseconds(50), absl::Seconds(16),
                            v1::SYNC_STATE_UNSYNCHRONISED)));
   const uint64_t holdover = MustConnect(MakeHello("holdover", "i"));
-  ASSERT_TRUE(registry_.Report(
+  ASSERT_OK(registry_.Report(
       holdover, MakeStatus(absl::Milliseconds(20), absl::Milliseconds(30),
                            v1::SYNC_STATE_HOLDOVER)));
   const uint64_t syncing = MustConnect(MakeHello("syncing", "i"));
-  ASSERT_TRUE(registry_.Report(
+  ASSERT_OK(registry_.Report(
       syncing, MakeStatus(absl::Microseconds(100), absl::Microseconds(700),
                           v1::SYNC_STATE_SYNCING)));
   const uint64_t server = MustConnect(MakeHello("server", "i"));
-  ASSERT_TRUE(registry_.Report(
+  ASSERT_OK(registry_.Report(
       server, MakeStatus(absl::ZeroDuration(), absl::Microseconds(10),
                          v1::SYNC_STATE_LOCAL_CLOCK)));
   // A stale node's old offset does not count either.
   const uint64_t stale =
       MustConnect(MakeHello("stale", "i", absl::Milliseconds(100)));
-  ASSERT_TRUE(registry_.Report(stale, MakeStatus(absl::Milliseconds(9))));
-  clock_.Advance(absl::Milliseconds(300));
-  ASSERT_TRUE(registry_.Touch(syncing));
-  ASSERT_TRUE(registry_.Touch(server));
+  ASSERT_OK(registry_.Report(stale, MakeStatus(absl::Milliseconds(9))));
+  Advance(absl::Milliseconds(300));
+  ASSERT_OK(registry_.Touch(syncing));
+  ASSERT_OK(registry_.Touch(server));
 
   const v1::Fleet fleet = registry_.GetFleet();
   EXPECT_EQ(FromProto(fleet.skew()), absl::Microseconds(100));
@@ -459,7 +482,7 @@ TEST_F(RegistrySelectTest, ByLabel) {
 }
 
 TEST_F(RegistrySelectTest, AllIncludesStaleStreamsAndKnownNodes) {
-  clock_.Advance(absl::Minutes(1));  // a and b are STALE: streams still open
+  Advance(absl::Minutes(1));  // a and b are STALE: streams still open
   v1::NodeSelector selector;
   selector.set_all(true);
   absl::StatusOr<Registry::Selection> sel = registry_.Select(selector);
@@ -492,10 +515,17 @@ TEST_F(RegistryTest, VersionBumpsOnEveryChange) {
   };
   const uint64_t c = MustConnect(MakeHello("a", "i"));
   EXPECT_TRUE(bumped());
-  registry_.Report(c, MakeStatus(absl::ZeroDuration()));
+  EXPECT_OK(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
   EXPECT_TRUE(bumped());
-  registry_.Touch(c);
+  EXPECT_OK(registry_.Touch(c));
   EXPECT_TRUE(bumped());
+  EXPECT_OK(registry_.ReportResult(c, v1::ResyncResult()));
+  EXPECT_TRUE(bumped());
+  v1::SyncStatus bad;
+  bad.set_stratum(99);
+  EXPECT_THAT(registry_.Report(c, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument, _));
+  EXPECT_FALSE(bumped());  // a dropped message changes nothing
   registry_.GetFleet();
   EXPECT_FALSE(bumped());  // reads change nothing
   registry_.Disconnect(c);
@@ -504,37 +534,295 @@ TEST_F(RegistryTest, VersionBumpsOnEveryChange) {
   EXPECT_FALSE(bumped());  // a no-op is not a change
   registry_.AddKnownNode(MakeHello("z", "i"), clock_.Now());
   EXPECT_TRUE(bumped());
+  EXPECT_OK(registry_.Forget("z"));
+  EXPECT_TRUE(bumped());
+  EXPECT_THAT(registry_.Forget("z"), StatusIs(absl::StatusCode::kNotFound, _));
+  EXPECT_FALSE(bumped());
 }
 
 TEST_F(RegistryTest, SnapshotIsValidUntilTheFirstConnectedNodeTurnsStale) {
-  EXPECT_EQ(registry_.TakeSnapshot().valid_until, absl::InfiniteFuture());
+  EXPECT_EQ(registry_.TakeSnapshot().valid_until, clock::MonoTime::Infinite());
   Reporting("a", absl::Microseconds(1));  // interval 1 s: stale after 3 s
-  clock_.Advance(absl::Seconds(1));
+  Advance(absl::Seconds(1));
   const uint64_t b = Reporting("b", absl::Microseconds(2));
   const Registry::Snapshot s = registry_.TakeSnapshot();
   EXPECT_EQ(s.version, registry_.version());
-  EXPECT_EQ(s.valid_until, clock_.Now() + absl::Seconds(2));  // a's, not b's
+  EXPECT_EQ(s.valid_until, mono_.Now() + absl::Seconds(2));  // a's, not b's
+  EXPECT_FALSE(registry_.Expired(s));
   EXPECT_EQ(s.fleet->connected_count(), 2u);
 
-  clock_.Advance(absl::Seconds(2));  // a is stale now; b turns at +1 s
+  Advance(absl::Seconds(2));  // a is stale now; b turns at +1 s
   const Registry::Snapshot later = registry_.TakeSnapshot();
   EXPECT_EQ(later.fleet->stale_count(), 1u);
-  EXPECT_EQ(later.valid_until, clock_.Now() + absl::Seconds(1));
+  EXPECT_TRUE(registry_.Expired(s));
+  EXPECT_EQ(later.valid_until, mono_.Now() + absl::Seconds(1));
   EXPECT_EQ(later.version, s.version);  // time alone changes no version
 
   registry_.Disconnect(b);
-  EXPECT_EQ(registry_.TakeSnapshot().valid_until, absl::InfiniteFuture());
+  const Registry::Snapshot none = registry_.TakeSnapshot();
+  EXPECT_EQ(none.valid_until, clock::MonoTime::Infinite());
+  Advance(absl::Hours(24 * 365));
+  EXPECT_FALSE(registry_.Expired(none));
   EXPECT_NE(registry_.version(), s.version);
 }
 
 TEST_F(RegistryTest, SnapshotIsNotChangedByLaterReports) {
   const uint64_t c = Reporting("a", absl::Microseconds(5));
   const Registry::Snapshot s = registry_.TakeSnapshot();
-  ASSERT_TRUE(registry_.Report(c, MakeStatus(absl::Microseconds(9))));
+  ASSERT_OK(registry_.Report(c, MakeStatus(absl::Microseconds(9))));
   EXPECT_EQ(FromProto(OnlyNode(*s.fleet, "a").status().offset()),
             absl::Microseconds(5));
   EXPECT_EQ(FromProto(OnlyNode(registry_.GetFleet(), "a").status().offset()),
             absl::Microseconds(9));
+}
+
+// ---------------------------------------------------------------------------
+// Staleness on the controller's monotonic clock.
+
+TEST_F(RegistryTest, SteppingTheWallClockForwardMakesNoNodeStale) {
+  const uint64_t c = MustConnect(MakeHello("a", "i1", absl::Seconds(1)));
+  ASSERT_OK(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
+  const absl::Time seen = clock_.Now();
+  mono_.Advance(absl::Seconds(1));
+  clock_.Advance(absl::Hours(5));  // the controller's clock is stepped
+  v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(OnlyNode(fleet, "a").connection(), v1::CONNECTION_STATE_CONNECTED);
+  // What people read stays on the wall clock.
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "a").last_seen()), seen);
+  EXPECT_EQ(FromProto(fleet.as_of()), seen + absl::Hours(5));
+  // Silence on the monotonic clock still counts.
+  mono_.Advance(absl::Seconds(2));
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_STALE);
+}
+
+TEST_F(RegistryTest, SteppingTheWallClockBackKeepsNoSilentNodeFresh) {
+  const uint64_t c = MustConnect(MakeHello("a", "i1", absl::Seconds(1)));
+  ASSERT_OK(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
+  clock_.Set(clock_.Now() - absl::Hours(5));  // stepped back
+  mono_.Advance(absl::Seconds(3) - absl::Nanoseconds(1));
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_CONNECTED);
+  mono_.Advance(absl::Nanoseconds(1));  // 3 × 1 s of real silence
+  v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(OnlyNode(fleet, "a").connection(), v1::CONNECTION_STATE_STALE);
+  EXPECT_EQ(fleet.stale_count(), 1u);
+  // A report (stamped with the stepped wall clock) brings it back.
+  ASSERT_OK(registry_.Report(c, MakeStatus(absl::ZeroDuration())));
+  fleet = registry_.GetFleet();
+  EXPECT_EQ(OnlyNode(fleet, "a").connection(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "a").last_seen()), clock_.Now());
+}
+
+TEST_F(RegistryTest, SnapshotExpiryFollowsTheMonotonicClockOnly) {
+  Reporting("a", absl::Microseconds(1));  // stale after 3 s
+  const Registry::Snapshot s = registry_.TakeSnapshot();
+  clock_.Advance(absl::Hours(1));
+  EXPECT_FALSE(registry_.Expired(s));
+  mono_.Advance(absl::Seconds(3) - absl::Nanoseconds(1));
+  EXPECT_FALSE(registry_.Expired(s));
+  mono_.Advance(absl::Nanoseconds(1));
+  EXPECT_TRUE(registry_.Expired(s));
+}
+
+// ---------------------------------------------------------------------------
+// What agents send is checked.
+
+TEST_F(RegistryTest, InvalidHelloIsRefusedAndCounted) {
+  v1::Hello spaced = MakeHello("web 1", "i1");
+  EXPECT_THAT(registry_.Connect(spaced, "ipv4:10.0.0.9:1"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       AllOf(HasSubstr("ipv4:10.0.0.9:1"),
+                             HasSubstr("Hello.node_name"))));
+  v1::Hello silent = MakeHello("a", "i1", absl::ZeroDuration());  // no interval
+  EXPECT_THAT(registry_.Connect(silent, "p"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("Hello.report_interval")));
+  v1::Hello wild = MakeHello("a", "i1");
+  wild.mutable_report_interval()->set_seconds(int64_t{100000000} * 3600);
+  EXPECT_THAT(registry_.Connect(wild, "p"),
+              StatusIs(absl::StatusCode::kInvalidArgument, _));
+  EXPECT_EQ(registry_.GetFleet().nodes_size(), 0);
+  EXPECT_EQ(registry_.counters().rejected_hellos, 3u);
+  EXPECT_EQ(registry_.version(), 0u);
+}
+
+TEST_F(RegistryTest, InvalidStatusIsDroppedTheStreamGoesOn) {
+  const uint64_t c = Reporting("a", absl::Microseconds(40));
+  const absl::Time seen = clock_.Now();
+  Advance(absl::Seconds(2));
+  v1::SyncStatus nan = MakeStatus(absl::Microseconds(41));
+  nan.set_frequency_ppm(std::nan(""));
+  EXPECT_THAT(registry_.Report(c, nan),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SyncStatus.frequency_ppm")));
+  v1::SyncStatus late = MakeStatus(absl::Microseconds(42));
+  late.mutable_sampled_at()->set_seconds(253402300800);
+  EXPECT_THAT(registry_.Report(c, std::make_shared<v1::SyncStatus>(late)),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("SyncStatus.sampled_at")));
+  EXPECT_EQ(registry_.counters().rejected_statuses, 2u);
+  // Neither kept nor a sign of life.
+  v1::Node node = OnlyNode(registry_.GetFleet(), "a");
+  EXPECT_EQ(FromProto(node.status().offset()), absl::Microseconds(40));
+  EXPECT_EQ(FromProto(node.last_seen()), seen);
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_STALE);
+  // The stream is still live: the next good report is kept.
+  ASSERT_OK(registry_.Report(c, MakeStatus(absl::Microseconds(43))));
+  node = OnlyNode(registry_.GetFleet(), "a");
+  EXPECT_EQ(FromProto(node.status().offset()), absl::Microseconds(43));
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
+}
+
+TEST_F(RegistryTest, ResyncResultIsCheckedAndRefreshesLastSeen) {
+  const uint64_t c = Reporting("a", absl::Microseconds(1));
+  Advance(absl::Seconds(2));
+  v1::ResyncResult bad;
+  bad.set_error(std::string(1025, 'e'));
+  EXPECT_THAT(registry_.ReportResult(c, bad),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("ResyncResult.error")));
+  EXPECT_EQ(registry_.counters().rejected_results, 1u);
+  Advance(absl::Seconds(1));
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "a").connection(),
+            v1::CONNECTION_STATE_STALE);
+
+  v1::ResyncResult good;
+  good.set_request_id("resync-1-1");
+  good.set_outcome(v1::RESYNC_OUTCOME_OK);
+  ASSERT_OK(registry_.ReportResult(c, good));
+  const v1::Node node = OnlyNode(registry_.GetFleet(), "a");
+  EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
+  EXPECT_EQ(FromProto(node.last_seen()), clock_.Now());
+
+  registry_.Disconnect(c);
+  EXPECT_NOT_LIVE(registry_.ReportResult(c, good));
+}
+
+// ---------------------------------------------------------------------------
+// Limits on names.
+
+TEST_F(RegistryTest, MaxNodesRefusesNewNamesNotKnownOnes) {
+  RegistryOptions options;
+  options.max_nodes = 2;
+  Registry registry(&clock_, &mono_, options);
+  registry.AddKnownNode(MakeHello("known", "old"), clock_.Now());
+  absl::StatusOr<uint64_t> a = registry.Connect(MakeHello("a", "i"), "p");
+  ASSERT_THAT(a, IsOk());
+  EXPECT_THAT(registry.Connect(MakeHello("b", "i"), "p"),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       AllOf(HasSubstr("'b'"), HasSubstr("--max-nodes 2"))));
+  EXPECT_EQ(registry.counters().refused_new_names, 1u);
+  // Known names always get in: from the inventory, a reconnect, a duplicate.
+  EXPECT_THAT(registry.Connect(MakeHello("known", "new"), "p"), IsOk());
+  EXPECT_THAT(registry.Connect(MakeHello("a", "i"), "p"), IsOk());
+  EXPECT_THAT(registry.Connect(MakeHello("a", "other"), "p"), IsOk());
+  EXPECT_EQ(registry.counters().refused_new_names, 1u);
+  EXPECT_EQ(registry.GetFleet().nodes_size(), 3);  // known, a, a (duplicate)
+}
+
+TEST_F(RegistryTest, NewNamesAreRateLimitedOnTheMonotonicClock) {
+  RegistryOptions options;
+  options.new_names_burst = 3;
+  options.new_names_per_second = 2;
+  Registry registry(&clock_, &mono_, options);
+  for (int i = 0; i < 10; ++i) {  // the inventory takes no tokens
+    registry.AddKnownNode(MakeHello(absl::StrCat("k", i), "i"), clock_.Now());
+  }
+  for (const char* name : {"a", "b", "c"}) {  // the burst
+    EXPECT_THAT(registry.Connect(MakeHello(name, "i"), "p"), IsOk()) << name;
+  }
+  EXPECT_THAT(
+      registry.Connect(MakeHello("d", "i"), "p"),
+      StatusIs(absl::StatusCode::kResourceExhausted,
+               AllOf(HasSubstr("'d'"), HasSubstr("--new-names-per-second"),
+                     HasSubstr("--new-names-burst"))));
+  // Known names are always accepted, however fast.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_THAT(registry.Connect(MakeHello(absl::StrCat("k", i), "i"), "p"),
+                IsOk());
+  }
+  EXPECT_THAT(registry.Connect(MakeHello("a", "i"), "p"), IsOk());
+  // A step of the wall clock refills nothing.
+  clock_.Advance(absl::Hours(1));
+  EXPECT_THAT(registry.Connect(MakeHello("d", "i"), "p"),
+              StatusIs(absl::StatusCode::kResourceExhausted, _));
+  // Half a second at 2 a second: one token.
+  mono_.Advance(absl::Milliseconds(500));
+  EXPECT_THAT(registry.Connect(MakeHello("d", "i"), "p"), IsOk());
+  EXPECT_THAT(registry.Connect(MakeHello("e", "i"), "p"),
+              StatusIs(absl::StatusCode::kResourceExhausted, _));
+  EXPECT_EQ(registry.counters().refused_new_names, 3u);
+  // A long quiet refills the bucket up to the burst, not beyond.
+  mono_.Advance(absl::Hours(1));
+  for (const char* name : {"e", "f", "g"}) {
+    EXPECT_THAT(registry.Connect(MakeHello(name, "i"), "p"), IsOk()) << name;
+  }
+  EXPECT_THAT(registry.Connect(MakeHello("h", "i"), "p"),
+              StatusIs(absl::StatusCode::kResourceExhausted, _));
+  EXPECT_EQ(registry.counters().refused_new_names, 4u);
+}
+
+TEST_F(RegistryTest, DefaultLimitsLetAFleetStartAtOnce) {
+  const RegistryOptions defaults;
+  EXPECT_EQ(defaults.max_nodes, 100000u);
+  EXPECT_EQ(defaults.new_names_per_second, 50);
+  EXPECT_EQ(defaults.new_names_burst, 2000);
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_THAT(registry_.Connect(MakeHello(absl::StrCat("n", i), "i"), "p"),
+                IsOk())
+        << i;
+  }
+  EXPECT_THAT(registry_.Connect(MakeHello("n2000", "i"), "p"),
+              StatusIs(absl::StatusCode::kResourceExhausted, _));
+  mono_.Advance(absl::Milliseconds(20));  // 1/50 s: one more
+  EXPECT_THAT(registry_.Connect(MakeHello("n2000", "i"), "p"), IsOk());
+}
+
+// ---------------------------------------------------------------------------
+// Forget.
+
+TEST_F(RegistryTest, ForgetRemovesOnlyADisconnectedNode) {
+  EXPECT_THAT(registry_.Forget("ghost"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("ghost")));
+
+  const uint64_t c = Reporting("a", absl::Microseconds(1));
+  EXPECT_THAT(registry_.Forget("a"),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("node a is connected"),
+                             HasSubstr("stop its agent first"))));
+  // A duplicate keeps it connected after one stream ends.
+  const uint64_t dup = MustConnect(MakeHello("a", "other"));
+  registry_.Disconnect(c);
+  EXPECT_THAT(registry_.Forget("a"),
+              StatusIs(absl::StatusCode::kFailedPrecondition, _));
+  registry_.Disconnect(dup);
+
+  ASSERT_OK(registry_.Forget("a"));
+  EXPECT_EQ(registry_.GetFleet().nodes_size(), 0);
+  EXPECT_EQ(registry_.GetNode("a"), std::nullopt);
+  EXPECT_THAT(registry_.Forget("a"), StatusIs(absl::StatusCode::kNotFound, _));
+
+  registry_.AddKnownNode(MakeHello("inv", "i"), clock_.Now());
+  ASSERT_OK(registry_.Forget("inv"));
+  EXPECT_EQ(registry_.GetFleet().nodes_size(), 0);
+}
+
+TEST_F(RegistryTest, AForgottenNameIsNewAgain) {
+  RegistryOptions options;
+  options.new_names_burst = 1;
+  options.new_names_per_second = 1;
+  Registry registry(&clock_, &mono_, options);
+  absl::StatusOr<uint64_t> a = registry.Connect(MakeHello("a", "i"), "p");
+  ASSERT_THAT(a, IsOk());
+  registry.Disconnect(*a);
+  ASSERT_OK(registry.Forget("a"));
+  EXPECT_THAT(registry.Connect(MakeHello("a", "i"), "p"),
+              StatusIs(absl::StatusCode::kResourceExhausted, _));
+  mono_.Advance(absl::Seconds(1));
+  EXPECT_THAT(registry.Connect(MakeHello("a", "i"), "p"), IsOk());
 }
 
 TEST(SummarizeFleetTest, KeepsOnlyThePeerRowATableShows) {

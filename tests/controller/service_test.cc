@@ -56,6 +56,7 @@ constexpr absl::Duration kWait = absl::Seconds(5);
 const absl::Time kStart = absl::FromUnixSeconds(1700000000);
 
 using ::ntpfleet::testing::FakeClock;
+using ::ntpfleet::testing::FakeMonotonicClock;
 
 // Polls `condition` every 10 ms; true as soon as it holds, false after
 // `timeout`.
@@ -330,7 +331,7 @@ class ServiceTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(db_path_);
     ASSERT_THAT(store, IsOk());
     store_ = *std::move(store);
-    registry_ = std::make_unique<Registry>(&clock_);
+    registry_ = std::make_unique<Registry>(&clock_, &mono_);
     core_ = std::make_unique<ControllerCore>(&clock_, registry_.get(),
                                              store_.get());
     core_->Start();
@@ -415,6 +416,7 @@ class ServiceTest : public ::testing::Test {
   }
 
   FakeClock clock_{kStart};
+  FakeMonotonicClock mono_;  // the registry's: staleness
   std::string db_path_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<Registry> registry_;
@@ -479,10 +481,12 @@ TEST_F(ServiceTest, SilentNodeTurnsStaleAfterThreeReportIntervals) {
 
   // GetFleet computes the state when it is called, from the fake clock.
   clock_.Advance(absl::Seconds(3) - absl::Nanoseconds(1));
+  mono_.Advance(absl::Seconds(3) - absl::Nanoseconds(1));
   EXPECT_EQ(OnlyNode(GetFleet(), "web-1")->connection(),
             v1::CONNECTION_STATE_CONNECTED);
 
   clock_.Advance(absl::Nanoseconds(1));  // silent for 3 × 1 s
+  mono_.Advance(absl::Nanoseconds(1));
   v1::Fleet fleet = GetFleet();
   EXPECT_EQ(OnlyNode(fleet, "web-1")->connection(), v1::CONNECTION_STATE_STALE);
   EXPECT_FALSE(OnlyNode(fleet, "web-1")->has_deviation());  // not in skew
@@ -976,8 +980,18 @@ TEST_F(ServiceTest, WatchFleetDeliversAChangeOfferedWhileAWriteWasInFlight) {
   // The watcher reads nothing yet: the controller's writes to it stay in
   // flight (a fleet of over 256 KiB cannot be buffered by the transport).
   FleetWatch watch(fleet_.get(), absl::Milliseconds(1), /*read_now=*/false);
-  auto agent = Agent(MakeHello("a", "i1", absl::Hours(1),
-                               {{"blob", std::string(256 * 1024, 'x')}}));
+  // Over 256 KiB within the limits on a Hello (controller/validate.h): 20
+  // known nodes of 64 labels of 253 bytes each.
+  std::map<std::string, std::string> labels;
+  for (int i = 0; i < 64; ++i) {
+    labels[absl::StrCat("blob", i)] = std::string(253, 'x');
+  }
+  for (int i = 0; i < 20; ++i) {
+    registry_->AddKnownNode(
+        MakeHello(absl::StrCat("filler-", i), "i", absl::Hours(1), labels),
+        kStart);
+  }
+  auto agent = Agent(MakeHello("a", "i1", absl::Hours(1), labels));
   ASSERT_TRUE(agent->Report(MakeStatus(absl::Microseconds(42))));
   // The housekeeper has offered the fleet with the report to every watcher
   // (it offers under the same lock that guards LastFleet()).

@@ -1,5 +1,5 @@
-// Clocks that move only when a test says so (thread-safe: services read them from their own
-// threads).
+// Clocks that move only when a test says so (thread-safe: services read them
+// from their own threads).
 #ifndef NTPFLEET_TESTS_TESTING_FAKE_CLOCK_H_
 #define NTPFLEET_TESTS_TESTING_FAKE_CLOCK_H_
 
@@ -11,7 +11,8 @@ namespace ntpfleet::testing {
 
 class FakeClock : public clock::Clock {
  public:
-  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1700000000)) : now_(start) {}
+  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1700000000))
+      : now_(start) {}
   absl::Time Now() const override {
     absl::MutexLock lock(&mu_);
     return now_;
@@ -28,6 +29,27 @@ class FakeClock : public clock::Clock {
  private:
   mutable absl::Mutex mu_;
   absl::Time now_;
+};
+
+// The monotonic timeline, moving only forward and only when told.
+class FakeMonotonicClock : public clock::MonotonicClock {
+ public:
+  explicit FakeMonotonicClock(
+      clock::MonoTime start = clock::MonoTime::FromDuration(absl::Hours(1)))
+      : now_(start) {}
+  clock::MonoTime Now() const override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  // `d` >= 0: a monotonic clock never goes back.
+  void Advance(absl::Duration d) {
+    absl::MutexLock lock(&mu_);
+    if (d > absl::ZeroDuration()) now_ += d;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  clock::MonoTime now_;
 };
 
 }  // namespace ntpfleet::testing

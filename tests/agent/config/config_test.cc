@@ -900,11 +900,11 @@ TEST(NtpfleetDirectivesTest, ReportIntervalForms) {
   EXPECT_THAT(Parse("report_interval 10ms"),
               StatusIs(kInvalid,
                        "agent.conf:1: report_interval must be from "
-                       "100ms to 24h, not 10ms"));
+                       "100ms to 1h (the controller refuses more), not 10ms"));
   EXPECT_THAT(Parse("report_interval soon"),
               StatusIs(kInvalid, HasSubstr("must be a duration")));
   EXPECT_THAT(Parse("report_interval -1s"),
-              StatusIs(kInvalid, HasSubstr("from 100ms to 24h")));
+              StatusIs(kInvalid, HasSubstr("from 100ms to 1h")));
 }
 
 TEST(NtpfleetDirectivesTest, InvalidValuesAreErrors) {
