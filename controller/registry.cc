@@ -358,6 +358,9 @@ Registry::Snapshot Registry::TakeSnapshot() const {
     v1::Node* node = fleet->add_nodes();
     node->set_name(std::move(row.name));
     *node->mutable_hello() = *row.hello;
+    // Never handed out: it tells an agent's own reconnect from a duplicate,
+    // so whoever knew it could pass for that agent.
+    node->mutable_hello()->clear_instance_id();
     node->set_peer(std::move(row.peer));
     if (row.status != nullptr) *node->mutable_status() = *row.status;
     if (row.last_seen != absl::InfinitePast()) {
