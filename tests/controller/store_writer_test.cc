@@ -209,6 +209,59 @@ TEST(StoreWriterTest, FailedWriteIsCountedAndItsDoneToldWhy) {
   EXPECT_EQ(c.written, 1u);  // the next write went on
 }
 
+// The controller's resync pattern: BeginResync through the writer; its `done`
+// (the record is on disk) is where the agents would be asked, and it may
+// queue the FinishResync itself.
+TEST(StoreWriterTest, DoneMayEnqueueTheNextWrite) {
+  const std::string path = FreshDb("chain.db");
+  std::unique_ptr<Store> store = MustOpen(path);
+  ASSERT_NE(store, nullptr);
+  StoreWriter writer(store.get());
+  auto id = std::make_shared<int64_t>(0);
+  std::string on_disk_when_asking;
+  absl::Notification finished;
+  absl::Status finish_status = absl::UnknownError("not finished");
+  v1::ResyncRequest request;
+  request.mutable_selector()->add_names("a");
+  ASSERT_THAT(writer.Enqueue(
+                  [id, request](Store& s) {
+                    absl::StatusOr<int64_t> begun = s.BeginResync(
+                        "user:alice (operator)", request, "req-1", kT0, {"a"});
+                    if (begun.ok()) *id = *begun;
+                    return begun.status();
+                  },
+                  [&, id](const absl::Status& begun) {
+                    if (!begun.ok()) return;
+                    // Here the controller sends the Resync to the agents.
+                    on_disk_when_asking =
+                        RawQuery(path, "SELECT count(*) FROM resync_audit");
+                    v1::NodeResyncResult r;
+                    r.set_node("a");
+                    r.mutable_result()->set_outcome(v1::RESYNC_OUTCOME_OK);
+                    const absl::Status queued = writer.Enqueue(
+                        [id, r](Store& s) { return s.FinishResync(*id, {r}); },
+                        [&](const absl::Status& s) {
+                          finish_status = s;
+                          finished.Notify();
+                        });
+                    if (!queued.ok()) {
+                      finish_status = queued;
+                      finished.Notify();
+                    }
+                  }),
+              IsOk());
+  ASSERT_TRUE(finished.WaitForNotificationWithTimeout(kPatience));
+  EXPECT_THAT(finish_status, IsOk());
+  EXPECT_EQ(on_disk_when_asking, "1");
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_EQ(audit->size(), 1u);
+  ASSERT_EQ((*audit)[0].results_size(), 1);
+  EXPECT_EQ((*audit)[0].results(0).result().outcome(), v1::RESYNC_OUTCOME_OK);
+  EXPECT_EQ(writer.counters().written, 2u);
+}
+
 // Stop is called while the writer is inside a write and five more wait: it
 // refuses new writes at once, and returns only after all five are applied.
 TEST(StoreWriterTest, StopDrainsWhatIsQueued) {
