@@ -71,8 +71,9 @@ class Store {
   // exist. Fails with FailedPrecondition when the file cannot be opened or
   // cannot use WAL mode, or its schema is newer than kSchemaVersion or not
   // ntpfleet's; DataLoss when it is not an SQLite database or is corrupt
-  // (Open runs PRAGMA quick_check: a full pass over the file, which takes
-  // about a second per few hundred MB).
+  // (Open runs PRAGMA quick_check, a read of every page of the file). Then
+  // completes the audit records of resyncs a previous controller began and
+  // never finished (see BeginResync; interrupted_on_open() counts them).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
 
   // Open, except that a file that is not an SQLite database or is corrupt
