@@ -1,14 +1,21 @@
 #include "controller/store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <initializer_list>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "common/proto_time.h"
 
 namespace ntpfleet::controller {
@@ -57,6 +64,23 @@ constexpr const char* kMigrations[] = {
       outcome TEXT NOT NULL,             -- e.g. RESYNC_OUTCOME_OK
       error TEXT NOT NULL,
       result BLOB NOT NULL,              -- serialized ntpfleet.v1.ResyncResult
+      PRIMARY KEY (audit_id, seq)
+    ) WITHOUT ROWID;
+    )sql",
+    // 1 -> 2: audit before action. A record is begun (finished = 0, with the
+    // nodes asked) before any agent is asked, and finished with the results.
+    R"sql(
+    ALTER TABLE resync_audit ADD COLUMN allow_step INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE resync_audit ADD COLUMN force INTEGER NOT NULL DEFAULT 0;
+    -- Version 1 wrote each record whole, its results included: finished.
+    ALTER TABLE resync_audit ADD COLUMN finished INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX resync_audit_unfinished ON resync_audit (id)
+      WHERE finished = 0;
+
+    CREATE TABLE resync_asked (
+      audit_id INTEGER NOT NULL REFERENCES resync_audit (id) ON DELETE CASCADE,
+      seq INTEGER NOT NULL,
+      node TEXT NOT NULL,
       PRIMARY KEY (audit_id, seq)
     ) WITHOUT ROWID;
     )sql",
@@ -216,8 +240,15 @@ struct Store::Statements {
   StmtPtr append_skew;
   StmtPtr history;
   StmtPtr prune_history;
+  StmtPtr forget_node;
   StmtPtr insert_audit;
+  StmtPtr insert_asked;
+  StmtPtr audit_state;
+  StmtPtr next_result_seq;
   StmtPtr insert_result;
+  StmtPtr mark_finished;
+  StmtPtr select_unfinished;
+  StmtPtr select_unanswered;
   StmtPtr select_audit;
   StmtPtr select_results;
 };
@@ -280,6 +311,75 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   std::unique_ptr<Store> store(new Store(path, db));
   if (absl::Status status = store->Init(); !status.ok()) return status;
   return store;
+}
+
+namespace {
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 || errno != ENOENT;
+}
+
+// Renames `from` to `to` unless `to` exists. 0 or an errno.
+int RenameNoReplace(const std::string& from, const std::string& to) {
+  if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(),
+                RENAME_NOREPLACE) == 0) {
+    return 0;
+  }
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // A filesystem without RENAME_NOREPLACE: look, then leap.
+  if (Exists(to)) return EEXIST;
+  return rename(from.c_str(), to.c_str()) == 0 ? 0 : errno;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::OpenOrRecover(
+    const std::string& path, std::string* recovered_note) {
+  if (recovered_note != nullptr) recovered_note->clear();
+  absl::StatusOr<std::unique_ptr<Store>> store = Open(path);
+  if (store.ok() || store.status().code() != absl::StatusCode::kDataLoss) {
+    return store;
+  }
+  // Closed (store holds no connection now): move the file and its -wal and
+  // -shm aside together, so that sqlite3 opens the moved copy as it was.
+  const std::string stamp =
+      absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone());
+  std::string aside;
+  int err = EEXIST;
+  for (int n = 1; n < 1000 && err == EEXIST; ++n) {
+    aside = absl::StrCat(path, ".corrupt-", stamp,
+                         n == 1 ? "" : absl::StrCat(".", n));
+    if (Exists(aside + "-wal") || Exists(aside + "-shm")) continue;
+    err = RenameNoReplace(path, aside);
+  }
+  if (err != 0) {
+    return absl::Status(
+        store.status().code(),
+        absl::StrCat(store.status().message(), "; and it cannot be moved aside",
+                     err == EEXIST ? "" : absl::StrCat(" to ", aside), ": ",
+                     std::strerror(err)));
+  }
+  for (const char* suffix : {"-wal", "-shm"}) {
+    const std::string from = path + suffix;
+    if (!Exists(from)) continue;
+    if (const int e = RenameNoReplace(from, aside + suffix); e != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "controller database ", path, ": moved the corrupt file aside to ",
+          aside, " but cannot move ", from, " to ", aside, suffix, ": ",
+          std::strerror(e), "; move or delete ", from, " by hand"));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Store>> fresh = Open(path);
+  if (!fresh.ok()) return fresh.status();
+  if (recovered_note != nullptr) {
+    *recovered_note = absl::StrCat(
+        "CORRUPT DATABASE RECOVERED: ", store.status().message(),
+        " -- moved it aside to ", aside, " and started a new, empty ", path,
+        " (node inventory, skew history and resync audit log start afresh; "
+        "the old file is kept for inspection with sqlite3)");
+  }
+  return fresh;
 }
 
 absl::Status Store::Init() {
@@ -345,6 +445,34 @@ absl::Status Store::Init() {
         " is newer than this controller understands (", kSchemaVersion,
         "); run the ntpfleet-controller release that wrote it, or a newer "
         "one"));
+  }
+
+  // A corrupt page anywhere (a bad disk, a torn copy) is found now, at start,
+  // rather than by some later write in the middle of the controller's work.
+  {
+    StmtPtr stmt;
+    if (absl::Status s = prepare("PRAGMA quick_check(3)", &stmt); !s.ok()) {
+      return s;
+    }
+    Use q(stmt.get());
+    std::vector<std::string> problems;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      std::string line = q.ColumnText(0);
+      if (line != "ok") problems.push_back(std::move(line));
+    }
+    if (rc != SQLITE_DONE) {
+      return SqliteError(path_, "integrity check (PRAGMA quick_check) failed",
+                         rc, db_);
+    }
+    if (!problems.empty()) {
+      return absl::DataLossError(absl::StrCat(
+          "controller database ", path_,
+          ": the file is corrupt (PRAGMA quick_check: ",
+          absl::StrJoin(problems, "; "),
+          "); restore the file from a backup or move it away to start "
+          "afresh"));
+    }
   }
 
   // WAL: readers never block the writer, and a commit is one append to the
@@ -436,16 +564,37 @@ absl::Status Store::Init() {
             "ORDER BY time_ns, rowid",
             &st.history},
            {"DELETE FROM skew_history WHERE time_ns < ?1", &st.prune_history},
+           {"DELETE FROM nodes WHERE name = ?1", &st.forget_node},
            {"INSERT INTO resync_audit "
             "(time_ns, requested_by, request_id, dry_run, selector, "
-            "selector_pb) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "selector_pb, allow_step, force, finished) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)",
             &st.insert_audit},
+           {"INSERT INTO resync_asked (audit_id, seq, node) "
+            "VALUES (?1, ?2, ?3)",
+            &st.insert_asked},
+           {"SELECT finished, request_id FROM resync_audit WHERE id = ?1",
+            &st.audit_state},
+           {"SELECT coalesce(max(seq) + 1, 0) FROM resync_results "
+            "WHERE audit_id = ?1",
+            &st.next_result_seq},
            {"INSERT INTO resync_results "
             "(audit_id, seq, node, outcome, error, result) "
             "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             &st.insert_result},
+           {"UPDATE resync_audit SET finished = 1 WHERE id = ?1",
+            &st.mark_finished},
+           {"SELECT id, request_id FROM resync_audit WHERE finished = 0 "
+            "ORDER BY id",
+            &st.select_unfinished},
+           {"SELECT node FROM resync_asked AS a WHERE audit_id = ?1 AND "
+            "NOT EXISTS (SELECT 1 FROM resync_results AS r "
+            "WHERE r.audit_id = a.audit_id AND r.node = a.node) "
+            "ORDER BY seq",
+            &st.select_unanswered},
            {"SELECT id, time_ns, requested_by, request_id, dry_run, "
-            "selector_pb FROM resync_audit ORDER BY id DESC LIMIT ?1",
+            "selector_pb, allow_step, force FROM resync_audit "
+            "WHERE time_ns >= ?1 ORDER BY id DESC LIMIT ?2",
             &st.select_audit},
            {"SELECT node, result FROM resync_results WHERE audit_id = ?1 "
             "ORDER BY seq",
@@ -453,7 +602,7 @@ absl::Status Store::Init() {
        }) {
     if (absl::Status s = prepare(sql, out); !s.ok()) return s;
   }
-  return absl::OkStatus();
+  return FinishInterruptedResyncs();
 }
 
 absl::Status Store::UpsertNode(const v1::Hello& hello, absl::Time seen) {
@@ -589,12 +738,28 @@ absl::StatusOr<int64_t> Store::PruneHistory(absl::Time older_than) {
   return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
-absl::StatusOr<int64_t> Store::RecordResync(
-    const std::string& requested_by, const v1::NodeSelector& selector,
-    bool dry_run, const std::string& request_id, absl::Time when,
-    const std::vector<v1::NodeResyncResult>& results) {
-  const std::string selector_text = selector.ShortDebugString();
-  const std::string selector_blob = selector.SerializeAsString();
+absl::Status Store::ForgetNode(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  Use q(stmts_->forget_node.get());
+  q.Text(1, name);
+  if (const int rc = q.Step(); rc != SQLITE_DONE) {
+    return SqliteError(path_, absl::StrCat("cannot forget node '", name, "'"),
+                       rc, db_);
+  }
+  if (sqlite3_changes(db_) == 0) {
+    return absl::NotFoundError(absl::StrCat(
+        "controller database ", path_, ": no node '", name,
+        "' in the inventory; check the name against the fleet's node list"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Store::BeginResync(
+    const std::string& requested_by, const v1::ResyncRequest& request,
+    const std::string& request_id, absl::Time when,
+    const std::vector<std::string>& nodes_asked) {
+  const std::string selector_text = request.selector().ShortDebugString();
+  const std::string selector_blob = request.selector().SerializeAsString();
   absl::MutexLock lock(&mu_);
   Transaction tx(db_, stmts_->rollback.get());
   if (int rc = tx.Begin(stmts_->begin_write.get()); rc != SQLITE_DONE) {
@@ -606,9 +771,11 @@ absl::StatusOr<int64_t> Store::RecordResync(
     q.Int(1, ToNanos(when))
         .Text(2, requested_by)
         .Text(3, request_id)
-        .Int(4, dry_run ? 1 : 0)
+        .Int(4, request.dry_run() ? 1 : 0)
         .Text(5, selector_text)
-        .Blob(6, selector_blob);
+        .Blob(6, selector_blob)
+        .Int(7, request.allow_step() ? 1 : 0)
+        .Int(8, request.force() ? 1 : 0);
     if (const int rc = q.Step(); rc != SQLITE_DONE) {
       return SqliteError(
           path_, absl::StrCat("cannot record resync '", request_id, "'"), rc,
@@ -616,11 +783,44 @@ absl::StatusOr<int64_t> Store::RecordResync(
     }
     id = sqlite3_last_insert_rowid(db_);
   }
-  for (size_t i = 0; i < results.size(); ++i) {
-    const v1::NodeResyncResult& r = results[i];
+  for (size_t i = 0; i < nodes_asked.size(); ++i) {
+    Use q(stmts_->insert_asked.get());
+    q.Int(1, id).Int(2, static_cast<int64_t>(i)).Text(3, nodes_asked[i]);
+    if (const int rc = q.Step(); rc != SQLITE_DONE) {
+      return SqliteError(
+          path_,
+          absl::StrCat("cannot record node '", nodes_asked[i],
+                       "' as asked by resync '", request_id, "'"),
+          rc, db_);
+    }
+  }
+  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_,
+                       absl::StrCat("cannot commit resync '", request_id, "'"),
+                       rc, db_);
+  }
+  return id;
+}
+
+absl::Status Store::InsertResults(
+    int64_t id, const std::string& request_id,
+    const std::vector<v1::NodeResyncResult>& results) {
+  int64_t seq = 0;
+  {
+    Use q(stmts_->next_result_seq.get());
+    q.Int(1, id);
+    if (const int rc = q.Step(); rc != SQLITE_ROW) {
+      return SqliteError(
+          path_,
+          absl::StrCat("cannot read the results of resync '", request_id, "'"),
+          rc, db_);
+    }
+    seq = q.ColumnInt(0);
+  }
+  for (const v1::NodeResyncResult& r : results) {
     Use q(stmts_->insert_result.get());
     q.Int(1, id)
-        .Int(2, static_cast<int64_t>(i))
+        .Int(2, seq++)
         .Text(3, r.node())
         .Text(4, v1::ResyncOutcome_Name(r.result().outcome()))
         .Text(5, r.result().error())
@@ -633,71 +833,206 @@ absl::StatusOr<int64_t> Store::RecordResync(
           rc, db_);
     }
   }
-  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
-    return SqliteError(path_,
-                       absl::StrCat("cannot commit resync '", request_id, "'"),
-                       rc, db_);
+  Use q(stmts_->mark_finished.get());
+  q.Int(1, id);
+  if (const int rc = q.Step(); rc != SQLITE_DONE) {
+    return SqliteError(
+        path_, absl::StrCat("cannot mark resync '", request_id, "' finished"),
+        rc, db_);
   }
-  return id;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Store::AuditEntry>> Store::ResyncAudit(
-    size_t limit) {
+absl::Status Store::FinishResync(
+    int64_t id, const std::vector<v1::NodeResyncResult>& results) {
   absl::MutexLock lock(&mu_);
-  // One read transaction: entries and their results from the same snapshot.
+  Transaction tx(db_, stmts_->rollback.get());
+  if (int rc = tx.Begin(stmts_->begin_write.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot begin recording resync results", rc, db_);
+  }
+  std::string request_id;
+  {
+    Use q(stmts_->audit_state.get());
+    q.Int(1, id);
+    const int rc = q.Step();
+    if (rc == SQLITE_DONE) {
+      return absl::NotFoundError(absl::StrCat(
+          "controller database ", path_, ": no resync audit record ", id,
+          " to finish (FinishResync takes the id BeginResync returned)"));
+    }
+    if (rc != SQLITE_ROW) {
+      return SqliteError(
+          path_, absl::StrCat("cannot read resync audit record ", id), rc, db_);
+    }
+    request_id = q.ColumnText(1);
+    if (q.ColumnInt(0) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "controller database ", path_, ": resync '", request_id,
+          "' (audit record ", id,
+          ") is already finished; its results are not recorded twice"));
+    }
+  }
+  if (absl::Status s = InsertResults(id, request_id, results); !s.ok()) {
+    return s;
+  }
+  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
+    return SqliteError(
+        path_,
+        absl::StrCat("cannot commit the results of resync '", request_id, "'"),
+        rc, db_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Store::FinishInterruptedResyncs() {
+  interrupted_on_open_ = 0;
+  Transaction tx(db_, stmts_->rollback.get());
+  if (int rc = tx.Begin(stmts_->begin_write.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot begin completing interrupted resyncs", rc,
+                       db_);
+  }
+  std::vector<std::pair<int64_t, std::string>> unfinished;  // id, request_id
+  {
+    Use q(stmts_->select_unfinished.get());
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      unfinished.emplace_back(q.ColumnInt(0), q.ColumnText(1));
+    }
+    if (rc != SQLITE_DONE) {
+      return SqliteError(path_, "cannot read the unfinished resyncs", rc, db_);
+    }
+  }
+  if (unfinished.empty()) return absl::OkStatus();  // rolls back: nothing
+  for (const auto& [id, request_id] : unfinished) {
+    std::vector<v1::NodeResyncResult> results;
+    {
+      Use q(stmts_->select_unanswered.get());
+      q.Int(1, id);
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) {
+        v1::NodeResyncResult& r = results.emplace_back();
+        r.set_node(q.ColumnText(0));
+        r.mutable_result()->set_request_id(request_id);
+        r.mutable_result()->set_outcome(v1::RESYNC_OUTCOME_INTERRUPTED);
+        r.mutable_result()->set_error(
+            "the controller stopped before this node's result arrived");
+      }
+      if (rc != SQLITE_DONE) {
+        return SqliteError(
+            path_,
+            absl::StrCat("cannot read the nodes asked by resync '", request_id,
+                         "'"),
+            rc, db_);
+      }
+    }
+    if (absl::Status s = InsertResults(id, request_id, results); !s.ok()) {
+      return s;
+    }
+  }
+  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot commit the interrupted resyncs", rc, db_);
+  }
+  interrupted_on_open_ = static_cast<int64_t>(unfinished.size());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::AuditRecord>> Store::Audit(absl::Time since,
+                                                          size_t limit) {
+  absl::MutexLock lock(&mu_);
+  // One read transaction: records and their results from the same snapshot.
   Transaction tx(db_, stmts_->rollback.get());
   if (int rc = tx.Begin(stmts_->begin_read.get()); rc != SQLITE_DONE) {
     return SqliteError(path_, "cannot begin reading the resync audit log", rc,
                        db_);
   }
-  std::vector<AuditEntry> entries;
+  std::vector<v1::AuditRecord> records;
   {
     Use q(stmts_->select_audit.get());
-    // A negative LIMIT is no limit.
-    q.Int(1, limit == 0 ? -1 : static_cast<int64_t>(limit));
+    // InfinitePast saturates to INT64_MIN. A negative LIMIT is no limit.
+    q.Int(1, ToNanos(since))
+        .Int(2, limit == 0 ? -1 : static_cast<int64_t>(limit));
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW) {
-      AuditEntry& e = entries.emplace_back();
-      e.id = q.ColumnInt(0);
-      e.when = FromNanos(q.ColumnInt(1));
-      e.requested_by = q.ColumnText(2);
-      e.request_id = q.ColumnText(3);
-      e.dry_run = q.ColumnInt(4) != 0;
-      if (!q.ColumnProto(5, &e.selector)) {
+      v1::AuditRecord& r = records.emplace_back();
+      r.set_id(q.ColumnInt(0));
+      SetTimestamp(FromNanos(q.ColumnInt(1)), r.mutable_time());
+      r.set_requested_by(q.ColumnText(2));
+      r.set_request_id(q.ColumnText(3));
+      r.set_dry_run(q.ColumnInt(4) != 0);
+      if (!q.ColumnProto(5, r.mutable_selector())) {
         return absl::DataLossError(
             absl::StrCat("controller database ", path_,
-                         ": the selector of resync audit "
-                         "entry ",
-                         e.id, " does not parse"));
+                         ": the selector of resync audit record ", r.id(),
+                         " does not parse"));
       }
+      r.set_allow_step(q.ColumnInt(6) != 0);
+      r.set_force(q.ColumnInt(7) != 0);
     }
     if (rc != SQLITE_DONE) {
       return SqliteError(path_, "cannot read the resync audit log", rc, db_);
     }
   }
-  for (AuditEntry& e : entries) {
+  for (v1::AuditRecord& record : records) {
     Use q(stmts_->select_results.get());
-    q.Int(1, e.id);
+    q.Int(1, record.id());
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW) {
-      v1::NodeResyncResult& r = e.results.emplace_back();
-      r.set_node(q.ColumnText(0));
-      if (!q.ColumnProto(1, r.mutable_result())) {
+      v1::NodeResyncResult* r = record.add_results();
+      r->set_node(q.ColumnText(0));
+      if (!q.ColumnProto(1, r->mutable_result())) {
         return absl::DataLossError(absl::StrCat(
-            "controller database ", path_, ": the result of node '", r.node(),
-            "' in resync audit entry ", e.id, " does not parse"));
+            "controller database ", path_, ": the result of node '", r->node(),
+            "' in resync audit record ", record.id(), " does not parse"));
       }
     }
     if (rc != SQLITE_DONE) {
       return SqliteError(
           path_,
-          absl::StrCat("cannot read the results of resync audit entry ", e.id),
+          absl::StrCat("cannot read the results of resync audit record ",
+                       record.id()),
           rc, db_);
     }
   }
   if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
     return SqliteError(path_, "cannot end reading the resync audit log", rc,
                        db_);
+  }
+  return records;
+}
+
+absl::StatusOr<int64_t> Store::RecordResync(
+    const std::string& requested_by, const v1::NodeSelector& selector,
+    bool dry_run, const std::string& request_id, absl::Time when,
+    const std::vector<v1::NodeResyncResult>& results) {
+  v1::ResyncRequest request;
+  *request.mutable_selector() = selector;
+  request.set_dry_run(dry_run);
+  std::vector<std::string> nodes;
+  nodes.reserve(results.size());
+  for (const v1::NodeResyncResult& r : results) nodes.push_back(r.node());
+  absl::StatusOr<int64_t> id =
+      BeginResync(requested_by, request, request_id, when, nodes);
+  if (!id.ok()) return id.status();
+  if (absl::Status s = FinishResync(*id, results); !s.ok()) return s;
+  return *id;
+}
+
+absl::StatusOr<std::vector<Store::AuditEntry>> Store::ResyncAudit(
+    size_t limit) {
+  absl::StatusOr<std::vector<v1::AuditRecord>> records =
+      Audit(absl::InfinitePast(), limit);
+  if (!records.ok()) return records.status();
+  std::vector<AuditEntry> entries;
+  entries.reserve(records->size());
+  for (v1::AuditRecord& r : *records) {
+    AuditEntry& e = entries.emplace_back();
+    e.id = r.id();
+    e.when = FromProto(r.time());
+    e.requested_by = r.requested_by();
+    e.request_id = r.request_id();
+    e.dry_run = r.dry_run();
+    e.selector = r.selector();
+    e.results.assign(r.results().begin(), r.results().end());
   }
   return entries;
 }

@@ -4,8 +4,8 @@
 //   seen), so a restarted controller lists silent nodes as DISCONNECTED;
 // - the fleet skew history, one point per downsampling bucket
 //   (SkewDownsampler below turns fleet snapshots into those points);
-// - the audit log of every resync: who asked, when, with which selector,
-//   and each node's result.
+// - the audit log of every resync: who asked, when, with which selector and
+//   options, and each node's result; written before any agent is asked.
 //
 //   absl::StatusOr<std::unique_ptr<Store>> store =
 //       Store::Open("/var/lib/ntpfleet/controller.db");
@@ -32,8 +32,10 @@
 // Errors: every failure is an absl::Status whose message names the database
 // file and carries SQLite's own message.
 //
-// Thread-safety: Store is thread-safe (one connection behind a mutex).
-// SkewDownsampler is not: it belongs to one thread.
+// Thread-safety: Store is thread-safe (one connection behind a mutex). In the
+// controller every write goes through StoreWriter (store_writer.h), one
+// thread off the gRPC callback threads; reads may come from any thread.
+// SkewDownsampler is not thread-safe: it belongs to one thread.
 #ifndef NTPFLEET_CONTROLLER_STORE_H_
 #define NTPFLEET_CONTROLLER_STORE_H_
 
@@ -59,15 +61,32 @@ namespace ntpfleet::controller {
 class Store {
  public:
   // The schema version this build writes (PRAGMA user_version).
-  static constexpr int kSchemaVersion = 1;
+  // 1: nodes, skew_history, resync_audit, resync_results.
+  // 2: resync_audit gains allow_step, force and finished; resync_asked.
+  static constexpr int kSchemaVersion = 2;
   // PRAGMA application_id of an ntpfleet controller database: "NTPF".
   static constexpr int32_t kApplicationId = 0x4e545046;
 
   // Opens (creating if needed) the database at `path`. The directory must
   // exist. Fails with FailedPrecondition when the file cannot be opened or
   // cannot use WAL mode, or its schema is newer than kSchemaVersion or not
-  // ntpfleet's; DataLoss when it is not an SQLite database or is corrupt.
+  // ntpfleet's; DataLoss when it is not an SQLite database or is corrupt
+  // (Open runs PRAGMA quick_check, a read of every page of the file). Then
+  // completes the audit records of resyncs a previous controller began and
+  // never finished (see BeginResync; interrupted_on_open() counts them).
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+
+  // Open, except that a file that is not an SQLite database or is corrupt
+  // (Open's DataLoss) is moved aside, with its -wal and -shm files, to
+  // PATH.corrupt-YYYYmmddTHHMMSSZ (UTC, now; never over an existing file: a
+  // ".2", ".3"... is added if need be) and a new, empty database is created
+  // at PATH. Then *recovered_note (if not null) is set to a one-line message
+  // naming both files, for the caller to log loudly; otherwise it is cleared.
+  // Every other failure is returned as is and the file is left alone: a
+  // database that is newer than this controller or not ntpfleet's is the
+  // wrong file, not a corrupt one.
+  static absl::StatusOr<std::unique_ptr<Store>> OpenOrRecover(
+      const std::string& path, std::string* recovered_note);
 
   // Closes the database (checkpointing the WAL into the main file).
   ~Store();
@@ -116,15 +135,72 @@ class Store {
   // Deletes the points older than `older_than`; returns how many.
   absl::StatusOr<int64_t> PruneHistory(absl::Time older_than);
 
-  // --- Resync audit log -----------------------------------------------------
+  // Removes the node `name` from the inventory (a decommissioned node). Its
+  // skew history and audit records are kept. NotFound (naming the node) when
+  // the inventory has no such node.
+  absl::Status ForgetNode(const std::string& name);
 
-  // Records one resync request and every node's result in one transaction.
-  // Returns the entry's id (increasing with each call).
+  // --- Resync audit log -----------------------------------------------------
+  //
+  // Audit before action: a resync is recorded in two steps.
+  //
+  //   absl::StatusOr<int64_t> id = store->BeginResync(
+  //       identity, request, request_id, clock.Now(), selected_nodes);
+  //   if (!id.ok()) return id.status();  // refuse the resync: not audited
+  //   ... send the Resync to the agents, collect their results ...
+  //   store->FinishResync(*id, results);
+  //
+  // BeginResync has committed the request before it returns, so a resync that
+  // reached any agent is in the log even when the controller dies before the
+  // results come back: the next Open completes every record that was begun and
+  // never finished with a RESYNC_OUTCOME_INTERRUPTED result for each node
+  // asked that has no result, and marks it finished. After any crash every
+  // record is complete, none is lost, none has its results twice.
+  //
+  // Open assumes it is the only controller on this database file (as it must
+  // be): it takes every unfinished record for one whose controller has died.
+
+  // Records the request (who, the selector, dry_run, allow_step, force) and
+  // the nodes it selected, whose results FinishResync will record (the nodes
+  // to be sent a Resync, and those that will get a DRY_RUN, NOT_CONNECTED or
+  // RATE_LIMITED result: all of them, so that an interrupted record shows
+  // every node). One transaction, committed when this returns. Returns the
+  // record's id (increasing with each call). `request.requested_by` is
+  // ignored: `requested_by` is the identity the controller verified.
+  absl::StatusOr<int64_t> BeginResync(
+      const std::string& requested_by, const v1::ResyncRequest& request,
+      const std::string& request_id, absl::Time when,
+      const std::vector<std::string>& nodes_asked);
+
+  // Records every node's result of the record `id` and marks it finished, in
+  // one transaction. NotFound when there is no record `id`;
+  // FailedPrecondition when it is already finished (a second finish, or one
+  // after the controller restarted and marked it interrupted): the results
+  // are then not recorded again.
+  absl::Status FinishResync(int64_t id,
+                            const std::vector<v1::NodeResyncResult>& results);
+
+  // The records begun at or after `since` (the controller's clock when each
+  // was begun), newest (the highest id) first, at most `limit` of them (0: no
+  // limit). A resync in progress is listed with no results yet. Each record's
+  // results are in the order recorded.
+  absl::StatusOr<std::vector<v1::AuditRecord>> Audit(absl::Time since,
+                                                     size_t limit);
+
+  // How many unfinished records the last Open found and completed as
+  // interrupted (for the controller to log at start-up).
+  int64_t interrupted_on_open() const { return interrupted_on_open_; }
+
+  // TRANSITIONAL, for controller/service.cc until it calls BeginResync before
+  // sending and FinishResync after: BeginResync (nodes_asked: the nodes of
+  // `results`) then FinishResync, i.e. two transactions. Remove it then.
   absl::StatusOr<int64_t> RecordResync(
       const std::string& requested_by, const v1::NodeSelector& selector,
       bool dry_run, const std::string& request_id, absl::Time when,
       const std::vector<v1::NodeResyncResult>& results);
 
+  // TRANSITIONAL, for tests/controller/service_test.cc: Audit() as the
+  // struct it used. Remove it when that test reads Audit().
   struct AuditEntry {
     int64_t id = 0;
     absl::Time when;
@@ -134,7 +210,6 @@ class Store {
     v1::NodeSelector selector;
     std::vector<v1::NodeResyncResult> results;  // in the order recorded
   };
-
   // The latest `limit` entries (0: all), newest first.
   absl::StatusOr<std::vector<AuditEntry>> ResyncAudit(size_t limit);
 
@@ -142,12 +217,21 @@ class Store {
   struct Statements;  // the prepared statements, defined in store.cc
 
   Store(std::string path, sqlite3* db);
-  absl::Status Init();  // pragmas, schema, statements
+  absl::Status Init();  // pragmas, checks, schema, statements
+  // Completes every unfinished audit record (see BeginResync); sets
+  // interrupted_on_open_.
+  absl::Status FinishInterruptedResyncs() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inserts `results` as results of record `id`, numbered on from the
+  // record's next free seq. Inside a write transaction.
+  absl::Status InsertResults(int64_t id, const std::string& request_id,
+                             const std::vector<v1::NodeResyncResult>& results)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
   absl::Mutex mu_;
   sqlite3* const db_;  // the connection; its use is guarded by mu_
   std::unique_ptr<Statements> stmts_ ABSL_GUARDED_BY(mu_);
+  int64_t interrupted_on_open_ = 0;  // written only by Open
 };
 
 // Turns fleet snapshots taken at arbitrary times into one SkewPoint per

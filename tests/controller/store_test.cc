@@ -1,7 +1,10 @@
-// Store: inventory, skew history (with thinning), resync audit log; reopening
-// after a clean close and after the writing process was killed with SIGKILL;
-// WAL mode and schema version checked on the file itself; clear errors.
-// Also SkewDownsampler.
+// Store: inventory (and forgetting a node), skew history (with thinning),
+// resync audit log (begun before the action, finished after; records of a
+// controller killed mid-resync completed as interrupted on the next open);
+// reopening after a clean close and after the writing process was killed with
+// SIGKILL; migration from schema 1; WAL mode and schema version checked on the
+// file itself; corrupt files moved aside by OpenOrRecover, foreign ones never;
+// clear errors. Also SkewDownsampler.
 #include "controller/store.h"
 
 #include <signal.h>
@@ -10,13 +13,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/proto_time.h"
@@ -122,15 +129,80 @@ std::vector<absl::Duration> Skews(const std::vector<v1::SkewPoint>& points) {
   return out;
 }
 
+v1::ResyncRequest MakeRequest(std::vector<std::string> names,
+                              bool dry_run = false, bool allow_step = false,
+                              bool force = false) {
+  v1::ResyncRequest request;
+  for (const std::string& name : names) {
+    request.mutable_selector()->add_names(name);
+  }
+  request.set_dry_run(dry_run);
+  request.set_allow_step(allow_step);
+  request.set_force(force);
+  request.set_requested_by("ignored: not verified");
+  return request;
+}
+
+// BeginResync then FinishResync; the record's id.
+absl::StatusOr<int64_t> Resync(
+    Store& store, const std::string& who, const v1::ResyncRequest& request,
+    const std::string& request_id, absl::Time when,
+    const std::vector<v1::NodeResyncResult>& results) {
+  std::vector<std::string> asked;
+  for (const v1::NodeResyncResult& r : results) asked.push_back(r.node());
+  absl::StatusOr<int64_t> id =
+      store.BeginResync(who, request, request_id, when, asked);
+  if (!id.ok()) return id.status();
+  if (absl::Status s = store.FinishResync(*id, results); !s.ok()) return s;
+  return id;
+}
+
+std::vector<v1::ResyncOutcome> Outcomes(const v1::AuditRecord& record) {
+  std::vector<v1::ResyncOutcome> out;
+  for (const v1::NodeResyncResult& r : record.results()) {
+    out.push_back(r.result().outcome());
+  }
+  return out;
+}
+
+std::vector<std::string> Nodes(const v1::AuditRecord& record) {
+  std::vector<std::string> out;
+  for (const v1::NodeResyncResult& r : record.results()) {
+    out.push_back(r.node());
+  }
+  return out;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in),
+                     std::istreambuf_iterator<char>());
+}
+
+// The files in path's directory whose names start with path's name + prefix.
+std::vector<std::string> Siblings(const std::string& path,
+                                  const std::string& prefix) {
+  const std::filesystem::path p(path);
+  const std::string start = p.filename().string() + prefix;
+  std::vector<std::string> out;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(p.parent_path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, start.size(), start) == 0) {
+      out.push_back(entry.path().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 // Writes one of everything.
 void WriteSample(Store& store) {
   ASSERT_THAT(store.UpsertNode(MakeHello("a", "1.0"), kT0), IsOk());
   ASSERT_THAT(store.AppendSkew(MakePoint(kT0, absl::Microseconds(250))),
               IsOk());
-  v1::NodeSelector selector;
-  selector.add_names("a");
-  ASSERT_THAT(store.RecordResync("alice", selector, false, "req-1", kT0,
-                                 {MakeResult("a", v1::RESYNC_OUTCOME_OK)}),
+  ASSERT_THAT(Resync(store, "alice", MakeRequest({"a"}), "req-1", kT0,
+                     {MakeResult("a", v1::RESYNC_OUTCOME_OK)}),
               IsOk());
 }
 
@@ -147,12 +219,12 @@ void ExpectSample(Store& store) {
   ASSERT_THAT(history, IsOk());
   EXPECT_THAT(Skews(*history), ElementsAre(absl::Microseconds(250)));
 
-  absl::StatusOr<std::vector<Store::AuditEntry>> audit = store.ResyncAudit(0);
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store.Audit(absl::InfinitePast(), 0);
   ASSERT_THAT(audit, IsOk());
   ASSERT_THAT(*audit, SizeIs(1));
-  EXPECT_EQ((*audit)[0].requested_by, "alice");
-  ASSERT_THAT((*audit)[0].results, SizeIs(1));
-  EXPECT_EQ((*audit)[0].results[0].result().outcome(), v1::RESYNC_OUTCOME_OK);
+  EXPECT_EQ((*audit)[0].requested_by(), "alice");
+  EXPECT_THAT(Outcomes((*audit)[0]), ElementsAre(v1::RESYNC_OUTCOME_OK));
 }
 
 TEST(StoreTest, NewDatabaseIsInWalModeWithTheCurrentSchemaVersion) {
@@ -278,76 +350,264 @@ TEST(StoreTest, PruneHistoryDeletesOnlyOlderPoints) {
               ElementsAre(absl::Microseconds(2), absl::Microseconds(3)));
 }
 
-TEST(StoreTest, ResyncAuditRecordsWhoWhenSelectorAndEachResult) {
+TEST(StoreTest, AuditRecordsWhoWhenSelectorOptionsAndEachResult) {
   std::unique_ptr<Store> store = MustOpen(FreshDb("audit.db"));
   ASSERT_NE(store, nullptr);
-  v1::NodeSelector by_names;
-  by_names.add_names("a");
-  by_names.add_names("b");
-  absl::StatusOr<int64_t> first = store->RecordResync(
-      "alice@ops", by_names, /*dry_run=*/false, "req-1", kT0,
-      {MakeResult("a", v1::RESYNC_OUTCOME_OK, absl::Microseconds(-1250)),
-       MakeResult("b", v1::RESYNC_OUTCOME_NOT_CONNECTED, absl::ZeroDuration(),
-                  "no stream")});
+  absl::StatusOr<int64_t> first =
+      Resync(*store, "user:alice (operator)",
+             MakeRequest({"a", "b"}, /*dry_run=*/false, /*allow_step=*/true,
+                         /*force=*/true),
+             "req-1", kT0,
+             {MakeResult("a", v1::RESYNC_OUTCOME_OK, absl::Microseconds(-1250)),
+              MakeResult("b", v1::RESYNC_OUTCOME_NOT_CONNECTED,
+                         absl::ZeroDuration(), "no stream")});
   ASSERT_THAT(first, IsOk());
-  v1::NodeSelector all;
-  all.set_all(true);
-  absl::StatusOr<int64_t> second = store->RecordResync(
-      "bob", all, /*dry_run=*/true, "req-2", kT0 + absl::Minutes(1), {});
+  v1::ResyncRequest all;
+  all.mutable_selector()->set_all(true);
+  all.set_dry_run(true);
+  absl::StatusOr<int64_t> second = Resync(*store, "user:bob (admin)", all,
+                                          "req-2", kT0 + absl::Minutes(1), {});
   ASSERT_THAT(second, IsOk());
   EXPECT_GT(*second, *first);
 
-  absl::StatusOr<std::vector<Store::AuditEntry>> audit = store->ResyncAudit(0);
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store->Audit(absl::InfinitePast(), 0);
   ASSERT_THAT(audit, IsOk());
   ASSERT_THAT(*audit, SizeIs(2));
-  const Store::AuditEntry& newest = (*audit)[0];
-  EXPECT_EQ(newest.id, *second);
-  EXPECT_EQ(newest.requested_by, "bob");
-  EXPECT_EQ(newest.request_id, "req-2");
-  EXPECT_TRUE(newest.dry_run);
-  EXPECT_TRUE(newest.selector.all());
-  EXPECT_EQ(newest.when, kT0 + absl::Minutes(1));
-  EXPECT_TRUE(newest.results.empty());
+  const v1::AuditRecord& newest = (*audit)[0];
+  EXPECT_EQ(newest.id(), *second);
+  EXPECT_EQ(newest.requested_by(), "user:bob (admin)");
+  EXPECT_EQ(newest.request_id(), "req-2");
+  EXPECT_TRUE(newest.dry_run());
+  EXPECT_FALSE(newest.allow_step());
+  EXPECT_FALSE(newest.force());
+  EXPECT_TRUE(newest.selector().all());
+  EXPECT_EQ(FromProto(newest.time()), kT0 + absl::Minutes(1));
+  EXPECT_EQ(newest.results_size(), 0);
 
-  const Store::AuditEntry& oldest = (*audit)[1];
-  EXPECT_EQ(oldest.id, *first);
-  EXPECT_EQ(oldest.requested_by, "alice@ops");
-  EXPECT_EQ(oldest.when, kT0);
-  EXPECT_FALSE(oldest.dry_run);
-  EXPECT_THAT(oldest.selector.names(), ElementsAre("a", "b"));
-  ASSERT_THAT(oldest.results, SizeIs(2));
-  EXPECT_EQ(oldest.results[0].node(), "a");
-  EXPECT_EQ(oldest.results[0].result().outcome(), v1::RESYNC_OUTCOME_OK);
-  EXPECT_EQ(FromProto(oldest.results[0].result().offset_before()),
+  const v1::AuditRecord& oldest = (*audit)[1];
+  EXPECT_EQ(oldest.id(), *first);
+  EXPECT_EQ(oldest.requested_by(), "user:alice (operator)");
+  EXPECT_EQ(FromProto(oldest.time()), kT0);
+  EXPECT_FALSE(oldest.dry_run());
+  EXPECT_TRUE(oldest.allow_step());
+  EXPECT_TRUE(oldest.force());
+  EXPECT_THAT(oldest.selector().names(), ElementsAre("a", "b"));
+  EXPECT_THAT(Nodes(oldest), ElementsAre("a", "b"));
+  EXPECT_THAT(Outcomes(oldest), ElementsAre(v1::RESYNC_OUTCOME_OK,
+                                            v1::RESYNC_OUTCOME_NOT_CONNECTED));
+  EXPECT_EQ(FromProto(oldest.results(0).result().offset_before()),
             absl::Microseconds(-1250));
-  EXPECT_EQ(oldest.results[1].node(), "b");
-  EXPECT_EQ(oldest.results[1].result().outcome(),
-            v1::RESYNC_OUTCOME_NOT_CONNECTED);
-  EXPECT_EQ(oldest.results[1].result().error(), "no stream");
+  EXPECT_EQ(oldest.results(1).result().error(), "no stream");
 
-  // The limit keeps the newest.
-  absl::StatusOr<std::vector<Store::AuditEntry>> latest = store->ResyncAudit(1);
+  // The limit keeps the newest; `since` drops the older ones.
+  absl::StatusOr<std::vector<v1::AuditRecord>> latest =
+      store->Audit(absl::InfinitePast(), 1);
   ASSERT_THAT(latest, IsOk());
   ASSERT_THAT(*latest, SizeIs(1));
-  EXPECT_EQ((*latest)[0].request_id, "req-2");
+  EXPECT_EQ((*latest)[0].request_id(), "req-2");
+  absl::StatusOr<std::vector<v1::AuditRecord>> recent =
+      store->Audit(kT0 + absl::Seconds(1), 0);
+  ASSERT_THAT(recent, IsOk());
+  ASSERT_THAT(*recent, SizeIs(1));
+  EXPECT_EQ((*recent)[0].request_id(), "req-2");
+  absl::StatusOr<std::vector<v1::AuditRecord>> from_first =
+      store->Audit(kT0, 0);  // `since` itself is included
+  ASSERT_THAT(from_first, IsOk());
+  EXPECT_THAT(*from_first, SizeIs(2));
+
+  // The transitional view service_test still reads.
+  absl::StatusOr<std::vector<Store::AuditEntry>> entries =
+      store->ResyncAudit(0);
+  ASSERT_THAT(entries, IsOk());
+  ASSERT_THAT(*entries, SizeIs(2));
+  EXPECT_EQ((*entries)[1].requested_by, "user:alice (operator)");
+  ASSERT_THAT((*entries)[1].results, SizeIs(2));
+  EXPECT_EQ((*entries)[1].results[1].result().error(), "no stream");
+}
+
+// The record exists, committed, before any agent is asked; it is listed while
+// in progress; its results come once, in one transaction.
+TEST(StoreTest, BeginIsOnDiskBeforeFinishAndFinishHappensOnce) {
+  const std::string path = FreshDb("begin.db");
+  std::unique_ptr<Store> store = MustOpen(path);
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<int64_t> id =
+      store->BeginResync("user:alice (operator)", MakeRequest({"a", "b"}),
+                         "req-1", kT0, {"a", "b"});
+  ASSERT_THAT(id, IsOk());
+  // Through another connection: committed.
+  EXPECT_EQ(RawQuery(path,
+                     "SELECT request_id || ' ' || finished FROM "
+                     "resync_audit"),
+            "req-1 0");
+  EXPECT_EQ(RawQuery(path,
+                     "SELECT group_concat(node, ',') FROM "
+                     "(SELECT node FROM resync_asked ORDER BY seq)"),
+            "a,b");
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_THAT(*audit, SizeIs(1));
+  EXPECT_EQ((*audit)[0].request_id(), "req-1");
+  EXPECT_EQ((*audit)[0].results_size(), 0);  // in progress
+
+  const std::vector<v1::NodeResyncResult> results = {
+      MakeResult("a", v1::RESYNC_OUTCOME_OK),
+      MakeResult("b", v1::RESYNC_OUTCOME_TIMED_OUT)};
+  ASSERT_THAT(store->FinishResync(*id, results), IsOk());
+  EXPECT_EQ(RawQuery(path, "SELECT finished FROM resync_audit"), "1");
+  EXPECT_THAT(store->FinishResync(*id, results),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("req-1"), HasSubstr("already finished"),
+                             HasSubstr(path))));
+  EXPECT_THAT(store->FinishResync(*id + 100, results),
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr(absl::StrCat("record ", *id + 100))));
+  EXPECT_EQ(RawQuery(path, "SELECT count(*) FROM resync_results"), "2");
+  audit = store->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_THAT(*audit, SizeIs(1));
+  EXPECT_THAT(Outcomes((*audit)[0]),
+              ElementsAre(v1::RESYNC_OUTCOME_OK, v1::RESYNC_OUTCOME_TIMED_OUT));
 }
 
 TEST(StoreTest, AuditLogIsReadableFromTheSqliteShell) {
   const std::string path = FreshDb("audit_sql.db");
   std::unique_ptr<Store> store = MustOpen(path);
   ASSERT_NE(store, nullptr);
-  v1::NodeSelector selector;
-  selector.set_label("rack=r1");
-  ASSERT_THAT(store->RecordResync("alice", selector, false, "req-9", kT0,
-                                  {MakeResult("a", v1::RESYNC_OUTCOME_FAILED,
-                                              absl::ZeroDuration(), "KoD")}),
+  v1::ResyncRequest request;
+  request.mutable_selector()->set_label("rack=r1");
+  request.set_allow_step(true);
+  ASSERT_THAT(Resync(*store, "alice", request, "req-9", kT0,
+                     {MakeResult("a", v1::RESYNC_OUTCOME_FAILED,
+                                 absl::ZeroDuration(), "KoD")}),
               IsOk());
   EXPECT_EQ(RawQuery(path, "SELECT selector FROM resync_audit"),
             "label: \"rack=r1\"");
   EXPECT_EQ(RawQuery(path,
+                     "SELECT allow_step || force || finished FROM "
+                     "resync_audit"),
+            "101");
+  EXPECT_EQ(RawQuery(path,
                      "SELECT outcome || ' ' || error FROM "
                      "resync_results WHERE node = 'a'"),
             "RESYNC_OUTCOME_FAILED KoD");
+}
+
+// The controller is a child process killed with SIGKILL after BeginResync:
+// the next Open completes the record, once.
+TEST(StoreTest, ResyncBegunByAKilledControllerIsCompletedAsInterrupted) {
+  const std::string path = FreshDb("interrupted.db");
+  const pid_t child = fork();
+  ASSERT_NE(child, -1);
+  if (child == 0) {
+    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path);
+    if (!store.ok()) _exit(2);
+    // One finished record, then one begun and never finished.
+    if (!Resync(**store, "alice", MakeRequest({"a"}), "req-1", kT0,
+                {MakeResult("a", v1::RESYNC_OUTCOME_OK)})
+             .ok() ||
+        !(*store)
+             ->BeginResync("bob", MakeRequest({}, false, true), "req-2",
+                           kT0 + absl::Minutes(1), {"c", "a", "b"})
+             .ok()) {
+      _exit(3);
+    }
+    raise(SIGKILL);
+    _exit(4);  // not reached
+  }
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(wstatus))
+      << "child exited with " << WEXITSTATUS(wstatus);
+
+  for (int open = 0; open < 2; ++open) {  // a second open changes nothing
+    std::unique_ptr<Store> store = MustOpen(path);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->interrupted_on_open(), open == 0 ? 1 : 0);
+    absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+        store->Audit(absl::InfinitePast(), 0);
+    ASSERT_THAT(audit, IsOk());
+    ASSERT_THAT(*audit, SizeIs(2));
+    const v1::AuditRecord& interrupted = (*audit)[0];
+    EXPECT_EQ(interrupted.request_id(), "req-2");
+    EXPECT_EQ(interrupted.requested_by(), "bob");
+    EXPECT_TRUE(interrupted.allow_step());
+    EXPECT_THAT(Nodes(interrupted), ElementsAre("c", "a", "b"));  // as asked
+    EXPECT_THAT(Outcomes(interrupted),
+                ElementsAre(v1::RESYNC_OUTCOME_INTERRUPTED,
+                            v1::RESYNC_OUTCOME_INTERRUPTED,
+                            v1::RESYNC_OUTCOME_INTERRUPTED));
+    EXPECT_EQ(interrupted.results(0).result().request_id(), "req-2");
+    EXPECT_THAT(interrupted.results(0).result().error(),
+                HasSubstr("controller stopped before this node's result"));
+    EXPECT_THAT(Outcomes((*audit)[1]), ElementsAre(v1::RESYNC_OUTCOME_OK));
+    // A late finish (e.g. a result straggling in) is refused, not doubled.
+    EXPECT_THAT(store->FinishResync(interrupted.id(),
+                                    {MakeResult("a", v1::RESYNC_OUTCOME_OK)}),
+                StatusIs(absl::StatusCode::kFailedPrecondition,
+                         HasSubstr("already finished")));
+  }
+  EXPECT_EQ(RawQuery(path,
+                     "SELECT count(*) FROM resync_audit "
+                     "WHERE finished = 0"),
+            "0");
+}
+
+// Only the nodes asked that have no result are marked interrupted (a result
+// row already there, e.g. written by hand, is kept and not doubled).
+TEST(StoreTest, InterruptedRecordKeepsTheResultsItHas) {
+  const std::string path = FreshDb("partial.db");
+  int64_t id = 0;
+  {
+    std::unique_ptr<Store> store = MustOpen(path);
+    ASSERT_NE(store, nullptr);
+    absl::StatusOr<int64_t> begun = store->BeginResync(
+        "alice", MakeRequest({"a", "b"}), "req-1", kT0, {"a", "b"});
+    ASSERT_THAT(begun, IsOk());
+    id = *begun;
+  }
+  const std::string ok_result =
+      MakeResult("a", v1::RESYNC_OUTCOME_OK).result().SerializeAsString();
+  RawQuery(path, absl::StrCat("INSERT INTO resync_results "
+                              "(audit_id, seq, node, outcome, error, result) "
+                              "VALUES (",
+                              id, ", 0, 'a', 'RESYNC_OUTCOME_OK', '', x'",
+                              absl::BytesToHexString(ok_result), "')"));
+  std::unique_ptr<Store> store = MustOpen(path);
+  ASSERT_NE(store, nullptr);
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_THAT(*audit, SizeIs(1));
+  EXPECT_THAT(Nodes((*audit)[0]), ElementsAre("a", "b"));
+  EXPECT_THAT(
+      Outcomes((*audit)[0]),
+      ElementsAre(v1::RESYNC_OUTCOME_OK, v1::RESYNC_OUTCOME_INTERRUPTED));
+}
+
+TEST(StoreTest, ForgetNodeRemovesItFromTheInventoryOnly) {
+  std::unique_ptr<Store> store = MustOpen(FreshDb("forget.db"));
+  ASSERT_NE(store, nullptr);
+  WriteSample(*store);  // node a, one skew point, one resync of a
+  ASSERT_THAT(store->UpsertNode(MakeHello("b", "1.0"), kT0), IsOk());
+  ASSERT_THAT(store->ForgetNode("a"), IsOk());
+  absl::StatusOr<std::vector<Store::NodeRecord>> nodes = store->LoadNodes();
+  ASSERT_THAT(nodes, IsOk());
+  ASSERT_THAT(*nodes, SizeIs(1));
+  EXPECT_EQ((*nodes)[0].hello.node_name(), "b");
+  EXPECT_THAT(store->ForgetNode("a"),
+              StatusIs(absl::StatusCode::kNotFound,
+                       AllOf(HasSubstr("'a'"), HasSubstr("inventory"))));
+  // History and audit are kept.
+  EXPECT_THAT(store->History(absl::InfinitePast(), absl::InfiniteFuture(), 0),
+              IsOkAndHolds(SizeIs(1)));
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_THAT(*audit, SizeIs(1));
+  EXPECT_THAT(Nodes((*audit)[0]), ElementsAre("a"));
 }
 
 TEST(StoreTest, EverythingIsThereAfterReopening) {
@@ -375,11 +635,8 @@ TEST(StoreTest, NothingIsLostWhenTheWritingProcessIsKilled) {
     bool ok =
         (*store)->UpsertNode(MakeHello("a", "1.0"), kT0).ok() &&
         (*store)->AppendSkew(MakePoint(kT0, absl::Microseconds(250))).ok();
-    v1::NodeSelector selector;
-    selector.add_names("a");
-    ok = ok && (*store)
-                   ->RecordResync("alice", selector, false, "req-1", kT0,
-                                  {MakeResult("a", v1::RESYNC_OUTCOME_OK)})
+    ok = ok && Resync(**store, "alice", MakeRequest({"a"}), "req-1", kT0,
+                      {MakeResult("a", v1::RESYNC_OUTCOME_OK)})
                    .ok();
     if (!ok) _exit(3);
     raise(SIGKILL);
@@ -462,6 +719,217 @@ TEST(StoreTest, RefusesSomeoneElsesDatabaseWithoutTouchingIt) {
   EXPECT_THAT(Store::Open(tagged),
               StatusIs(absl::StatusCode::kFailedPrecondition,
                        HasSubstr("application_id 0x000004d2")));
+}
+
+// Schema version 1 as shipped, verbatim (a database written by the previous
+// release), with one node and one resync record.
+constexpr const char* kSchemaV1 = R"sql(
+    CREATE TABLE nodes (
+      name TEXT PRIMARY KEY NOT NULL,
+      first_seen_ns INTEGER NOT NULL,
+      last_seen_ns INTEGER NOT NULL,
+      hello BLOB NOT NULL                -- serialized ntpfleet.v1.Hello
+    ) WITHOUT ROWID;
+
+    CREATE TABLE skew_history (
+      time_ns INTEGER NOT NULL,
+      skew_ns INTEGER NOT NULL,
+      max_error_bound_ns INTEGER NOT NULL,
+      nodes INTEGER NOT NULL,
+      flagged INTEGER NOT NULL
+    );
+    CREATE INDEX skew_history_by_time ON skew_history (time_ns);
+
+    CREATE TABLE resync_audit (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      time_ns INTEGER NOT NULL,
+      requested_by TEXT NOT NULL,
+      request_id TEXT NOT NULL,
+      dry_run INTEGER NOT NULL,
+      selector TEXT NOT NULL,            -- readable, e.g. names: "a" all: true
+      selector_pb BLOB NOT NULL          -- serialized ntpfleet.v1.NodeSelector
+    );
+
+    CREATE TABLE resync_results (
+      audit_id INTEGER NOT NULL REFERENCES resync_audit (id) ON DELETE CASCADE,
+      seq INTEGER NOT NULL,
+      node TEXT NOT NULL,
+      outcome TEXT NOT NULL,             -- e.g. RESYNC_OUTCOME_OK
+      error TEXT NOT NULL,
+      result BLOB NOT NULL,              -- serialized ntpfleet.v1.ResyncResult
+      PRIMARY KEY (audit_id, seq)
+    ) WITHOUT ROWID;
+    )sql";
+
+// Runs a script of several statements on a connection of its own.
+void RawExec(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+      SQLITE_OK);
+  char* error = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error != nullptr ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(db);
+}
+
+TEST(StoreTest, SchemaVersion1DatabaseMigratesForward) {
+  const std::string path = FreshDb("v1.db");
+  v1::NodeSelector selector;
+  selector.add_names("a");
+  const std::string ok_result =
+      MakeResult("a", v1::RESYNC_OUTCOME_OK).result().SerializeAsString();
+  RawExec(path,
+          absl::StrCat(
+              "PRAGMA journal_mode=WAL; BEGIN;", kSchemaV1,
+              "INSERT INTO nodes VALUES ('a', ", absl::ToUnixNanos(kT0), ", ",
+              absl::ToUnixNanos(kT0), ", x'",
+              absl::BytesToHexString(MakeHello("a", "0.9").SerializeAsString()),
+              "');"
+              "INSERT INTO resync_audit (time_ns, requested_by, request_id, "
+              "dry_run, selector, selector_pb) VALUES (",
+              absl::ToUnixNanos(kT0),
+              ", 'alice', 'old-1', 0, 'names: \"a\"', "
+              "x'",
+              absl::BytesToHexString(selector.SerializeAsString()),
+              "');"
+              "INSERT INTO resync_results VALUES (1, 0, 'a', "
+              "'RESYNC_OUTCOME_OK', '', x'",
+              absl::BytesToHexString(ok_result),
+              "');"
+              "PRAGMA user_version=1; PRAGMA application_id=",
+              Store::kApplicationId, "; COMMIT;"));
+  ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), "1");
+
+  std::unique_ptr<Store> store = MustOpen(path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(RawQuery(path, "PRAGMA user_version"),
+            std::to_string(Store::kSchemaVersion));
+  EXPECT_EQ(store->interrupted_on_open(), 0);  // version 1 records are whole
+  absl::StatusOr<std::vector<Store::NodeRecord>> nodes = store->LoadNodes();
+  ASSERT_THAT(nodes, IsOk());
+  ASSERT_THAT(*nodes, SizeIs(1));
+  EXPECT_EQ((*nodes)[0].hello.agent_version(), "0.9");
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_THAT(*audit, SizeIs(1));
+  EXPECT_EQ((*audit)[0].request_id(), "old-1");
+  EXPECT_FALSE((*audit)[0].allow_step());
+  EXPECT_FALSE((*audit)[0].force());
+  EXPECT_THAT((*audit)[0].selector().names(), ElementsAre("a"));
+  EXPECT_THAT(Outcomes((*audit)[0]), ElementsAre(v1::RESYNC_OUTCOME_OK));
+  // And the new columns work on the migrated file.
+  ASSERT_THAT(
+      Resync(*store, "bob", MakeRequest({"a"}, false, true, true), "new-1",
+             kT0 + absl::Minutes(1), {MakeResult("a", v1::RESYNC_OUTCOME_OK)}),
+      IsOk());
+  audit = store->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_THAT(*audit, SizeIs(2));
+  EXPECT_EQ((*audit)[0].request_id(), "new-1");
+  EXPECT_TRUE((*audit)[0].force());
+}
+
+TEST(StoreTest, OpenOrRecoverMovesAGarbageFileAsideNeverOverwriting) {
+  const std::string path = FreshDb("recover_garbage.db");
+  for (const std::string& old : Siblings(path, ".corrupt-")) {
+    std::filesystem::remove(old);
+  }
+  std::vector<std::string> asides;
+  for (int round = 0; round < 2; ++round) {  // likely within the same second
+    const std::string garbage =
+        absl::StrCat("garbage ", round, " ", std::string(4096, 'x'));
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << garbage;
+    std::string note = "stale";
+    absl::StatusOr<std::unique_ptr<Store>> store =
+        Store::OpenOrRecover(path, &note);
+    ASSERT_THAT(store, IsOk());
+    const std::vector<std::string> now = Siblings(path, ".corrupt-");
+    ASSERT_THAT(now, SizeIs(round + 1));
+    std::string aside;
+    for (const std::string& f : now) {
+      if (std::find(asides.begin(), asides.end(), f) == asides.end()) aside = f;
+    }
+    ASSERT_FALSE(aside.empty());
+    asides.push_back(aside);
+    EXPECT_EQ(ReadFile(aside), garbage);  // moved, intact
+    EXPECT_THAT(note, AllOf(HasSubstr("CORRUPT"), HasSubstr(path),
+                            HasSubstr(aside), HasSubstr("not a database")));
+    EXPECT_EQ(note.find('\n'), std::string::npos);  // one line
+    // A fresh database, usable.
+    EXPECT_THAT((*store)->LoadNodes(), IsOkAndHolds(SizeIs(0)));
+    EXPECT_THAT((*store)->UpsertNode(MakeHello("a", "1"), kT0), IsOk());
+  }
+  EXPECT_EQ(ReadFile(asides[0]).substr(0, 9), "garbage 0");  // not overwritten
+  // A good database: no note, nothing moved.
+  std::string note = "stale";
+  ASSERT_THAT(Store::OpenOrRecover(path, &note), IsOk());
+  EXPECT_EQ(note, "");
+  EXPECT_THAT(Siblings(path, ".corrupt-"), SizeIs(2));
+}
+
+// A valid ntpfleet database (checkpointed, closed) with one page overwritten.
+TEST(StoreTest, OpenOrRecoverMovesADatabaseWithACorruptPageAside) {
+  const std::string path = FreshDb("recover_page.db");
+  for (const std::string& old : Siblings(path, ".corrupt-")) {
+    std::filesystem::remove(old);
+  }
+  {
+    std::unique_ptr<Store> store = MustOpen(path);
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 300; ++i) {
+      v1::Hello hello = MakeHello(absl::StrCat("node-", i), "1.0");
+      hello.set_config_digest(std::string(64, 'f'));
+      ASSERT_THAT(store->UpsertNode(hello, kT0), IsOk());
+    }
+  }  // closed: checkpointed into the main file, -wal removed
+  const int page_size = std::stoi(RawQuery(path, "PRAGMA page_size"));
+  const int pages = std::stoi(RawQuery(path, "PRAGMA page_count"));
+  ASSERT_GT(pages, 8);
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(page_size) * (pages - 2));
+    f << std::string(static_cast<size_t>(page_size), '\x5a');
+  }
+  EXPECT_THAT(Store::Open(path),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr(path)));
+
+  std::string note;
+  absl::StatusOr<std::unique_ptr<Store>> store =
+      Store::OpenOrRecover(path, &note);
+  ASSERT_THAT(store, IsOk());
+  const std::vector<std::string> asides = Siblings(path, ".corrupt-");
+  ASSERT_THAT(asides, SizeIs(1));
+  EXPECT_THAT(asides[0],
+              ::testing::MatchesRegex(".*\\.corrupt-[0-9]{8}T[0-9]{6}Z"));
+  EXPECT_THAT(note, AllOf(HasSubstr(path), HasSubstr(asides[0])));
+  EXPECT_THAT((*store)->LoadNodes(), IsOkAndHolds(SizeIs(0)));
+}
+
+TEST(StoreTest, OpenOrRecoverLeavesForeignAndNewerDatabasesAlone) {
+  const std::string foreign = FreshDb("recover_foreign.db");
+  RawQuery(foreign, "CREATE TABLE inventory (x INTEGER)");
+  RawQuery(foreign, "INSERT INTO inventory VALUES (42)");
+  const std::string before = ReadFile(foreign);
+  std::string note = "stale";
+  EXPECT_THAT(Store::OpenOrRecover(foreign, &note),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("not an ntpfleet controller database")));
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(ReadFile(foreign), before);  // untouched
+  EXPECT_THAT(Siblings(foreign, ".corrupt-"), SizeIs(0));
+
+  const std::string newer = FreshDb("recover_newer.db");
+  ASSERT_NE(MustOpen(newer), nullptr);
+  RawQuery(newer, "PRAGMA user_version = 99");
+  EXPECT_THAT(Store::OpenOrRecover(newer, &note),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       HasSubstr("schema version 99")));
+  EXPECT_EQ(RawQuery(newer, "PRAGMA user_version"), "99");
+  EXPECT_THAT(Siblings(newer, ".corrupt-"), SizeIs(0));
 }
 
 // --- SkewDownsampler --------------------------------------------------------
