@@ -15,6 +15,8 @@
 #ifndef NTPFLEET_AGENT_REPORT_REPORTER_H_
 #define NTPFLEET_AGENT_REPORT_REPORTER_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <atomic>
 #include <deque>
 #include <functional>
