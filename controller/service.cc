@@ -538,27 +538,37 @@ void ControllerCore::Resync(
     // Unique across controller restarts too: the time to the millisecond.
     op->request_id = absl::StrFormat(
         "resync-%d-%d", absl::ToUnixMillis(op->started), next_request_++);
+    // Judged per name before any is recorded: every live stream of a
+    // duplicated name is asked in the same request.
+    std::set<std::string> limited;
+    for (const Registry::Target& t : selection->connected) {
+      auto last = last_asked_.find(t.node);
+      if (!request.dry_run() && last != last_asked_.end() &&
+          op->started >= last->second &&
+          op->started - last->second < options_.resync.min_interval) {
+        limited.insert(t.node);
+      }
+    }
     for (const Registry::Target& t : selection->connected) {
       if (request.dry_run()) {
         result(t.node, v1::RESYNC_OUTCOME_DRY_RUN, "");
         continue;
       }
-      auto last = last_asked_.find(t.node);
-      if (last != last_asked_.end() && op->started >= last->second &&
-          op->started - last->second < options_.resync.min_interval) {
-        result(t.node, v1::RESYNC_OUTCOME_RATE_LIMITED,
-               absl::StrFormat(
-                   "asked %s ago; at most one resync per node every %s "
-                   "(--resync-min-interval)",
-                   absl::FormatDuration(absl::Trunc(op->started - last->second,
-                                                    absl::Milliseconds(100))),
-                   absl::FormatDuration(options_.resync.min_interval)));
+      if (limited.count(t.node) > 0) {
+        const absl::Duration ago = op->started - last_asked_[t.node];
+        result(
+            t.node, v1::RESYNC_OUTCOME_RATE_LIMITED,
+            absl::StrFormat(
+                "asked %s ago; at most one resync per node every %s "
+                "(--resync-min-interval)",
+                absl::FormatDuration(absl::Trunc(ago, absl::Milliseconds(100))),
+                absl::FormatDuration(options_.resync.min_interval)));
         continue;
       }
-      last_asked_[t.node] = op->started;
       op->queued.push_back(t);
       asked.push_back(t.node);
     }
+    for (const std::string& node : asked) last_asked_[node] = op->started;
   }
   command.set_request_id(op->request_id);
   for (v1::NodeResyncResult& r : op->results) {

@@ -1000,43 +1000,6 @@ absl::StatusOr<std::vector<v1::AuditRecord>> Store::Audit(absl::Time since,
   return records;
 }
 
-absl::StatusOr<int64_t> Store::RecordResync(
-    const std::string& requested_by, const v1::NodeSelector& selector,
-    bool dry_run, const std::string& request_id, absl::Time when,
-    const std::vector<v1::NodeResyncResult>& results) {
-  v1::ResyncRequest request;
-  *request.mutable_selector() = selector;
-  request.set_dry_run(dry_run);
-  std::vector<std::string> nodes;
-  nodes.reserve(results.size());
-  for (const v1::NodeResyncResult& r : results) nodes.push_back(r.node());
-  absl::StatusOr<int64_t> id =
-      BeginResync(requested_by, request, request_id, when, nodes);
-  if (!id.ok()) return id.status();
-  if (absl::Status s = FinishResync(*id, results); !s.ok()) return s;
-  return *id;
-}
-
-absl::StatusOr<std::vector<Store::AuditEntry>> Store::ResyncAudit(
-    size_t limit) {
-  absl::StatusOr<std::vector<v1::AuditRecord>> records =
-      Audit(absl::InfinitePast(), limit);
-  if (!records.ok()) return records.status();
-  std::vector<AuditEntry> entries;
-  entries.reserve(records->size());
-  for (v1::AuditRecord& r : *records) {
-    AuditEntry& e = entries.emplace_back();
-    e.id = r.id();
-    e.when = FromProto(r.time());
-    e.requested_by = r.requested_by();
-    e.request_id = r.request_id();
-    e.dry_run = r.dry_run();
-    e.selector = r.selector();
-    e.results.assign(r.results().begin(), r.results().end());
-  }
-  return entries;
-}
-
 // --- SkewDownsampler ---------------------------------------------------------
 
 SkewDownsampler::SkewDownsampler(absl::Duration bucket)

@@ -191,28 +191,6 @@ class Store {
   // interrupted (for the controller to log at start-up).
   int64_t interrupted_on_open() const { return interrupted_on_open_; }
 
-  // TRANSITIONAL, for controller/service.cc until it calls BeginResync before
-  // sending and FinishResync after: BeginResync (nodes_asked: the nodes of
-  // `results`) then FinishResync, i.e. two transactions. Remove it then.
-  absl::StatusOr<int64_t> RecordResync(
-      const std::string& requested_by, const v1::NodeSelector& selector,
-      bool dry_run, const std::string& request_id, absl::Time when,
-      const std::vector<v1::NodeResyncResult>& results);
-
-  // TRANSITIONAL, for tests/controller/service_test.cc: Audit() as the
-  // struct it used. Remove it when that test reads Audit().
-  struct AuditEntry {
-    int64_t id = 0;
-    absl::Time when;
-    std::string requested_by;
-    std::string request_id;
-    bool dry_run = false;
-    v1::NodeSelector selector;
-    std::vector<v1::NodeResyncResult> results;  // in the order recorded
-  };
-  // The latest `limit` entries (0: all), newest first.
-  absl::StatusOr<std::vector<AuditEntry>> ResyncAudit(size_t limit);
-
  private:
   struct Statements;  // the prepared statements, defined in store.cc
 

@@ -48,6 +48,9 @@ v1::Hello MakeHello(const std::string& name, const std::string& instance,
   v1::Hello hello;
   hello.set_node_name(name);
   hello.set_instance_id(instance);
+  // The instance id never leaves the registry: tests tell instances apart by
+  // their version string instead.
+  hello.set_agent_version("agent-" + instance);
   if (report_interval != absl::ZeroDuration()) {
     SetDuration(report_interval, hello.mutable_report_interval());
   }
@@ -114,7 +117,9 @@ TEST_F(RegistryTest, ConnectedNodeShowsItsHelloStatusPeerAndLastSeen) {
   const v1::Node& node = fleet.nodes(0);
   EXPECT_EQ(node.name(), "a");
   EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
-  EXPECT_EQ(node.hello().instance_id(), "i1");
+  EXPECT_EQ(node.hello().agent_version(), "agent-i1");
+  // Never handed out: whoever knew it could pass for this agent.
+  EXPECT_EQ(node.hello().instance_id(), "");
   EXPECT_EQ(node.peer(), "ipv4:10.0.0.7:5123");
   EXPECT_EQ(FromProto(node.last_seen()), clock_.Now());
   EXPECT_EQ(FromProto(node.status().offset()), absl::Microseconds(250));
@@ -221,8 +226,8 @@ TEST_F(RegistryTest, DuplicateNamesFromDifferentInstancesAreBothFlagged) {
 
   const v1::Fleet fleet = registry_.GetFleet();
   ASSERT_EQ(fleet.nodes_size(), 2);  // not merged
-  EXPECT_EQ(fleet.nodes(0).hello().instance_id(), "i1");
-  EXPECT_EQ(fleet.nodes(1).hello().instance_id(), "i2");
+  EXPECT_EQ(fleet.nodes(0).hello().agent_version(), "agent-i1");
+  EXPECT_EQ(fleet.nodes(1).hello().agent_version(), "agent-i2");
   for (const v1::Node& n : fleet.nodes()) {
     EXPECT_EQ(n.name(), "a");
     EXPECT_TRUE(n.duplicate_name());
@@ -237,7 +242,7 @@ TEST_F(RegistryTest, DuplicateNamesFromDifferentInstancesAreBothFlagged) {
 
   std::optional<v1::Node> first = registry_.GetNode("a");
   ASSERT_TRUE(first.has_value());
-  EXPECT_EQ(first->hello().instance_id(), "i1");
+  EXPECT_EQ(first->hello().agent_version(), "agent-i1");
   EXPECT_TRUE(first->duplicate_name());
 
   // A resync of "a" goes to both.
@@ -252,7 +257,7 @@ TEST_F(RegistryTest, DuplicateNamesFromDifferentInstancesAreBothFlagged) {
   // When one leaves, the other is the only entry and no longer flagged.
   registry_.Disconnect(c1);
   const v1::Node left = OnlyNode(registry_.GetFleet(), "a");
-  EXPECT_EQ(left.hello().instance_id(), "i2");
+  EXPECT_EQ(left.hello().agent_version(), "agent-i2");
   EXPECT_FALSE(left.duplicate_name());
   EXPECT_EQ(left.connection(), v1::CONNECTION_STATE_CONNECTED);
 
@@ -268,7 +273,7 @@ TEST_F(RegistryTest, NewInstanceTakesOverDisconnectedEntry) {
   MustConnect(MakeHello("a", "i2"));  // the agent restarted
   const v1::Node node = OnlyNode(registry_.GetFleet(), "a");
   EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
-  EXPECT_EQ(node.hello().instance_id(), "i2");
+  EXPECT_EQ(node.hello().agent_version(), "agent-i2");
   EXPECT_FALSE(node.duplicate_name());
 }
 
@@ -287,11 +292,12 @@ TEST_F(RegistryTest, KnownNodeIsDisconnectedUntilItConnects) {
   MustConnect(MakeHello("b", "new"));
   node = OnlyNode(registry_.GetFleet(), "b");
   EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
-  EXPECT_EQ(node.hello().instance_id(), "new");
+  EXPECT_EQ(node.hello().agent_version(), "agent-new");
 
   // The inventory never overrides what a stream said.
   registry_.AddKnownNode(MakeHello("b", "older"), seen);
-  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "b").hello().instance_id(), "new");
+  EXPECT_EQ(OnlyNode(registry_.GetFleet(), "b").hello().agent_version(),
+            "agent-new");
 }
 
 // Offsets +0.3 ms, −0.2 ms, +1.5 ms: skew = 1.5 − (−0.2) = 1.7 ms; sorted

@@ -46,6 +46,7 @@ namespace {
 using ::ntpfleet::testing::IsOk;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 // How long any wait for the controller to act may take before the test fails.
@@ -81,7 +82,9 @@ v1::Hello MakeHello(const std::string& name, const std::string& instance,
   v1::Hello hello;
   hello.set_node_name(name);
   hello.set_instance_id(instance);
-  hello.set_agent_version("test");
+  // The instance id never leaves the controller: tests tell instances apart
+  // by their version string instead.
+  hello.set_agent_version("agent-" + instance);
   hello.set_role(v1::ROLE_CLIENT);
   SetDuration(report_interval, hello.mutable_report_interval());
   for (const auto& [k, v] : labels) (*hello.mutable_labels())[k] = v;
@@ -444,7 +447,7 @@ TEST_F(ServiceTest, ConnectAndReportShowsNodeConnectedWithItsStatus) {
       &fleet));
   const v1::Node node = *OnlyNode(fleet, "db-1");
   EXPECT_EQ(node.connection(), v1::CONNECTION_STATE_CONNECTED);
-  EXPECT_EQ(node.hello().instance_id(), "i1");
+  EXPECT_EQ(node.hello().agent_version(), "agent-i1");
   EXPECT_EQ(node.hello().labels().at("rack"), "a1");
   EXPECT_EQ(node.status().state(), v1::SYNC_STATE_SYNCHRONISED);
   EXPECT_EQ(node.status().stratum(), 11u);
@@ -576,8 +579,9 @@ TEST_F(ServiceTest, SameNameFromTwoInstancesIsListedTwiceAsDuplicate) {
     EXPECT_TRUE(n.duplicate_name()) << n.hello().instance_id();
     EXPECT_EQ(n.connection(), v1::CONNECTION_STATE_CONNECTED);
   }
-  EXPECT_EQ(nodes[0].hello().instance_id(), "i1");  // in connection order
-  EXPECT_EQ(nodes[1].hello().instance_id(), "i2");
+  EXPECT_EQ(nodes[0].hello().agent_version(),
+            "agent-i1");  // in connection order
+  EXPECT_EQ(nodes[1].hello().agent_version(), "agent-i2");
   EXPECT_EQ(fleet.connected_count(), 2u);
   EXPECT_EQ(FromProto(fleet.skew()), absl::Microseconds(80));
 
@@ -605,7 +609,7 @@ TEST_F(ServiceTest, SameNameFromTwoInstancesIsListedTwiceAsDuplicate) {
       [](const v1::Fleet& f) { return NodesNamed(f, "web-1").size() == 1; },
       &fleet));
   const v1::Node left = *OnlyNode(fleet, "web-1");
-  EXPECT_EQ(left.hello().instance_id(), "i1");
+  EXPECT_EQ(left.hello().agent_version(), "agent-i1");
   EXPECT_FALSE(left.duplicate_name());
   EXPECT_EQ(left.connection(), v1::CONNECTION_STATE_CONNECTED);
 }
@@ -704,18 +708,22 @@ TEST_F(ServiceTest, ResyncOfOneNodeReturnsItsResultAndIsAudited) {
   EXPECT_EQ(r.request_id(), resync.request_id());
 
   // The audit log has who asked, what, and the result.
-  absl::StatusOr<std::vector<Store::AuditEntry>> audit = store_->ResyncAudit(0);
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store_->Audit(absl::InfinitePast(), 0);
   ASSERT_THAT(audit, IsOk());
   ASSERT_THAT(*audit, SizeIs(1));
-  const Store::AuditEntry& entry = (*audit)[0];
-  EXPECT_EQ(entry.requested_by, "alice@ops");
-  EXPECT_EQ(entry.request_id, resync.request_id());
-  EXPECT_FALSE(entry.dry_run);
-  EXPECT_EQ(entry.when, kStart);
-  EXPECT_THAT(entry.selector.names(), ElementsAre("a"));
-  ASSERT_THAT(entry.results, SizeIs(1));
-  EXPECT_EQ(entry.results[0].node(), "a");
-  EXPECT_EQ(entry.results[0].result().outcome(), v1::RESYNC_OUTCOME_OK);
+  const v1::AuditRecord& entry = (*audit)[0];
+  // Without TLS nobody is identified: the audit says so, and never records
+  // what the client claimed to be (requested_by "alice@ops").
+  EXPECT_THAT(entry.requested_by(), HasSubstr("unauthenticated"));
+  EXPECT_THAT(entry.requested_by(), Not(HasSubstr("alice")));
+  EXPECT_EQ(entry.request_id(), resync.request_id());
+  EXPECT_FALSE(entry.dry_run());
+  EXPECT_EQ(FromProto(entry.time()), kStart);
+  EXPECT_THAT(entry.selector().names(), ElementsAre("a"));
+  ASSERT_THAT(entry.results(), SizeIs(1));
+  EXPECT_EQ(entry.results(0).node(), "a");
+  EXPECT_EQ(entry.results(0).result().outcome(), v1::RESYNC_OUTCOME_OK);
 
   const ResyncCounters counters = core_->Counters();
   EXPECT_EQ(counters.requests, 1u);
@@ -794,11 +802,12 @@ TEST_F(ServiceTest,
   EXPECT_EQ(counters.node_results.at("RESYNC_OUTCOME_TIMED_OUT"), 1u);
   EXPECT_EQ(counters.node_results.at("RESYNC_OUTCOME_NOT_CONNECTED"), 2u);
 
-  absl::StatusOr<std::vector<Store::AuditEntry>> audit = store_->ResyncAudit(0);
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store_->Audit(absl::InfinitePast(), 0);
   ASSERT_THAT(audit, IsOk());
   ASSERT_THAT(*audit, SizeIs(1));
-  EXPECT_TRUE((*audit)[0].selector.all());
-  EXPECT_THAT((*audit)[0].results, SizeIs(4));
+  EXPECT_TRUE((*audit)[0].selector().all());
+  EXPECT_THAT((*audit)[0].results(), SizeIs(4));
 }
 
 TEST_F(ServiceTest, ResyncByLabelSelectsOnlyMatchingNodes) {
@@ -854,11 +863,12 @@ TEST_F(ServiceTest, DryRunAsksNoAgentButReportsEachSelectedNode) {
   EXPECT_EQ(real->response.request_id(), command->resync().request_id());
   EXPECT_NE(real->response.request_id(), call->response.request_id());
 
-  absl::StatusOr<std::vector<Store::AuditEntry>> audit = store_->ResyncAudit(0);
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store_->Audit(absl::InfinitePast(), 0);
   ASSERT_THAT(audit, IsOk());
   ASSERT_THAT(*audit, SizeIs(2));
-  EXPECT_FALSE((*audit)[0].dry_run);  // newest first
-  EXPECT_TRUE((*audit)[1].dry_run);
+  EXPECT_FALSE((*audit)[0].dry_run());  // newest first
+  EXPECT_TRUE((*audit)[1].dry_run());
 }
 
 TEST_F(ServiceTest, ResyncOfUnknownNameIsNotConnectedAndEmptySelectorFails) {

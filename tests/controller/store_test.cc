@@ -416,14 +416,10 @@ TEST(StoreTest, AuditRecordsWhoWhenSelectorOptionsAndEachResult) {
   ASSERT_THAT(from_first, IsOk());
   EXPECT_THAT(*from_first, SizeIs(2));
 
-  // The transitional view service_test still reads.
-  absl::StatusOr<std::vector<Store::AuditEntry>> entries =
-      store->ResyncAudit(0);
-  ASSERT_THAT(entries, IsOk());
-  ASSERT_THAT(*entries, SizeIs(2));
-  EXPECT_EQ((*entries)[1].requested_by, "user:alice (operator)");
-  ASSERT_THAT((*entries)[1].results, SizeIs(2));
-  EXPECT_EQ((*entries)[1].results[1].result().error(), "no stream");
+  // Oldest last, with every node's result in the order recorded.
+  EXPECT_EQ((*from_first)[1].requested_by(), "user:alice (operator)");
+  ASSERT_THAT((*from_first)[1].results(), SizeIs(2));
+  EXPECT_EQ((*from_first)[1].results(1).result().error(), "no stream");
 }
 
 // The record exists, committed, before any agent is asked; it is listed while

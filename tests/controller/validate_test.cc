@@ -223,7 +223,7 @@ TEST(ValidateHelloTest, EachFieldJustBeyondItsLimitFailsNamingIt) {
               SetDuration(absl::Hours(1) + absl::Nanoseconds(1),
                           h.mutable_report_interval());
             },
-            {"Hello.report_interval", "1h0m0.000000001s"}},
+            {"Hello.report_interval", "1h0.000000001s"}},
           C{"report_interval negative",
             [](v1::Hello& h) {
               SetDuration(absl::Seconds(-1), h.mutable_report_interval());
