@@ -336,7 +336,7 @@ class ServiceTest : public ::testing::Test {
     store_ = *std::move(store);
     registry_ = std::make_unique<Registry>(&clock_, &mono_);
     core_ = std::make_unique<ControllerCore>(&clock_, registry_.get(),
-                                             store_.get());
+                                             store_.get(), Options());
     core_->Start();
     agent_service_ = std::make_unique<AgentServiceImpl>(core_.get());
     fleet_service_ = std::make_unique<FleetServiceImpl>(core_.get());
@@ -353,6 +353,9 @@ class ServiceTest : public ::testing::Test {
     if (server_) server_->Shutdown(Deadline(absl::Seconds(1)));
     if (core_) core_->Stop();
   }
+
+  // The controller's options for this fixture (the defaults of main.cc).
+  virtual ControllerOptions Options() { return ControllerOptions(); }
 
   std::unique_ptr<FakeAgent> Agent(const v1::Hello& hello) {
     auto agent = std::make_unique<FakeAgent>(channel_, hello);
@@ -669,6 +672,45 @@ TEST_F(ServiceTest, FleetSkewDeviationsAndFlagsOverThreeAgents) {
 }
 
 // --- Resync -----------------------------------------------------------------
+
+// A resync answered by `agent` with OK; returns the command it got.
+std::optional<v1::Resync> AnswerOk(FakeAgent& agent) {
+  std::optional<v1::ControllerMessage> command = agent.NextCommand();
+  if (!command || !command->has_resync()) return std::nullopt;
+  v1::ResyncResult answer;
+  answer.set_request_id(command->resync().request_id());
+  answer.set_outcome(v1::RESYNC_OUTCOME_OK);
+  if (!agent.Answer(answer)) return std::nullopt;
+  return command->resync();
+}
+
+TEST_F(ServiceTest, NodeResyncedMomentsAgoIsRateLimitedNotAsked) {
+  auto a = ReportingAgent("a", absl::Microseconds(3));
+  auto first = StartResync(ResyncOf({"a"}, absl::Seconds(5)));
+  std::optional<v1::Resync> sent = AnswerOk(*a);
+  ASSERT_TRUE(sent.has_value());
+  // The operator limit travels with every command an admin did not force.
+  EXPECT_EQ(FromProto(sent->max_step()), absl::Milliseconds(128));
+  ASSERT_TRUE(first->done.WaitForNotificationWithTimeout(kWait));
+
+  clock_.Advance(absl::Seconds(4));
+  auto again = StartResync(ResyncOf({"a"}, absl::Seconds(5)));
+  ASSERT_TRUE(again->done.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(again->status.ok()) << again->status.error_message();
+  ASSERT_THAT(again->response.results(), SizeIs(1));
+  EXPECT_EQ(again->response.results(0).result().outcome(),
+            v1::RESYNC_OUTCOME_RATE_LIMITED);
+  EXPECT_THAT(again->response.results(0).result().error(),
+              HasSubstr("--resync-min-interval"));
+
+  // 5 s after the first, it is asked again.
+  clock_.Advance(absl::Seconds(1));
+  auto later = StartResync(ResyncOf({"a"}, absl::Seconds(5)));
+  ASSERT_TRUE(AnswerOk(*a).has_value());
+  ASSERT_TRUE(later->done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_EQ(later->response.results(0).result().outcome(),
+            v1::RESYNC_OUTCOME_OK);
+}
 
 TEST_F(ServiceTest, ResyncOfOneNodeReturnsItsResultAndIsAudited) {
   auto a = ReportingAgent("a", absl::Milliseconds(3));
@@ -1016,6 +1058,40 @@ TEST_F(ServiceTest, WatchFleetDeliversAChangeOfferedWhileAWriteWasInFlight) {
     return HasOffset(OnlyNode(f, "a"), absl::Microseconds(42));
   })) << "the watcher never got the report ("
       << watch.Received().size() << " fleets received)";
+}
+
+// A fleet-wide resync at 10 nodes a second: one node per 100 ms
+// housekeeping tick, so the NTP server never sees the whole fleet's bursts at
+// once.
+class WavesTest : public ServiceTest {
+ protected:
+  ControllerOptions Options() override {
+    ControllerOptions o;
+    o.resync.nodes_per_second = 10;
+    return o;
+  }
+};
+
+TEST_F(WavesTest, FleetWideResyncGoesOutInWaves) {
+  std::vector<std::unique_ptr<FakeAgent>> agents;
+  for (const char* name : {"a", "b", "c", "d"}) {
+    agents.push_back(ReportingAgent(name, absl::Microseconds(1)));
+  }
+  v1::ResyncRequest request;
+  request.mutable_selector()->set_all(true);
+  SetDuration(absl::Seconds(30), request.mutable_deadline());
+  const absl::Time start = absl::Now();
+  auto call = StartResync(request);
+  std::vector<absl::Time> asked;
+  for (auto& agent : agents) {
+    ASSERT_TRUE(AnswerOk(*agent).has_value());
+    asked.push_back(absl::Now());
+  }
+  ASSERT_TRUE(call->done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_EQ(call->response.results_size(), 4);
+  // Four nodes, one per tick: the last is asked at least three ticks after
+  // the first (a loaded machine only spreads them further).
+  EXPECT_GE(asked.back() - start, absl::Milliseconds(190));
 }
 
 }  // namespace

@@ -15,7 +15,8 @@ wait_until 45 "4 nodes connected and synchronised, skew < 1 ms" converged 4
 json=$(status_json)
 jcheck 'len(named(d, "twin")) == 2
         and all(n["duplicate_name"] for n in named(d, "twin"))
-        and named(d, "twin")[0]["hello"]["instance_id"] != named(d, "twin")[1]["hello"]["instance_id"]
+        and named(d, "twin")[0]["peer"] != named(d, "twin")[1]["peer"]
+        and all(n["hello"]["instance_id"] == "" for n in d["nodes"])
         and not named(d, "solo")[0]["duplicate_name"]
         and not named(d, "server")[0]["duplicate_name"]' <<<"$json" ||
   fail "both twins listed and flagged, no one else: $json"
