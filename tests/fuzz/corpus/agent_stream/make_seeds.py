@@ -4,10 +4,11 @@
 Each seed is a sequence of steps in the target's input format (see the comment at the top of
 agent_stream_fuzz.cc); the protobuf messages are encoded by hand (proto3 wire format), so this
 needs nothing but Python 3. Run it again after changing the seeds or the input format:
-    python3 tests/fuzz/corpus/agent_stream/make_seeds.py
+    python3 tests/fuzz/corpus/agent_stream/make_seeds.py [DIR_FOR_PENDING_REPRODUCERS]
 """
 import os
 import struct
+import sys
 
 # Ops (agent_stream_fuzz.cc, enum Op).
 CONNECT, REPORT, TOUCH, DISCONNECT, ADVANCE, SNAPSHOT, SELECT, SUMMARIZE, KNOWN, REPORT_OLD, \
@@ -183,12 +184,31 @@ SEEDS = {
     ],
 }
 
+# Inputs that find a known bug, kept out of the corpus (they would fail the replay test) until
+# it is fixed. Written to the directory given as the first argument, if any.
+PENDING = {
+    # One node reports offset = {seconds: INT64_MIN, nanos: -1} (not a valid
+    # google.protobuf.Duration); FromProto saturates it to -InfiniteDuration, and
+    # Registry::TakeSnapshot's skew = max - min = (-inf) - (-inf) = -inf, written as
+    # -10 000 years: "negative skew -87660000h". Fixed when Registry::Report validates Durations.
+    "negative_skew.bin": [
+        step(CONNECT, 0, msg(hello("a", "i1"))),
+        step(REPORT, 0, msg(field_varint(2, SYNCHRONISED) +
+                            field_bytes(3, duration(-(1 << 63), -1)))),
+    ],
+}
+
+
+def write(directory, seeds):
+    for name, steps in seeds.items():
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(b"".join(steps))
+
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    for name, steps in SEEDS.items():
-        with open(os.path.join(here, name), "wb") as f:
-            f.write(b"".join(steps))
+    write(os.path.dirname(os.path.abspath(__file__)), SEEDS)
+    if len(sys.argv) > 1:
+        write(sys.argv[1], PENDING)
 
 
 if __name__ == "__main__":
