@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every ntpfleet test: installs what the build needs (scripts/setup.sh), builds everything
-# offline, runs all unit/integration tests, then the fuzz targets under libFuzzer for a bounded time.
+# offline, runs all unit/integration tests, then the unit/integration tests again under ASan+UBSan
+# (--config=asan), then the fuzz targets under libFuzzer for a bounded time.
 # Ends with "N passed, N failed" alone on the last line (Bazel test targets), and exits non-zero
 # on any failure or if no test ran.
 #
@@ -33,6 +34,13 @@ trap 'rm -rf "$events"' EXIT
 status=0
 echo "== bazel test //... (unit, simulation, integration, fuzz corpus replay)"
 bazel test --keep_going --build_event_json_file="$events/main.json" //... || status=1
+
+# The same tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang; leaks too).
+# Not the interop tests (third-party daemons beside the same agent code the integration tests
+# already cover) nor the benchmark smoke tests (tooling, timing-bound, run exclusively).
+echo "== bazel test --config=asan //... -- -//tests/interop/... -//bench/... (ASan + UBSan)"
+bazel test --config=asan --keep_going --build_event_json_file="$events/asan.json" \
+  -- //... -//tests/interop/... -//bench/... || status=1
 
 echo "== bazel test --config=fuzz //tests/fuzz/... (libFuzzer, ${FUZZ_SECONDS} s per target)"
 bazel test --config=fuzz --keep_going --test_env=FUZZ_SECONDS="$FUZZ_SECONDS" \

@@ -49,8 +49,10 @@ int64_t DurationToFixed32x32(absl::Duration d) {
   // Representable seconds: [-2^31, 2^31).
   if (seconds >= (int64_t{1} << 31)) return std::numeric_limits<int64_t>::max();
   if (seconds < -(int64_t{1} << 31)) return std::numeric_limits<int64_t>::min();
-  absl::int128 fixed =
-      (absl::int128(seconds) << 32) + absl::int128(TicksToFraction(ticks));
+  // A multiplication, not `<< 32`: shifting a negative value left is undefined
+  // behaviour before C++20 (UBSan: "left shift of negative value").
+  absl::int128 fixed = absl::int128(seconds) * (int64_t{1} << 32) +
+                       absl::int128(TicksToFraction(ticks));
   if (fixed > std::numeric_limits<int64_t>::max())
     return std::numeric_limits<int64_t>::max();
   return static_cast<int64_t>(fixed);

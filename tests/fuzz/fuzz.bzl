@@ -28,6 +28,10 @@ def fuzz_test(name, srcs, deps, corpus):
             "$(location :%s_bin)" % name,
             "tests/fuzz/corpus/" + corpus,
         ],
-        data = [":%s_bin" % name] + native.glob(["corpus/%s/*" % corpus]),
+        data = [":%s_bin" % name] + native.glob(
+            ["corpus/%s/*" % corpus],
+            # A seed generator may live beside its seeds.
+            exclude = ["corpus/%s/*.py" % corpus],
+        ),
         tags = ["fuzz"],
     )
