@@ -26,10 +26,10 @@
 // trip ASan/UBSan); nodes are sorted by name; connected_count + stale_count
 // equals the nodes in those states and is at most the node count, and equals
 // the model's live streams; flagged_count <= connected_count; skew >= 0 and
-// max_error_bound >= 0; valid_until is after the snapshot's clock; version()
-// never decreases and grows on every accepted change. Report/Touch succeed
-// exactly on the streams the model says are live (a Connect with the node_name
-// and instance_id of a live stream replaces it; Disconnect ends it).
+// max_error_bound >= 0; a fresh snapshot is not yet out of date (valid_until);
+// version() never decreases and grows on every accepted change. Report/Touch
+// succeed exactly on the streams the model says are live (a Connect with the
+// node_name and instance_id of a live stream replaces it; Disconnect ends it).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -63,7 +63,7 @@ namespace v1 = ntpfleet::v1;
 // an edit of this section only.
 class FleetUnderTest {
  public:
-  FleetUnderTest() : registry_(&wall_) {}
+  FleetUnderTest() : registry_(&wall_, &monotonic_) {}
 
   // The controller's wall clock (may step backwards) and, once the Registry
   // takes one, its monotonic clock (never backwards; unused until then).
@@ -80,11 +80,14 @@ class FleetUnderTest {
     if (!id.ok()) return std::nullopt;
     return *id;
   }
-  // Whether the registry took the status (false: the stream is not live).
-  bool Report(uint64_t connection, const v1::SyncStatus& status) {
+  // OK: taken; NotFound: the stream is not live; InvalidArgument: dropped
+  // (out of bounds), the stream goes on.
+  absl::Status Report(uint64_t connection, const v1::SyncStatus& status) {
     return registry_.Report(connection, status);
   }
-  bool Touch(uint64_t connection) { return registry_.Touch(connection); }
+  absl::Status Touch(uint64_t connection, const v1::ResyncResult& result) {
+    return registry_.ReportResult(connection, result);
+  }
   void Disconnect(uint64_t connection) { registry_.Disconnect(connection); }
   void AddKnownNode(const v1::Hello& hello, absl::Time last_seen) {
     registry_.AddKnownNode(hello, last_seen);
@@ -98,10 +101,13 @@ class FleetUnderTest {
     return registry_.Select(selector);
   }
   uint64_t version() const { return registry_.version(); }
+  bool Expired(const Registry::Snapshot& s) const {
+    return registry_.Expired(s);
+  }
 
  private:
   ntpfleet::testing::FakeClock wall_;
-  ntpfleet::testing::FakeClock monotonic_{absl::UnixEpoch()};
+  ntpfleet::testing::FakeMonotonicClock monotonic_;
   Registry registry_;
 };
 // End of adapter.
@@ -227,8 +233,8 @@ void CheckSnapshot(const FleetUnderTest& fleet, const Model& model,
                      absl::FormatDuration(ntpfleet::FromProto(f.skew()))));
   Check(ntpfleet::FromProto(f.max_error_bound()) >= absl::ZeroDuration(),
         "negative max_error_bound");
-  Check(snapshot.valid_until > ntpfleet::FromProto(f.as_of()),
-        "snapshot valid_until not after its as_of");
+  Check(!fleet.Expired(snapshot),
+        "a snapshot just taken is already out of date (valid_until)");
   Check(snapshot.version <= fleet.version(),
         "snapshot version from the future");
 }
@@ -292,13 +298,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (accepted) Check(now > version, absl::StrCat(what, ": no new version"));
     version = now;
   };
-  // A report or touch on `id` must succeed exactly when the stream is live.
-  auto on_stream = [&](uint64_t id, bool accepted, const char* what) {
-    Check(accepted == (model.live.count(id) == 1),
-          absl::StrCat(what, " on connection ", id, " returned ", accepted,
-                       " but the stream is ",
-                       model.live.count(id) ? "live" : "not live"));
-    changed(accepted, what);
+  // A report or touch on `id` is refused as NotFound exactly when the stream
+  // is not live; on a live one it is taken (a new version) or dropped as out
+  // of bounds (InvalidArgument).
+  auto on_stream = [&](uint64_t id, const absl::Status& s, const char* what) {
+    const bool live = model.live.count(id) == 1;
+    Check(absl::IsNotFound(s) != live,
+          absl::StrCat(what, " on connection ", id, " returned ", s.ToString(),
+                       " but the stream is ", live ? "live" : "not live"));
+    Check(s.ok() || absl::IsNotFound(s) || absl::IsInvalidArgument(s),
+          absl::StrCat(what, ": unexpected ", s.ToString()));
+    changed(s.ok(), what);
   };
 
   while (!in.done()) {
@@ -328,7 +338,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const int slot = in.Byte() % kSlots;
         v1::ResyncResult result;
         if (!in.Parse(&result) || !model.slot[slot].has_value()) break;
-        on_stream(*model.slot[slot], fleet.Touch(*model.slot[slot]), "Touch");
+        on_stream(*model.slot[slot], fleet.Touch(*model.slot[slot], result),
+                  "Touch");
         break;
       }
       case kDisconnect: {
@@ -399,16 +410,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           changed(id.has_value(), "Connect (message)");
         } else if (message.has_status()) {
           const uint64_t id = *model.slot[slot];
-          const bool accepted = fleet.Report(id, message.status());
+          const absl::Status accepted = fleet.Report(id, message.status());
           on_stream(id, accepted, "Report (message)");
-          if (!accepted) {  // the reactor ends the replaced stream
+          if (absl::IsNotFound(accepted)) {  // the reactor ends that stream
             fleet.Disconnect(id);
             model.slot[slot].reset();
             changed(false, "Disconnect (replaced)");
           }
         } else if (message.has_resync_result()) {
           const uint64_t id = *model.slot[slot];
-          on_stream(id, fleet.Touch(id), "Touch (message)");
+          on_stream(id, fleet.Touch(id, message.resync_result()),
+                    "Touch (message)");
         }
         break;
       }
