@@ -39,9 +39,12 @@ start_controller() {
 # ntpfleetctl against the current controller, wherever it listens.
 ctl() { safe "$CTL" --controller "$CADDR" --color never "$@"; }
 
-# local_json NAME: `ntpfleetctl peers --output json` of agent NAME through its control socket
-# (a LocalStatus: node, status with peers, server_counters).
+# local_json NAME: agent NAME's SyncStatus (`ntpfleetctl peers --output json` through its
+# control socket: state, frequency_ppm, offset, peers...).
 local_json() { safe "$CTL" --control-socket "$SOCKS/$1.sock" --output json peers; }
+# local_status NAME: agent NAME's whole LocalStatus (node, status, server_counters), by
+# tests/faults/local_status.
+local_status() { safe "$LOCAL_STATUS" "$SOCKS/$1.sock"; }
 # local_is NAME EXPR [ARG...]: agent NAME's LocalStatus satisfies EXPR (see jcheck).
 local_is() {
   local name="$1" json
@@ -50,7 +53,7 @@ local_is() {
   jcheck "$@" <<<"$json"
 }
 # counter NAME KEY: agent NAME's server counter KEY (0 when absent: proto3 JSON omits zeros).
-counter() { local_json "$1" | jget 'int(d.get("server_counters", {}).get(a[0], 0))' "$2"; }
+counter() { local_status "$1" | jget 'int(d.get("server_counters", {}).get(a[0], 0))' "$2"; }
 
 # rss_kib PID: resident set size in KiB.
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -68,6 +71,9 @@ faults_init() {
     exit "$rc"
   fi
   it_init "$@"
+  TOOL="$HERE_FAULTS/ntp_tool.py"
+  LOCAL_STATUS="$HERE_FAULTS/local_status"
+  [ -x "$LOCAL_STATUS" ] || fail "no local_status binary at $LOCAL_STATUS"
   if [ -n "${NTPFLEET_FAULTS_INSIDE:-}" ]; then
     mount --make-rprivate /
     ip link set lo up
