@@ -87,12 +87,12 @@ def flood(host, port, count, seconds, seed):
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
     dest = (host, int(port))
     sent = {}
-    big = bytes(rng.getrandbits(8) for _ in range(65507))
+    big = rng.randbytes(65507)
     end = time.monotonic() + float(seconds)
     n = 0
 
     def header(li_vn_mode):
-        p = bytearray(rng.getrandbits(8) for _ in range(48))
+        p = bytearray(rng.randbytes(48))
         p[0] = li_vn_mode
         return p
 
@@ -100,7 +100,7 @@ def flood(host, port, count, seconds, seed):
     while n < int(count) and time.monotonic() < end:
         kind = kinds[n % len(kinds)]
         if kind == "random":
-            p = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 47)))
+            p = rng.randbytes(rng.randint(1, 47))
         elif kind == "truncated":
             p = bytes(header((4 << 3) | 3)[: rng.randint(1, 47)])
         elif kind == "bad_version":
@@ -144,7 +144,7 @@ def tcpflood(host, port, connections, slow, seconds, seed):
         except OSError:
             counts["refused"] += 1
             continue
-        junk = bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 4096)))
+        junk = rng.randbytes(rng.randint(1, 4096))
         try:
             if i % 4 == 0:
                 c.sendall(preface + junk)
