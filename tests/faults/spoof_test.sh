@@ -3,7 +3,9 @@
 # namespace. A client agent (simulated clock, +5 ms) syncs to a server agent on 127.0.0.1. While
 # `ntpfleetctl sync` makes it send bursts of requests, ntp_tool.py spoof sniffs each request on
 # lo (AF_PACKET) and answers it with a forged reply (raw IPv4 socket) claiming the time is 10 s
-# ahead, stratum 1:
+# ahead, stratum 1. The real server is SIGSTOPped meanwhile, so a forged reply is the only answer
+# to each request (otherwise the real reply, a few µs away, would come first and the forged one
+# would merely be a duplicate):
 #   (a) from the real server's address and port, with a WRONG origin timestamp;
 #   (b) with the RIGHT origin timestamp (copied from the sniffed request), from another address
 #       (127.0.0.2, the server's port) and from another port (127.0.0.1, the server's port + 1).
@@ -11,8 +13,8 @@
 # queries, vs this machine's clock) stays below 50 ms throughout, its status never shows an
 # offset near 10 s, nothing is stepped, and it stays synchronised to the real server;
 # (b) is counted: the client's unknown_sender counter grows by every forged reply;
-# (a) is counted in the source's own counters (SourceCounters.bogus_origin, or .duplicate when
-# the real reply came first) -- see the KNOWN GAP at the end.
+# (a) is counted in the source's own counters (SourceCounters.bogus_origin) -- see the KNOWN GAP
+# at the end.
 # What a broken agent shows: a 10 s step or a 10 s offset (a forged reply believed), or a
 # counter that does not move.
 FAULTS_NAMESPACE=1
@@ -66,11 +68,11 @@ spoof_round() {
   [ "$FORGED" = "$count" ] || fail "$label: only $FORGED of $count replies forged"
 }
 
+signal server STOP
 unknown_0=$(counter client unknown_sender)
 # --- (a) wrong origin, from the real server's address and port ------------------------------------
 spoof_round wrong-origin 6 --mode wrong-origin
 check_clock
-synced || fail "the client lost its server after forged wrong-origin replies"
 unknown_1=$(counter client unknown_sender)
 [ "$unknown_1" = "$unknown_0" ] ||
   fail "replies from the server's own address were counted as unknown senders ($unknown_0 -> $unknown_1)"
@@ -81,7 +83,9 @@ n_addr=$FORGED
 spoof_round wrong-port 4 --mode wrong-source --from "127.0.0.1:$((SPORT + 1))"
 n_port=$FORGED
 check_clock
-synced || fail "the client lost its server after forged replies from another source"
+signal server CONT
+wait_until 60 "the client synchronised to the real server again" synced
+check_clock
 unknown_2=$(counter client unknown_sender)
 log "unknown_sender: $unknown_1 -> $unknown_2 after $((n_addr + n_port)) forged replies from other sources"
 [ "$((unknown_2 - unknown_1))" -ge "$((n_addr + n_port))" ] ||
@@ -92,12 +96,12 @@ log "ok: every forged reply ignored, the clock unmoved (largest |true offset| $M
 
 # --- KNOWN GAP (issue #10 part 8: "ignored AND counted") -------------------------------------------
 # The wrong-origin replies of (a) are counted inside the agent (agent/ntp/source.cc:
-# SourceCounters.bogus_origin, or .duplicate if the real reply came first), but no interface
+# SourceCounters.bogus_origin), but no interface
 # exports SourceCounters: neither ntpfleet.v1.PeerStatus nor LocalStatus has them
 # (engine.cc copies them into ntp::PeerStatus; report/status_proto.cc drops them). This check
 # fails until they are exported, as a `counters` map in each peer of the LocalStatus.
 local_status client | jcheck '
-any("counters" in p and int(p["counters"].get("bogus_origin", 0)) + int(p["counters"].get("duplicate", 0)) >= 6
+any("counters" in p and int(p["counters"].get("bogus_origin", 0)) >= 6
     for p in d.get("status", {}).get("peers", []))' ||
   fail "KNOWN GAP: the 6 wrong-origin replies of (a) cannot be seen counted: the agent does not export its per-source counters (SourceCounters) in LocalStatus/PeerStatus"
 log "PASS"
