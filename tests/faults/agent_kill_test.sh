@@ -72,7 +72,7 @@ local_is client-c 'd.get("state") != "SYNC_STATE_SYNCHRONISED"' ||
 signal server CONT
 wait_until 30 "client-c synchronised" local_is client-c 'd.get("state") == "SYNC_STATE_SYNCHRONISED"' 
 max_abs=0
-for i in $(seq 20); do
+for _ in $(seq 20); do
   q=$(python3 "$TOOL" query 127.0.0.1 "$APORT") || fail "client-c does not answer NTP"
   off=$(jget 'd["offset_s"]' <<<"$q")
   max_abs=$(awk -v m="$max_abs" -v o="$off" 'BEGIN { if (o < 0) o = -o; print (o > m ? o : m) }')

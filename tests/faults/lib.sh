@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the fault tests (tests/faults/*_test.sh; issue #10 part 8).
 #
 # Built on tests/integration/lib.sh (sourced here: ctl, jcheck/jget, fleet_is, start_agent,

@@ -28,7 +28,6 @@
 """
 
 import json
-import os
 import random
 import select
 import socket

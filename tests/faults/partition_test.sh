@@ -1,9 +1,10 @@
 #!/bin/bash
 # Fault: a network partition (issue #10 part 8). Two network namespaces joined by a veth pair,
 # addresses only inside them: this test's own namespace ("near": 10.200.0.1/24 on veth-near)
-# and "far" (10.200.0.2/24 on veth-far). Near: the controller on 10.200.0.1 and the fleet's
-# server agent (local clock) serving NTP on 10.200.0.1; a near client on loopback-reachable
-# 10.200.0.1 too. Far: a client agent, syncing to and reporting over the link.
+# and "far" (10.200.0.2/24 on veth-far). Near: the controller on 10.200.0.1 (plain text on a
+# non-loopback address: CONTROLLER_EXTRA_FLAGS in lib.sh is where --insecure goes), the fleet's
+# server agent (local clock) serving NTP on 10.200.0.1, and a client of it. Far: a client
+# agent, syncing to and reporting over the link.
 # Asserted:
 #   * all 3 CONNECTED and converged; then `ip link set veth-far down` in the far namespace;
 #   * just before the cut, the far clock is moved back 5 ms and measured (its last report: an
