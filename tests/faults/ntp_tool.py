@@ -23,7 +23,10 @@
       --offset s away, sent with a raw IPv4 socket (forged source address and port):
         MODE wrong-origin: from the real server's address and port, origin timestamp wrong;
         MODE wrong-source: from --from (another address or port), origin timestamp right
-                           (the request's transmit timestamp).
+                           (the request's transmit timestamp);
+        MODE control: from the real server's address and port, origin timestamp right: a
+                      forgery no client can tell from the real reply (the tests' proof that
+                      a believed forgery would be seen).
       Stops after N forged replies or LIMIT seconds; prints JSON {"forged": n}.
 """
 
@@ -232,7 +235,7 @@ def spoof(args):
         reply[3] = 0xEC  # precision 2^-20
         reply[12:16] = b"GPS\0"
         reply[16:24] = to_ntp(now - 1)
-        if mode == "wrong-origin":
+        if mode == "wrong-origin":  # (control and wrong-source: the right origin)
             wrong = bytearray(ntp[40:48])
             wrong[7] ^= 0x5A  # the request's transmit timestamp, a few hundred ps off
             reply[24:32] = bytes(wrong)

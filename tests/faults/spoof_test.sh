@@ -16,7 +16,8 @@
 # (a) is counted in the source's own counters (SourceCounters.bogus_origin) -- see the KNOWN GAP
 # at the end.
 # What a broken agent shows: a 10 s step or a 10 s offset (a forged reply believed), or a
-# counter that does not move.
+# counter that does not move. A control round at the end forges a reply the client cannot tell
+# from the real one and checks that the +10 s then does show: the checks can fail.
 FAULTS_NAMESPACE=1
 source "$(dirname "$0")/lib.sh"
 faults_init "$@"
@@ -93,6 +94,37 @@ log "unknown_sender: $unknown_1 -> $unknown_2 after $((n_addr + n_port)) forged 
 
 if grep -i "step" "$WORK/client.log"; then fail "the client stepped its clock"; fi
 log "ok: every forged reply ignored, the clock unmoved (largest |true offset| $MAX_TRUE_OFFSET s)"
+
+# --- control: a forgery the client cannot tell from the real reply IS believed -------------------
+# (right origin, from the real server's address and port, the server stopped). This shows that
+# the checks above would see a believed forgery. The forged replies come a little later than the
+# real ones would (the sniffer is in Python), so their delay is larger and the clock filter
+# prefers the real samples it holds: 10 forgeries, more than its 8 samples, push those out. Then
+# the client's peer shows the claimed +10 s, or its clock has been stepped to it.
+signal server STOP
+python3 "$TOOL" spoof --sniff-if lo --server "127.0.0.1:$SPORT" --client-ip 127.0.0.1 \
+  --count 10 --offset 10 --seconds 80 --mode control >"$WORK/spoof-control.log" 2>&1 &
+control_pid=$!
+sleep 0.5
+believed() {
+  local q
+  local_is client 'any(abs(dur(p.get("offset", "0s")) - 10) < 0.5 for p in d.get("peers", []))' && return 0
+  q=$(python3 "$TOOL" query 127.0.0.1 "$CLIENT_PORT") || return 1
+  jcheck 'abs(d["offset_s"] - 10) < 0.5' <<<"$q"
+}
+t_control=$SECONDS
+while ! believed; do
+  [ $((SECONDS - t_control)) -lt 90 ] || fail "the control forgery was never believed: the checks above could not have seen one"
+  if [ $(((SECONDS - t_control) % 18)) = 0 ]; then
+    safe timeout 25 "$CTL" --control-socket "$SOCKS/client.sock" sync >>"$WORK/sync.log" 2>&1 &
+    sleep 1
+  fi
+  sleep 0.2
+done
+log "ok: the control forgery was believed after $((SECONDS - t_control)) s, so the checks above can fail"
+kill "$control_pid" 2>/dev/null || true
+wait "$control_pid" 2>/dev/null || true
+signal server CONT
 
 # --- KNOWN GAP (issue #10 part 8: "ignored AND counted") -------------------------------------------
 # The wrong-origin replies of (a) are counted inside the agent (agent/ntp/source.cc:
