@@ -102,6 +102,18 @@ absl::Status ValidatePeer(const v1::PeerStatus& peer, absl::string_view field) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = CheckCount(peer.counters_size(), kMaxPeerCounters,
+                                  sub("counters"), "counters");
+      !s.ok()) {
+    return s;
+  }
+  for (const auto& [name, count] : peer.counters()) {
+    if (absl::Status s =
+            CheckPrintable(name, kMaxPeerCounterNameBytes, sub("counters key"));
+        !s.ok()) {
+      return s;
+    }
+  }
   if (peer.stratum() > kMaxStratum) {
     return Invalid(
         sub("stratum"),

@@ -38,6 +38,9 @@ inline constexpr size_t kMaxInstanceIdBytes = 64;    // printable ASCII
 // 100ms to 24h), so every agent configuration the agent accepts is accepted
 // here; with stale_intervals 3 a silent node is STALE within 72 h at most.
 inline constexpr absl::Duration kMinReportInterval = absl::Milliseconds(100);
+// PeerStatus.counters: entries, and the bytes of each name.
+inline constexpr int kMaxPeerCounters = 32;
+inline constexpr size_t kMaxPeerCounterNameBytes = 32;
 inline constexpr absl::Duration kMaxReportInterval = absl::Hours(1);
 
 // SyncStatus.

@@ -22,6 +22,14 @@ bool Significant(const v1::SyncStatus& a, const v1::SyncStatus& b) {
          a.system_peer() != b.system_peer() || a.leap() != b.leap();
 }
 
+// The longest wait between attempts to reach the controller. Short, so that
+// every agent is back within a few seconds of a controller's restart (at most
+// kMaxBackoff after it listens again); each wait is drawn from [1/2, 1] of the
+// backoff, so a fleet's attempts spread over that window instead of arriving
+// at once. An attempt at a controller that is down costs a refused TCP
+// connection.
+constexpr absl::Duration kMaxBackoff = absl::Seconds(3);
+
 }  // namespace
 
 Reporter::Reporter(ReporterOptions options, ResyncHandler on_resync)
@@ -75,7 +83,7 @@ void Reporter::Run() {
         absl::Condition(
             +[](std::atomic<bool>* stop) { return stop->load(); }, &stop_),
         wait);
-    backoff = std::min(backoff * 2, absl::Seconds(30));
+    backoff = std::min(backoff * 2, kMaxBackoff);
   }
 }
 

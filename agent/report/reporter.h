@@ -1,7 +1,7 @@
 // The agent's link to the controller: one long-lived bidirectional gRPC stream
 // (AgentService. Connect) carrying a Hello, then a SyncStatus every report
 // interval and at once on any state change, and carrying Resync commands back
-// (nodes need no inbound port). Reconnects with exponential backoff (1 s to 30
+// (nodes need no inbound port). Reconnects with exponential backoff (1 s to 3
 // s, with jitter) whenever the stream breaks; the NTP side never waits for it —
 // if the controller is down, the clock keeps being disciplined.
 //

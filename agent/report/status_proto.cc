@@ -124,6 +124,23 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
     peer->set_mark(MarkToProto(p.mark));
     peer->set_unusable_reason(p.reason);
     SetDuration(p.root_distance, peer->mutable_root_distance());
+    const ntp::SourceCounters& c = p.counters;
+    for (const auto& [name, count] :
+         {std::pair<const char*, uint64_t>{"requests", c.requests},
+          {"responses", c.responses},
+          {"malformed", c.malformed},
+          {"not_server_mode", c.not_server_mode},
+          {"bogus_origin", c.bogus_origin},
+          {"duplicate", c.duplicate},
+          {"bogus_timestamps", c.bogus_timestamps},
+          {"auth_failed", c.auth_failed},
+          {"unsynchronized", c.unsynchronized},
+          {"too_far", c.too_far},
+          {"voided_by_step", c.voided_by_step},
+          {"kod_rate", c.kod_rate},
+          {"kod_deny", c.kod_deny}}) {
+      if (count > 0) (*peer->mutable_counters())[name] = count;
+    }
     if (st.system_peer && *st.system_peer == p.id) out.set_system_peer(p.name);
   }
   if (st.local_clock_stratum) {

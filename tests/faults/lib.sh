@@ -17,8 +17,9 @@
 HERE_FAULTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE_FAULTS/../integration/lib.sh"
 
-# Flags given to every controller these tests start (an array).
-CONTROLLER_EXTRA_FLAGS=()
+# Flags given to every controller these tests start (an array): the tests resync the same
+# nodes in quick succession (the per-node interval is tested in tests/controller/service_test).
+CONTROLLER_EXTRA_FLAGS=(--resync-min-interval=0s)
 
 # start_controller NAME [LISTEN] [EXTRA_ARGS...]: the controller on LISTEN (default
 # 127.0.0.1:0; an IPv4 address) with its database at $DB; sets CPORT (its port) and CADDR
