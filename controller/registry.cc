@@ -202,6 +202,8 @@ absl::Status Registry::Report(uint64_t connection,
   // Outside the lock: a status has up to 64 peers to look at.
   if (absl::Status s = ValidateStatus(*status); !s.ok()) {
     absl::MutexLock lock(&mu_);
+    // A dead stream is told so first: its reactor ends it.
+    if (FindLive(connection) == nullptr) return NotLive(connection);
     ++counters_.rejected_statuses;
     return absl::InvalidArgumentError(
         absl::StrCat("SyncStatus dropped: ", s.message()));
@@ -224,6 +226,7 @@ absl::Status Registry::ReportResult(uint64_t connection,
                                     const v1::ResyncResult& result) {
   if (absl::Status s = ValidateResyncResult(result); !s.ok()) {
     absl::MutexLock lock(&mu_);
+    if (FindLive(connection) == nullptr) return NotLive(connection);
     ++counters_.rejected_results;
     return absl::InvalidArgumentError(
         absl::StrCat("ResyncResult dropped: ", s.message()));

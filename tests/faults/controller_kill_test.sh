@@ -89,7 +89,7 @@ within_5s() {  # WHAT
 
 # --- 1. a few resyncs, then kill -9 --------------------------------------------------------
 resync client-1
-resync --all
+resync --all --yes
 resync client-2 client-3
 audit_exactly_once
 signal controller KILL
@@ -122,7 +122,7 @@ signal client-3 CONT
 restart_and_time controller-3
 within_5s "restart right after a kill with a resync in flight"
 # A fresh resync after the second restart: audited once, and nothing replayed.
-resync --all
+resync --all --yes
 # Expected to fail until issue #10 item 7 is in: today (controller/service.cc Deliver) the
 # audit row is written when a resync completes, so the in-flight request's row is LOST.
 audit_exactly_once

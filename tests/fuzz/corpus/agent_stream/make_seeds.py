@@ -186,6 +186,14 @@ SEEDS = {
     # google.protobuf.Duration); FromProto saturated it to -InfiniteDuration and the fleet's
     # skew became (-inf) - (-inf) = -10 000 years. The registry now drops the status
     # (controller/validate.h).
+    # Once a bug: an out-of-bounds status on a stream that a reconnect had replaced was
+    # answered "dropped" (InvalidArgument) instead of "not live" (NotFound), so the reactor
+    # would have kept the dead stream open.
+    "dead_stream_invalid_status.bin": [
+        step(CONNECT, 0, msg(hello("a", "i1"))),
+        step(CONNECT, 0, msg(hello("a", "i1"))),
+        step(REPORT_OLD, 0, msg(field_varint(2, 500000))),
+    ],
     "negative_skew.bin": [
         step(CONNECT, 0, msg(hello("a", "i1"))),
         step(REPORT, 0, msg(field_varint(2, SYNCHRONISED) +
