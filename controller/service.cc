@@ -616,6 +616,10 @@ void ControllerCore::Launch(std::shared_ptr<Operation> op) {
   absl::ReleasableMutexLock lock(&mu_);
   int budget = std::max(1, options_.resync.nodes_per_second / 10);
   Advance(*op, clock_->Now(), &budget);
+  if (!op->request.dry_run()) {
+    Log(LogLevel::kInfo, "%s: on record; %d nodes asked, %d in later waves",
+        op->request_id, op->pending.size(), op->queued.size());
+  }
   if (!op->pending.empty() || !op->queued.empty()) {
     operations_[op->request_id] = std::move(op);
     return;

@@ -13,7 +13,7 @@
 # queries, vs this machine's clock) stays below 50 ms throughout, its status never shows an
 # offset near 10 s, nothing is stepped, and it stays synchronised to the real server;
 # (b) is counted: the client's unknown_sender counter grows by every forged reply;
-# (a) is counted in the source's own counters (SourceCounters.bogus_origin) -- see the KNOWN GAP
+# (a) is counted in the source's own counters (SourceCounters.bogus_origin) (PeerStatus.counters)
 # at the end.
 # What a broken agent shows: a 10 s step or a 10 s offset (a forged reply believed), or a
 # counter that does not move. A control round at the end forges a reply the client cannot tell
@@ -126,14 +126,11 @@ kill "$control_pid" 2>/dev/null || true
 wait "$control_pid" 2>/dev/null || true
 signal server CONT
 
-# --- KNOWN GAP (issue #10 part 8: "ignored AND counted") -------------------------------------------
-# The wrong-origin replies of (a) are counted inside the agent (agent/ntp/source.cc:
-# SourceCounters.bogus_origin), but no interface
-# exports SourceCounters: neither ntpfleet.v1.PeerStatus nor LocalStatus has them
-# (engine.cc copies them into ntp::PeerStatus; report/status_proto.cc drops them). This check
-# fails until they are exported, as a `counters` map in each peer of the LocalStatus.
+# --- "ignored AND counted" (issue #10 part 8) -----------------------------------------------------
+# The wrong-origin replies of (a) are counted by the source they claimed to come from
+# (agent/ntp/source.cc SourceCounters.bogus_origin, exported as PeerStatus.counters).
 local_status client | jcheck '
 any("counters" in p and int(p["counters"].get("bogus_origin", 0)) >= 6
     for p in d.get("status", {}).get("peers", []))' ||
-  fail "KNOWN GAP: the 6 wrong-origin replies of (a) cannot be seen counted: the agent does not export its per-source counters (SourceCounters) in LocalStatus/PeerStatus"
+  fail "the 6 wrong-origin replies of (a) were not counted as bogus_origin in the source's counters"
 log "PASS"
