@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/files.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/node_name.h"
@@ -309,36 +310,21 @@ absl::Status WritePair(const std::string& dir, const std::string& stem,
   return s;
 }
 
-absl::StatusOr<std::string> ReadWhole(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return absl::Status(
-        err == ENOENT ? absl::StatusCode::kNotFound
-                      : absl::StatusCode::kPermissionDenied,
-        absl::StrFormat("cannot read %s: %s", path, ErrnoText(err)));
+
+// Signs `x` with `signer` (SHA-256) and returns `key` and `x` as PEM.
+absl::StatusOr<KeyCert> SignAndEncode(X509* x, EVP_PKEY* signer, EVP_PKEY* key,
+                                      const char* what) {
+  if (!X509_sign(x, signer, EVP_sha256())) {
+    return OpensslError(absl::StrCat("cannot sign ", what));
   }
-  std::string data;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return absl::InternalError(
-          absl::StrFormat("cannot read %s: %s", path, ErrnoText(err)));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > (1 << 20)) {
-      close(fd);
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s is larger than 1 MiB: not a PEM file", path));
-    }
-  }
-  close(fd);
-  return data;
+  KeyCert out;
+  absl::StatusOr<std::string> key_pem = KeyToPem(key);
+  if (!key_pem.ok()) return key_pem.status();
+  absl::StatusOr<std::string> cert_pem = CertToPem(x);
+  if (!cert_pem.ok()) return cert_pem.status();
+  out.key_pem = *std::move(key_pem);
+  out.cert_pem = *std::move(cert_pem);
+  return out;
 }
 
 }  // namespace
@@ -368,17 +354,7 @@ absl::StatusOr<KeyCert> MakeCa(const std::string& name, absl::Time not_before,
        }) {
     if (absl::Status s = AddExt(x, &ctx, nid, value); !s.ok()) return s;
   }
-  if (!X509_sign(x, key->get(), EVP_sha256())) {
-    return OpensslError("cannot sign the CA certificate");
-  }
-  KeyCert out;
-  absl::StatusOr<std::string> key_pem = KeyToPem(key->get());
-  if (!key_pem.ok()) return key_pem.status();
-  absl::StatusOr<std::string> cert_pem = CertToPem(x);
-  if (!cert_pem.ok()) return cert_pem.status();
-  out.key_pem = *std::move(key_pem);
-  out.cert_pem = *std::move(cert_pem);
-  return out;
+  return SignAndEncode(x, key->get(), key->get(), "the CA certificate");
 }
 
 absl::Status ValidateCertSpec(const CertSpec& spec) {
@@ -469,17 +445,7 @@ absl::StatusOr<KeyCert> IssueCert(const KeyCert& ca, const CertSpec& spec) {
     if (absl::Status s = AddExt(x, &ctx, nid, value); !s.ok()) return s;
   }
   if (absl::Status s = AddSubjectAltNames(x, spec); !s.ok()) return s;
-  if (!X509_sign(x, ca_key->get(), EVP_sha256())) {
-    return OpensslError("cannot sign the certificate");
-  }
-  KeyCert out;
-  absl::StatusOr<std::string> key_pem = KeyToPem(key->get());
-  if (!key_pem.ok()) return key_pem.status();
-  absl::StatusOr<std::string> cert_pem = CertToPem(x);
-  if (!cert_pem.ok()) return cert_pem.status();
-  out.key_pem = *std::move(key_pem);
-  out.cert_pem = *std::move(cert_pem);
-  return out;
+  return SignAndEncode(x, ca_key->get(), key->get(), "the certificate");
 }
 
 std::string CertFileStem(const CertSpec& spec) {
@@ -521,7 +487,7 @@ absl::StatusOr<std::string> IssueToDir(const std::string& dir,
   for (auto [name, out] :
        {std::pair{"ca.pem", &ca.cert_pem}, std::pair{"ca.key", &ca.key_pem}}) {
     const std::string path = dir + "/" + name;
-    absl::StatusOr<std::string> data = ReadWhole(path);
+    absl::StatusOr<std::string> data = ReadFile(path);
     if (!data.ok()) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "%s: run `ntpfleetctl certs init --dir %s` first (or give the "

@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
@@ -74,31 +75,11 @@ std::array<std::string, 3> SettingNames(const std::string& what) {
 // The whole file, or InvalidArgument "SETTING: cannot read PATH: REASON".
 absl::StatusOr<std::string> ReadPem(const std::string& setting,
                                     const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: cannot read %s: %s", setting, path, strerror(errno)));
+  absl::StatusOr<std::string> data = ReadFile(path, kMaxPemBytes);
+  if (!data.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(setting, ": ", data.status().message()));
   }
-  std::string data;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: cannot read %s: %s", setting, path, strerror(err)));
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > kMaxPemBytes) {
-      close(fd);
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: %s is larger than 1 MiB, not a PEM file", setting, path));
-    }
-  }
-  close(fd);
   return data;
 }
 
