@@ -75,6 +75,12 @@ wait_until 20 "the agent CONNECTED to the controller" fleet_is 'd["connected_cou
 rss_agent_1=$(rss_kib "$AGENT_PID")
 rss_ctl_1=$(rss_kib "$CONTROLLER_PID")
 log "after: agent RSS ${rss_agent_1} KiB (+$((rss_agent_1 - rss_agent_0))), controller RSS ${rss_ctl_1} KiB (+$((rss_ctl_1 - rss_ctl_0)))"
-[ "$((rss_agent_1 - rss_agent_0))" -lt 32768 ] || fail "the agent's RSS grew by $((rss_agent_1 - rss_agent_0)) KiB in the flood (bound: 32 MiB)"
-[ "$((rss_ctl_1 - rss_ctl_0))" -lt 32768 ] || fail "the controller's RSS grew by $((rss_ctl_1 - rss_ctl_0)) KiB in the flood (bound: 32 MiB)"
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+  # Under AddressSanitizer freed memory is held in its quarantine (up to 256 MiB) on purpose:
+  # RSS says nothing about the program's own memory there. The normal pass checks the bound.
+  log "not judging RSS growth under AddressSanitizer (its quarantine keeps freed memory)"
+else
+  [ "$((rss_agent_1 - rss_agent_0))" -lt 32768 ] || fail "the agent's RSS grew by $((rss_agent_1 - rss_agent_0)) KiB in the flood (bound: 32 MiB)"
+  [ "$((rss_ctl_1 - rss_ctl_0))" -lt 32768 ] || fail "the controller's RSS grew by $((rss_ctl_1 - rss_ctl_0)) KiB in the flood (bound: 32 MiB)"
+fi
 log "PASS"

@@ -133,6 +133,31 @@ double Seconds(const google::protobuf::Duration& d) {
   return absl::ToDoubleSeconds(FromProto(d));
 }
 
+// Waits until every request the agent at `socket` sent has had its datagram
+// back (answered or dropped: each counted once in its source's counters), so
+// that the test's next step of its clock cannot fall inside an exchange. (The
+// engine voids exchanges across its own steps, not across a step the test
+// makes behind its back; the next request of a burst is 2 s away.)
+void WaitQuiet(const std::string& socket) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < give_up) {
+    absl::StatusOr<v1::LocalStatus> st = Status(socket);
+    if (st.ok()) {
+      bool quiet = true;
+      for (const v1::PeerStatus& p : st->status().peers()) {
+        uint64_t sent = 0, back = 0;
+        for (const auto& [name, count] : p.counters()) {
+          (name == "requests" ? sent : back) += count;
+        }
+        quiet = quiet && back >= sent;
+      }
+      if (quiet) return;
+    }
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  ADD_FAILURE() << "requests still unanswered after 30 s";
+}
+
 TEST_F(AgentLoopTest, ControllerResyncsStepOnlyWithinTheirLimit) {
   RunningAgent server("server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "");
   ASSERT_NE(server.loop(), nullptr);
@@ -158,6 +183,7 @@ TEST_F(AgentLoopTest, ControllerResyncsStepOnlyWithinTheirLimit) {
   }
 
   // The clock jumps 800 ms ahead.
+  WaitQuiet(socket_);
   ASSERT_TRUE(client.clock().Step(absl::Milliseconds(800)).ok());
   const int steps = client.clock().steps();
 
@@ -189,6 +215,7 @@ TEST_F(AgentLoopTest, ControllerResyncsStepOnlyWithinTheirLimit) {
   EXPECT_LT(std::fabs(absl::ToDoubleSeconds(client.clock().Phase())), 0.1);
 
   // Beyond the agent's resync_max_step, whatever the request says.
+  WaitQuiet(socket_);
   ASSERT_TRUE(client.clock().Step(absl::Seconds(3)).ok());
   r = client.ControllerResync(/*allow_step=*/true, absl::Seconds(10));
   EXPECT_EQ(r.outcome(), v1::RESYNC_OUTCOME_FAILED) << r.DebugString();
