@@ -179,6 +179,11 @@ std::vector<Transmit> Engine::StartResync(clock::MonoTime now, bool allow_step,
   forced_pending_ = true;
   forced_allow_step_ = allow_step;
   for (size_t i = 0; i < peers_.size(); ++i) {
+    // A resync measures afresh: the filter's smoothed phase (which a sudden
+    // jump of the clock, say 800 ms, enters only gradually, or as a spike)
+    // must not stand in for what the burst now measures. The frequency it
+    // learned still holds.
+    peers_[i].filter.ResetPhase();
     Execute(static_cast<int>(i), peers_[i].source->StartBurst(now, 4), now,
             &out);
     // HandleTimer sends the first request of the burst now.
