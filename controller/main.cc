@@ -15,8 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/clock/clock.h"
-#include "agent/clock/system_clock.h"
+#include "common/clock.h"
 #include "common/flags.h"
 #include "common/hostport.h"
 #include "common/log.h"
@@ -68,12 +67,6 @@ ABSL_FLAG(double, new_names_burst, 2000,
           "first start");
 
 namespace {
-
-// The machine's clock, read only: the controller never sets it.
-class WallClock final : public ntpfleet::clock::Clock {
- public:
-  absl::Time Now() const override { return absl::Now(); }
-};
 
 // The largest message the controller takes (bytes).
 constexpr int kMaxReceiveMessage = 256 << 10;
@@ -159,7 +152,8 @@ int main(int argc, char** argv) {
     }
   }
 
-  WallClock clock;
+  // The machine's clocks, read only: the controller never sets them.
+  ntpfleet::clock::SystemWallClock clock;
   ntpfleet::clock::SystemMonotonicClock mono;
   const std::string db = absl::GetFlag(FLAGS_db);
   std::string recovered;

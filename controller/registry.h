@@ -74,7 +74,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "agent/clock/clock.h"
+#include "common/clock.h"
 #include "proto/ntpfleet.pb.h"
 
 namespace ntpfleet::controller {

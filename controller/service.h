@@ -41,7 +41,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "agent/clock/clock.h"
+#include "common/clock.h"
 #include "controller/authz.h"
 #include "controller/registry.h"
 #include "controller/store.h"

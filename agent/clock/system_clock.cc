@@ -180,10 +180,4 @@ absl::Status SystemClock::SetSyncState(const SyncState& state) {
   return Adjtime(&tx, "set the kernel's clock status");
 }
 
-MonoTime SystemMonotonicClock::Now() const {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return MonoTime::FromDuration(absl::DurationFromTimespec(ts));
-}
-
 }  // namespace ntpfleet::clock

@@ -74,12 +74,7 @@ class SystemClock final : public AdjustableClock {
   absl::Status SetSyncState(const SyncState& state) override;
 };
 
-// CLOCK_MONOTONIC: never stepped, slewed by NTP frequency adjustments like
-// CLOCK_REALTIME.
-class SystemMonotonicClock final : public MonotonicClock {
- public:
-  MonoTime Now() const override;
-};
+// SystemMonotonicClock (CLOCK_MONOTONIC) is in common/clock.h.
 
 // The pure parts of SystemClock, exposed so that tests can check them without
 // touching the kernel.

@@ -29,7 +29,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/clock/clock.h"
+#include "common/clock.h"
 #include "common/proto_time.h"
 #include "controller/registry.h"
 #include "controller/store.h"

@@ -5,7 +5,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "agent/clock/clock.h"
+#include "common/clock.h"
 
 namespace ntpfleet::testing {
 
