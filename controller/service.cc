@@ -344,8 +344,25 @@ void ControllerCore::Start() {
 void ControllerCore::Stop() {
   absl::call_once(stop_once_, [this] { stop_.Notify(); });
   if (thread_.joinable()) thread_.join();
+  // Resyncs still open are answered and recorded now (nodes not heard from:
+  // TIMED_OUT; not yet asked: NOT_CONNECTED), not left to INTERRUPTED.
+  auto answer_open = [this] {
+    std::vector<Completed> open;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!operations_.empty()) {
+        open.push_back(Complete(*operations_.begin()->second));
+      }
+    }
+    for (Completed& c : open) Deliver(std::move(c));
+  };
+  answer_open();
   // What is queued is written before the store closes.
   if (writer_ != nullptr) writer_->Stop();
+  // A resync whose audit record the writer committed while stopping was
+  // launched since: answered too (its results can no longer be recorded; the
+  // next start marks them INTERRUPTED).
+  answer_open();
 }
 
 std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {

@@ -712,6 +712,26 @@ TEST_F(ServiceTest, NodeResyncedMomentsAgoIsRateLimitedNotAsked) {
             v1::RESYNC_OUTCOME_OK);
 }
 
+TEST_F(ServiceTest, StopAnswersAndRecordsTheResyncsStillOpen) {
+  auto a = ReportingAgent("a", absl::Microseconds(3));
+  auto call = StartResync(ResyncOf({"a"}, absl::Seconds(30)));
+  ASSERT_TRUE(a->NextCommand().has_value());  // asked; it never answers
+  core_->Stop();
+  ASSERT_TRUE(call->done.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(call->status.ok()) << call->status.error_message();
+  ASSERT_THAT(call->response.results(), SizeIs(1));
+  EXPECT_EQ(call->response.results(0).result().outcome(),
+            v1::RESYNC_OUTCOME_TIMED_OUT);
+  // Recorded complete, not left for the next start to call INTERRUPTED.
+  absl::StatusOr<std::vector<v1::AuditRecord>> audit =
+      store_->Audit(absl::InfinitePast(), 0);
+  ASSERT_THAT(audit, IsOk());
+  ASSERT_THAT(*audit, SizeIs(1));
+  ASSERT_THAT((*audit)[0].results(), SizeIs(1));
+  EXPECT_EQ((*audit)[0].results(0).result().outcome(),
+            v1::RESYNC_OUTCOME_TIMED_OUT);
+}
+
 TEST_F(ServiceTest, ResyncOfOneNodeReturnsItsResultAndIsAudited) {
   auto a = ReportingAgent("a", absl::Milliseconds(3));
   auto b = ReportingAgent("b", absl::Microseconds(5));
