@@ -7,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/labels.h"
 #include "common/node_name.h"
 #include "common/proto_time.h"
 
@@ -31,11 +32,6 @@ std::string Quote(absl::string_view value) {
 }
 
 bool IsPrintableAscii(char c) { return c >= 0x20 && c <= 0x7e; }
-
-bool IsLabelKeyChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '/' || c == '-';
-}
 
 absl::Status Invalid(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
@@ -199,26 +195,8 @@ absl::Status ValidateHello(const v1::Hello& hello) {
     return s;
   }
   for (const auto& [key, value] : hello.labels()) {
-    if (key.empty() || key.size() > kMaxLabelKeyBytes) {
-      return Invalid(
-          "Hello.labels",
-          absl::StrFormat("key %s is %d bytes, must be 1..%d", Quote(key),
-                          key.size(), kMaxLabelKeyBytes));
-    }
-    for (char c : key) {
-      if (!IsLabelKeyChar(c)) {
-        return Invalid(
-            "Hello.labels",
-            absl::StrFormat("key %s has byte 0x%02x; keys are made of "
-                            "[A-Za-z0-9._/-]",
-                            Quote(key), static_cast<unsigned char>(c)));
-      }
-    }
-    if (absl::Status s =
-            CheckPrintable(value, kMaxLabelValueBytes,
-                           absl::StrCat("Hello.labels[", key, "]"));
-        !s.ok()) {
-      return s;
+    if (absl::Status s = CheckLabel(key, value); !s.ok()) {
+      return Invalid("Hello.labels", s.message());
     }
   }
   if (absl::Status s = CheckCount(hello.addresses_size(), kMaxAddresses,

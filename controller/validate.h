@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/labels.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "proto/ntpfleet.pb.h"
@@ -25,9 +26,8 @@
 namespace ntpfleet::controller {
 
 // Hello.
-inline constexpr int kMaxLabels = 64;
-inline constexpr size_t kMaxLabelKeyBytes = 63;     // 1..63 of [A-Za-z0-9._/-]
-inline constexpr size_t kMaxLabelValueBytes = 253;  // printable ASCII
+// Labels: kMaxLabels, kMaxLabelKeyBytes, kMaxLabelValueBytes in
+// common/labels.h (the agent's parser applies the same rule).
 inline constexpr int kMaxAddresses = 32;
 inline constexpr size_t kMaxAddressBytes = 64;       // printable ASCII
 inline constexpr size_t kMaxAgentVersionBytes = 64;  // printable ASCII

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "agent/config/config.h"
 #include "common/hostport.h"
+#include "common/labels.h"
 
 namespace ntpfleet::config {
 namespace {
@@ -1357,7 +1358,9 @@ absl::Status Parser::ReportInterval(Args& args) {
   }
   if (d < absl::Milliseconds(100) || d > absl::Hours(1)) {
     return Error(
-        absl::StrCat("report_interval must be from 100ms to 1h (the controller refuses more), not ", token));
+        absl::StrCat("report_interval must be from 100ms to 1h (the controller "
+                     "refuses more), not ",
+                     token));
   }
   config_.report_interval = absl::Trunc(d, absl::Nanoseconds(1));
   return absl::OkStatus();
@@ -1375,6 +1378,16 @@ absl::Status Parser::Label(Args& args) {
   std::string key = token.substr(0, eq);
   if (config_.labels.count(key) > 0) {
     return Error(absl::StrCat("label '", key, "' given twice"));
+  }
+  // The controller's own rule: what it would refuse is refused here, with
+  // the line.
+  if (absl::Status s = CheckLabel(key, token.substr(eq + 1)); !s.ok()) {
+    return Error(std::string(s.message()));
+  }
+  if (config_.labels.size() >= static_cast<size_t>(kMaxLabels)) {
+    return Error(absl::StrCat("more than ", kMaxLabels,
+                              " labels: the controller takes at most ",
+                              kMaxLabels));
   }
   config_.labels.emplace(std::move(key), token.substr(eq + 1));
   return absl::OkStatus();

@@ -925,6 +925,17 @@ TEST(NtpfleetDirectivesTest, InvalidValuesAreErrors) {
               StatusIs(kInvalid, HasSubstr("KEY=VALUE")));
   EXPECT_THAT(Parse("label a=1\nlabel a=2"),
               StatusIs(kInvalid, "agent.conf:2: label 'a' given twice"));
+  // What the controller would refuse (common/labels.h), refused at its line.
+  EXPECT_THAT(Parse(absl::StrCat("label ", std::string(64, 'k'), "=v")),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1: label key")));
+  EXPECT_THAT(Parse("label rack*=1"),
+              StatusIs(kInvalid, HasSubstr("[A-Za-z0-9._/-]")));
+  EXPECT_THAT(Parse(absl::StrCat("label k=", std::string(254, 'v'))),
+              StatusIs(kInvalid, HasSubstr("254 bytes, at most 253")));
+  std::string many;
+  for (int i = 0; i < 65; ++i) absl::StrAppend(&many, "label k", i, "=v\n");
+  EXPECT_THAT(Parse(many),
+              StatusIs(kInvalid, HasSubstr("agent.conf:65: more than 64")));
   EXPECT_THAT(Parse("rtcsync yes"),
               StatusIs(kInvalid, "agent.conf:1: rtcsync: unexpected 'yes'"));
   EXPECT_THAT(Parse("node_name"), StatusIs(kInvalid, HasSubstr("missing")));
