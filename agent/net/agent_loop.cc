@@ -943,6 +943,16 @@ void AgentLoop::FinishResyncs(clock::MonoTime now, bool all) {
   }
 }
 
+void AgentLoop::LeaveClock() {
+  // No slew left running in the kernel, and the drift file says the rate the
+  // clock is left at.
+  if (absl::Status s = engine_->Shutdown(MonoNow()); !s.ok()) {
+    Log(LogLevel::kWarning, "leaving the clock at its learned frequency: %s",
+        s.message());
+  }
+  WriteDrift();
+}
+
 void AgentLoop::WriteDrift() {
   const std::string& path = options_.config.driftfile;
   if (path.empty() || engine_->corrections() == 0) return;
@@ -1036,7 +1046,11 @@ absl::Status AgentLoop::Run() {
       fds.push_back({c.fd, POLLIN, 0});
     const int ready = poll(fds.data(), fds.size(), timeout_ms);
     if (ready < 0 && errno != EINTR) {
-      return absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
+      const absl::Status failed =
+          absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
+      FinishResyncs(MonoNow(), true);
+      LeaveClock();
+      return failed;
     }
     if (stop_.load()) break;
     if (ready > 0 && fds[0].revents) {
@@ -1097,7 +1111,7 @@ absl::Status AgentLoop::Run() {
     if (options_.once && once_result_) break;
   }
   FinishResyncs(MonoNow(), true);
-  WriteDrift();
+  LeaveClock();
   return absl::OkStatus();
 }
 

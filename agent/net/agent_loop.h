@@ -124,6 +124,9 @@ class AgentLoop {
   std::optional<std::string> RefuseControl(const ControlConn& conn,
                                            const v1::LocalRequest& request);
   bool RunPostedResyncs();  // true if any
+  // On every way out of Run(): the clock at its learned frequency with no
+  // slew running, and the drift file written.
+  void LeaveClock();
   void WriteDrift();
   void LogStateChanges(const ntp::EngineStatus& st);
   absl::Time ToClockTime(const std::optional<absl::Time>& kernel_rx) const;

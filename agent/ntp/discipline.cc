@@ -52,6 +52,12 @@ void Discipline::HandleTimer(clock::MonoTime now) {
   (void)SetAdjustment(base_ppm_);
 }
 
+absl::Status Discipline::Shutdown(clock::MonoTime now) {
+  Fold(now);
+  slewing_ = false;
+  return SetAdjustment(base_ppm_);
+}
+
 bool Discipline::StepBy(double e, Correction* result) {
   if (absl::Status s = clock_->Step(absl::Seconds(e)); !s.ok()) {
     result->kind = CorrectionKind::kError;

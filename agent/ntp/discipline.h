@@ -93,6 +93,14 @@ class Discipline {
   // Keeps the learned frequency and finishes any slew (holdover); nothing else
   // changes. Ends a slew when it is due.
   void HandleTimer(clock::MonoTime now);
+
+  // Before the agent exits: ends any slew early and leaves the clock at the
+  // learned base frequency. The kernel keeps whatever rate it was last given,
+  // so an agent that stopped mid-slew would leave the clock running up to
+  // 500 ppm off until the next start (chronyd resets on exit for the same
+  // reason). What the slew had not yet corrected stays uncorrected. The
+  // clock's error, if setting the frequency fails.
+  absl::Status Shutdown(clock::MonoTime now);
   clock::MonoTime next_timer() const {
     return slewing_ ? slew_end_ : clock::MonoTime::Infinite();
   }

@@ -163,6 +163,11 @@ class Engine {
   clock::MonoTime next_timer() const;
   EngineStatus Status(clock::MonoTime now) const;
   uint64_t unknown_sender_drops() const { return unknown_sender_; }
+  // Before the agent exits: the clock is left at the learned base frequency
+  // with no slew running (Discipline::Shutdown).
+  absl::Status Shutdown(clock::MonoTime now) {
+    return discipline_.Shutdown(now);
+  }
   const Discipline& discipline() const { return discipline_; }
   // How many corrections have been applied since start (grows with every step
   // or slew).

@@ -24,6 +24,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agent/clock/drift_file.h"
 #include "agent/clock/sim_clock.h"
 #include "agent/clock/system_clock.h"
 #include "agent/config/config.h"
@@ -65,7 +66,9 @@ class RunningAgent {
     loop_ = *std::move(loop);
     thread_ = std::thread([this] { EXPECT_TRUE(loop_->Run().ok()); });
   }
-  ~RunningAgent() {
+  ~RunningAgent() { Stop(); }
+  // Stops the loop and waits for Run() to return (the clock stays readable).
+  void Stop() {
     if (loop_) loop_->RequestStop();
     if (thread_.joinable()) thread_.join();
   }
@@ -264,6 +267,52 @@ TEST_F(AgentLoopTest, AgentsOwnLimitHoldsWhateverTheRequestSays) {
   // Most of the 3 s corrected at once (a limited agent would still be 3 s
   // off; what remains of an estimate that mixes older samples is slewed).
   EXPECT_LT(std::fabs(absl::ToDoubleSeconds(client.clock().Phase())), 1.0);
+}
+
+// Stopped mid-slew, the agent leaves the clock at its learned frequency (the
+// drift file's), not at the slew's extra rate: the kernel would keep running
+// the clock up to 500 ppm off after the agent is gone (issue #11).
+TEST_F(AgentLoopTest, StoppedMidSlewLeavesTheClockAtItsLearnedFrequency) {
+  const std::string drift = dir_ + "/ntp.drift";
+  RunningAgent server("server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "");
+  ASSERT_NE(server.loop(), nullptr);
+  RunningAgent client(
+      absl::StrCat("server 127.0.0.1:", server.loop()->server_port(),
+                   " iburst\ndriftfile ", drift, "\n"),
+      socket_);
+  ASSERT_NE(client.loop(), nullptr);
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (true) {
+    absl::StatusOr<v1::LocalStatus> st = Status(socket_);
+    ASSERT_TRUE(st.ok()) << st.status();
+    if (!st->status().system_peer().empty()) break;
+    ASSERT_LT(absl::Now(), give_up) << "never synchronised";
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // 20 ms off, below the step threshold: a resync slews it away at up to
+  // 500 ppm over tens of seconds; the agent is stopped once the slew runs.
+  WaitQuiet(socket_);
+  const double before = client.clock().FrequencyAdjustment();
+  ASSERT_TRUE(client.clock().Step(absl::Milliseconds(20)).ok());
+  v1::Resync resync;
+  resync.set_request_id("r1");
+  resync.set_burst(true);
+  resync.mutable_deadline()->set_seconds(30);
+  client.loop()->PostResync(resync, [](const v1::ResyncResult&) {});
+  const absl::Time slew_by = absl::Now() + absl::Seconds(30);
+  while (std::fabs(client.clock().FrequencyAdjustment() - before) < 100) {
+    ASSERT_LT(absl::Now(), slew_by) << "no slew started";
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const double slewing_at = client.clock().FrequencyAdjustment();
+
+  client.Stop();
+  absl::StatusOr<double> learned = clock::ReadDriftFile(drift);
+  ASSERT_TRUE(learned.ok()) << learned.status();
+  // Now the clock runs at what the drift file says (written to 0.001 ppm),
+  // not at the slew's rate.
+  EXPECT_NEAR(client.clock().FrequencyAdjustment(), *learned, 0.001)
+      << "slewing at " << slewing_at;
 }
 
 TEST_F(AgentLoopTest, RefusedControlRequestsAreCounted) {

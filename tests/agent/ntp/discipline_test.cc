@@ -366,6 +366,27 @@ TEST_F(DisciplineTest, SlewsWhenTheLimitLeavesRoom) {
   EXPECT_NEAR(clock_.FrequencyAdjustment(), 500, 1e-9);
 }
 
+TEST(DisciplineShutdownTest, EndsTheSlewAtTheLearnedFrequency) {
+  FakeMonotonicClock mono;
+  clock::SimClock clock(&mono, kEpoch, {});
+  Discipline discipline(&clock, {}, mono.Now(), 12.5);  // from a drift file
+  const Correction c =
+      discipline.Update(mono.Now(), 1e-3, 0, UpdateMode::kNormal, kSlewTime);
+  ASSERT_EQ(c.kind, CorrectionKind::kSlew);
+  const double base = discipline.base_frequency_ppm();
+  // 62.5 ppm of slew on top of the base.
+  ASSERT_NEAR(clock.FrequencyAdjustment(), base + 62.5, 1e-9);
+
+  mono.Advance(absl::Seconds(4));  // a quarter of the slew done
+  const double corrected = discipline.CorrectionAt(mono.Now());
+  ASSERT_TRUE(discipline.Shutdown(mono.Now()).ok());
+  EXPECT_DOUBLE_EQ(clock.FrequencyAdjustment(), base);
+  EXPECT_FALSE(discipline.slewing());
+  EXPECT_EQ(discipline.next_timer(), MonoTime::Infinite());
+  // What was corrected stays; from now on only the base rate accrues.
+  EXPECT_DOUBLE_EQ(discipline.CorrectionAt(mono.Now()), corrected);
+}
+
 TEST(DisciplineSlewTest, LargeOffsetBelowTheStepThresholdIsSlewed) {
   FakeMonotonicClock mono;
   clock::SimClock clock(&mono, kEpoch, {});
