@@ -75,8 +75,6 @@ class Authorizer {
  public:
   explicit Authorizer(bool tls) : tls_(tls) {}
 
-  bool tls() const { return tls_; }
-
   // The caller of a call whose TLS handshake succeeded (gRPC verified the
   // chain to the CA and the validity dates); Unauthenticated when TLS is on
   // and the certificate carries no ntpfleet identity.

@@ -163,6 +163,13 @@ int main(int argc, char** argv) {
   if (!recovered.empty()) {
     ntpfleet::Log(ntpfleet::LogLevel::kError, "%s", recovered);
   }
+  if (const int64_t n = (*store)->interrupted_on_open(); n > 0) {
+    ntpfleet::Log(ntpfleet::LogLevel::kWarning,
+                  "%d resync(s) were in flight when the controller last "
+                  "stopped: their unanswered nodes are recorded as "
+                  "INTERRUPTED (ntpfleetctl audit)",
+                  n);
+  }
   ntpfleet::controller::RegistryOptions ro;
   ro.skew_threshold = absl::GetFlag(FLAGS_skew_threshold);
   ro.max_nodes = absl::GetFlag(FLAGS_max_nodes);

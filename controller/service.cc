@@ -19,7 +19,6 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/proto_time.h"
-#include "controller/validate.h"
 
 namespace ntpfleet::controller {
 namespace {

@@ -37,6 +37,7 @@
 #include "proto/ntpfleet.grpc.pb.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/store_files.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -200,14 +201,12 @@ class StreamAgent {
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    const std::string db = absl::StrCat(
-        tmp != nullptr ? tmp : "/tmp", "/auth-",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::remove((db + suffix).c_str());
-    }
-    store_ = Store::Open(db).value();
+    store_ =
+        ntpfleet::testing::MustOpen(ntpfleet::testing::FreshDb(absl::StrCat(
+            "auth-",
+            ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+            ".db")));
+    ASSERT_NE(store_, nullptr);
     registry_ = std::make_unique<Registry>(&clock_, &mono_);
     ControllerOptions options;
     options.tls = true;

@@ -39,6 +39,7 @@
 #include "proto/ntpfleet.pb.h"
 #include "tests/testing/fake_clock.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/store_files.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -324,16 +325,11 @@ class FleetWatch {
 class ServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    db_path_ = absl::StrCat(
-        tmp != nullptr ? tmp : "/tmp", "/",
-        ::testing::UnitTest::GetInstance()->current_test_info()->name(), ".db");
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::remove((db_path_ + suffix).c_str());
-    }
-    absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(db_path_);
-    ASSERT_THAT(store, IsOk());
-    store_ = *std::move(store);
+    db_path_ = ntpfleet::testing::FreshDb(absl::StrCat(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name(),
+        ".db"));
+    store_ = ntpfleet::testing::MustOpen(db_path_);
+    ASSERT_NE(store_, nullptr);
     registry_ = std::make_unique<Registry>(&clock_, &mono_);
     core_ = std::make_unique<ControllerCore>(&clock_, registry_.get(),
                                              store_.get(), Options());

@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.pb.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/store_files.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -79,25 +80,9 @@ v1::NodeResyncResult MakeResult(const std::string& node,
   return r;
 }
 
-std::string TmpPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-}
-
-// A fresh path (no leftover from an earlier run of the same test).
-std::string FreshDb(const std::string& name) {
-  const std::string path = TmpPath(name);
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::remove((path + suffix).c_str());
-  }
-  return path;
-}
-
-std::unique_ptr<Store> MustOpen(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path);
-  EXPECT_THAT(store, IsOk());
-  return store.ok() ? std::move(*store) : nullptr;
-}
+using ::ntpfleet::testing::FreshDb;
+using ::ntpfleet::testing::MustOpen;
+using ::ntpfleet::testing::TmpPath;
 
 // Runs one SQL statement on its own connection (creating the file if need
 // be); returns the first column of

@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.pb.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/store_files.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -38,21 +39,8 @@ const absl::Time kT0 = absl::FromUnixSeconds(1700000000);
 // Generous: a quiet machine needs milliseconds.
 constexpr absl::Duration kPatience = absl::Seconds(30);
 
-std::string FreshDb(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path =
-      absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-  for (const char* suffix : {"", "-wal", "-shm"}) {
-    std::remove((path + suffix).c_str());
-  }
-  return path;
-}
-
-std::unique_ptr<Store> MustOpen(const std::string& path) {
-  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path);
-  EXPECT_THAT(store, IsOk());
-  return store.ok() ? std::move(*store) : nullptr;
-}
+using ::ntpfleet::testing::FreshDb;
+using ::ntpfleet::testing::MustOpen;
 
 v1::Hello MakeHello(const std::string& name, const std::string& version) {
   v1::Hello hello;
