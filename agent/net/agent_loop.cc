@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -106,6 +107,13 @@ int8_t MeasurePrecision(const clock::Clock& clock) {
   return static_cast<int8_t>(std::clamp(log2, -30.0, 0.0));
 }
 
+// Adds 1 to eventfd `fd` (if open). Async-signal-safe: a write(2) of 8 bytes.
+void Notify(int fd) {
+  if (fd < 0) return;
+  const uint64_t one = 1;
+  (void)!write(fd, &one, sizeof(one));
+}
+
 bool WriteAll(int fd, const std::string& data) {
   size_t done = 0;
   while (done < data.size()) {
@@ -178,8 +186,7 @@ class AgentLoop::ServerWorker {
  private:
   void Loop() {
     Batch batch;
-    pollfd fds[2] = {{socket_.fd(), POLLIN, 0},
-                     {loop_->stop_pipe_[0], POLLIN, 0}};
+    pollfd fds[2] = {{socket_.fd(), POLLIN, 0}, {loop_->stop_fd_, POLLIN, 0}};
     while (!loop_->stop_.load(std::memory_order_relaxed)) {
       if (poll(fds, 2, 1000) <= 0) continue;
       if (fds[1].revents) break;
@@ -206,7 +213,7 @@ AgentLoop::~AgentLoop() {
     close(control_fd_);
     unlink(options_.control_socket.c_str());
   }
-  for (int fd : {wake_pipe_[0], wake_pipe_[1], stop_pipe_[0], stop_pipe_[1]}) {
+  for (int fd : {wake_fd_, stop_fd_}) {
     if (fd >= 0) close(fd);
   }
 }
@@ -220,9 +227,8 @@ absl::StatusOr<std::unique_ptr<AgentLoop>> AgentLoop::Create(
 
 void AgentLoop::RequestStop() {
   stop_.store(true);
-  const char c = 1;
-  if (wake_pipe_[1] >= 0) (void)!write(wake_pipe_[1], &c, 1);
-  if (stop_pipe_[1] >= 0) (void)!write(stop_pipe_[1], &c, 1);
+  Notify(wake_fd_);
+  Notify(stop_fd_);
 }
 
 // Settings the parser records but the agent does not act on: said once at
@@ -287,11 +293,10 @@ void AgentLoop::WarnUnused(const config::AgentConfig& cfg) {
 
 absl::Status AgentLoop::Init() {
   const config::AgentConfig& cfg = options_.config;
-  if (pipe(wake_pipe_) < 0 || pipe(stop_pipe_) < 0)
-    return absl::InternalError("pipe: " + std::string(strerror(errno)));
-  for (int fd : {wake_pipe_[0], wake_pipe_[1], stop_pipe_[0], stop_pipe_[1]}) {
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  }
+  // The loop's wake-up: an eventfd, never a pipe (see wake_fd_).
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wake_fd_ < 0)
+    return absl::InternalError("eventfd: " + std::string(strerror(errno)));
 
   // Keys.
   if (!cfg.keys_file.empty()) {
@@ -508,6 +513,11 @@ absl::Status AgentLoop::Init() {
     StartResync(
         r, ResyncOrigin::kLocal, now,
         [this](const v1::ResyncResult& result) { once_result_ = result; });
+  }
+  if (!workers_.empty()) {
+    stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (stop_fd_ < 0)
+      return absl::InternalError("eventfd: " + std::string(strerror(errno)));
   }
   for (auto& w : workers_) w->Start();
   return absl::OkStatus();
@@ -877,8 +887,7 @@ void AgentLoop::PostResync(const v1::Resync& request,
     absl::MutexLock lock(&posted_mu_);
     posted_.push_back({request, std::move(done)});
   }
-  const char c = 0;
-  (void)!write(wake_pipe_[1], &c, 1);
+  Notify(wake_fd_);
 }
 
 bool AgentLoop::RunPostedResyncs() {
@@ -1034,7 +1043,7 @@ absl::Status AgentLoop::Run() {
           60000));
     }
     fds.clear();  // reused: no allocation per turn
-    fds.push_back({wake_pipe_[0], POLLIN, 0});
+    fds.push_back({wake_fd_, POLLIN, 0});
     fds.push_back({client_v4_.fd(), POLLIN, 0});
     fds.push_back({client_v6_.fd(), POLLIN, 0});
     const size_t server_base = fds.size();
@@ -1054,9 +1063,8 @@ absl::Status AgentLoop::Run() {
     }
     if (stop_.load()) break;
     if (ready > 0 && fds[0].revents) {
-      char drain[64];
-      while (read(wake_pipe_[0], drain, sizeof(drain)) > 0) {
-      }
+      uint64_t count;  // reading an eventfd resets it to 0
+      (void)!read(wake_fd_, &count, sizeof(count));
     }
     touched |= RunPostedResyncs();
     if (ready > 0) {

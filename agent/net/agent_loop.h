@@ -3,7 +3,10 @@
 // local control socket, retries names that do not resolve, and keeps the drift
 // file. With `server_threads` > 1 the server side runs on that many extra
 // threads, each with its own SO_REUSEPORT socket and responder; otherwise it is
-// part of this loop, and the agent is one thread.
+// part of this loop, and the agent is one thread. That thread waits only in
+// poll() on its UDP sockets (and the control socket, if any) and an eventfd
+// that wakes it: no pipe, so that LD_PRELOAD clock/network simulators such as
+// chrony's clknetsim, which report unknown descriptors readable, can run it.
 //
 //   absl::StatusOr<std::unique_ptr<AgentLoop>> loop =
 //   AgentLoop::Create(options); if (!loop.ok()) { print loop.status(); exit(1);
@@ -149,11 +152,14 @@ class AgentLoop {
   std::atomic<uint64_t> control_refused_{0};
   std::vector<ControlConn> control_conns_;
   std::vector<PendingResync> resyncs_;
-  // Wakes the poll loop (posted resyncs, stop); the loop drains it.
-  int wake_pipe_[2] = {-1, -1};
-  // Written once, by RequestStop, and never drained: the server threads
-  // watch it (a posted resync must not end them).
-  int stop_pipe_[2] = {-1, -1};
+  // An eventfd that wakes the poll loop (posted resyncs, stop); the loop
+  // drains it. Never a pipe: LD_PRELOAD clock/network simulators (clknetsim)
+  // report every descriptor they do not know as readable, and know eventfds.
+  int wake_fd_ = -1;
+  // An eventfd written once, by RequestStop, and never drained: the server
+  // threads watch it (a posted resync must not end them). Only with server
+  // threads; -1 otherwise.
+  int stop_fd_ = -1;
   std::atomic<bool> stop_{false};
   clock::MonoTime next_drift_write_;
   std::optional<v1::ResyncResult> once_result_;

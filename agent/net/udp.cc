@@ -279,10 +279,21 @@ size_t Batch::Send(const UdpSocket& socket) {
     ++count;
   }
   size_t sent = 0;
-  while (sent < count) {
-    const int n = sendmmsg(socket.fd(), msgs + sent, count - sent, 0);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
+  size_t next = 0;
+  while (next < count) {
+    const int n = sendmmsg(socket.fd(), msgs + next, count - next, 0);
+    if (n > 0) {
+      next += static_cast<size_t>(n);
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) break;  // buffer full
+    // sendmmsg failed on msgs[next]: send that one alone and go on. An
+    // LD_PRELOAD network simulator (clknetsim) intercepts sendmsg but not
+    // sendmmsg, which then fails on the simulator's descriptor; on a real
+    // socket, one bad destination no longer drops the rest of the batch.
+    if (sendmsg(socket.fd(), &msgs[next].msg_hdr, 0) >= 0) ++sent;
+    ++next;
   }
   return sent;
 }

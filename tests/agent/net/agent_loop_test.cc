@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -124,9 +125,10 @@ class AgentLoopTest : public ::testing::Test {
     chmod(dir, 0711);
     socket_ = dir_ + "/agent.sock";
   }
+  // The whole directory: the drift file a test writes there too.
   void TearDown() override {
-    unlink(socket_.c_str());
-    rmdir(dir_.c_str());
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
   std::string dir_;
   std::string socket_;
