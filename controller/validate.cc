@@ -302,6 +302,11 @@ absl::Status ValidateStatus(const v1::SyncStatus& status) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = CheckLength(status.reason(), kMaxStatusReasonBytes,
+                                   "SyncStatus.reason");
+      !s.ok()) {
+    return s;
+  }
   if (absl::Status s = CheckCount(status.peers_size(), kMaxPeers,
                                   "SyncStatus.peers", "peers");
       !s.ok()) {

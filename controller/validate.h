@@ -48,6 +48,7 @@ inline constexpr double kMaxAbsFrequencyPpm = 1e6;  // |frequency_ppm|
 inline constexpr uint32_t kMaxStratum = 16;
 inline constexpr size_t kMaxRefidBytes = 64;
 inline constexpr size_t kMaxSystemPeerBytes = 64;
+inline constexpr size_t kMaxStatusReasonBytes = 512;
 inline constexpr int kMaxPeers = 64;
 // PeerStatus.
 inline constexpr size_t kMaxPeerRemoteBytes = 253;

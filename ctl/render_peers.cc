@@ -147,7 +147,11 @@ std::string RenderPeersWithReasons(const SyncStatus& status) {
     absl::StrAppend(&out, "  ", Printable(DisplayName(peer)), ": ",
                     Printable(peer.unusable_reason()), "\n");
   }
-  if (!have_system_peer) {
+  if (!status.reason().empty()) {
+    // The node's own verdict (e.g. its clock is beyond the panic threshold),
+    // which no server's reason explains.
+    absl::StrAppend(&out, Printable(status.reason()), "\n");
+  } else if (!have_system_peer) {
     absl::StrAppend(
         &out,
         "no server suitable for synchronization: see the reasons above\n");

@@ -26,6 +26,8 @@ constexpr double kMaxHoldoverDistance = 1.5;
 // Below this measured offset a synchronised node counts as synchronised rather
 // than syncing.
 constexpr double kSyncedOffset = 1e-3;
+// RFC 5905 §10: the clock filter's register of recent samples.
+constexpr size_t kFilterWindow = 8;
 
 // An offset for a message: "-800.0 ms", "+12.345 s".
 std::string FormatOffset(double seconds) {
@@ -160,8 +162,9 @@ std::vector<Transmit> Engine::SetSourceAddress(int source,
   Peer& peer = peers_[source];
   if (peer.source->address() == address) return out;
   // A different server: what the filter learned about the old one's phase does
-  // not apply.
+  // not apply, nor the old path's delays.
   peer.filter.ResetPhase();
+  peer.window.clear();
   Execute(source, peer.source->SetAddress(address, now), now, &out);
   return out;
 }
@@ -206,19 +209,39 @@ void Engine::OnSample(int id, const Sample& sample, clock::MonoTime now) {
                    discipline_.CorrectionAt(sample.time);
   const FilterVerdict verdict =
       peer.filter.Add(sample.time, x, absl::ToDoubleSeconds(sample.delay));
+  AdjustPoll(peer, verdict);
   if (verdict == FilterVerdict::kSpike) return;
-  AdjustPoll(peer);
+  if (verdict == FilterVerdict::kRestarted) peer.window.clear();
+  peer.window.push_back(sample);
+  if (peer.window.size() > kFilterWindow) peer.window.pop_front();
   UpdateClock(now);
 }
 
-void Engine::AdjustPoll(Peer& peer) {
+const Sample& Engine::MinDelaySample(const Peer& peer) {
+  if (peer.window.empty()) return *peer.last_sample;
+  return *std::min_element(
+      peer.window.begin(), peer.window.end(),
+      [](const Sample& a, const Sample& b) { return a.delay < b.delay; });
+}
+
+void Engine::AdjustPoll(Peer& peer, FilterVerdict verdict) {
   Source& source = *peer.source;
+  peer.spikes_in_row =
+      verdict == FilterVerdict::kSpike ? peer.spikes_in_row + 1 : 0;
   // Not during a burst (its samples come 2 s apart, not a poll interval), nor
   // before the filter has a few samples.
   if (source.bursting() || peer.filter.samples() < 4) return;
   const double nu = std::fabs(peer.filter.last_normalized_innovation());
   int poll = source.poll_exponent();
-  if (nu > 3) {
+  if (verdict == FilterVerdict::kSpike) {
+    // A spike is a bad sample too (RFC 5905 §13's poll-adjust counter moves
+    // down on one): it ends the run of good samples. One alone (a popcorn
+    // spike) leaves the poll as it is; a second in a row lowers it: either the
+    // path got noisy, or the source moved and the filter needs one more sample
+    // to confirm it, better sooner than a long poll later.
+    peer.good_in_row = 0;
+    if (peer.spikes_in_row >= 2) --poll;
+  } else if (nu > 3) {
     peer.good_in_row = 0;
     --poll;
   } else if (nu < 1.5 && ++peer.good_in_row >= options_.poll_up_after) {
@@ -336,10 +359,17 @@ void Engine::UpdateClock(clock::MonoTime now) {
   }
   last_correction_ = correction;
   ++attempts_;
-  if (correction.kind == CorrectionKind::kPanic ||
-      correction.kind == CorrectionKind::kError) {
+  if (correction.kind == CorrectionKind::kPanic) {
+    // The clock is known to be wrong by more than the panic threshold: until a
+    // correction succeeds, Status() says unsynchronised and the server serves
+    // leap 3 / stratum 16; the kernel is told too (STA_UNSYNC, which also
+    // stops it copying the wrong time to the RTC).
+    panic_offset_ = correction.offset;
+    (void)clock_->SetSyncState(clock::SyncState{});
     return;
   }
+  if (correction.kind == CorrectionKind::kError) return;
+  panic_offset_.reset();
   forced_pending_ = false;
   forced_limit_.reset();
   ++corrections_;
@@ -391,7 +421,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     if (peer.last_sample) {
       p.offset = absl::Seconds(peer.filter.OffsetAt(now) -
                                discipline_.CorrectionAt(now));
-      p.delay = peer.last_sample->delay;
+      p.delay = MinDelaySample(peer).delay;
       p.root_distance = RootDistance(peer, now);
     }
     p.jitter = absl::Seconds(peer.filter.jitter());
@@ -439,11 +469,14 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
       st.reference_id = RefId::FromIpv4(a, b, c, d);
     }
     st.leap = s.leap;
-    st.delay = s.delay;
+    // The root delay of the sample the filter relies on most, the minimum-delay
+    // one (RFC 5905 §10), not of whichever came last.
+    const Sample& best = MinDelaySample(sp);
+    st.delay = best.delay;
     st.jitter = absl::Seconds(combined_jitter_);
     st.offset =
         absl::Seconds(sp.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
-    st.root_delay = s.root_delay + s.delay;
+    st.root_delay = best.root_delay + best.delay;
     st.root_dispersion =
         s.root_dispersion + s.dispersion +
         absl::Seconds(std::sqrt(sp.filter.OffsetVarianceAt(now)) +
@@ -476,6 +509,31 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   } else {
     st.state = SyncState::kUnsynchronized;
     st.reference_id = RefId::FromCode(corrections_ > 0 ? "HOLD" : "INIT");
+  }
+  if (panic_offset_) {
+    // The last correction was refused as beyond the panic threshold: the clock
+    // is known to be wrong, whatever the sources, the holdover or the local
+    // clock would say. Serve the alarm condition (leap 3, stratum 16, RFC 5905
+    // §7.3) until corrected, so that no client synchronises to it; refid STEP
+    // (§7.4: the time stepped and we have not resynchronised).
+    st.state = SyncState::kUnsynchronized;
+    st.stratum = 16;
+    st.reference_id = RefId::FromCode("STEP");
+    st.offset = absl::Seconds(*panic_offset_);
+    st.last_offset = st.offset;
+    st.reason = absl::StrFormat(
+        "clock is %s off, beyond the panic threshold (%s): not correcting; "
+        "set the clock by hand, or force it with `ntpfleetctl sync --step` "
+        "on this node (`ntpfleetctl resync NODE --step --force` from the "
+        "controller)",
+        FormatOffset(*panic_offset_),
+        FormatLimit(options_.discipline.panic_threshold));
+  }
+  // Stratum 16 means unsynchronised (RFC 5905 §7.3): it always comes with the
+  // alarm (leap 3), whatever the upstream's leap bit.
+  if (st.stratum >= 16) {
+    st.stratum = 16;
+    st.leap = Leap::kUnsynchronized;
   }
   // ClockBound: |offset| + root dispersion + root delay / 2 (root dispersion
   // already grows with the clock tolerance times the time since the last

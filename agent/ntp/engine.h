@@ -24,6 +24,7 @@
 #define NTPFLEET_AGENT_NTP_ENGINE_H_
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -130,6 +131,10 @@ struct EngineStatus {
   std::vector<PeerStatus> peers;
   // The local clock fallback's stratum, when configured.
   std::optional<int> local_clock_stratum;
+  // Why the node is not synchronised, in words, when there is more to say than
+  // the state: "clock is -2000.000 s off, beyond the panic threshold (1000 s):
+  // not correcting; ...". Empty otherwise.
+  std::string reason;
 };
 
 class Engine {
@@ -188,6 +193,10 @@ class Engine {
     std::optional<SelectionMark> mark;
     clock::MonoTime timer = clock::MonoTime::Infinite();
     int good_in_row = 0;
+    int spikes_in_row = 0;
+    // The last kFilterWindow samples the filter accepted (RFC 5905 §10's
+    // clock filter register); the minimum-delay one gives the root delay.
+    std::deque<Sample> window;
   };
 
   void Execute(int id, std::vector<SourceAction> actions, clock::MonoTime now,
@@ -198,7 +207,10 @@ class Engine {
   // How fast the clock's error may grow since the last update from `peer`
   // (dimensionless).
   double Tolerance(const Peer& peer) const;
-  void AdjustPoll(Peer& peer);
+  void AdjustPoll(Peer& peer, FilterVerdict verdict);
+  // The minimum-delay sample of the peer's window (RFC 5905 §10): the one
+  // whose delay the filter relies on most.
+  static const Sample& MinDelaySample(const Peer& peer);
 
   clock::AdjustableClock* clock_;
   EngineOptions options_;
@@ -216,6 +228,9 @@ class Engine {
   std::optional<absl::Time> reference_time_;
   double last_offset_ = 0;
   std::optional<Correction> last_correction_;
+  // The offset of the last correction refused as beyond the panic threshold,
+  // until a correction succeeds: the clock is known to be wrong.
+  std::optional<double> panic_offset_;
   uint64_t corrections_ = 0;
   uint64_t attempts_ = 0;
   // The system variables at the last update, served on during holdover.

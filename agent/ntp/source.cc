@@ -16,6 +16,8 @@ namespace {
 
 // RFC 5905 §7.2: the largest poll exponent anyone should use (36 h).
 constexpr int kMaxPollLimit = 17;
+// RFC 5905 §7.3 MAXSTRAT: stratum 16 means unsynchronised.
+constexpr int kMaxStratum = 16;
 
 }  // namespace
 
@@ -95,8 +97,10 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
             SourceHealth::kUnreachable,
             "no reply (network, firewall, or `restrict ignore` on the server)",
             &out);
-        // iburst again when a source comes back from being unreachable.
-        if (config_.iburst) burst_now = true;
+        // With iburst, the source is probed with a burst when it comes back
+        // (at its first reply, as ntpd does), not now: a burst to a server
+        // that has just stopped answering would only be lost.
+        burst_on_return_ = config_.iburst;
       }
       // Back off while unreachable (as ntpd does), up to maxpoll.
       poll_ = std::min(std::max(poll_ + 1, poll_floor_),
@@ -245,6 +249,8 @@ std::vector<SourceAction> Source::HandleResponse(
       case KissCode::kRate: {
         ++counters_.kod_rate;
         burst_left_ = 0;
+        burst_on_return_ = false;
+        replies_since_rate_ = 0;
         poll_floor_ = std::min(std::max(poll_floor_, poll_) + 1, kMaxPollLimit);
         poll_ = std::max(poll_, poll_floor_);
         SetHealth(
@@ -291,24 +297,43 @@ std::vector<SourceAction> Source::HandleResponse(
   const absl::Duration offset = (NtpTimestamp::Diff(reply->receive, t1) +
                                  NtpTimestamp::Diff(reply->transmit, t4)) /
                                 2;
-  const absl::Duration delay =
-      NtpTimestamp::Diff(t4, t1) -
-      NtpTimestamp::Diff(reply->transmit, reply->receive);
-  if (delay < absl::ZeroDuration()) {
-    ++counters_.bogus_timestamps;
-    return out;
-  }
+  // δ can come out negative: the server's T3 - T2 exceeds our T4 - T1, by
+  // timestamping noise at either end or a clock being slewed during the
+  // exchange. RFC 5905 (Appendix A.5.1.1) keeps such a sample with
+  // δ = max(δ, 2^precision); ntpd 4.2.8 takes max(|δ|, 2^precision), and so do
+  // we: the filter weighs samples by their delay, and clamping a clearly
+  // negative δ to the precision would make a sample with inconsistent
+  // timestamps the most trusted of all. A negative δ within the precision
+  // comes out as the precision either way.
+  const absl::Duration delay = std::max(
+      absl::AbsDuration(NtpTimestamp::Diff(t4, t1) -
+                        NtpTimestamp::Diff(reply->transmit, reply->receive)),
+      absl::Seconds(std::ldexp(1.0, config_.precision)));
   reach_ |= 1;
   ++counters_.responses;
   last_response_ = now;
   stratum_ = reply->stratum;
   reference_id_ = reply->reference_id;
-  if (reply->leap == Leap::kUnsynchronized || reply->stratum >= 16) {
+  if (reply->leap == Leap::kUnsynchronized || reply->stratum >= kMaxStratum) {
     ++counters_.unsynchronized;
     SetHealth(SourceHealth::kUnsynchronized,
               absl::StrFormat(
                   "unsynchronised (stratum %d%s)", reply->stratum,
                   reply->leap == Leap::kUnsynchronized ? ", leap alarm" : ""),
+              &out);
+    return out;
+  }
+  // A node synchronised to a stratum-15 server would be at stratum 16, which
+  // means unsynchronised (RFC 5905 §7.3): such a server cannot synchronise
+  // us. ntpd's peer_unfit() refuses it the same way (stratum >= `tos
+  // ceiling`, TEST10); RFC 5905 A.5.2 fit() stops only at 16.
+  if (reply->stratum + 1 >= kMaxStratum) {
+    ++counters_.unsynchronized;
+    SetHealth(SourceHealth::kUnsynchronized,
+              absl::StrFormat("stratum %d is too high to synchronise from: "
+                              "this node would be at stratum %d "
+                              "(unsynchronised)",
+                              reply->stratum, reply->stratum + 1),
               &out);
     return out;
   }
@@ -337,6 +362,23 @@ std::vector<SourceAction> Source::HandleResponse(
   }
   SetHealth(SourceHealth::kOk, "", &out);
   out.push_back(SampleAccepted{sample});
+  // A KoD RATE floor is not for ever: the server may have been overloaded for
+  // a while. After kRateFloorDecayReplies replies without another RATE kiss,
+  // it comes down one step (and the poll with it, if the floor held it up).
+  if (poll_floor_ > config_.minpoll &&
+      ++replies_since_rate_ >= kRateFloorDecayReplies) {
+    replies_since_rate_ = 0;
+    if (poll_ == poll_floor_) --poll_;
+    --poll_floor_;
+  }
+  // Back from being unreachable: the start-up burst again (iburst), so the
+  // filter has samples at once (ntpd starts its burst at this reply too).
+  if (burst_on_return_) {
+    burst_on_return_ = false;
+    burst_left_ = kBurstSize - 1;  // this reply was the burst's first
+    next_poll_ = now + kBurstSpacing;
+    out.push_back(ArmTimer{next_poll_});
+  }
   return out;
 }
 

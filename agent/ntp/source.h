@@ -55,6 +55,9 @@ struct SourceConfig {
   // Samples whose root distance exceeds this are not used (ntpd's `tos
   // maxdist`).
   absl::Duration max_distance = absl::Milliseconds(1500);
+  // This node's clock-reading precision, log2 s (RFC 5905 sys.precision): the
+  // smallest delay a sample can have (RFC 5905 Appendix A.5.1.1).
+  int precision = -20;
   // `server ... key N`: requests are signed with this key, and only replies
   // signed with it (RFC 5905 §7.3, RFC 8573) are accepted.
   std::optional<Key> key;
@@ -67,7 +70,8 @@ enum class SourceHealth {
   kOk,              // replying with usable samples
   kUnreachable,     // 8 polls without a valid reply
   kUnsynchronized,  // replies, but says it is not synchronised (stratum 16 or
-                    // leap 3)
+                    // leap 3), or is at stratum 15: too high to synchronise
+                    // from
   kTooFar,          // root distance beyond maxdist
   kDenied,          // Kiss-o'-Death DENY or RSTR: we stopped asking
   kUnresolved,      // name not resolved yet
@@ -76,9 +80,10 @@ enum class SourceHealth {
 // One accepted measurement (RFC 5905 §8), offsets relative to the corrected
 // local clock.
 struct Sample {
-  clock::MonoTime time;       // monotonic midpoint of the exchange
-  absl::Duration offset;      // θ, reference minus local
-  absl::Duration delay;       // δ >= 0
+  clock::MonoTime time;   // monotonic midpoint of the exchange
+  absl::Duration offset;  // θ, reference minus local
+  // |δ|, at least 2^precision (RFC 5905 A.5.1.1; ntpd takes |δ|).
+  absl::Duration delay;
   absl::Duration dispersion;  // ε: both ends' precision
   // What the server said about itself (for root distance and the system
   // variables).
@@ -120,10 +125,11 @@ struct SourceCounters {
   uint64_t bogus_origin = 0;
   // No request outstanding (late, duplicated or replayed).
   uint64_t duplicate = 0;
-  // Zero receive/transmit timestamp, or negative delay.
+  // Zero receive or transmit timestamp.
   uint64_t bogus_timestamps = 0;
   // Unsigned, wrongly signed, or a crypto-NAK, with a key configured.
   uint64_t auth_failed = 0;
+  // Leap 3, stratum 16, or stratum 15 (see kUnsynchronized).
   uint64_t unsynchronized = 0;
   uint64_t too_far = 0;
   // The local clock was stepped during the exchange.
@@ -136,6 +142,9 @@ class Source {
  public:
   // The iburst/burst size (RFC 5905 §13: ntpd sends eight).
   static constexpr int kBurstSize = 8;
+  // A KoD RATE floor comes down one step after this many replies without
+  // another RATE kiss.
+  static constexpr int kRateFloorDecayReplies = 8;
   static constexpr absl::Duration kBurstSpacing = absl::Seconds(2);
 
   Source(const SourceConfig& config, uint64_t seed);
@@ -189,7 +198,10 @@ class Source {
   SourceHealth health_ = SourceHealth::kNew;
   std::string reason_;
   int poll_;
-  int poll_floor_;  // raised by KoD RATE
+  int poll_floor_;  // raised by KoD RATE, decays (kRateFloorDecayReplies)
+  int replies_since_rate_ = 0;
+  // iburst: burst at the first reply after the source was unreachable.
+  bool burst_on_return_ = false;
   uint8_t reach_ = 0;
   int polls_ = 0;  // polls since start (a burst is one)
   int burst_left_ = 0;

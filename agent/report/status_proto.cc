@@ -106,6 +106,7 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
     SetDuration(st.error_bound, out.mutable_error_bound());
   }
   SetDuration(PollInterval(st.poll), out.mutable_poll());
+  out.set_reason(st.reason);
   for (const ntp::PeerStatus& p : st.peers) {
     v1::PeerStatus* peer = out.add_peers();
     peer->set_remote(p.name);

@@ -75,6 +75,7 @@ v1::SyncStatus FullStatus() {
   SetDuration(absl::Milliseconds(4), s.mutable_root_dispersion());
   SetDuration(absl::Milliseconds(5), s.mutable_error_bound());
   s.set_system_peer(std::string(kMaxSystemPeerBytes, 'p'));
+  s.set_reason(std::string(kMaxStatusReasonBytes, 'w'));
   SetDuration(absl::Seconds(64), s.mutable_poll());
   for (int i = 0; i < kMaxPeers; ++i) {
     v1::PeerStatus* p = s.add_peers();
@@ -362,6 +363,9 @@ TEST(ValidateStatusTest, EachFieldJustBeyondItsLimitFailsNamingIt) {
           C{"65-byte system_peer",
             [](v1::SyncStatus& s) { s.mutable_system_peer()->push_back('p'); },
             {"SyncStatus.system_peer: 65 bytes, at most 64"}},
+          C{"513-byte reason",
+            [](v1::SyncStatus& s) { s.mutable_reason()->push_back('w'); },
+            {"SyncStatus.reason: 513 bytes, at most 512"}},
           C{"65 peers",
             [](v1::SyncStatus& s) { s.add_peers(); },
             {"SyncStatus.peers: 65 peers, at most 64"}},

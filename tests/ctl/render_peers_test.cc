@@ -210,6 +210,22 @@ TEST(RenderPeersWithReasonsTest, ExplainsEveryServerWhenNoneIsSuitable) {
             ReadGolden("peers_unsynchronised_reasons.txt"));
 }
 
+// The node's own reason (its clock beyond the panic threshold) comes last,
+// even with a system peer chosen.
+TEST(RenderPeersWithReasonsTest, EndsWithTheNodesOwnReason) {
+  SyncStatus s;
+  PeerStatus* p = s.add_peers();
+  *p = Peer(v1::SELECTION_MARK_SYSTEM_PEER, "a", "b", 2, v1::PEER_TYPE_UNICAST,
+            64, 0377);
+  s.set_reason("clock is -2000.000 s off, beyond the panic threshold\n");
+  EXPECT_EQ(RenderPeersWithReasons(s),
+            absl::StrCat(kHeader,
+                         "*a               b                2 u    -   64  "
+                         "377    0.000    0.000   0.000\n",
+                         "clock is -2000.000 s off, beyond the panic "
+                         "threshold?\n"));
+}
+
 TEST(RenderPeersTest, PrintsOnlyHeaderWithoutPeers) {
   EXPECT_EQ(RenderPeers(SyncStatus()), kHeader);
   EXPECT_EQ(RenderPeersWithReasons(SyncStatus()),

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -16,8 +17,10 @@
 #include "absl/types/span.h"
 #include "agent/clock/clock.h"
 #include "agent/clock/sim_clock.h"
+#include "agent/ntp/access.h"
 #include "agent/ntp/discipline.h"
 #include "agent/ntp/packet.h"
+#include "agent/ntp/server.h"
 #include "agent/ntp/timestamp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -52,12 +55,24 @@ constexpr char kOtherServerAddress[] = "192.0.2.2:123";
 constexpr absl::Duration kOneWay = absl::Milliseconds(1);
 constexpr absl::Duration kProcessing = absl::Microseconds(10);
 
-// What a simulated server says about itself.
+// What a simulated server says about itself, and how it answers.
 struct ServerSpec {
   int stratum = 2;
   Leap leap = Leap::kNone;
   // Its own upstream (a stratum-2 server's refid is an IPv4 address).
   RefId reference_id = RefId::FromIpv4(203, 0, 113, 9);
+  absl::Duration root_delay = absl::Microseconds(500);
+  // Its clock minus true time (T2 and T3 carry it).
+  absl::Duration offset;
+  // Added to the path back to the client (the delay grows by it, the
+  // measured offset falls by half of it).
+  absl::Duration extra_return_delay;
+  // Does not answer.
+  bool silent = false;
+  // When set, the reply comes from here (e.g. a real Responder reading its
+  // own clock) instead of ServerReply, when the request arrives.
+  std::function<std::vector<uint8_t>(const std::vector<uint8_t>& request)>
+      respond;
 };
 
 // A mode-4 reply to `request` (RFC 5905 §8): the request's transmit
@@ -72,7 +87,7 @@ std::vector<uint8_t> ServerReply(const NtpPacket& request,
   reply.stratum = static_cast<uint8_t>(spec.stratum);
   reply.poll = request.poll;
   reply.precision = -20;
-  reply.root_delay = NtpShort::FromDuration(absl::Microseconds(500));
+  reply.root_delay = NtpShort::FromDuration(spec.root_delay);
   reply.root_dispersion = NtpShort::FromDuration(absl::Microseconds(500));
   reply.reference_id = spec.reference_id;
   reply.reference = NtpTimestamp::FromTime(t2 - absl::Seconds(16));
@@ -88,19 +103,29 @@ std::vector<uint8_t> ServerReply(const NtpPacket& request,
 // played by the test over a symmetric, lossless 1 ms path.
 class Node {
  public:
+  // `shared`: a monotonic clock shared with another Node (a chain of nodes
+  // in one timeline); by default the node has its own.
+  // `epoch`: true time now (nodes sharing a monotonic clock must agree).
   explicit Node(const clock::SimClockParams& clock_params,
-                const EngineOptions& options = {})
-      : clock_(&mono_, kEpoch, clock_params),
-        engine_(&clock_, options, mono_.Now()) {}
+                const EngineOptions& options = {},
+                FakeMonotonicClock* shared = nullptr, absl::Time epoch = kEpoch)
+      : mono_(shared != nullptr ? shared : &own_mono_),
+        clock_(mono_, epoch, clock_params),
+        engine_(&clock_, options, mono_->Now()) {}
 
   int AddServer(const std::string& address, const ServerSpec& spec = {}) {
-    servers_[address] = spec;
     SourceConfig config;
+    config.iburst = true;
+    return AddServer(address, spec, config);
+  }
+  int AddServer(const std::string& address, const ServerSpec& spec,
+                SourceConfig config) {
+    servers_[address] = spec;
     config.name = address;
     config.address = address;
-    config.iburst = true;
     return engine_.AddSource(config);
   }
+  ServerSpec& server(const std::string& address) { return servers_[address]; }
 
   // Carries out the engine's transmits: each request reaches its server after
   // kOneWay, the server stamps T2 and T3 from true time, and the reply arrives
@@ -108,20 +133,27 @@ class Node {
   void Send(std::vector<Transmit> transmits) {
     for (Transmit& t : transmits) {
       ++transmits_;
-      engine_.OnTransmit(t.source, clock_.Now(), mono_.Now());
+      engine_.OnTransmit(t.source, clock_.Now(), mono_->Now());
       const auto server = servers_.find(t.address);
-      if (server == servers_.end()) continue;  // nobody there
+      if (server == servers_.end() || server->second.silent) continue;
+      const ServerSpec& spec = server->second;
       absl::StatusOr<NtpPacket> request = DecodePacket(t.bytes);
       ASSERT_TRUE(request.ok()) << request.status();
       ASSERT_EQ(request->mode, Mode::kClient);
-      mono_.Advance(kOneWay);
-      const absl::Time t2 = clock_.TrueNow();
-      mono_.Advance(kProcessing);
-      const absl::Time t3 = clock_.TrueNow();
-      const std::vector<uint8_t> reply =
-          ServerReply(*request, server->second, t2, t3);
-      mono_.Advance(kOneWay);
-      Send(engine_.HandleResponse(t.address, reply, clock_.Now(), mono_.Now()));
+      mono_->Advance(kOneWay);
+      std::vector<uint8_t> reply;
+      if (spec.respond) {
+        reply = spec.respond(t.bytes);
+        mono_->Advance(kProcessing);
+      } else {
+        const absl::Time t2 = clock_.TrueNow() + spec.offset;
+        mono_->Advance(kProcessing);
+        const absl::Time t3 = clock_.TrueNow() + spec.offset;
+        reply = ServerReply(*request, spec, t2, t3);
+      }
+      mono_->Advance(kOneWay + spec.extra_return_delay);
+      Send(
+          engine_.HandleResponse(t.address, reply, clock_.Now(), mono_->Now()));
     }
   }
 
@@ -130,29 +162,40 @@ class Node {
     for (int i = 0; i < 10000; ++i) {
       const MonoTime next = engine_.next_timer();
       if (next > end) {
-        mono_.AdvanceTo(end);
+        mono_->AdvanceTo(end);
         return;
       }
-      mono_.AdvanceTo(next);
-      Send(engine_.HandleTimer(mono_.Now()));
+      mono_->AdvanceTo(next);
+      Send(engine_.HandleTimer(mono_->Now()));
     }
     ADD_FAILURE() << "the engine's timer never got past "
                   << engine_.next_timer().since_origin();
   }
 
   void StartAndRunFor(absl::Duration d) {
-    const MonoTime start = mono_.Now();
+    const MonoTime start = mono_->Now();
     Send(engine_.Start(start));
     RunUntil(start + d);
   }
 
-  FakeMonotonicClock& mono() { return mono_; }
+  // Runs the engine until it has sent (and had answered) one more request.
+  void RunUntilNextRequest() {
+    const int before = transmits_;
+    for (int i = 0; i < 100 && transmits_ == before; ++i) {
+      mono_->AdvanceTo(engine_.next_timer());
+      Send(engine_.HandleTimer(mono_->Now()));
+    }
+    ASSERT_GT(transmits_, before) << "no request";
+  }
+
+  FakeMonotonicClock& mono() { return *mono_; }
   clock::SimClock& clock() { return clock_; }
   Engine& engine() { return engine_; }
   int transmits() const { return transmits_; }
 
  private:
-  FakeMonotonicClock mono_;
+  FakeMonotonicClock own_mono_;
+  FakeMonotonicClock* mono_;
   clock::SimClock clock_;
   Engine engine_;
   std::map<std::string, ServerSpec> servers_;
@@ -487,6 +530,361 @@ TEST(EngineTest, TheTightestPendingLimitApplies) {
   EXPECT_EQ(node.engine().last_correction()->kind, CorrectionKind::kStep);
   EXPECT_EQ(Steps(node), 2);
   EXPECT_LT(absl::AbsDuration(node.clock().Phase()), absl::Milliseconds(1));
+}
+
+// ---------------------------------------------------------------------------
+// A node whose clock is known to be wrong (issue #11 item 1).
+
+// A Responder (agent/ntp/server) serving `node`'s system variables from its
+// own clock, as the agent's server side does
+// (AgentLoop::PublishSystemVariables).
+std::function<std::vector<uint8_t>(const std::vector<uint8_t>&)> ServedBy(
+    Node& node, Responder& responder) {
+  return [&node, &responder](const std::vector<uint8_t>& request) {
+    const EngineStatus st = node.engine().Status(node.mono().Now());
+    SystemVariables system;
+    system.leap = st.leap;
+    system.stratum = st.stratum;
+    system.reference_id = st.reference_id;
+    system.root_delay = st.root_delay;
+    system.root_dispersion = st.root_dispersion;
+    if (st.reference_time) {
+      system.reference_time = NtpTimestamp::FromTime(*st.reference_time);
+    }
+    std::vector<uint8_t> reply(request.size() + 64);
+    const Responder::Prepared prepared =
+        responder.Prepare(request, IpAddress::V4(192, 0, 2, 99),
+                          NtpTimestamp::FromTime(node.clock().Now()), system,
+                          node.mono().Now(), absl::MakeSpan(reply));
+    reply.resize(responder.Finish(prepared,
+                                  NtpTimestamp::FromTime(node.clock().Now()),
+                                  absl::MakeSpan(reply)));
+    return reply;
+  };
+}
+
+constexpr char kUpstreamNodeAddress[] = "192.0.2.3:123";
+
+// `ntpfleetctl sim-step -- 2000s` on a synchronised node: it measures -2000 s,
+// refuses to correct it (beyond the 1000 s panic threshold), and from then on
+// says it is unsynchronised — and a client starting then does not step to it.
+TEST(EngineTest, ServesTheAlarmWhileBeyondThePanicThreshold) {
+  FakeMonotonicClock mono;
+  Node upstream({.initial_offset = absl::Milliseconds(-50)}, {}, &mono);
+  upstream.AddServer(kServerAddress);
+  upstream.StartAndRunFor(kAfterBurst);
+  ASSERT_EQ(upstream.engine().Status(mono.Now()).leap, Leap::kNone);
+  Responder responder(AccessList(), {}, nullptr);
+
+  // Control: while the upstream is right, a client does step to it (so the
+  // chain below does carry time: the assertions after the panic can fail).
+  {
+    Node client({.initial_offset = absl::Milliseconds(-30)}, {}, &mono,
+                upstream.clock().TrueNow());
+    ServerSpec spec;
+    spec.respond = ServedBy(upstream, responder);
+    client.AddServer(kUpstreamNodeAddress, spec);
+    client.StartAndRunFor(kAfterBurst);
+    EXPECT_EQ(client.engine().Status(mono.Now()).steps, 1);
+    EXPECT_LT(absl::AbsDuration(client.clock().Phase()), absl::Milliseconds(1));
+  }
+
+  ASSERT_TRUE(upstream.clock().Step(absl::Seconds(2000)).ok());
+  // The filter takes the jump as a spike twice, then restarts on the third
+  // sample; that update is refused.
+  for (int i = 0; i < 20 && upstream.engine().last_correction()->kind !=
+                                CorrectionKind::kPanic;
+       ++i) {
+    upstream.RunUntilNextRequest();
+  }
+  ASSERT_TRUE(upstream.engine().last_correction().has_value());
+  ASSERT_EQ(upstream.engine().last_correction()->kind, CorrectionKind::kPanic);
+
+  const EngineStatus st = upstream.engine().Status(mono.Now());
+  // A broken engine (the agent before) said leap 0, stratum 3, synchronised.
+  EXPECT_EQ(st.state, SyncState::kUnsynchronized);
+  EXPECT_EQ(st.leap, Leap::kUnsynchronized);
+  EXPECT_EQ(st.stratum, 16);
+  EXPECT_EQ(st.reference_id, RefId::FromCode("STEP"));
+  EXPECT_EQ(st.error_bound, absl::InfiniteDuration());
+  EXPECT_NEAR(absl::ToDoubleSeconds(st.offset), -2000, 0.01);
+  EXPECT_THAT(st.reason,
+              testing::MatchesRegex(
+                  "clock is -(1999\\.99[0-9]|2000\\.00[0-9]) s off, beyond the "
+                  "panic threshold \\(1000 s\\): not correcting; .*"
+                  "`ntpfleetctl sync --step`.*"));
+  EXPECT_FALSE(upstream.clock().sync_state().synchronized);
+  EXPECT_EQ(st.steps, 1);  // only the start-up step
+
+  // A client starting now, through the real server code: it sees an
+  // unsynchronised server and leaves its clock alone. (Had the upstream
+  // served leap 0, the client would step by +2000 s at once.)
+  Node client({.initial_offset = absl::Milliseconds(-30)}, {}, &mono,
+              upstream.clock().TrueNow());
+  ServerSpec spec;
+  spec.respond = ServedBy(upstream, responder);
+  client.AddServer(kUpstreamNodeAddress, spec);
+  client.StartAndRunFor(kAfterBurst);
+  const EngineStatus cst = client.engine().Status(mono.Now());
+  EXPECT_EQ(cst.steps, 0);
+  EXPECT_EQ(client.clock().Phase(), absl::Milliseconds(-30));
+  EXPECT_EQ(cst.state, SyncState::kUnsynchronized);
+  ASSERT_EQ(cst.peers.size(), 1u);
+  EXPECT_EQ(cst.peers[0].health, SourceHealth::kUnsynchronized);
+  EXPECT_THAT(cst.peers[0].reason, HasSubstr("leap alarm"));
+  EXPECT_GT(cst.peers[0].counters.responses, 0u);
+
+  // Still unsynchronised after the upstream's sources are gone (not served
+  // as holdover)...
+  upstream.server(kServerAddress).silent = true;
+  upstream.RunUntil(mono.Now() + absl::Hours(3));
+  EXPECT_EQ(upstream.engine().Status(mono.Now()).state,
+            SyncState::kUnsynchronized);
+  EXPECT_EQ(upstream.engine().Status(mono.Now()).leap, Leap::kUnsynchronized);
+  // ... until the operator forces the correction: synchronised again.
+  upstream.server(kServerAddress).silent = false;
+  upstream.Send(upstream.engine().StartResync(mono.Now(), /*allow_step=*/true));
+  upstream.RunUntil(mono.Now() + absl::Seconds(20));
+  const EngineStatus after = upstream.engine().Status(mono.Now());
+  EXPECT_EQ(after.steps, 2);
+  EXPECT_LT(absl::AbsDuration(upstream.clock().Phase()), absl::Milliseconds(1));
+  EXPECT_EQ(after.leap, Leap::kNone);
+  EXPECT_EQ(after.stratum, 3);
+  EXPECT_EQ(after.reason, "");
+  EXPECT_TRUE(upstream.clock().sync_state().synchronized);
+}
+
+// ---------------------------------------------------------------------------
+// Stratum 16 and leap 3 (issue #11 item 7).
+
+// A stratum-15 upstream would make us stratum 16: it cannot synchronise us,
+// and what we serve is the alarm, never stratum 16 with leap 0.
+TEST(EngineTest, AStratumFifteenUpstreamCannotSynchroniseUs) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  ServerSpec fifteen;
+  fifteen.stratum = 15;
+  node.AddServer(kServerAddress, fifteen);
+  node.StartAndRunFor(kAfterBurst);
+  const EngineStatus st = node.engine().Status(node.mono().Now());
+  EXPECT_EQ(st.state, SyncState::kUnsynchronized);
+  EXPECT_EQ(st.stratum, 16);
+  EXPECT_EQ(st.leap, Leap::kUnsynchronized);
+  EXPECT_EQ(st.steps, 0);
+  EXPECT_EQ(node.clock().Phase(), absl::Milliseconds(-50));
+  ASSERT_EQ(st.peers.size(), 1u);
+  EXPECT_EQ(st.peers[0].health, SourceHealth::kUnsynchronized);
+  EXPECT_THAT(st.peers[0].reason, HasSubstr("stratum 15 is too high"));
+}
+
+TEST(EngineTest, StratumSixteenAlwaysComesWithTheLeapAlarm) {
+  EngineOptions options;
+  options.local_clock_stratum = 16;  // a misconfigured local clock
+  Node node({}, options);
+  node.Send(node.engine().Start(node.mono().Now()));
+  const EngineStatus st = node.engine().Status(node.mono().Now());
+  EXPECT_EQ(st.stratum, 16);
+  EXPECT_EQ(st.leap, Leap::kUnsynchronized);
+}
+
+// ---------------------------------------------------------------------------
+// Root delay from the sample the filter relies on (RFC 5905 §10).
+
+// A root delay as it arrives on the wire (NTP short format, 2^-16 s units).
+absl::Duration OnTheWire(absl::Duration d) {
+  return NtpShort::FromDuration(d).ToDuration();
+}
+
+TEST(EngineTest, RootDelayComesFromTheMinimumDelaySample) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  node.AddServer(kServerAddress);  // 2 ms path, root delay 500 µs
+  node.StartAndRunFor(kAfterBurst);
+  ASSERT_EQ(node.engine().Status(node.mono().Now()).root_delay,
+            OnTheWire(absl::Microseconds(500)) + absl::Milliseconds(2));
+
+  // The last sample: a 3 ms detour on the way back (delay 5 ms) from a server
+  // whose own root delay is now 300 µs.
+  node.server(kServerAddress).extra_return_delay = absl::Milliseconds(3);
+  node.server(kServerAddress).root_delay = absl::Microseconds(300);
+  node.RunUntilNextRequest();
+  const EngineStatus st = node.engine().Status(node.mono().Now());
+  // The minimum-delay sample's δ with that sample's root delay: 2 ms + 500 µs.
+  // From the last sample (the agent before) it was 5 ms + 300 µs = 5.3 ms.
+  EXPECT_EQ(st.root_delay,
+            OnTheWire(absl::Microseconds(500)) + absl::Milliseconds(2));
+  EXPECT_EQ(st.delay, absl::Milliseconds(2));
+  ASSERT_EQ(st.peers.size(), 1u);
+  EXPECT_EQ(st.peers[0].delay, absl::Milliseconds(2));
+}
+
+TEST(EngineTest, RootDelayFollowsALowerDelayPath) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  ServerSpec slow;
+  slow.extra_return_delay = absl::Milliseconds(3);  // 5 ms round trip
+  node.AddServer(kServerAddress, slow);
+  node.StartAndRunFor(kAfterBurst);
+  ASSERT_EQ(node.engine().Status(node.mono().Now()).root_delay,
+            OnTheWire(absl::Microseconds(500)) + absl::Milliseconds(5));
+  // A faster path and a server further from its reference: the new sample has
+  // the lower delay, so its own root delay counts.
+  node.server(kServerAddress).extra_return_delay = absl::ZeroDuration();
+  node.server(kServerAddress).root_delay = absl::Microseconds(800);
+  node.RunUntilNextRequest();
+  EXPECT_EQ(node.engine().Status(node.mono().Now()).root_delay,
+            OnTheWire(absl::Microseconds(800)) + absl::Milliseconds(2));
+}
+
+// ---------------------------------------------------------------------------
+// Poll adaptation (docs/ENGINE.md "Poll control").
+
+int PollOf(Node& node) {
+  return node.engine().Status(node.mono().Now()).peers.at(0).poll;
+}
+
+// One poll per request: no pairs at maxpoll, no burst.
+SourceConfig SinglePolls() {
+  SourceConfig config;
+  config.iburst = true;
+  config.pair_from_poll = 0;
+  return config;
+}
+
+// Samples that agree with the prediction raise the poll one step per
+// poll_up_after (4) samples, from minpoll up to maxpoll and no further.
+TEST(EngineTest, PollRisesWhileSamplesAgreeUpToMaxpoll) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  node.AddServer(kServerAddress, {}, SinglePolls());
+  node.StartAndRunFor(kAfterBurst);
+  int poll = PollOf(node);
+  EXPECT_LE(poll, 7);
+  std::vector<int> raised_after;  // samples between rises
+  int since = 0;
+  for (int i = 0; i < 40; ++i) {
+    node.RunUntilNextRequest();
+    ++since;
+    const int now_poll = PollOf(node);
+    ASSERT_GE(now_poll, poll) << "sample " << i;
+    ASSERT_LE(now_poll, poll + 1) << "sample " << i;
+    if (now_poll > poll) {
+      raised_after.push_back(since);
+      since = 0;
+    }
+    poll = now_poll;
+  }
+  EXPECT_EQ(poll, 10);  // maxpoll
+  ASSERT_FALSE(raised_after.empty());
+  // Every rise but the first (which may count burst samples) took exactly
+  // poll_up_after samples.
+  for (size_t k = 1; k < raised_after.size(); ++k) {
+    EXPECT_EQ(raised_after[k], 4) << "rise " << k;
+  }
+  EXPECT_EQ(node.engine().Status(node.mono().Now()).state,
+            SyncState::kSynchronized);
+}
+
+// Runs until the poll is `target` (raising it on agreeing samples).
+void RunUntilPoll(Node& node, int target) {
+  for (int i = 0; i < 60 && PollOf(node) < target; ++i) {
+    node.RunUntilNextRequest();
+  }
+  ASSERT_EQ(PollOf(node), target);
+}
+
+// A popcorn spike (one sample far off, rejected by the filter) ends the run
+// of good samples but leaves the poll alone; two in a row lower it. A third
+// restarts the filter on the source's new time.
+TEST(EngineTest, SpikesCountAsBadSamplesForPollControl) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  node.AddServer(kServerAddress, {}, SinglePolls());
+  node.StartAndRunFor(kAfterBurst);
+  RunUntilPoll(node, 8);  // the rise just happened: the good run is 0
+
+  // good, spike, good, good, good: without the spike's reset these are four
+  // good samples and the poll would rise to 9 at the fifth.
+  node.RunUntilNextRequest();
+  node.server(kServerAddress).offset = absl::Milliseconds(20);
+  node.RunUntilNextRequest();
+  EXPECT_EQ(PollOf(node), 8) << "a single spike lowered the poll";
+  const uint64_t attempts = node.engine().attempts();
+  node.server(kServerAddress).offset = absl::ZeroDuration();
+  for (int i = 0; i < 3; ++i) node.RunUntilNextRequest();
+  EXPECT_EQ(PollOf(node), 8) << "the spike did not reset the good run";
+  node.RunUntilNextRequest();  // the fourth good sample after the spike
+  EXPECT_EQ(PollOf(node), 9);
+  // The spike never reached the clock.
+  EXPECT_GT(node.engine().attempts(), attempts);
+  EXPECT_LT(absl::AbsDuration(node.clock().Phase()), absl::Microseconds(100));
+
+  // The source jumps 20 ms for good: spike (9), spike (8), restart.
+  node.server(kServerAddress).offset = absl::Milliseconds(20);
+  node.RunUntilNextRequest();
+  EXPECT_EQ(PollOf(node), 9);
+  node.RunUntilNextRequest();
+  EXPECT_EQ(PollOf(node), 8);
+  const uint64_t before_restart = node.engine().attempts();
+  node.RunUntilNextRequest();
+  EXPECT_EQ(PollOf(node), 8);
+  EXPECT_GT(node.engine().attempts(), before_restart);  // the jump is acted on
+}
+
+// ---------------------------------------------------------------------------
+// Holdover, then the local clock (docs/ENGINE.md "Holdover and the local
+// clock").
+
+TEST(EngineTest, HoldoverFallsBackToTheLocalClockOrTheAlarm) {
+  for (const bool local_clock : {true, false}) {
+    SCOPED_TRACE(local_clock ? "with a local clock" : "without");
+    EngineOptions options;
+    if (local_clock) options.local_clock_stratum = 10;
+    Node node({.initial_offset = absl::Milliseconds(-50)}, options);
+    node.AddServer(kServerAddress);
+    node.StartAndRunFor(absl::Seconds(600));
+    ASSERT_EQ(node.engine().Status(node.mono().Now()).state,
+              SyncState::kSynchronized);
+
+    // The upstream goes silent: once it is unreachable, holdover.
+    node.server(kServerAddress).silent = true;
+    node.RunUntil(node.mono().Now() + absl::Hours(3));
+    EngineStatus st = node.engine().Status(node.mono().Now());
+    ASSERT_EQ(st.peers.at(0).health, SourceHealth::kUnreachable);
+    EXPECT_EQ(st.state, SyncState::kHoldover);
+    EXPECT_EQ(st.stratum, 3);
+    EXPECT_EQ(st.leap, Leap::kNone);
+
+    // Holdover ends once the root distance passes 1.5 s; then the fallback.
+    const MonoTime lost = node.mono().Now();
+    for (int hour = 0; hour < 60 * 24 && st.state == SyncState::kHoldover;
+         ++hour) {
+      node.RunUntil(node.mono().Now() + absl::Hours(1));
+      st = node.engine().Status(node.mono().Now());
+    }
+    ASSERT_NE(st.state, SyncState::kHoldover) << "holdover never ended";
+    EXPECT_GT(node.mono().Now() - lost, absl::Hours(1));
+    if (local_clock) {
+      EXPECT_EQ(st.state, SyncState::kLocalClock);
+      EXPECT_EQ(st.stratum, 10);
+      EXPECT_EQ(st.leap, Leap::kNone);
+      EXPECT_EQ(st.reference_id, RefId::FromIpv4(127, 127, 1, 0));
+      EXPECT_EQ(st.root_delay, absl::ZeroDuration());
+      EXPECT_EQ(st.root_dispersion, absl::ZeroDuration());
+    } else {
+      EXPECT_EQ(st.state, SyncState::kUnsynchronized);
+      EXPECT_EQ(st.stratum, 16);
+      EXPECT_EQ(st.leap, Leap::kUnsynchronized);
+      EXPECT_EQ(st.reference_id, RefId::FromCode("HOLD"));
+    }
+
+    // The upstream comes back: a burst follows its first reply (iburst on
+    // return) and the node is synchronised to it again.
+    node.server(kServerAddress).silent = false;
+    const int before = node.transmits();
+    node.RunUntilNextRequest();
+    node.RunUntil(node.mono().Now() + absl::Seconds(20));
+    EXPECT_EQ(node.transmits() - before, Source::kBurstSize);
+    st = node.engine().Status(node.mono().Now());
+    EXPECT_EQ(st.stratum, 3);
+    EXPECT_EQ(st.leap, Leap::kNone);
+    EXPECT_THAT(st.state, AnyOf(SyncState::kSynchronized, SyncState::kSyncing));
+  }
 }
 
 }  // namespace

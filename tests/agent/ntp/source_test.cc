@@ -381,15 +381,48 @@ TEST(SourceTest, DropsReplyWithZeroReceiveOrTransmitTimestamp) {
   EXPECT_EQ(source.reach(), 0);
 }
 
-TEST(SourceTest, DropsReplyWithNegativeDelay) {
+// RFC 5905 A.5.1.1 keeps a sample whose δ comes out negative; like ntpd 4.2.8
+// we take |δ| (at least the precision), so that the delay-weighted filter gives
+// a sample with inconsistent timestamps the little weight its spread deserves.
+TEST(SourceTest, NegativeDelayIsTakenAsItsMagnitude) {
   Polled p = StartAndPoll(TestConfig());
   // The server claims to have held the request 10u, but the round trip took
   // 3u: δ = 3u - 10u = -7u < 0.
   const std::vector<SourceAction> actions = p.source.HandleResponse(
       Encode(Reply(p.request, kWall + 6 * kUnit, kWall + 16 * kUnit)),
       T4Of(kWall), p.sent + 3 * kUnit);
-  EXPECT_THAT(ActionsOf<SampleAccepted>(actions), IsEmpty());
-  EXPECT_EQ(p.source.counters().bogus_timestamps, 1u);
+  const std::vector<SampleAccepted> samples =
+      ActionsOf<SampleAccepted>(actions);
+  ASSERT_THAT(samples, SizeIs(1));
+  // What the filter gets: |δ| = 7u, not the precision (2^-20 s, ~1 µs) that
+  // RFC 5905's max(δ, precision) would give, which would make this the most
+  // trusted sample of all; nor a rejection (what the agent did before).
+  EXPECT_EQ(samples[0].sample.delay, 7 * kUnit);
+  // θ = ((T2 - T1) + (T3 - T4)) / 2 = (6u + (16u - 3u)) / 2 = 9.5u.
+  EXPECT_EQ(samples[0].sample.offset, 9.5 * kUnit);
+  EXPECT_EQ(p.source.counters().bogus_timestamps, 0u);
+  EXPECT_EQ(p.source.counters().responses, 1u);
+  EXPECT_EQ(p.source.health(), SourceHealth::kOk);
+}
+
+TEST(SourceTest, DelayIsAtLeastThePrecision) {
+  for (const int precision : {-20, -10}) {
+    SCOPED_TRACE(precision);
+    SourceConfig config = TestConfig();
+    config.precision = precision;
+    Polled p = StartAndPoll(config);
+    // δ = 3u - (3u + 100 ns) = -100 ns: timestamping noise on a fast path.
+    const std::vector<SampleAccepted> samples =
+        ActionsOf<SampleAccepted>(p.source.HandleResponse(
+            Encode(Reply(p.request, kWall + 6 * kUnit,
+                         kWall + 9 * kUnit + absl::Nanoseconds(100))),
+            T4Of(kWall), p.sent + 3 * kUnit));
+    ASSERT_THAT(samples, SizeIs(1));
+    // 2^-20 s = 953.67431640625 ns (to absl's 1/4 ns); 2^-10 s = 1u.
+    EXPECT_LE(absl::AbsDuration(samples[0].sample.delay -
+                                absl::Seconds(std::ldexp(1.0, precision))),
+              absl::Nanoseconds(0.25));
+  }
 }
 
 TEST(SourceTest, StratumSixteenIsUnsynchronised) {
@@ -408,6 +441,32 @@ TEST(SourceTest, StratumSixteenIsUnsynchronised) {
   EXPECT_THAT(p.source.reason(), HasSubstr("unsynchronised"));
   EXPECT_THAT(p.source.reason(), HasSubstr("stratum 16"));
   EXPECT_EQ(p.source.counters().unsynchronized, 1u);
+}
+
+// A client of a stratum-15 server would be at stratum 16, unsynchronised
+// (RFC 5905 §7.3): no sample from it, as ntpd's peer_unfit() (TEST10).
+TEST(SourceTest, StratumFifteenCannotSynchroniseUs) {
+  for (const int stratum : {14, 15}) {
+    SCOPED_TRACE(stratum);
+    Polled p = StartAndPoll(TestConfig());
+    NtpPacket reply = GoodReply(p.request, kWall);
+    reply.stratum = static_cast<uint8_t>(stratum);
+    const std::vector<SourceAction> actions =
+        p.source.HandleResponse(Encode(reply), T4Of(kWall), p.sent + 3 * kUnit);
+    if (stratum == 14) {
+      EXPECT_THAT(ActionsOf<SampleAccepted>(actions), SizeIs(1));
+      EXPECT_EQ(p.source.health(), SourceHealth::kOk);
+      continue;
+    }
+    EXPECT_THAT(ActionsOf<SampleAccepted>(actions), IsEmpty());
+    EXPECT_EQ(p.source.health(), SourceHealth::kUnsynchronized);
+    EXPECT_EQ(p.source.reason(),
+              "stratum 15 is too high to synchronise from: this node would be "
+              "at stratum 16 (unsynchronised)");
+    EXPECT_EQ(p.source.counters().unsynchronized, 1u);
+    // It answered: reachable, just not usable.
+    EXPECT_EQ(p.source.reach(), 1);
+  }
 }
 
 TEST(SourceTest, LeapAlarmIsUnsynchronised) {
@@ -482,6 +541,80 @@ TEST(SourceTest, KissOfDeathRateRaisesThePollExponent) {
   EXPECT_EQ(p.source.poll_exponent(), 7);
   // And the next request says so.
   EXPECT_EQ(Poll(p.source, next, kWall + absl::Seconds(128)).poll, 7);
+}
+
+// Replies to the polls from `now` on, `n` times: each poll's request is
+// answered with a good reply. Returns the time of the next poll.
+MonoTime AnswerPolls(Source& source, MonoTime now, int n) {
+  for (int i = 0; i < n; ++i) {
+    std::vector<SourceAction> polled;
+    const absl::Time t1 = kWall + (now - Mono(absl::Seconds(100)));
+    const NtpPacket request = Poll(source, now, t1, &polled);
+    const std::vector<SourceAction> answered = source.HandleResponse(
+        Encode(GoodReply(request, t1)), T4Of(t1), now + 3 * kUnit);
+    EXPECT_THAT(ActionsOf<SampleAccepted>(answered), SizeIs(1)) << i;
+    now = TimerOf(polled);
+  }
+  return now;
+}
+
+// The floor a KoD RATE raised comes down one step after
+// kRateFloorDecayReplies replies without another RATE kiss; a RATE kiss
+// meanwhile starts the count again.
+TEST(SourceTest, KissOfDeathRateFloorDecays) {
+  Polled p = StartAndPoll(TestConfig());  // [6, 10]
+  std::vector<SourceAction> actions =
+      p.source.HandleResponse(Encode(KissOfDeath(p.request, kWall, "RATE")),
+                              T4Of(kWall), p.sent + 3 * kUnit);
+  ASSERT_EQ(p.source.poll_exponent(), 7);
+  MonoTime now = TimerOf(actions);
+
+  // One reply short of the decay: the floor still holds.
+  now = AnswerPolls(p.source, now, Source::kRateFloorDecayReplies - 1);
+  EXPECT_EQ(p.source.poll_exponent(), 7);
+  p.source.SetPollExponent(6);
+  EXPECT_EQ(p.source.poll_exponent(), 7);
+
+  // A second kiss before the decay: the floor rises to 8, the count restarts.
+  std::vector<SourceAction> polled;
+  absl::Time t1 = kWall + (now - Mono(absl::Seconds(100)));
+  NtpPacket request = Poll(p.source, now, t1, &polled);
+  actions = p.source.HandleResponse(Encode(KissOfDeath(request, t1, "RATE")),
+                                    T4Of(t1), now + 3 * kUnit);
+  ASSERT_EQ(p.source.poll_exponent(), 8);
+  now = TimerOf(actions);
+  now = AnswerPolls(p.source, now, Source::kRateFloorDecayReplies - 1);
+  EXPECT_EQ(p.source.poll_exponent(), 8);
+
+  // The eighth quiet reply: floor 7, and the poll the floor held up with it.
+  now = AnswerPolls(p.source, now, 1);
+  EXPECT_EQ(p.source.poll_exponent(), 7);
+  p.source.SetPollExponent(6);
+  EXPECT_EQ(p.source.poll_exponent(), 7);
+  // Eight more: back to minpoll, and the engine may poll at 6 again.
+  now = AnswerPolls(p.source, now, Source::kRateFloorDecayReplies);
+  EXPECT_EQ(p.source.poll_exponent(), 6);
+  p.source.SetPollExponent(6);
+  EXPECT_EQ(p.source.poll_exponent(), 6);
+  // And no further: the floor never goes below minpoll.
+  AnswerPolls(p.source, now, Source::kRateFloorDecayReplies);
+  p.source.SetPollExponent(3);
+  EXPECT_EQ(p.source.poll_exponent(), 6);
+}
+
+// A poll above the floor (the engine's choice) stays where it is when the
+// floor decays.
+TEST(SourceTest, KissOfDeathRateFloorDecayKeepsAHigherPoll) {
+  Polled p = StartAndPoll(TestConfig());
+  const std::vector<SourceAction> actions =
+      p.source.HandleResponse(Encode(KissOfDeath(p.request, kWall, "RATE")),
+                              T4Of(kWall), p.sent + 3 * kUnit);
+  ASSERT_EQ(p.source.poll_exponent(), 7);
+  p.source.SetPollExponent(9);
+  AnswerPolls(p.source, TimerOf(actions), Source::kRateFloorDecayReplies);
+  EXPECT_EQ(p.source.poll_exponent(), 9);
+  p.source.SetPollExponent(6);
+  EXPECT_EQ(p.source.poll_exponent(), 6);  // the floor is back at minpoll
 }
 
 TEST(SourceTest, KissOfDeathDenyAndRstrStopPolling) {
@@ -569,6 +702,79 @@ TEST(SourceTest, ReachRegisterAndUnreachable) {
     EXPECT_GT(interval, absl::Seconds(std::ldexp(15.0 / 16, expected)));
     EXPECT_LE(interval, absl::Seconds(std::ldexp(1.0, expected)));
   }
+}
+
+// iburst: when a source that was unreachable answers again, a burst follows
+// that first reply (as ntpd does) — not the poll that found it unreachable,
+// when a burst could only be lost.
+TEST(SourceTest, IburstOnReturnFollowsTheFirstReplyAfterUnreachable) {
+  SourceConfig config = TestConfig();
+  config.iburst = true;
+  Source source(config, 5);
+  MonoTime now = TimerOf(source.Start(Mono(absl::Seconds(100))));
+  // The start-up burst, answered.
+  std::vector<SourceAction> polled;
+  for (int i = 0; i < Source::kBurstSize; ++i) {
+    const NtpPacket request = Poll(source, now, kWall, &polled);
+    source.HandleResponse(Encode(GoodReply(request, kWall)), T4Of(kWall),
+                          now + 3 * kUnit);
+    now = TimerOf(polled);
+  }
+  ASSERT_FALSE(source.bursting());
+  ASSERT_EQ(source.health(), SourceHealth::kOk);
+
+  // Silence: one request per poll; the eighth unanswered poll makes it
+  // unreachable, and still sends one request only, with no burst to follow.
+  for (int i = 1; i <= 8; ++i) {
+    polled = source.HandleTimer(now);
+    EXPECT_THAT(ActionsOf<SendRequest>(polled), SizeIs(1)) << "poll " << i;
+    EXPECT_FALSE(source.bursting()) << "poll " << i;
+    EXPECT_GT(TimerOf(polled) - now, absl::Seconds(60)) << "poll " << i;
+    now = TimerOf(polled);
+  }
+  ASSERT_EQ(source.health(), SourceHealth::kUnreachable);
+  // More silent polls: still one request each.
+  polled = source.HandleTimer(now);
+  EXPECT_THAT(ActionsOf<SendRequest>(polled), SizeIs(1));
+  EXPECT_FALSE(source.bursting());
+  const uint64_t requests_before_return = source.counters().requests;
+  now = TimerOf(polled);
+
+  // It answers again: that reply starts the burst; kBurstSize - 1 more
+  // requests follow kBurstSpacing apart, then the poll interval.
+  const NtpPacket request = Poll(source, now, kWall, &polled);
+  const MonoTime arrived = now + 3 * kUnit;
+  std::vector<SourceAction> answered = source.HandleResponse(
+      Encode(GoodReply(request, kWall)), T4Of(kWall), arrived);
+  EXPECT_THAT(ActionsOf<SampleAccepted>(answered), SizeIs(1));
+  EXPECT_EQ(source.health(), SourceHealth::kOk);
+  EXPECT_TRUE(source.bursting());
+  now = TimerOf(answered);
+  EXPECT_EQ(now - arrived, Source::kBurstSpacing);
+  const uint8_t reach = source.reach();
+  for (int i = 1; i < Source::kBurstSize; ++i) {
+    polled = source.HandleTimer(now);
+    ASSERT_THAT(ActionsOf<SendRequest>(polled), SizeIs(1)) << "request " << i;
+    const MonoTime next = TimerOf(polled);
+    if (i + 1 < Source::kBurstSize) {
+      EXPECT_EQ(next - now, Source::kBurstSpacing) << "request " << i;
+    } else {
+      EXPECT_GT(next - now, absl::Seconds(60));
+      EXPECT_FALSE(source.bursting());
+    }
+    now = next;
+  }
+  EXPECT_EQ(source.counters().requests,
+            requests_before_return + Source::kBurstSize);
+  // The burst is part of the poll that got the reply: no shift of the
+  // register.
+  EXPECT_EQ(source.reach(), reach);
+  // A second reply later does not start another burst.
+  const NtpPacket next_request = Poll(source, now, kWall, &polled);
+  answered = source.HandleResponse(Encode(GoodReply(next_request, kWall)),
+                                   T4Of(kWall), now + 3 * kUnit);
+  EXPECT_FALSE(source.bursting());
+  EXPECT_THAT(ActionsOf<ArmTimer>(answered), IsEmpty());
 }
 
 TEST(SourceTest, NeverRepliedSourceIsUnreachableAtTheNinthPoll) {

@@ -113,6 +113,13 @@ TEST(StatusProtoTest, OrdinaryValuesPassUnchanged) {
   EXPECT_EQ(FromProto(out.offset()), absl::Microseconds(-1500));
   EXPECT_EQ(out.frequency_ppm(), 12.5);
   EXPECT_EQ(FromProto(out.poll()), absl::Seconds(64));
+  EXPECT_EQ(out.reason(), "");
+}
+
+TEST(StatusProtoTest, CarriesTheReason) {
+  ntp::EngineStatus st;
+  st.reason = "clock is -2000.000 s off, beyond the panic threshold (1000 s)";
+  EXPECT_EQ(ToProto(st, absl::UnixEpoch()).reason(), st.reason);
 }
 
 }  // namespace
