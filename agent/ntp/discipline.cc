@@ -102,8 +102,9 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
     result.kind = CorrectionKind::kPanic;
     result.message = absl::StrFormat(
         "offset %+.3f s exceeds the panic threshold (%.0f s): not correcting; "
-        "set the clock by "
-        "hand, or force it with `ntpfleetctl resync --step`",
+        "set the clock by hand, or force it with `ntpfleetctl sync --step` on "
+        "this node (`ntpfleetctl resync NODE --step --force` from the "
+        "controller)",
         e, panic);
     return result;
   }
