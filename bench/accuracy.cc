@@ -27,8 +27,8 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(10000),
           "simulated time per run");
 ABSL_FLAG(std::string, scenario, "", "run only this scenario");
 ABSL_FLAG(int, dump_seed, 0,
-          "print the chosen scenario's trace for this seed (time, offset, "
-          "frequency) and exit");
+          "print the chosen scenario's trace for this seed (time s, offset µs, "
+          "frequency error ppm, error bound µs) and exit");
 ABSL_FLAG(std::string, markdown, "",
           "write the table into this file between the accuracy markers");
 
@@ -55,8 +55,9 @@ int main(int argc, char** argv) {
         duration);
     const ntpfleet::sim::Trace& tr = sim->trace(0);
     for (size_t i = 0; i < tr.time.size(); ++i) {
-      std::printf("%8.0f %12.1f %10.3f%s\n", tr.time[i], tr.offset[i] * 1e6,
-                  tr.frequency[i], tr.liar_selected[i] ? " liar" : "");
+      std::printf("%8.0f %12.1f %10.3f %12.1f%s\n", tr.time[i],
+                  tr.offset[i] * 1e6, tr.frequency[i], tr.error_bound[i] * 1e6,
+                  tr.liar_selected[i] ? " liar" : "");
     }
     const ntpfleet::sim::Metrics m = sim->metrics(0);
     std::printf("converged %.0f s, rms %.1f us, requests %llu\n",
@@ -69,16 +70,21 @@ int main(int argc, char** argv) {
       "| scenario | converged (s) median / worst | RMS offset (µs) median / "
       "worst | max offset "
       "(µs) median / worst | RMS freq error (ppm) median | requests median | "
-      "steps median | max offset in outages (µs) worst | unconverged runs |");
-  rows.push_back("|---|---|---|---|---|---|---|---|---|");
+      "steps median | max offset in outages (µs) worst | unconverged runs "
+      "| max offset in outages (µs) median | error bound coverage (%, "
+      "uncovered s) | median error bound (µs) median | median bound ÷ RMS "
+      "offset, median |");
+  rows.push_back("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   std::vector<std::string> notes;
   for (const auto& scenario : ntpfleet::sim::AllScenarios()) {
     if (!absl::GetFlag(FLAGS_scenario).empty() &&
         scenario.name != absl::GetFlag(FLAGS_scenario)) {
       continue;
     }
-    std::vector<double> conv, rms, max, freq, req, steps, outage;
+    std::vector<double> conv, rms, max, freq, req, steps, outage, bound,
+        tightness, outage_runs;
     int unconverged = 0;
+    uint64_t checked = 0, uncovered = 0;
     for (int seed = 1; seed <= seeds; ++seed) {
       auto sim = ntpfleet::sim::RunScenario(scenario, seed, duration);
       const ntpfleet::sim::Metrics m = sim->metrics(0);
@@ -90,17 +96,40 @@ int main(int argc, char** argv) {
       req.push_back(static_cast<double>(m.requests));
       steps.push_back(m.steps);
       outage.push_back(m.max_abs_offset_in_outage_s * 1e6);
+      if (m.max_abs_offset_in_outage_s > 0)
+        outage_runs.push_back(m.max_abs_offset_in_outage_s * 1e6);
+      checked += m.bound_checked;
+      uncovered += m.bound_uncovered;
+      if (m.bound_checked > 0 && m.rms_offset_s > 0) {
+        bound.push_back(m.median_bound_s * 1e6);
+        tightness.push_back(m.median_bound_s / m.rms_offset_s);
+      }
     }
+    // Coverage over every checked second of every seed.
+    const std::string coverage =
+        checked == 0
+            ? std::string("–")
+            : absl::StrFormat("%.5f (%llu)",
+                              100.0 * static_cast<double>(checked - uncovered) /
+                                  static_cast<double>(checked),
+                              static_cast<unsigned long long>(uncovered));
     notes.push_back(
         absl::StrCat("- **", scenario.name, "**: ", scenario.parameters));
     rows.push_back(absl::StrFormat(
         "| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f "
-        "| %.0f | %.0f | %s | %d of %d |",
+        "| %.0f | %.0f | %s | %d of %d | %s | %s | %s | %s |",
         scenario.name, Median(conv), Worst(conv), Median(rms), Worst(rms),
         Median(max), Worst(max), Median(freq), Median(req), Median(steps),
         Worst(outage) > 0 ? absl::StrFormat("%.1f", Worst(outage))
                           : std::string("–"),
-        unconverged, seeds));
+        unconverged, seeds,
+        outage_runs.empty() ? std::string("–")
+                            : absl::StrFormat("%.1f", Median(outage_runs)),
+        coverage,
+        bound.empty() ? std::string("–")
+                      : absl::StrFormat("%.1f", Median(bound)),
+        tightness.empty() ? std::string("–")
+                          : absl::StrFormat("%.2f", Median(tightness))));
   }
   const std::string table = absl::StrCat(absl::StrJoin(rows, "\n"), "\n\n",
                                          absl::StrJoin(notes, "\n"));

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Every goal of issue #6 in one table, read from the sections bench/run.sh produced.
+"""Every goal of issues #6 and #11 in one table, read from the sections bench/run.sh produced.
 
     bench/goals.py ACCURACY.md THROUGHPUT.md SCALE.md FOOTPRINT.md
 
@@ -45,6 +45,59 @@ def main():
             req <= 36)
     else:
         add("accuracy (all four)", "see the section", "no table", None)
+
+    # Issue #11 item 3: accuracy where it lagged chronyd. Columns of the accuracy table: 1
+    # converged median / worst, 2 RMS offset median / worst, 4 RMS frequency error median,
+    # 7 max offset in outages worst, 9 max offset in outages median, 10 error bound coverage,
+    # 12 median bound / RMS offset.
+    def numbers(cell):
+        return [float(x) for x in re.findall(r"-?[0-9]+(?:\.[0-9]+)?", cell or "")]
+
+    jitter = table_row(accuracy, "high-jitter")
+    outage = table_row(accuracy, "outage")
+    if default and jitter and len(jitter) >= 13:
+        rms_j, conv_j = numbers(jitter[2])[0], numbers(jitter[1])[-1]
+        freq_d, freq_j = first_number(default[4]), first_number(jitter[4])
+        add("accuracy: RMS offset, `high-jitter` (median of seeds)", "≤ 100 µs", f"{rms_j:g} µs",
+            rms_j <= 100)
+        add("accuracy: convergence, `high-jitter`, every seed", "≤ 600 s", f"{conv_j:g} s (worst)",
+            conv_j <= 600)
+        add("accuracy: RMS frequency error, `default`", "≤ 170 ppb", f"{freq_d * 1000:g} ppb",
+            freq_d <= 0.170)
+        add("accuracy: RMS frequency error, `high-jitter`", "≤ 1.0 ppm", f"{freq_j:g} ppm",
+            freq_j <= 1.0)
+    else:
+        add("accuracy under jitter (all four)", "see the section", "no table", None)
+    if outage and len(outage) >= 13:
+        worst, median = first_number(outage[7]), first_number(outage[9])
+        add("accuracy: max offset during a 30-minute outage, median of seeds", "≤ 35 µs",
+            f"{median:g} µs", median <= 35)
+        add("accuracy: max offset during a 30-minute outage, worst seed", "≤ 130 µs",
+            f"{worst:g} µs", worst <= 130)
+    else:
+        add("accuracy in outages (both)", "see the section", "no table", None)
+
+    # Issue #11 item 4: the error bound, in every scenario that converges.
+    coverage, tightness = [], []
+    for line in accuracy.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) < 13 or not numbers(cells[10]):
+            continue
+        coverage.append((numbers(cells[10])[0], cells[0]))
+        if numbers(cells[12]):
+            tightness.append((numbers(cells[12])[0], cells[0]))
+    if coverage:
+        low = min(coverage)
+        add("error bound: true offset within the bound after convergence, every scenario", "≥ 99.9999 %",
+            f"{low[0]:.5f} % (lowest: `{low[1]}`)", low[0] >= 99.9999)
+    else:
+        add("error bound: coverage", "≥ 99.9999 %", "no table", None)
+    if tightness:
+        high = max(tightness)
+        add("error bound: median bound ÷ RMS offset, every scenario", "≤ 4",
+            f"{high[0]:g} (highest: `{high[1]}`)", high[0] <= 4)
+    else:
+        add("error bound: tightness", "≤ 4", "no table", None)
 
     m = re.search(r"bare responder's highest\s+rate under 1 % loss: (\S+) \(ratio ([^)]*)\)",
                   throughput)

@@ -93,7 +93,10 @@ echo "$goals"
   echo "medians and worst cases over seeds 1–${seeds}, ${duration} of simulated time each."
   echo "\"converged\" is the first second from which |offset| ≤ 1 ms and |frequency error| ≤ 500 ppm"
   echo "hold to the end; offsets and frequency errors after it are the node's true ones, sampled"
-  echo "every second; requests are all requests the client sent (bursts included)."
+  echo "every second; requests are all requests the client sent (bursts included). Error bound:"
+  echo "at every second after convergence, whether |true offset| ≤ the bound the engine reports"
+  echo "(coverage over all seeds, with the seconds not covered), the median bound, and that median"
+  echo "divided by the run's RMS offset (median of seeds)."
   echo
   echo "$accuracy" | tail -n +2
   echo

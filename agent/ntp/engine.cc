@@ -16,12 +16,13 @@
 namespace ntpfleet::ntp {
 namespace {
 
-// Between updates the error bound grows at this rate plus three times the
-// filter's frequency uncertainty (chrony's maxclockerror default is 1 ppm;
-// ClockBound grows its bound the same way).
-constexpr double kClockTolerance = 1e-6;
+// The error bound counts this many standard deviations of the filter's own
+// uncertainty (σₓ, which grows between updates with the measured frequency
+// uncertainty and wander). 5σ of a normal error is exceeded with probability
+// 6·10⁻⁷: fbclock's "six nines" (its 4σ covers ~99.994 %).
+constexpr double kBoundSigmas = 5;
 // Holdover ends (the node declares itself unsynchronised) when its root
-// distance passes this (ntpd's maxdist).
+// distance, which grows with that uncertainty, passes this (ntpd's maxdist).
 constexpr double kMaxHoldoverDistance = 1.5;
 // Below this measured offset a synchronised node counts as synchronised rather
 // than syncing.
@@ -251,8 +252,19 @@ void Engine::AdjustPoll(Peer& peer, FilterVerdict verdict) {
   source.SetPollExponent(poll);
 }
 
-double Engine::Tolerance(const Peer& peer) const {
-  return kClockTolerance + 3 * std::sqrt(peer.filter.frequency_variance());
+double Engine::HoldoverUncertainty(clock::MonoTime now) const {
+  return kBoundSigmas * std::sqrt(held_->filter.OffsetVarianceAt(now));
+}
+
+double Engine::BoundAtUpdate(const Peer& peer) const {
+  const Sample& s = *peer.last_sample;
+  // Path asymmetry: the estimate rests on the lowest-delay exchanges, whose
+  // offset is wrong by at most half their delay if the path is asymmetric (RFC
+  // 5905 §8: the true offset lies within ±δ/2 of θ); the upstream's own error
+  // bound is its root delay / 2 + root dispersion; ε is the reading error.
+  return (absl::ToDoubleSeconds(s.root_delay) + peer.filter.min_delay()) / 2 +
+         absl::ToDoubleSeconds(s.root_dispersion + s.dispersion) +
+         selection_spread_;
 }
 
 absl::Duration Engine::RootDistance(const Peer& peer,
@@ -341,7 +353,7 @@ void Engine::UpdateClock(clock::MonoTime now) {
   const absl::Duration slew_time =
       mode == UpdateMode::kForced
           ? absl::Milliseconds(1)
-          : std::clamp(interval / 4, absl::Seconds(1), absl::Seconds(64));
+          : std::clamp(interval / 1, absl::Seconds(1), absl::Seconds(1024));
   Correction correction =
       discipline_.Update(now, e + discipline_.CorrectionAt(now), f, mode,
                          slew_time, allow_step, max_step);
@@ -380,10 +392,20 @@ void Engine::UpdateClock(clock::MonoTime now) {
   reference_time_ = clock_->Now();
   last_offset_ = e;
   combined_jitter_ = absl::ToDoubleSeconds(result.jitter);
+  // How far the combined offset may stray from the system peer's estimate: the
+  // selection jitter alone (the system jitter less the peer's own).
+  const double peer_jitter = sp.filter.jitter();
+  selection_spread_ = std::sqrt(std::max(
+      0.0, combined_jitter_ * combined_jitter_ - peer_jitter * peer_jitter));
 
   const EngineStatus status = Status(now);
-  held_ = Held{status.stratum,    status.reference_id,    status.leap,
-               status.root_delay, status.root_dispersion, Tolerance(sp),
+  held_ = Held{status.stratum,
+               status.reference_id,
+               status.leap,
+               status.root_delay,
+               status.root_dispersion,
+               sp.filter,
+               BoundAtUpdate(sp),
                status.poll};
   clock::SyncState sync;
   sync.synchronized = true;
@@ -436,15 +458,13 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   const bool peer_usable =
       system_peer_ && peers_[*system_peer_].source->reach() != 0 &&
       peers_[*system_peer_].source->health() == SourceHealth::kOk;
-  const double age =
-      last_update_ ? std::max(0.0, absl::ToDoubleSeconds(now - *last_update_))
-                   : 0.0;
   if (peer_usable && corrections_ == 0) {
     // A system peer is chosen and the first correction is on its way: the
     // offset is known, the clock not yet set.
     const Peer& sp = peers_[*system_peer_];
     st.system_peer = *system_peer_;
     st.state = SyncState::kSyncing;
+    // Unknown until the clock has been set: error_bound stays infinite.
     st.offset =
         absl::Seconds(sp.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
     st.last_offset = st.offset;
@@ -477,27 +497,37 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.offset =
         absl::Seconds(sp.filter.OffsetAt(now) - discipline_.CorrectionAt(now));
     st.root_delay = best.root_delay + best.delay;
-    st.root_dispersion =
-        s.root_dispersion + s.dispersion +
-        absl::Seconds(std::sqrt(sp.filter.OffsetVarianceAt(now)) +
-                      combined_jitter_ + kClockTolerance * age);
+    // The filter's own uncertainty now: it grows with the time since the last
+    // sample at the measured frequency uncertainty and wander.
+    const double uncertainty =
+        kBoundSigmas * std::sqrt(sp.filter.OffsetVarianceAt(now));
+    st.root_dispersion = s.root_dispersion + s.dispersion +
+                         absl::Seconds(uncertainty + selection_spread_);
     st.poll = sp.source->poll_exponent();
+    st.error_bound = absl::AbsDuration(st.offset) +
+                     absl::Seconds(BoundAtUpdate(sp) + uncertainty);
   } else if (held_ && corrections_ > 0 &&
              absl::ToDoubleSeconds(held_->root_delay / 2 +
                                    held_->root_dispersion) +
-                     held_->tolerance * age <
+                     HoldoverUncertainty(now) <
                  kMaxHoldoverDistance) {
     // Holdover: the clock keeps the learned frequency; we keep serving what we
     // last knew, with a dispersion that grows with time, so that clients weigh
-    // us down gradually (as ntpd does).
+    // us down gradually (as ntpd does). The estimate of the last system peer's
+    // filter still says where the clock stands, and how uncertain that is: its
+    // variance grows with the frequency uncertainty and the wander it measured.
     st.state = SyncState::kHoldover;
     st.stratum = held_->stratum;
     st.reference_id = held_->reference_id;
     st.leap = held_->leap;
     st.root_delay = held_->root_delay;
-    st.root_dispersion =
-        held_->root_dispersion + absl::Seconds(held_->tolerance * age);
+    const double uncertainty = HoldoverUncertainty(now);
+    st.root_dispersion = held_->root_dispersion + absl::Seconds(uncertainty);
     st.poll = held_->poll;
+    st.offset = absl::Seconds(held_->filter.OffsetAt(now) -
+                              discipline_.CorrectionAt(now));
+    st.error_bound = absl::AbsDuration(st.offset) +
+                     absl::Seconds(held_->bound_at_update + uncertainty);
   } else if (options_.local_clock_stratum) {
     st.state = SyncState::kLocalClock;
     st.stratum = *options_.local_clock_stratum;
@@ -506,6 +536,10 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     // recognise.
     st.reference_id = RefId::FromIpv4(127, 127, 1, 0);
     st.leap = Leap::kNone;
+    // The node is its own reference: relative to the fleet's time (this
+    // clock) the bound is 0; relative to UTC it is unknown.
+    st.error_bound = absl::ZeroDuration();
+    st.error_bound_reference = ErrorBoundReference::kLocalClock;
   } else {
     st.state = SyncState::kUnsynchronized;
     st.reference_id = RefId::FromCode(corrections_ > 0 ? "HOLD" : "INIT");
@@ -528,22 +562,13 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
         "controller)",
         FormatOffset(*panic_offset_),
         FormatLimit(options_.discipline.panic_threshold));
+    st.error_bound = absl::InfiniteDuration();
   }
   // Stratum 16 means unsynchronised (RFC 5905 §7.3): it always comes with the
   // alarm (leap 3), whatever the upstream's leap bit.
   if (st.stratum >= 16) {
     st.stratum = 16;
     st.leap = Leap::kUnsynchronized;
-  }
-  // ClockBound: |offset| + root dispersion + root delay / 2 (root dispersion
-  // already grows with the clock tolerance times the time since the last
-  // update).
-  st.error_bound =
-      absl::AbsDuration(st.offset) + st.root_dispersion + st.root_delay / 2;
-  // Unknown until the clock has been set (or is its own reference).
-  if (st.state == SyncState::kUnsynchronized ||
-      (st.state == SyncState::kSyncing && corrections_ == 0)) {
-    st.error_bound = absl::InfiniteDuration();
   }
   return st;
 }

@@ -88,6 +88,12 @@ enum class SyncState {
 };
 const char* SyncStateName(SyncState state);
 
+// What the error bound is relative to.
+enum class ErrorBoundReference {
+  kUpstream,    // the upstream servers' time (UTC, if theirs is)
+  kLocalClock,  // this node's own clock, serving as the fleet's time: not UTC
+};
+
 struct PeerStatus {
   int id = 0;
   std::string name;
@@ -123,7 +129,12 @@ struct EngineStatus {
   Leap leap = Leap::kUnsynchronized;
   absl::Duration root_delay;
   absl::Duration root_dispersion;
-  absl::Duration error_bound;
+  // How far the clock may be from the reference, |offset| included: the
+  // estimate's own uncertainty (5σ), path asymmetry (half the delay relied on)
+  // and the upstream's bound. Infinite while unknown (unsynchronised, or before
+  // the first correction). See docs/ENGINE.md.
+  absl::Duration error_bound = absl::InfiniteDuration();
+  ErrorBoundReference error_bound_reference = ErrorBoundReference::kUpstream;
   std::optional<int> system_peer;  // index into peers
   int poll = 6;
   std::optional<absl::Time> reference_time;  // local clock at the last update
@@ -204,9 +215,11 @@ class Engine {
   void OnSample(int id, const Sample& sample, clock::MonoTime now);
   void UpdateClock(clock::MonoTime now);
   absl::Duration RootDistance(const Peer& peer, clock::MonoTime now) const;
-  // How fast the clock's error may grow since the last update from `peer`
-  // (dimensionless).
-  double Tolerance(const Peer& peer) const;
+  // The part of the error bound fixed at an update from system peer `peer`
+  // (seconds): path asymmetry, the upstream's bound, the selection spread.
+  double BoundAtUpdate(const Peer& peer) const;
+  // In holdover: kBoundSigmas × the held estimate's σ at `now` (seconds).
+  double HoldoverUncertainty(clock::MonoTime now) const;
   void AdjustPoll(Peer& peer, FilterVerdict verdict);
   // The minimum-delay sample of the peer's window (RFC 5905 §10): the one
   // whose delay the filter relies on most.
@@ -224,6 +237,7 @@ class Engine {
   std::optional<StepLimit> forced_limit_;
   std::optional<int> system_peer_;
   double combined_jitter_ = 0;
+  double selection_spread_ = 0;  // s, see UpdateClock
   std::optional<clock::MonoTime> last_update_;
   std::optional<absl::Time> reference_time_;
   double last_offset_ = 0;
@@ -239,8 +253,9 @@ class Engine {
     RefId reference_id;
     Leap leap;
     absl::Duration root_delay;
-    absl::Duration root_dispersion;
-    double tolerance;
+    absl::Duration root_dispersion;  // without the filter's uncertainty
+    SourceFilter filter;             // the system peer's, at the update
+    double bound_at_update;          // BoundAtUpdate(system peer), s
     int poll;
   };
   std::optional<Held> held_;

@@ -84,6 +84,7 @@ FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
     return FilterVerdict::kRestarted;
   }
   spikes_in_row_ = 0;
+  AdaptWander(nu * nu / s);
   const double k_x = p_xx_ / s;
   const double k_f = p_xf_ / s;
   x_ += k_x * nu;
@@ -98,6 +99,23 @@ FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
   ++samples_;
   residuals_[residual_count_++ % residuals_.size()] = x - x_;
   return verdict;
+}
+
+void SourceFilter::AdaptWander(double nu2) {
+  // As ntpd-rs does for its Kalman filter: if the normalised innovations are
+  // persistently larger than the model predicts, the oscillator wanders more
+  // than assumed (temperature, ageing): double the wander (four times the
+  // process noise); if they stay well below, halve it back towards the floor.
+  // The mean of ν² over ~8 samples is the test (1 when the model is right).
+  if (samples_ < 4) return;
+  nu2_mean_ += (std::min(nu2, 25.0) - nu2_mean_) / 8;
+  if (nu2_mean_ > 2.5 && wander_ < options_.max_wander) {
+    wander_ = std::min(2 * wander_, options_.max_wander);
+    nu2_mean_ = 1;
+  } else if (nu2_mean_ < 0.4 && wander_ > options_.wander) {
+    wander_ = std::max(wander_ / 2, options_.wander);
+    nu2_mean_ = 1;
+  }
 }
 
 double SourceFilter::OffsetAt(clock::MonoTime t) const {

@@ -37,10 +37,12 @@
 namespace ntpfleet::ntp {
 
 struct FilterOptions {
-  // Oscillator frequency random walk per √s (dimensionless). Larger: trusts old
-  // samples less. (Adapting it to the innovations was tried and did worse in
-  // the simulator.)
-  double wander = 3e-9;
+  // The least oscillator frequency random walk assumed, per √s
+  // (dimensionless). Larger: trusts old samples less. The filter raises it
+  // (up to max_wander) when its innovations show the oscillator wanders more,
+  // and lowers it back towards this floor when they stay small.
+  double wander = 1e-9;
+  double max_wander = 1e-6;
   // Floor of the measurement noise (s): timestamping noise not visible in the
   // delay.
   double noise_floor = 2e-6;
@@ -86,7 +88,8 @@ class SourceFilter {
   // The normalised innovation of the last sample (innovation / its predicted
   // σ).
   double last_normalized_innovation() const { return last_nu_; }
-  // The oscillator wander the filter currently assumes (per √s).
+  // The oscillator wander the filter currently assumes (per √s): the floor,
+  // raised while the innovations show more (see Add()).
   double wander() const { return wander_; }
 
   // Forget everything but the frequency estimate (keeps what the oscillator
@@ -95,6 +98,8 @@ class SourceFilter {
 
  private:
   void Predict(double dt);
+  // Adapts wander_ to the squared normalised innovation of a sample.
+  void AdaptWander(double nu2);
   double MedianDelay() const;
 
   FilterOptions options_;
@@ -109,6 +114,9 @@ class SourceFilter {
   int spikes_in_row_ = 0;
   double last_nu_ = 0;
   double wander_;  // process noise (per √s)
+  // Running mean of the squared normalised innovations (1 when the model's
+  // variances are right).
+  double nu2_mean_ = 1;
   std::deque<double> delays_;
   std::array<double, 8> residuals_{};
   size_t residual_count_ = 0;

@@ -127,7 +127,10 @@ TEST(ScenarioTest, SilenceLeadsToUnreachableAndHoldover) {
     const double offset = std::abs(sim.trace(0).offset.back());
     EXPECT_LT(offset, 5e-3);
     EXPECT_GE(absl::ToDoubleSeconds(st.error_bound), offset);
-    EXPECT_GE(st.error_bound, absl::Milliseconds(7));  // >= 1 ppm x 7000 s
+    // It grew from ~0.3 ms at the last update with the filter's uncertainty
+    // (5σ of the measured frequency uncertainty and wander: ~2-5 ms here); a
+    // bound that did not grow in holdover stays near 0.3 ms.
+    EXPECT_GE(st.error_bound, absl::Milliseconds(1));
   });
 }
 

@@ -167,6 +167,7 @@ void Simulation::Record() {
     const ntp::EngineStatus st = client->engine.Status(now);
     tr.liar_selected.push_back(st.system_peer &&
                                client->source_is_liar[*st.system_peer]);
+    tr.error_bound.push_back(absl::ToDoubleSeconds(st.error_bound));
   }
 }
 
@@ -235,6 +236,24 @@ Metrics ComputeMetrics(const Trace& trace, uint64_t requests, int steps) {
           std::max(m.max_abs_offset_in_outage_s, std::fabs(trace.offset[i]));
     }
     if (trace.liar_selected[i]) m.liar_ever_selected = true;
+  }
+  // The error bound's claim, checked at every second after convergence.
+  if (trace.error_bound.size() == n && n > first) {
+    size_t covered = 0;
+    std::vector<double> finite;
+    for (size_t i = first; i < n; ++i) {
+      if (std::fabs(trace.offset[i]) <= trace.error_bound[i]) ++covered;
+      if (std::isfinite(trace.error_bound[i]))
+        finite.push_back(trace.error_bound[i]);
+    }
+    m.bound_checked = n - first;
+    m.bound_uncovered = m.bound_checked - covered;
+    m.bound_coverage = static_cast<double>(covered) / (n - first);
+    if (!finite.empty()) {
+      std::nth_element(finite.begin(), finite.begin() + finite.size() / 2,
+                       finite.end());
+      m.median_bound_s = finite[finite.size() / 2];
+    }
   }
   if (n > first) {
     m.rms_offset_s = std::sqrt(sum_off / (n - first));

@@ -72,6 +72,9 @@ struct Trace {
   std::vector<double> frequency;    // rate error, ppm (positive = runs fast)
   std::vector<bool> in_outage;      // any server unreachable by outage then
   std::vector<bool> liar_selected;  // the system peer was a lying server
+  // The engine's reported error bound (s; +inf while it reports none): the
+  // claim |offset| <= error_bound that Metrics::bound_coverage checks.
+  std::vector<double> error_bound;
 };
 
 struct Metrics {
@@ -83,6 +86,13 @@ struct Metrics {
   double rms_frequency_ppm = 0;  // after convergence
   double max_abs_offset_in_outage_s = 0;
   bool liar_ever_selected = false;  // after convergence
+  // After convergence: the fraction of seconds at which |true offset| <= the
+  // engine's error bound (1 = always covered; an infinite bound covers), and
+  // the median of the finite bounds (s; 0 if none).
+  double bound_coverage = 1;
+  double median_bound_s = 0;
+  uint64_t bound_checked = 0;    // seconds checked
+  uint64_t bound_uncovered = 0;  // of which |true offset| > bound
   uint64_t requests = 0;
   int steps = 0;
 };

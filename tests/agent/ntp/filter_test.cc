@@ -1,6 +1,8 @@
 #include "agent/ntp/filter.h"
 
 #include <cmath>
+#include <cstdint>
+#include <random>
 
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
@@ -203,6 +205,34 @@ TEST(SourceFilterTest, ResetPhaseKeepsFrequency) {
   EXPECT_EQ(filter.samples(), 0u);
   EXPECT_EQ(filter.Add(At(704), 3e-3, 100e-6), FilterVerdict::kAccepted);
   EXPECT_DOUBLE_EQ(filter.OffsetAt(At(704)), 3e-3);
+}
+
+// An oscillator whose frequency random-walks at `wander` per √s, sampled every
+// 64 s with 2 µs of noise and equal delays; returns the filter's wander after
+// 200 samples.
+double LearnedWander(double wander, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal(0, 1);
+  SourceFilter filter;
+  double x = 0, f = 20e-6;
+  for (int i = 0; i < 200; ++i) {
+    filter.Add(At(64.0 * i), x + 2e-6 * normal(rng), 200e-6);
+    for (int s = 0; s < 64; ++s) {
+      x += f;
+      f += wander * normal(rng);
+    }
+  }
+  return filter.wander();
+}
+
+// The error bound extrapolates with the filter's wander, so it must follow the
+// oscillator: one wandering 100 times more than the 1e-9 floor is learned
+// (a filter that never adapts stays at 1e-9), and a quiet one stays at the
+// floor (one that only ever raises it would not).
+TEST(SourceFilterTest, WanderAdaptsToTheOscillator) {
+  EXPECT_GT(LearnedWander(1e-7, 1), 2e-8);
+  EXPECT_LT(LearnedWander(1e-7, 1), 1e-6);
+  EXPECT_LT(LearnedWander(1e-10, 2), 2e-9);
 }
 
 }  // namespace
