@@ -220,7 +220,11 @@ std::vector<Cell> NodeRow(const Node& node, absl::Time now) {
     const SyncStatus& s = node.status();
     row.push_back({FormatOffset(FromProto(s.offset())),
                    node.flagged() ? kRed : kNoColor});
-    row.push_back({DurationOrDash(s.has_error_bound(), s.error_bound())});
+    // A node on its own clock is the fleet's time: its bound is relative to
+    // itself, not UTC (proto: error_bound_local).
+    row.push_back({s.error_bound_local()
+                       ? std::string("local")
+                       : DurationOrDash(s.has_error_bound(), s.error_bound())});
     row.push_back({absl::StrCat(s.stratum())});
     row.push_back(
         {s.refid().empty()

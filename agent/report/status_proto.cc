@@ -105,6 +105,8 @@ v1::SyncStatus ToProto(const ntp::EngineStatus& st, absl::Time sampled_at) {
   if (st.error_bound != absl::InfiniteDuration()) {
     SetDuration(st.error_bound, out.mutable_error_bound());
   }
+  out.set_error_bound_local(st.error_bound_reference ==
+                            ntp::ErrorBoundReference::kLocalClock);
   SetDuration(PollInterval(st.poll), out.mutable_poll());
   out.set_reason(st.reason);
   for (const ntp::PeerStatus& p : st.peers) {

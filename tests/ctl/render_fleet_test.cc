@@ -387,6 +387,20 @@ TEST(RenderFleetStatusTest,
   EXPECT_THAT(out, StartsWith("fleet skew 10µs (threshold 1.000ms)"));
 }
 
+TEST(RenderFleetStatusTest, ABoundRelativeToTheNodesOwnClockSaysLocal) {
+  Fleet f;
+  AddClient(&f, "ntp-server", v1::SYNC_STATE_LOCAL_CLOCK, 0, 0, 0)
+      ->mutable_status()
+      ->set_error_bound_local(true);
+  AddClient(&f, "web-1", v1::SYNC_STATE_SYNCHRONISED, 0, 123'000, 0);
+  const std::vector<std::string> lines =
+      absl::StrSplit(RenderFleetStatus(f, Plain()), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 5u);
+  // Not "0s": relative to UTC the server's error is unknown.
+  EXPECT_THAT(lines[3] + lines[4], HasSubstr(" local "));
+  EXPECT_THAT(lines[3] + lines[4], HasSubstr("123µs"));
+}
+
 TEST(RenderFleetStatusTest, BreaksOffsetTiesByNameAndPutsUnreportedLast) {
   Fleet f;
   f.add_nodes()->set_name("zz-new");  // Connected, no report yet.

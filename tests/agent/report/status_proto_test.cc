@@ -122,5 +122,19 @@ TEST(StatusProtoTest, CarriesTheReason) {
   EXPECT_EQ(ToProto(st, absl::UnixEpoch()).reason(), st.reason);
 }
 
+TEST(StatusProtoTest, SaysWhenTheBoundIsRelativeToTheLocalClock) {
+  ntp::EngineStatus st;
+  st.state = ntp::SyncState::kLocalClock;
+  st.error_bound = absl::ZeroDuration();
+  st.error_bound_reference = ntp::ErrorBoundReference::kLocalClock;
+  EXPECT_TRUE(ToProto(st, absl::Now()).error_bound_local());
+  st.state = ntp::SyncState::kSynchronized;
+  st.error_bound = absl::Microseconds(120);
+  st.error_bound_reference = ntp::ErrorBoundReference::kUpstream;
+  const v1::SyncStatus out = ToProto(st, absl::Now());
+  EXPECT_FALSE(out.error_bound_local());
+  EXPECT_EQ(out.error_bound().nanos(), 120000);
+}
+
 }  // namespace
 }  // namespace ntpfleet::report
