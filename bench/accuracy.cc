@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, scenario, "", "run only this scenario");
 ABSL_FLAG(int, dump_seed, 0,
           "print the chosen scenario's trace for this seed (time, offset, "
           "frequency) and exit");
+ABSL_FLAG(bool, last_sample_only, false,
+          "run the broken \"last sample\" filter baseline instead of the "
+          "engine's filter (FilterOptions::last_sample_only)");
 ABSL_FLAG(std::string, markdown, "",
           "write the table into this file between the accuracy markers");
 
@@ -49,10 +52,12 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int seeds = absl::GetFlag(FLAGS_seeds);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  ntpfleet::sim::RunOptions options;
+  options.last_sample_baseline = absl::GetFlag(FLAGS_last_sample_only);
   if (const int seed = absl::GetFlag(FLAGS_dump_seed); seed > 0) {
     auto sim = ntpfleet::sim::RunScenario(
         ntpfleet::sim::FindScenario(absl::GetFlag(FLAGS_scenario)), seed,
-        duration);
+        duration, options);
     const ntpfleet::sim::Trace& tr = sim->trace(0);
     for (size_t i = 0; i < tr.time.size(); ++i) {
       std::printf("%8.0f %12.1f %10.3f%s\n", tr.time[i], tr.offset[i] * 1e6,
@@ -80,7 +85,7 @@ int main(int argc, char** argv) {
     std::vector<double> conv, rms, max, freq, req, steps, outage;
     int unconverged = 0;
     for (int seed = 1; seed <= seeds; ++seed) {
-      auto sim = ntpfleet::sim::RunScenario(scenario, seed, duration);
+      auto sim = ntpfleet::sim::RunScenario(scenario, seed, duration, options);
       const ntpfleet::sim::Metrics m = sim->metrics(0);
       if (!m.converged) ++unconverged;
       conv.push_back(m.convergence_s);

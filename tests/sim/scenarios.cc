@@ -108,7 +108,7 @@ std::vector<Scenario> MakeScenarios() {
        "is the right result; the test checks the poll backs off",
        [](Simulation& sim, uint64_t seed) {
          ServerParams s = DefaultServer("10.0.0.1:123");
-         s.kiss = "RATE";
+         s.kiss_rate = true;
          sim.AddServer(s);
          ClientParams c = DefaultClient(seed);
          c.iburst = true;
@@ -143,8 +143,10 @@ const Scenario& FindScenario(const std::string& name) {
 }
 
 std::unique_ptr<Simulation> RunScenario(const Scenario& scenario, uint64_t seed,
-                                        absl::Duration duration) {
+                                        absl::Duration duration,
+                                        const RunOptions& options) {
   auto sim = std::make_unique<Simulation>(seed);
+  if (options.last_sample_baseline) sim->UseLastSampleBaseline();
   scenario.build(*sim, seed);
   sim->Run(duration);
   return sim;
