@@ -64,9 +64,11 @@ int main(int argc, char** argv) {
                   tr.frequency[i], tr.liar_selected[i] ? " liar" : "");
     }
     const ntpfleet::sim::Metrics m = sim->metrics(0);
-    std::printf("converged %.0f s, rms %.1f us, requests %llu\n",
-                m.convergence_s, m.rms_offset_s * 1e6,
-                static_cast<unsigned long long>(m.requests));
+    std::printf(
+        "converged %.0f s, settled %.0f s, rms %.1f us, max %.1f us, "
+        "requests %llu\n",
+        m.convergence_s, m.settled_s, m.rms_offset_s * 1e6,
+        m.max_abs_offset_s * 1e6, static_cast<unsigned long long>(m.requests));
     return 0;
   }
   std::vector<std::string> rows;
@@ -74,15 +76,19 @@ int main(int argc, char** argv) {
       "| scenario | converged (s) median / worst | RMS offset (µs) median / "
       "worst | max offset "
       "(µs) median / worst | RMS freq error (ppm) median | requests median | "
-      "steps median | max offset in outages (µs) worst | unconverged runs |");
-  rows.push_back("|---|---|---|---|---|---|---|---|---|");
+      "steps median | max offset in outages (µs) worst | unconverged runs | "
+      "settled (s) median / worst | after a leap second: max offset (µs) "
+      "median / worst, back within 1 ms after (s) worst |");
+  rows.push_back("|---|---|---|---|---|---|---|---|---|---|---|");
   std::vector<std::string> notes;
   for (const auto& scenario : ntpfleet::sim::AllScenarios()) {
     if (!absl::GetFlag(FLAGS_scenario).empty() &&
         scenario.name != absl::GetFlag(FLAGS_scenario)) {
       continue;
     }
-    std::vector<double> conv, rms, max, freq, req, steps, outage;
+    std::vector<double> conv, rms, max, freq, req, steps, outage, settled,
+        leap_max, leap_recovery;
+    bool leap = false;
     int unconverged = 0;
     for (int seed = 1; seed <= seeds; ++seed) {
       auto sim = ntpfleet::sim::RunScenario(scenario, seed, duration, options);
@@ -95,17 +101,24 @@ int main(int argc, char** argv) {
       req.push_back(static_cast<double>(m.requests));
       steps.push_back(m.steps);
       outage.push_back(m.max_abs_offset_in_outage_s * 1e6);
+      settled.push_back(m.settled_s);
+      leap = sim->trace(0).leap_s >= 0;
+      leap_max.push_back(m.max_abs_offset_after_leap_s * 1e6);
+      leap_recovery.push_back(m.leap_recovery_s);
     }
     notes.push_back(
         absl::StrCat("- **", scenario.name, "**: ", scenario.parameters));
     rows.push_back(absl::StrFormat(
         "| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f "
-        "| %.0f | %.0f | %s | %d of %d |",
+        "| %.0f | %.0f | %s | %d of %d | %.1f / %.1f | %s |",
         scenario.name, Median(conv), Worst(conv), Median(rms), Worst(rms),
         Median(max), Worst(max), Median(freq), Median(req), Median(steps),
         Worst(outage) > 0 ? absl::StrFormat("%.1f", Worst(outage))
                           : std::string("–"),
-        unconverged, seeds));
+        unconverged, seeds, Median(settled), Worst(settled),
+        leap ? absl::StrFormat("%.1f / %.1f, %.0f", Median(leap_max),
+                               Worst(leap_max), Worst(leap_recovery))
+             : std::string("–")));
   }
   const std::string table = absl::StrCat(absl::StrJoin(rows, "\n"), "\n\n",
                                          absl::StrJoin(notes, "\n"));

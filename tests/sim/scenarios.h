@@ -24,7 +24,8 @@ struct Scenario {
 };
 
 // default, iburst, wrong-date, large-frequency, high-jitter, falsetickers,
-// outage, kod-rate, silence.
+// outage, kod-rate, silence, asymmetry, route-change, loss, frequency-step,
+// chain, leap-second.
 const std::vector<Scenario>& AllScenarios();
 const Scenario& FindScenario(const std::string& name);
 

@@ -367,20 +367,30 @@ Metrics ComputeMetrics(const Trace& trace, uint64_t requests, int steps) {
   m.requests = requests;
   m.steps = steps;
   const size_t n = trace.time.size();
-  size_t first = 0;  // first sample after convergence
+  const auto within = [&trace](size_t i) {
+    return std::fabs(trace.offset[i]) <= 1e-3 &&
+           std::fabs(trace.frequency[i]) <= 500;
+  };
+  size_t first = 0;  // the first record from which every later one is within
   for (size_t i = 0; i < n; ++i) {
-    if (std::fabs(trace.offset[i]) > 1e-3 ||
-        std::fabs(trace.frequency[i]) > 500)
-      first = i + 1;
+    if (!within(i)) first = i + 1;
   }
   m.converged = first < n;
-  // Converged by the first record from which every later one is within the
-  // limits.
   m.convergence_s = first == 0  ? 0
                     : first < n ? trace.time[first]
                                 : trace.time.back();
+  // The statistics start where the run settled, whatever comes later: they
+  // cannot be made good by where they start.
+  size_t settled = n;
+  int in_row = 0;
+  for (size_t i = 0; i < n && settled == n; ++i) {
+    in_row = within(i) ? in_row + 1 : 0;
+    if (in_row == kSettleSeconds) settled = i + 1 - kSettleSeconds;
+  }
+  m.settled = settled < n;
+  m.settled_s = settled < n ? trace.time[settled] : n ? trace.time.back() : 0;
   double sum_off = 0, sum_freq = 0;
-  for (size_t i = first; i < n; ++i) {
+  for (size_t i = settled; i < n; ++i) {
     m.max_abs_offset_s =
         std::max(m.max_abs_offset_s, std::fabs(trace.offset[i]));
     sum_off += trace.offset[i] * trace.offset[i];
@@ -391,9 +401,18 @@ Metrics ComputeMetrics(const Trace& trace, uint64_t requests, int steps) {
     }
     if (trace.liar_selected[i]) m.liar_ever_selected = true;
   }
-  if (n > first) {
-    m.rms_offset_s = std::sqrt(sum_off / (n - first));
-    m.rms_frequency_ppm = std::sqrt(sum_freq / (n - first));
+  if (n > settled) {
+    m.rms_offset_s = std::sqrt(sum_off / (n - settled));
+    m.rms_frequency_ppm = std::sqrt(sum_freq / (n - settled));
+  }
+  if (trace.leap_s >= 0) {
+    for (size_t i = 0; i < n; ++i) {
+      if (trace.time[i] < trace.leap_s) continue;
+      const double offset = std::fabs(trace.offset[i]);
+      m.max_abs_offset_after_leap_s =
+          std::max(m.max_abs_offset_after_leap_s, offset);
+      if (offset > 1e-3) m.leap_recovery_s = trace.time[i] + 1 - trace.leap_s;
+    }
   }
   return m;
 }
