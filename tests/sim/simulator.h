@@ -34,7 +34,6 @@
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
 #include "agent/clock/sim_clock.h"
-#include "agent/ntp/access.h"
 #include "agent/ntp/engine.h"
 
 namespace ntpfleet::sim {
@@ -126,8 +125,9 @@ struct Metrics {
   double settled_s = 0;  // see above; the end of the run if never settled
   bool settled = false;
   // With a leap second (Trace::leap_s >= 0): the largest |offset| from the
-  // leap to the end, and how long after the leap the offset was last outside
-  // 1 ms (0: never).
+  // leap to the end, and how long after the leap the offset came back within
+  // 1 ms for good (0: it never left; the rest of the run if it never came
+  // back).
   double max_abs_offset_after_leap_s = 0;
   double leap_recovery_s = 0;
 };
