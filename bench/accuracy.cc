@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, scenario, "", "run only this scenario");
 ABSL_FLAG(int, dump_seed, 0,
           "print the chosen scenario's trace for this seed (time s, offset µs, "
           "frequency error ppm, error bound µs) and exit");
+ABSL_FLAG(bool, last_sample_only, false,
+          "run the broken \"last sample\" filter baseline instead of the "
+          "engine's filter (FilterOptions::last_sample_only)");
 ABSL_FLAG(std::string, markdown, "",
           "write the table into this file between the accuracy markers");
 
@@ -49,10 +52,12 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const int seeds = absl::GetFlag(FLAGS_seeds);
   const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  ntpfleet::sim::RunOptions options;
+  options.last_sample_baseline = absl::GetFlag(FLAGS_last_sample_only);
   if (const int seed = absl::GetFlag(FLAGS_dump_seed); seed > 0) {
     auto sim = ntpfleet::sim::RunScenario(
         ntpfleet::sim::FindScenario(absl::GetFlag(FLAGS_scenario)), seed,
-        duration);
+        duration, options);
     const ntpfleet::sim::Trace& tr = sim->trace(0);
     for (size_t i = 0; i < tr.time.size(); ++i) {
       std::printf("%8.0f %12.1f %10.3f %12.1f%s\n", tr.time[i],
@@ -60,9 +65,11 @@ int main(int argc, char** argv) {
                   tr.liar_selected[i] ? " liar" : "");
     }
     const ntpfleet::sim::Metrics m = sim->metrics(0);
-    std::printf("converged %.0f s, rms %.1f us, requests %llu\n",
-                m.convergence_s, m.rms_offset_s * 1e6,
-                static_cast<unsigned long long>(m.requests));
+    std::printf(
+        "converged %.0f s, settled %.0f s, rms %.1f us, max %.1f us, "
+        "requests %llu\n",
+        m.convergence_s, m.settled_s, m.rms_offset_s * 1e6,
+        m.max_abs_offset_s * 1e6, static_cast<unsigned long long>(m.requests));
     return 0;
   }
   std::vector<std::string> rows;
@@ -73,8 +80,10 @@ int main(int argc, char** argv) {
       "steps median | max offset in outages (µs) worst | unconverged runs "
       "| max offset in outages (µs) median | error bound coverage (%, "
       "uncovered s) | median error bound (µs) median | median bound ÷ RMS "
-      "offset, median |");
-  rows.push_back("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+      "offset, median | settled (s) median / worst | after a leap second: max "
+      "offset (µs) median / worst, back within 1 ms after (s) worst |");
+  rows.push_back(
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
   std::vector<std::string> notes;
   for (const auto& scenario : ntpfleet::sim::AllScenarios()) {
     if (!absl::GetFlag(FLAGS_scenario).empty() &&
@@ -82,11 +91,12 @@ int main(int argc, char** argv) {
       continue;
     }
     std::vector<double> conv, rms, max, freq, req, steps, outage, bound,
-        tightness, outage_runs;
+        tightness, outage_runs, settled, leap_max, leap_recovery;
+    bool leap = false;
     int unconverged = 0;
     uint64_t checked = 0, uncovered = 0;
     for (int seed = 1; seed <= seeds; ++seed) {
-      auto sim = ntpfleet::sim::RunScenario(scenario, seed, duration);
+      auto sim = ntpfleet::sim::RunScenario(scenario, seed, duration, options);
       const ntpfleet::sim::Metrics m = sim->metrics(0);
       if (!m.converged) ++unconverged;
       conv.push_back(m.convergence_s);
@@ -104,6 +114,10 @@ int main(int argc, char** argv) {
         bound.push_back(m.median_bound_s * 1e6);
         tightness.push_back(m.median_bound_s / m.rms_offset_s);
       }
+      settled.push_back(m.settled_s);
+      leap = sim->trace(0).leap_s >= 0;
+      leap_max.push_back(m.max_abs_offset_after_leap_s * 1e6);
+      leap_recovery.push_back(m.leap_recovery_s);
     }
     // Coverage over every checked second of every seed.
     const std::string coverage =
@@ -117,7 +131,8 @@ int main(int argc, char** argv) {
         absl::StrCat("- **", scenario.name, "**: ", scenario.parameters));
     rows.push_back(absl::StrFormat(
         "| %s | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2f "
-        "| %.0f | %.0f | %s | %d of %d | %s | %s | %s | %s |",
+        "| %.0f | %.0f | %s | %d of %d | %s | %s | %s | %s | %.1f / %.1f | %s "
+        "|",
         scenario.name, Median(conv), Worst(conv), Median(rms), Worst(rms),
         Median(max), Worst(max), Median(freq), Median(req), Median(steps),
         Worst(outage) > 0 ? absl::StrFormat("%.1f", Worst(outage))
@@ -129,7 +144,11 @@ int main(int argc, char** argv) {
         bound.empty() ? std::string("–")
                       : absl::StrFormat("%.1f", Median(bound)),
         tightness.empty() ? std::string("–")
-                          : absl::StrFormat("%.2f", Median(tightness))));
+                          : absl::StrFormat("%.2f", Median(tightness)),
+        Median(settled), Worst(settled),
+        leap ? absl::StrFormat("%.1f / %.1f, %.0f", Median(leap_max),
+                               Worst(leap_max), Worst(leap_recovery))
+             : std::string("–")));
   }
   const std::string table = absl::StrCat(absl::StrJoin(rows, "\n"), "\n\n",
                                          absl::StrJoin(notes, "\n"));

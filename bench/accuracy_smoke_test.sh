@@ -4,6 +4,7 @@
 set -euo pipefail
 out=$("$1" --seeds 2 --duration 600s)
 echo "$out"
-for s in default iburst wrong-date large-frequency high-jitter falsetickers outage kod-rate silence; do
+for s in default iburst wrong-date large-frequency high-jitter falsetickers outage kod-rate silence \
+  asymmetry route-change loss frequency-step chain leap-second; do
   grep -q "^| $s |" <<<"$out" || { echo "scenario $s missing from the table"; exit 1; }
 done

@@ -91,12 +91,15 @@ echo "$goals"
   echo
   echo "The deterministic simulator (tests/sim) runs the real engine on SimClocks. Per scenario:"
   echo "medians and worst cases over seeds 1–${seeds}, ${duration} of simulated time each."
-  echo "\"converged\" is the first second from which |offset| ≤ 1 ms and |frequency error| ≤ 500 ppm"
-  echo "hold to the end; offsets and frequency errors after it are the node's true ones, sampled"
-  echo "every second; requests are all requests the client sent (bursts included). Error bound:"
-  echo "at every second after convergence, whether |true offset| ≤ the bound the engine reports"
-  echo "(coverage over all seeds, with the seconds not covered), the median bound, and that median"
-  echo "divided by the run's RMS offset (median of seeds)."
+  echo "\"Within\" is |offset| ≤ 1 ms and |frequency error| ≤ 500 ppm. \"converged\" is the first second"
+  echo "from which every later one is within; \"settled\" is the start of the first 60 s in a row within."
+  echo "RMS and max offsets, frequency errors and offsets in outages are taken from \"settled\" on, so a"
+  echo "later excursion counts; they are the node's true ones (true UTC minus its clock), sampled every"
+  echo "second; requests are all requests the client sent (bursts included). Every server answers"
+  echo "through the agent's own server code (agent/ntp/server.h)."
+  echo "Error bound: at every second from \"settled\" on, whether |true offset| ≤ the bound the engine"
+  echo "reports (coverage over all seeds, with the seconds not covered), the median bound, and that"
+  echo "median divided by the run's RMS offset (median of seeds)."
   echo
   echo "$accuracy" | tail -n +2
   echo

@@ -75,6 +75,12 @@ int SimClock::steps() const {
   return steps_;
 }
 
+void SimClock::ShiftNaturalFrequency(double ppm) {
+  absl::MutexLock lock(&mu_);
+  Advance();  // the old rate applies up to now
+  natural_ppm_ += ppm;
+}
+
 absl::Status SimClock::Step(absl::Duration delta) {
   absl::MutexLock lock(&mu_);
   Advance();

@@ -64,6 +64,10 @@ class SimClock final : public AdjustableClock {
   double RateErrorPpm() const;
   SyncState sync_state() const;
   int steps() const;
+  // The oscillator's natural frequency changes by `ppm` now (positive: runs
+  // faster), as after a temperature change; for the simulator's frequency-step
+  // scenarios.
+  void ShiftNaturalFrequency(double ppm);
 
  private:
   // Integrates phase and wander up to the monotonic clock's present.

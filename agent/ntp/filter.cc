@@ -44,6 +44,23 @@ double SourceFilter::min_delay() const {
 }
 
 FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
+  if (options_.last_sample_only) {
+    // The test-only baseline (FilterOptions): no filtering at all. Its
+    // variance is the sample's own (offset error within ±delay/2); the
+    // frequency comes from two samples at least 16 s apart (not the 2 s of a
+    // burst's pair, whose slope is mostly noise).
+    const double dt = samples_ ? absl::ToDoubleSeconds(t - t_) : 0;
+    const double var = std::pow(options_.noise_floor, 2) + delay * delay / 4;
+    last_nu_ = samples_ ? (x - OffsetAt(t)) / std::sqrt(2 * var) : 0;
+    if (dt >= 16) f_ = (x - x_) / dt;
+    if (dt >= 16) p_ff_ = 2 * var / (dt * dt);
+    t_ = t;
+    x_ = x;
+    p_xx_ = var;
+    p_xf_ = 0;
+    ++samples_;
+    return FilterVerdict::kAccepted;
+  }
   delays_.push_back(delay);
   if (delays_.size() > options_.min_delay_window) delays_.pop_front();
   // The sample's offset error lies within ±(delay - base)/2, where base is the

@@ -51,6 +51,10 @@ struct FilterOptions {
   double initial_frequency_sigma = 500e-6;
   // How many recent delays the path's minimum delay is taken from.
   size_t min_delay_window = 16;
+  // Test-only: a broken baseline for the simulator's floors (tests/sim): the
+  // estimate is just the last sample, the frequency from the last two. Never
+  // set outside tests.
+  bool last_sample_only = false;
 };
 
 // What Add() did with a sample.

@@ -16,7 +16,8 @@ namespace {
 ServerParams DefaultServer(const std::string& address) {
   ServerParams s;
   s.address = address;
-  s.to_server = {absl::Microseconds(100), absl::Microseconds(100), 0};
+  s.to_server.base = absl::Microseconds(100);
+  s.to_server.jitter = absl::Microseconds(100);
   s.to_client = s.to_server;
   return s;
 }
@@ -108,7 +109,7 @@ std::vector<Scenario> MakeScenarios() {
        "is the right result; the test checks the poll backs off",
        [](Simulation& sim, uint64_t seed) {
          ServerParams s = DefaultServer("10.0.0.1:123");
-         s.kiss = "RATE";
+         s.kiss_rate = true;
          sim.AddServer(s);
          ClientParams c = DefaultClient(seed);
          c.iburst = true;
@@ -125,6 +126,82 @@ std::vector<Scenario> MakeScenarios() {
                    c.iburst = true;
                    sim.AddClient(c);
                  }});
+  all.push_back({"asymmetry",
+                 "default, but the way to the server is 200 µs longer than the "
+                 "way back (fixed): the offset is biased by 100 µs, which no "
+                 "client can see",
+                 [](Simulation& sim, uint64_t seed) {
+                   ServerParams s = DefaultServer("10.0.0.1:123");
+                   s.to_server.base += absl::Microseconds(200);
+                   sim.AddServer(s);
+                   sim.AddClient(DefaultClient(seed));
+                 }});
+  all.push_back(
+      {"route-change",
+       "default; at 5000 s the way to the server becomes 400 µs longer (a "
+       "route change: the delay and the asymmetry jump, the offset's bias "
+       "goes from 0 to 200 µs)",
+       [](Simulation& sim, uint64_t seed) {
+         ServerParams s = DefaultServer("10.0.0.1:123");
+         s.to_server.extra = [](absl::Duration t) {
+           return t >= absl::Seconds(5000) ? absl::Microseconds(400)
+                                           : absl::ZeroDuration();
+         };
+         sim.AddServer(s);
+         sim.AddClient(DefaultClient(seed));
+       }});
+  all.push_back({"loss", "default with 20 % of packets lost each way",
+                 [](Simulation& sim, uint64_t seed) {
+                   ServerParams s = DefaultServer("10.0.0.1:123");
+                   s.to_server.loss = 0.2;
+                   s.to_client.loss = 0.2;
+                   sim.AddServer(s);
+                   sim.AddClient(DefaultClient(seed));
+                 }});
+  all.push_back({"frequency-step",
+                 "default; at 5000 s the client's oscillator gains 2 ppm (a "
+                 "temperature change)",
+                 [](Simulation& sim, uint64_t seed) {
+                   sim.AddServer(DefaultServer("10.0.0.1:123"));
+                   const int c = sim.AddClient(DefaultClient(seed));
+                   sim.StepFrequency(c, absl::Seconds(5000), 2);
+                 }});
+  all.push_back(
+      {"chain",
+       "client ← agent ← server: the client's only source is an agent "
+       "(its own ±0.1 s ±100 ppm clock, the real engine and server code) "
+       "whose only source is the server; default paths on both links, "
+       "iburst on both",
+       [](Simulation& sim, uint64_t seed) {
+         sim.AddServer(DefaultServer("10.0.0.1:123"));
+         ClientParams c = DefaultClient(seed);
+         c.iburst = true;
+         c.sources = {"10.0.1.1:123"};
+         sim.AddClient(c);
+         ClientParams middle = DefaultClient(seed + 1000);
+         middle.iburst = true;
+         middle.sources = {"10.0.0.1:123"};
+         ServeParams serve;
+         serve.address = "10.0.1.1:123";
+         serve.to_server = DefaultServer(serve.address).to_server;
+         serve.to_client = serve.to_server;
+         middle.serve = serve;
+         sim.AddClient(middle);
+       }});
+  all.push_back(
+      {"leap-second",
+       "default + iburst, starting 5000 s before the end of 2016-12-31: the "
+       "server announces the inserted leap second all day and true UTC "
+       "repeats 23:59:59",
+       [](Simulation& sim, uint64_t seed) {
+         const absl::Time midnight = absl::FromUnixSeconds(1483228800);
+         sim.SetStart(midnight - absl::Seconds(5000));
+         sim.InsertLeapSecond(midnight);
+         sim.AddServer(DefaultServer("10.0.0.1:123"));
+         ClientParams c = DefaultClient(seed);
+         c.iburst = true;
+         sim.AddClient(c);
+       }});
   return all;
 }
 
@@ -143,8 +220,10 @@ const Scenario& FindScenario(const std::string& name) {
 }
 
 std::unique_ptr<Simulation> RunScenario(const Scenario& scenario, uint64_t seed,
-                                        absl::Duration duration) {
+                                        absl::Duration duration,
+                                        const RunOptions& options) {
   auto sim = std::make_unique<Simulation>(seed);
+  if (options.last_sample_baseline) sim->UseLastSampleBaseline();
   scenario.build(*sim, seed);
   sim->Run(duration);
   return sim;

@@ -24,14 +24,22 @@ struct Scenario {
 };
 
 // default, iburst, wrong-date, large-frequency, high-jitter, falsetickers,
-// outage, kod-rate, silence.
+// outage, kod-rate, silence, asymmetry, route-change, loss, frequency-step,
+// chain, leap-second.
 const std::vector<Scenario>& AllScenarios();
 const Scenario& FindScenario(const std::string& name);
+
+struct RunOptions {
+  // Test-only: every engine's filter is the broken "last sample" baseline
+  // (FilterOptions::last_sample_only), to show the floors are tight.
+  bool last_sample_baseline = false;
+};
 
 // Runs one scenario for `duration` with `seed`; the simulation is returned for
 // inspection.
 std::unique_ptr<Simulation> RunScenario(const Scenario& scenario, uint64_t seed,
-                                        absl::Duration duration);
+                                        absl::Duration duration,
+                                        const RunOptions& options = {});
 
 }  // namespace ntpfleet::sim
 

@@ -1,13 +1,30 @@
-// The accuracy floors of issue #3: every scenario, every seed, must clear them.
-// The simulator runs the real engine; 20 seeds x 10 000 s per scenario take
-// seconds.
+// The accuracy floors of issues #3 and #11, over seeds 1..20 of 10 000 s per
+// scenario, and the proof that they are tight: the broken "last sample" filter
+// baseline (FilterOptions::last_sample_only, no filtering at all) fails the
+// ones named in kBaselineFails.
+//
+// Every floor's statistic starts where the run settled (simulator.h's Metrics),
+// so an excursion after that counts. Each floor's comment gives what the
+// current engine measures and what the baseline measures there (median / worst
+// of the 20 seeds, `bazel run -c opt //bench:accuracy -- --seeds 20 --duration
+// 10000s [--last_sample_only]`); the limits leave a modest margin over the
+// engine so that a regression shows.
 #include "tests/sim/scenarios.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "agent/ntp/engine.h"
 #include "agent/ntp/source.h"
@@ -20,84 +37,321 @@ namespace {
 constexpr int kSeeds = 20;
 const absl::Duration kDuration = absl::Seconds(10000);
 
-// Runs `scenario` for every seed and hands each result to `check`.
-template <typename Check>
-void ForEachSeed(const std::string& scenario, Check check) {
-  for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed));
-    std::unique_ptr<Simulation> sim =
-        RunScenario(FindScenario(scenario), seed, kDuration);
-    check(*sim, sim->metrics(0));
+// What a test needs from one run.
+struct SeedRun {
+  Metrics metrics;
+  ntp::EngineStatus status;  // client 0's, at the end
+  double final_offset_s = 0;
+};
+
+// The runs of a scenario, seeds 1..kSeeds, computed once per test process.
+const std::vector<SeedRun>& Runs(const std::string& scenario, bool baseline) {
+  static auto* const cache =
+      new std::map<std::pair<std::string, bool>, std::vector<SeedRun>>();
+  std::vector<SeedRun>& runs = (*cache)[{scenario, baseline}];
+  if (runs.empty()) {
+    RunOptions options;
+    options.last_sample_baseline = baseline;
+    for (uint64_t seed = 1; seed <= kSeeds; ++seed) {
+      std::unique_ptr<Simulation> sim =
+          RunScenario(FindScenario(scenario), seed, kDuration, options);
+      runs.push_back(
+          {sim->metrics(0),
+           sim->engine(0).Status(clock::MonoTime::FromDuration(sim->now())),
+           sim->trace(0).offset.back()});
+    }
+  }
+  return runs;
+}
+
+enum class Over {
+  kEverySeed,  // the worst seed must clear the limit
+  kMedian,     // the median of the seeds must
+};
+
+// value(run) <= limit, over the seeds as `over` says.
+struct Floor {
+  std::string name;  // "scenario: what"
+  std::string scenario;
+  Over over;
+  std::function<double(const Metrics&)> value;
+  double limit;
+};
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double Aggregate(const Floor& floor, bool baseline) {
+  std::vector<double> values;
+  for (const SeedRun& run : Runs(floor.scenario, baseline)) {
+    values.push_back(floor.value(run.metrics));
+  }
+  return floor.over == Over::kMedian
+             ? Median(values)
+             : *std::max_element(values.begin(), values.end());
+}
+
+double Converged(const Metrics& m) { return m.converged ? 0 : 1; }
+double ConvergenceS(const Metrics& m) { return m.convergence_s; }
+double RmsUs(const Metrics& m) { return m.rms_offset_s * 1e6; }
+double MaxUs(const Metrics& m) { return m.max_abs_offset_s * 1e6; }
+double RmsFrequencyPpm(const Metrics& m) { return m.rms_frequency_ppm; }
+double OutageMaxUs(const Metrics& m) {
+  return m.max_abs_offset_in_outage_s * 1e6;
+}
+
+// Engine / baseline numbers are median / worst over the seeds.
+const std::vector<Floor>& Floors() {
+  static const auto* const floors = new std::vector<Floor>{
+      // --- default: 1 server, 100 µs + 100 µs·Exp each way.
+      // Engine 62 / 64 s; baseline 62 / 64 s.
+      {"default: converged within 100 s", "default", Over::kEverySeed,
+       ConvergenceS, 100},
+      // Engine 40.6 / 60.5 µs; baseline 118.9 / 180.3 µs. The issue's goal.
+      {"default: RMS offset median", "default", Over::kMedian, RmsUs, 45},
+      {"default: RMS offset", "default", Over::kEverySeed, RmsUs, 75},
+      // Engine 145.9 / 381.6 µs; baseline 402.3 / 960.4 µs.
+      {"default: max offset", "default", Over::kEverySeed, MaxUs, 500},
+      // Engine 0.50 ppm median; baseline 1.61 ppm.
+      {"default: RMS frequency error median", "default", Over::kMedian,
+       RmsFrequencyPpm, 0.7},
+
+      // --- iburst. Engine 3 / 3 s; baseline 89.5 / 92 s (its two-point
+      // frequency from the burst's end is far off, so it leaves 1 ms again).
+      {"iburst: converged within 10 s", "iburst", Over::kEverySeed,
+       ConvergenceS, 10},
+      // Engine 43.1 / 61.7 µs; baseline 121.6 / 188.3 µs.
+      {"iburst: RMS offset median", "iburst", Over::kMedian, RmsUs, 50},
+
+      // --- wrong-date: 100 s off. Engine 1 / 1 s; baseline 89.5 / 92 s.
+      {"wrong-date: converged within 30 s", "wrong-date", Over::kEverySeed,
+       ConvergenceS, 30},
+
+      // --- large-frequency: 500 ppm. Engine 62 / 64 s; baseline 62 / 64 s.
+      {"large-frequency: converged within 100 s", "large-frequency",
+       Over::kEverySeed, ConvergenceS, 100},
+      // Engine 107.4 / 315.2 µs; baseline 232.9 / 345.3 µs.
+      {"large-frequency: RMS offset median", "large-frequency", Over::kMedian,
+       RmsUs, 130},
+
+      // --- high-jitter: 100 µs + 1 ms·Exp each way.
+      // Engine 162.5 / 311 s; baseline 9789 / 10000 s (7 of 20 unconverged).
+      {"high-jitter: converged", "high-jitter", Over::kEverySeed, Converged, 0},
+      {"high-jitter: converged within 400 s", "high-jitter", Over::kEverySeed,
+       ConvergenceS, 400},
+      // Engine 207.4 / 316.0 µs; baseline 1271.9 / 1894.4 µs.
+      {"high-jitter: RMS offset median", "high-jitter", Over::kMedian, RmsUs,
+       250},
+      {"high-jitter: RMS offset", "high-jitter", Over::kEverySeed, RmsUs, 380},
+      // Engine 951.5 / 1645.6 µs; baseline 5937.1 / 9606.6 µs.
+      {"high-jitter: max offset", "high-jitter", Over::kEverySeed, MaxUs, 2000},
+      // Engine 2.92 ppm median; baseline 28.39 ppm.
+      {"high-jitter: RMS frequency error median", "high-jitter", Over::kMedian,
+       RmsFrequencyPpm, 3.5},
+
+      // --- falsetickers: 5 servers, 2 of them 50 ms off.
+      // Engine 141.5 / 270.3 µs; baseline 727.8 / 988.9 µs.
+      {"falsetickers: max offset", "falsetickers", Over::kEverySeed, MaxUs,
+       400},
+      // Engine 27.2 / 36.9 µs; baseline 67.8 / 88.4 µs.
+      {"falsetickers: RMS offset median", "falsetickers", Over::kMedian, RmsUs,
+       33},
+
+      // --- outage: 30 min down every 3 h. In the outages: engine 68.9 / 227.1
+      // µs; baseline 119.2 / 924.5 µs.
+      {"outage: max offset in the outages", "outage", Over::kEverySeed,
+       OutageMaxUs, 300},
+      {"outage: max offset in the outages, median", "outage", Over::kMedian,
+       OutageMaxUs, 85},
+
+      // --- silence: 7000 s of holdover.
+      // Engine 181.6 / 534.4 µs; baseline 545.0 / 2317.2 µs.
+      {"silence: RMS offset median", "silence", Over::kMedian, RmsUs, 220},
+
+      // --- asymmetry: a fixed 200 µs asymmetry, so a 100 µs bias.
+      // Engine 62 / 64 s; baseline 62 / 317 s.
+      {"asymmetry: converged within 100 s", "asymmetry", Over::kEverySeed,
+       ConvergenceS, 100},
+      // Engine 105.7 / 131.2 µs; baseline 156.5 / 199.2 µs.
+      {"asymmetry: RMS offset median", "asymmetry", Over::kMedian, RmsUs, 115},
+      {"asymmetry: RMS offset", "asymmetry", Over::kEverySeed, RmsUs, 150},
+
+      // --- route-change: the bias goes from 0 to 200 µs at 5000 s.
+      // Engine 62 / 64 s; baseline 62 / 64 s.
+      {"route-change: converged within 100 s", "route-change", Over::kEverySeed,
+       ConvergenceS, 100},
+      // Engine 161.4 / 196.4 µs; baseline 194.0 / 241.5 µs.
+      {"route-change: RMS offset median", "route-change", Over::kMedian, RmsUs,
+       175},
+      // Engine 332.2 / 435.6 µs; baseline 554.4 / 960.4 µs.
+      {"route-change: max offset", "route-change", Over::kEverySeed, MaxUs,
+       520},
+
+      // --- loss: 20 % each way.
+      // Engine 44.4 / 105.2 µs; baseline 164.6 / 407.3 µs.
+      {"loss: RMS offset median", "loss", Over::kMedian, RmsUs, 55},
+      {"loss: RMS offset", "loss", Over::kEverySeed, RmsUs, 130},
+      // Engine 126 / 309 s; baseline 214.5 / 4696 s.
+      {"loss: converged within 400 s", "loss", Over::kEverySeed, ConvergenceS,
+       400},
+
+      // --- frequency-step: +2 ppm at 5000 s. Engine 3621.4 / 3995.8 µs;
+      // baseline 1700.7 / 1965.3 µs: the baseline does better here (it takes
+      // the new frequency from its next two samples, while the engine's filter
+      // treats the growing offset as spikes and restarts only its phase), so
+      // this floor guards against regressions and does not separate them.
+      {"frequency-step: max offset", "frequency-step", Over::kEverySeed, MaxUs,
+       4500},
+
+      // --- chain: client <- agent <- server.
+      // Engine 7 / 580 s; baseline 215.5 / 3269 s.
+      {"chain: converged within 700 s", "chain", Over::kEverySeed, ConvergenceS,
+       700},
+      // Engine 114.2 / 306.0 µs; baseline 213.1 / 287.1 µs.
+      {"chain: RMS offset median", "chain", Over::kMedian, RmsUs, 140},
+      // Engine 927.1 / 2974.3 µs; baseline 916.0 / 1291.1 µs (the client
+      // inherits the agent's start-up transient either way).
+      {"chain: max offset", "chain", Over::kEverySeed, MaxUs, 3500},
+
+      // --- leap-second. The current engine does not follow the leap: its
+      // clock is a whole second off from the leap until it steps. Engine max
+      // 1000025.7 / 1000187.2 µs, back within 1 ms 1931 s after it at worst;
+      // baseline 1000000.8 / 1000139.9 µs, 1948 s. To be tightened once the
+      // engine handles leap seconds (issue #11 item 2).
+      {"leap-second: max offset after the leap", "leap-second",
+       Over::kEverySeed,
+       [](const Metrics& m) { return m.max_abs_offset_after_leap_s * 1e6; },
+       1.0005e6},
+      {"leap-second: back within 1 ms after the leap (s)", "leap-second",
+       Over::kEverySeed, [](const Metrics& m) { return m.leap_recovery_s; },
+       2200},
+  };
+  return *floors;
+}
+
+// The floors the last-sample baseline fails by a wide margin (its value is at
+// least 1.3 times the limit, so merges that move it a little do not matter).
+// It also fails, by less: "route-change: RMS offset median" (194.0 µs).
+const std::set<std::string>& BaselineFails() {
+  static const auto* const fails = new std::set<std::string>{
+      "default: RMS offset median",
+      "default: RMS offset",
+      "default: max offset",
+      "default: RMS frequency error median",
+      "iburst: converged within 10 s",
+      "iburst: RMS offset median",
+      "wrong-date: converged within 30 s",
+      "large-frequency: RMS offset median",
+      "high-jitter: converged",
+      "high-jitter: converged within 400 s",
+      "high-jitter: RMS offset median",
+      "high-jitter: RMS offset",
+      "high-jitter: max offset",
+      "high-jitter: RMS frequency error median",
+      "falsetickers: max offset",
+      "falsetickers: RMS offset median",
+      "outage: max offset in the outages",
+      "outage: max offset in the outages, median",
+      "silence: RMS offset median",
+      "asymmetry: converged within 100 s",
+      "asymmetry: RMS offset median",
+      "asymmetry: RMS offset",
+      "route-change: max offset",
+      "loss: RMS offset median",
+      "loss: RMS offset",
+      "loss: converged within 400 s",
+      "chain: converged within 700 s",
+      "chain: RMS offset median",
+  };
+  return *fails;
+}
+
+// The scenarios with floors, in Floors() order.
+std::vector<std::string> FloorScenarios() {
+  std::vector<std::string> names;
+  for (const Floor& floor : Floors()) {
+    if (names.empty() || names.back() != floor.scenario) {
+      names.push_back(floor.scenario);
+    }
+  }
+  return names;
+}
+
+// One test per scenario, so that shards share the work.
+class FloorsTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(FloorsTest, EngineClearsEveryFloor) {
+  for (const Floor& floor : Floors()) {
+    if (floor.scenario != GetParam()) continue;
+    const double value = Aggregate(floor, /*baseline=*/false);
+    EXPECT_LE(value, floor.limit) << floor.name;
+    std::printf("%-55s %12.2f (limit %g)\n", floor.name.c_str(), value,
+                floor.limit);
   }
 }
 
-TEST(ScenarioTest, DefaultConvergesWithin210sAndHoldsMicroseconds) {
-  ForEachSeed("default", [](Simulation&, const Metrics& m) {
-    EXPECT_TRUE(m.converged);
-    EXPECT_LE(m.convergence_s, 210);
-    EXPECT_LE(m.max_abs_offset_s, 1e-3);
-    EXPECT_LE(m.rms_offset_s, 300e-6);
-    EXPECT_LE(m.rms_frequency_ppm, 10);
-  });
+// The floors are tight: an engine whose filter just takes the last sample
+// fails the named ones.
+TEST_P(FloorsTest, LastSampleBaselineFailsTheNamedFloors) {
+  for (const Floor& floor : Floors()) {
+    if (floor.scenario != GetParam()) continue;
+    const double value = Aggregate(floor, /*baseline=*/true);
+    std::printf("baseline %-55s %12.2f (limit %g)%s\n", floor.name.c_str(),
+                value, floor.limit, value > floor.limit ? ": fails" : "");
+    if (BaselineFails().count(floor.name)) {
+      EXPECT_GT(value, floor.limit) << floor.name;
+    }
+  }
 }
 
-TEST(ScenarioTest, IburstConvergesWithin10s) {
-  ForEachSeed("iburst", [](Simulation&, const Metrics& m) {
-    EXPECT_TRUE(m.converged);
-    EXPECT_LE(m.convergence_s, 10);
-  });
+INSTANTIATE_TEST_SUITE_P(Scenarios, FloorsTest,
+                         testing::ValuesIn(FloorScenarios()),
+                         [](const testing::TestParamInfo<std::string>& info) {
+                           std::string name;
+                           for (char c : info.param) name += c == '-' ? '_' : c;
+                           return name;
+                         });
+
+TEST(BaselineFailsTest, NamesOnlyFloorsThatExist) {
+  for (const std::string& name : BaselineFails()) {
+    bool known = false;
+    for (const Floor& floor : Floors()) known |= floor.name == name;
+    EXPECT_TRUE(known) << name;
+  }
 }
 
-TEST(ScenarioTest, WrongDateStepsOnceAndConvergesWithin30s) {
-  ForEachSeed("wrong-date", [](Simulation&, const Metrics& m) {
-    EXPECT_EQ(m.steps, 1);
-    EXPECT_TRUE(m.converged);
-    EXPECT_LE(m.convergence_s, 30);
-  });
-}
-
-TEST(ScenarioTest, LargeFrequencyConvergesWithin1000s) {
-  ForEachSeed("large-frequency", [](Simulation&, const Metrics& m) {
-    EXPECT_TRUE(m.converged);
-    EXPECT_LE(m.convergence_s, 1000);
-  });
-}
-
-TEST(ScenarioTest, HighJitterStaysWithinAMillisecondRms) {
-  ForEachSeed("high-jitter", [](Simulation&, const Metrics& m) {
-    EXPECT_TRUE(m.converged);
-    EXPECT_LE(m.rms_offset_s, 1e-3);
-  });
+TEST(ScenarioTest, WrongDateStepsOnce) {
+  for (const SeedRun& run : Runs("wrong-date", false)) {
+    EXPECT_EQ(run.metrics.steps, 1);
+  }
 }
 
 TEST(ScenarioTest, FalsetickersAreNeverTheSystemPeer) {
-  ForEachSeed("falsetickers", [](Simulation& sim, const Metrics& m) {
-    EXPECT_TRUE(m.converged);
-    EXPECT_LE(m.max_abs_offset_s, 1e-3);  // the liars are 50 ms off
-    EXPECT_FALSE(m.liar_ever_selected);
+  for (const SeedRun& run : Runs("falsetickers", false)) {
+    EXPECT_TRUE(run.metrics.converged);
+    EXPECT_FALSE(run.metrics.liar_ever_selected);
     // The two liars (10.0.0.2 and 10.0.0.4) end up marked as falsetickers.
-    const ntp::EngineStatus st =
-        sim.engine(0).Status(clock::MonoTime::FromDuration(sim.now()));
-    ASSERT_EQ(st.peers.size(), 5u);
+    ASSERT_EQ(run.status.peers.size(), 5u);
     for (int liar : {1, 3}) {
-      ASSERT_TRUE(st.peers[liar].mark.has_value());
-      EXPECT_EQ(*st.peers[liar].mark, ntp::SelectionMark::kFalseticker);
+      ASSERT_TRUE(run.status.peers[liar].mark.has_value());
+      EXPECT_EQ(*run.status.peers[liar].mark, ntp::SelectionMark::kFalseticker);
     }
-  });
+  }
 }
 
-TEST(ScenarioTest, OutagesCostLessThan10ms) {
-  ForEachSeed("outage", [](Simulation&, const Metrics& m) {
-    EXPECT_TRUE(m.converged);
-    EXPECT_GT(m.max_abs_offset_in_outage_s, 0);  // the outage really happened
-    EXPECT_LE(m.max_abs_offset_in_outage_s, 10e-3);
-  });
+TEST(ScenarioTest, OutagesHappen) {
+  for (const SeedRun& run : Runs("outage", false)) {
+    EXPECT_TRUE(run.metrics.converged);
+    EXPECT_GT(run.metrics.max_abs_offset_in_outage_s, 0);
+  }
 }
 
 TEST(ScenarioTest, KissOfDeathRateBacksThePollOff) {
-  ForEachSeed("kod-rate", [](Simulation& sim, const Metrics&) {
-    const ntp::EngineStatus st =
-        sim.engine(0).Status(clock::MonoTime::FromDuration(sim.now()));
+  for (const SeedRun& run : Runs("kod-rate", false)) {
+    const ntp::EngineStatus& st = run.status;
     ASSERT_EQ(st.peers.size(), 1u);
     const ntp::PeerStatus& peer = st.peers[0];
     EXPECT_GT(peer.counters.kod_rate, 0u);
@@ -108,13 +362,12 @@ TEST(ScenarioTest, KissOfDeathRateBacksThePollOff) {
     EXPECT_EQ(st.state, ntp::SyncState::kUnsynchronized);
     // Backing off means few requests: far fewer than one per 64 s.
     EXPECT_LT(peer.counters.requests, 10000 / 64 / 2);
-  });
+  }
 }
 
 TEST(ScenarioTest, SilenceLeadsToUnreachableAndHoldover) {
-  ForEachSeed("silence", [](Simulation& sim, const Metrics&) {
-    const clock::MonoTime now = clock::MonoTime::FromDuration(sim.now());
-    const ntp::EngineStatus st = sim.engine(0).Status(now);
+  for (const SeedRun& run : Runs("silence", false)) {
+    const ntp::EngineStatus& st = run.status;
     ASSERT_EQ(st.peers.size(), 1u);
     const ntp::PeerStatus& peer = st.peers[0];
     EXPECT_EQ(peer.reach, 0);
@@ -124,14 +377,26 @@ TEST(ScenarioTest, SilenceLeadsToUnreachableAndHoldover) {
     // Holdover keeps the learned frequency: 7000 s after the server fell silent
     // the clock is still within a few milliseconds, and the error bound has
     // grown to cover it.
-    const double offset = std::abs(sim.trace(0).offset.back());
+    const double offset = std::abs(run.final_offset_s);
     EXPECT_LT(offset, 5e-3);
     EXPECT_GE(absl::ToDoubleSeconds(st.error_bound), offset);
     // It grew from ~0.3 ms at the last update with the filter's uncertainty
     // (5σ of the measured frequency uncertainty and wander: ~2-5 ms here); a
     // bound that did not grow in holdover stays near 0.3 ms.
     EXPECT_GE(st.error_bound, absl::Milliseconds(1));
-  });
+  }
+}
+
+TEST(ScenarioTest, ChainClientFollowsTheAgentNotTheServer) {
+  for (const SeedRun& run : Runs("chain", false)) {
+    const ntp::EngineStatus& st = run.status;
+    ASSERT_EQ(st.peers.size(), 1u);
+    EXPECT_EQ(st.peers[0].address, "10.0.1.1:123");
+    EXPECT_EQ(st.state, ntp::SyncState::kSynchronized);
+    // One stratum below the agent, which is one below the stratum-1 server.
+    EXPECT_EQ(st.peers[0].stratum, 2);
+    EXPECT_EQ(st.stratum, 3);
+  }
 }
 
 }  // namespace

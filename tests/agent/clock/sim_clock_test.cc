@@ -233,5 +233,17 @@ TEST(SimClockTest, ReadingDoesNotChangeTheResult) {
   EXPECT_NEAR(PhaseSeconds(b), 3.7e-3, 1e-12);
 }
 
+TEST(SimClockTest, ShiftNaturalFrequencyChangesTheRateFromNowOn) {
+  FakeMonotonicClock mono;
+  SimClock clock(&mono, kEpoch, {.frequency_error_ppm = 10});
+  mono.Advance(absl::Seconds(100));  // +1 ms at 10 ppm
+  clock.ShiftNaturalFrequency(2);
+  EXPECT_DOUBLE_EQ(clock.RateErrorPpm(), 12);
+  mono.Advance(absl::Seconds(100));  // +1.2 ms at 12 ppm
+  EXPECT_NEAR(PhaseSeconds(clock), 2.2e-3, 1e-12);
+  // The frequency adjustment NTP sets is separate and unchanged.
+  EXPECT_EQ(clock.FrequencyAdjustment(), 0);
+}
+
 }  // namespace
 }  // namespace ntpfleet::clock

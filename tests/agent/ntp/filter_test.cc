@@ -235,5 +235,21 @@ TEST(SourceFilterTest, WanderAdaptsToTheOscillator) {
   EXPECT_LT(LearnedWander(1e-10, 2), 2e-9);
 }
 
+// The simulator's broken baseline (tests/sim): no filtering at all.
+TEST(SourceFilterTest, LastSampleOnlyBaselineTakesTheLastSample) {
+  FilterOptions options;
+  options.last_sample_only = true;
+  SourceFilter filter(options);
+  filter.Add(At(0), 0.001, 0.0002);
+  filter.Add(At(64), 0.002, 0.0002);
+  EXPECT_DOUBLE_EQ(filter.OffsetAt(At(64)), 0.002);
+  EXPECT_DOUBLE_EQ(filter.frequency(), 0.001 / 64);
+  // A sample 2 s later (a burst's pair) moves the offset, not the frequency.
+  filter.Add(At(66), 0.005, 0.0002);
+  EXPECT_DOUBLE_EQ(filter.OffsetAt(At(66)), 0.005);
+  EXPECT_DOUBLE_EQ(filter.frequency(), 0.001 / 64);
+  EXPECT_EQ(filter.samples(), 3u);
+}
+
 }  // namespace
 }  // namespace ntpfleet::ntp
