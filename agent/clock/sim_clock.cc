@@ -1,6 +1,7 @@
 #include "agent/clock/sim_clock.h"
 
 #include <cmath>
+#include <cstdint>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -23,6 +24,8 @@ SimClock::SimClock(const MonotonicClock* mono, absl::Time true_epoch,
 void SimClock::Advance() const {
   const MonoTime now = mono_->Now();
   if (now <= at_) return;
+  const absl::Time local_before =
+      true_epoch_ + (at_ - origin_) + absl::Seconds(phase_s_);
   // Piecewise-constant rate between wander ticks (one per second of monotonic
   // time).
   while (wander_ != 0 && origin_ + next_wander_ <= now) {
@@ -36,6 +39,20 @@ void SimClock::Advance() const {
   phase_s_ += (natural_ppm_ + adjustment_ppm_) * 1e-6 *
               absl::ToDoubleSeconds(now - at_);
   at_ = now;
+  if (sync_state_.leap == LeapAction::kNone || leap_waiting_) return;
+  // The end of the UTC day the clock read at the last advance: an inserted
+  // second starts there, a deleted one (23:59:59) one second earlier.
+  const int64_t day = absl::ToUnixSeconds(local_before) / 86400;
+  const absl::Time midnight = absl::FromUnixSeconds((day + 1) * 86400);
+  const absl::Time local_now =
+      true_epoch_ + (now - origin_) + absl::Seconds(phase_s_);
+  const bool insert = sync_state_.leap == LeapAction::kInsert;
+  const absl::Time instant = insert ? midnight : midnight - absl::Seconds(1);
+  if (local_before < instant && local_now >= instant) {
+    phase_s_ += insert ? -1.0 : 1.0;
+    ++leaps_;
+    leap_waiting_ = true;
+  }
 }
 
 absl::Time SimClock::TrueNow() const {
@@ -81,6 +98,12 @@ void SimClock::ShiftNaturalFrequency(double ppm) {
   natural_ppm_ += ppm;
 }
 
+int SimClock::leaps() const {
+  absl::MutexLock lock(&mu_);
+  Advance();
+  return leaps_;
+}
+
 absl::Status SimClock::Step(absl::Duration delta) {
   absl::MutexLock lock(&mu_);
   Advance();
@@ -103,7 +126,9 @@ absl::Status SimClock::SetFrequencyAdjustment(double ppm) {
 
 absl::Status SimClock::SetSyncState(const SyncState& state) {
   absl::MutexLock lock(&mu_);
+  Advance();  // a leap armed until now applies up to now
   sync_state_ = state;
+  if (state.leap == LeapAction::kNone) leap_waiting_ = false;
   return absl::OkStatus();
 }
 

@@ -10,6 +10,13 @@
 // around `frequency_error_ppm`) plus the frequency adjustment NTP sets. Steps
 // add to phase at once.
 //
+// Leap seconds as Linux applies them: with SyncState::leap = kInsert the clock
+// goes back one second when it reaches the end of a UTC day (by its own
+// reading), so it reads 23:59:59 twice; with kDelete it jumps from 23:59:59 to
+// 00:00:00. As in the kernel (TIME_WAIT), a leap is applied once, and the next
+// needs the flag cleared (SetSyncState with kNone) and set again. True time
+// has no leap seconds: it runs on like TAI.
+//
 // Signs: phase = local minus true (positive: the clock is ahead, so NTP's
 // offset, reference minus local, is negative); frequency error positive = runs
 // fast.
@@ -68,9 +75,12 @@ class SimClock final : public AdjustableClock {
   // faster), as after a temperature change; for the simulator's frequency-step
   // scenarios.
   void ShiftNaturalFrequency(double ppm);
+  // Leap seconds applied (inserted or deleted).
+  int leaps() const;
 
  private:
-  // Integrates phase and wander up to the monotonic clock's present.
+  // Integrates phase and wander up to the monotonic clock's present, and
+  // applies an armed leap second whose instant the clock passed.
   void Advance() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
@@ -82,6 +92,10 @@ class SimClock final : public AdjustableClock {
   double adjustment_ppm_ ABSL_GUARDED_BY(mu_) = 0;
   SyncState sync_state_ ABSL_GUARDED_BY(mu_);
   int steps_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable int leaps_ ABSL_GUARDED_BY(mu_) = 0;
+  // A leap was applied and the flag not cleared since (the kernel's
+  // TIME_WAIT).
+  mutable bool leap_waiting_ ABSL_GUARDED_BY(mu_) = false;
 
   // Lazily integrated state, valid at mono time `at_`.
   mutable MonoTime at_ ABSL_GUARDED_BY(mu_);

@@ -204,6 +204,7 @@ std::string FormatEffectiveConfig(const AgentConfig& c) {
   if (!c.leapfile.empty()) {
     absl::StrAppend(&out, "leapfile ", Quote(c.leapfile), "\n");
   }
+  if (c.leap_sec_mode == LeapSecMode::kSlew) out += "leapsecmode slew\n";
 
   for (const RestrictRule& r : c.restrictions) {
     absl::StrAppend(&out, FormatRestrict(r), "\n");

@@ -155,6 +155,12 @@ struct SystemFlags {
   bool stats = true;    // write the `statistics` files
 };
 
+// `leapsecmode` (chrony's directive): who carries out a leap second.
+enum class LeapSecMode {
+  kSystem,  // the kernel inserts/deletes it (23:59:60 repeats a second)
+  kSlew,    // the kernel is not told; the agent slews the clock 1 s after it
+};
+
 struct AgentConfig {
   // --- NTP sources
   std::vector<ServerEntry> servers;       // in file order, duplicates dropped
@@ -164,6 +170,9 @@ struct AgentConfig {
   std::string driftfile;  // `driftfile PATH`
   std::string leapfile;   // `leapfile PATH`
   std::string keys_file;  // `keys PATH`
+
+  // `leapsecmode system|slew`
+  LeapSecMode leap_sec_mode = LeapSecMode::kSystem;
 
   // --- access control
   std::vector<RestrictRule> restrictions;  // in file order

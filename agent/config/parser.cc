@@ -419,6 +419,7 @@ class Parser {
   absl::Status Leapfile(Args& args) {
     return PathDirective(args, &config_.leapfile);
   }
+  absl::Status Leapsecmode(Args& args);
   absl::Status Keys(Args& args) {
     return PathDirective(args, &config_.keys_file);
   }
@@ -473,6 +474,7 @@ const std::vector<Parser::DirectiveInfo>& Parser::Directives() {
       {"unrestrict", &Parser::Unrestrict},
       {"driftfile", &Parser::Driftfile},
       {"leapfile", &Parser::Leapfile},
+      {"leapsecmode", &Parser::Leapsecmode},
       {"keys", &Parser::Keys},
       {"trustedkey", &Parser::Trustedkey},
       {"requestkey", &Parser::Requestkey},
@@ -1390,6 +1392,30 @@ absl::Status Parser::Label(Args& args) {
                               kMaxLabels));
   }
   config_.labels.emplace(std::move(key), token.substr(eq + 1));
+  return absl::OkStatus();
+}
+
+// leapsecmode system|slew (chrony's; its `step` and `ignore` are not
+// implemented).
+absl::Status Parser::Leapsecmode(Args& args) {
+  std::string mode;
+  if (absl::Status s = NeedValue(args, "mode (system or slew)", &mode);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ExpectEnd(args); !s.ok()) return s;
+  if (mode == "system") {
+    config_.leap_sec_mode = LeapSecMode::kSystem;
+  } else if (mode == "slew") {
+    config_.leap_sec_mode = LeapSecMode::kSlew;
+  } else if (mode == "step" || mode == "ignore") {
+    return Error(absl::StrCat("leapsecmode ", mode,
+                              " is not supported: use system or slew"));
+  } else {
+    return Error(absl::StrCat("leapsecmode: unknown mode '", mode,
+                              "': expected system or slew",
+                              Hint(mode, {"system", "slew"})));
+  }
   return absl::OkStatus();
 }
 

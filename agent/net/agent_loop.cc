@@ -231,6 +231,38 @@ void AgentLoop::RequestStop() {
   Notify(stop_fd_);
 }
 
+// `leapfile`: the table, or nullopt with a warning. Never fatal: without it a
+// leap second the servers' majority announces is taken at the end of June or
+// December only (agent/ntp/leap.h).
+std::optional<ntp::LeapTable> AgentLoop::ReadLeapfile(const std::string& path) {
+  constexpr char kFallback[] =
+      "leap seconds are taken from the servers' majority at the end of June or "
+      "December only";
+  absl::StatusOr<std::string> text = config::ReadConfigText(path);
+  absl::StatusOr<ntp::LeapTable> table =
+      text.ok() ? ntp::LeapTable::Parse(*text, path)
+                : absl::StatusOr<ntp::LeapTable>(text.status());
+  if (!table.ok()) {
+    // The message names the file (and the line, for a malformed one).
+    Log(LogLevel::kWarning, "leapfile not used: %s; %s",
+        table.status().message(), kFallback);
+    return std::nullopt;
+  }
+  const std::string expires =
+      absl::FormatTime("%Y-%m-%d", table->expires(), absl::UTCTimeZone());
+  if (table->ExpiredAt(options_.clock->Now())) {
+    Log(LogLevel::kWarning,
+        "leapfile %s expired on %s: update it (Debian: the tzdata package); "
+        "until then %s",
+        path, expires, kFallback);
+  } else {
+    Log(LogLevel::kInfo, "leapfile %s: %d entries, expires %s, %s", path,
+        static_cast<int>(table->entries().size()), expires,
+        table->hash_verified() ? "hash verified" : "no hash line to verify");
+  }
+  return *std::move(table);
+}
+
 // Settings the parser records but the agent does not act on: said once at
 // start, never silently different behaviour.
 void AgentLoop::WarnUnused(const config::AgentConfig& cfg) {
@@ -241,11 +273,6 @@ void AgentLoop::WarnUnused(const config::AgentConfig& cfg) {
     warn(
         "`disable ntp` has no effect: ntpfleet-agent always disciplines its "
         "clock (--clock=sim runs it on a simulated one)");
-  }
-  if (!cfg.leapfile.empty()) {
-    warn("leapfile " + cfg.leapfile +
-         ": not read; leap seconds come from the upstream servers' leap "
-         "indicator");
   }
   if (!cfg.statistics.empty() || !cfg.statsdir.empty()) {
     warn(
@@ -336,6 +363,10 @@ absl::Status AgentLoop::Init() {
           drift.status().message());
     }
   }
+  eo.leap_mode = cfg.leap_sec_mode == config::LeapSecMode::kSlew
+                     ? ntp::LeapMode::kSlew
+                     : ntp::LeapMode::kSystem;
+  if (!cfg.leapfile.empty()) eo.leap_table = ReadLeapfile(cfg.leapfile);
   std::random_device random;
   eo.seed = (uint64_t{random()} << 32) | random();
   const clock::MonoTime now = MonoNow();

@@ -34,6 +34,7 @@
 #include "agent/net/udp.h"
 #include "agent/ntp/auth.h"
 #include "agent/ntp/engine.h"
+#include "agent/ntp/leap.h"
 #include "agent/ntp/server.h"
 #include "proto/ntpfleet.pb.h"
 
@@ -108,6 +109,7 @@ class AgentLoop {
   explicit AgentLoop(AgentOptions options);
   absl::Status Init();
   static void WarnUnused(const config::AgentConfig& cfg);
+  std::optional<ntp::LeapTable> ReadLeapfile(const std::string& path);
   void Send(std::vector<ntp::Transmit> transmits);
   void ResolveDue(clock::MonoTime now);
   void HandleClientSocket();

@@ -49,13 +49,45 @@ void Discipline::HandleTimer(clock::MonoTime now) {
   if (!slewing_ || now < slew_end_) return;
   Fold(now);
   slewing_ = false;
+  leap_slewing_ = false;
   (void)SetAdjustment(base_ppm_);
 }
 
 absl::Status Discipline::Shutdown(clock::MonoTime now) {
   Fold(now);
   slewing_ = false;
+  leap_slewing_ = false;
   return SetAdjustment(base_ppm_);
+}
+
+absl::Status Discipline::SlewAtLimit(clock::MonoTime now, double e) {
+  const double limit = options_.max_frequency_ppm;
+  // The room the limit leaves over the base frequency in the direction to go.
+  const double headroom = e > 0 ? limit - base_ppm_ : limit + base_ppm_;
+  slewing_ = false;
+  if (headroom <= 0 || e == 0) return SetAdjustment(base_ppm_);
+  const double target =
+      std::clamp(base_ppm_ + (e > 0 ? headroom : -headroom), -limit, limit);
+  absl::Status s = SetAdjustment(target);
+  if (!s.ok()) return s;
+  slewing_ = true;
+  slew_end_ = now + absl::Seconds(std::fabs(e) * 1e6 / headroom);
+  return absl::OkStatus();
+}
+
+void Discipline::LeapSecond(clock::MonoTime now, double seconds) {
+  Fold(now);
+  // What a running slew has yet to correct is still to be corrected.
+  double e = seconds;
+  if (slewing_ && now < slew_end_) {
+    e += (adj_ppm_ - base_ppm_) * 1e-6 * absl::ToDoubleSeconds(slew_end_ - now);
+  }
+  // Offsets now read `seconds` more (reference minus local); x = offset + C
+  // stays continuous if C moves the other way.
+  c0_ -= seconds;
+  // On the clock's error the next Update tries again, still without stepping.
+  (void)SlewAtLimit(now, e);
+  leap_slewing_ = e != 0;
 }
 
 bool Discipline::StepBy(double e, Correction* result) {
@@ -67,6 +99,7 @@ bool Discipline::StepBy(double e, Correction* result) {
   c0_ += e;
   ++steps_;
   slewing_ = false;
+  leap_slewing_ = false;
   if (absl::Status s = SetAdjustment(base_ppm_); !s.ok()) {
     result->kind = CorrectionKind::kError;
     result->message = std::string(s.message());
@@ -91,9 +124,14 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
       (mode == UpdateMode::kForced && allow_step)) {
     step_threshold = absl::ToDoubleSeconds(options_.startup_step_threshold);
   }
-  const bool step_allowed = options_.step_threshold > absl::ZeroDuration() ||
-                            mode == UpdateMode::kStartup ||
-                            (mode == UpdateMode::kForced && allow_step);
+  // During a leap slew (leapsecmode slew) the remaining phase is slewed at the
+  // limit, never stepped; only a forced resync that allows stepping may step.
+  const bool leap =
+      leap_slewing_ && !(mode == UpdateMode::kForced && allow_step);
+  const bool step_allowed =
+      !leap && (options_.step_threshold > absl::ZeroDuration() ||
+                mode == UpdateMode::kStartup ||
+                (mode == UpdateMode::kForced && allow_step));
   const double panic = absl::ToDoubleSeconds(options_.panic_threshold);
   const bool panic_allowed =
       (mode == UpdateMode::kStartup && options_.allow_panic_at_startup) ||
@@ -124,7 +162,8 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
   // limit. The headroom is what the limit leaves in the direction the slew must
   // go.
   const double headroom = e > 0 ? limit - base : limit + base;
-  double seconds = std::max(absl::ToDoubleSeconds(slew_time), 1e-3);
+  double seconds =
+      leap ? 1e-3 : std::max(absl::ToDoubleSeconds(slew_time), 1e-3);
   // With the frequency correction at the limit there is no room to slew this
   // way: a clock that far off can only be kept by small steps.
   if (step_allowed && std::fabs(e) > kSaturatedStep &&
@@ -157,6 +196,7 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
   }
   slewing_ = slew_ppm != 0;
   slew_end_ = now + absl::Seconds(seconds);
+  leap_slewing_ = leap && slewing_;
   result.kind = CorrectionKind::kSlew;
   return result;
 }

@@ -94,6 +94,18 @@ class Discipline {
   // changes. Ends a slew when it is due.
   void HandleTimer(clock::MonoTime now);
 
+  // A leap second the clock was not told about (`leapsecmode slew`): at `now`
+  // UTC, and with it every source, jumped by `seconds` (-1 for an inserted
+  // second, +1 for a deleted one) while the clock ran on. The correction C
+  // absorbs the jump, so that x = offset + C stays continuous (no filter sees
+  // a spike), and the clock, now `seconds` off, is slewed at the frequency
+  // limit: 1 s at 500 ppm takes about 2000 s. Until that slew ends, Update()
+  // never steps (it re-plans the remaining phase at the limit), so the clock
+  // never repeats or skips a second.
+  void LeapSecond(clock::MonoTime now, double seconds);
+  // A leap slew is under way.
+  bool leap_slewing() const { return leap_slewing_; }
+
   // Before the agent exits: ends any slew early and leaves the clock at the
   // learned base frequency. The kernel keeps whatever rate it was last given,
   // so an agent that stopped mid-slew would leave the clock running up to
@@ -116,6 +128,8 @@ class Discipline {
   // Folds the correction accumulated at the current adjustment into c0_ up to
   // `now`.
   void Fold(clock::MonoTime now);
+  // Slews e seconds at the frequency limit over the base frequency.
+  absl::Status SlewAtLimit(clock::MonoTime now, double e);
   absl::Status SetAdjustment(double ppm);
   // Steps the clock by e seconds and sets the base frequency; fills `result`
   // (kStep, or kError with the clock's message). False on error.
@@ -129,6 +143,7 @@ class Discipline {
   double adj_ppm_ = 0;
   double base_ppm_ = 0;
   bool slewing_ = false;
+  bool leap_slewing_ = false;
   clock::MonoTime slew_end_;
   int steps_ = 0;
 };

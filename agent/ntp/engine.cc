@@ -122,6 +122,7 @@ std::vector<Transmit> Engine::Start(clock::MonoTime now) {
 
 std::vector<Transmit> Engine::HandleTimer(clock::MonoTime now) {
   std::vector<Transmit> out;
+  CrossLeap(now);
   discipline_.HandleTimer(now);
   for (size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].timer <= now) {
@@ -143,6 +144,7 @@ std::vector<Transmit> Engine::HandleResponse(const std::string& from,
                                              absl::Time t4_local,
                                              clock::MonoTime now) {
   std::vector<Transmit> out;
+  CrossLeap(now);
   for (size_t i = 0; i < peers_.size(); ++i) {
     if (!from.empty() && peers_[i].source->address() == from) {
       Execute(static_cast<int>(i),
@@ -197,7 +199,7 @@ std::vector<Transmit> Engine::StartResync(clock::MonoTime now, bool allow_step,
 }
 
 clock::MonoTime Engine::next_timer() const {
-  clock::MonoTime next = discipline_.next_timer();
+  clock::MonoTime next = std::min(discipline_.next_timer(), leap_timer_);
   for (const Peer& peer : peers_) next = std::min(next, peer.timer);
   return next;
 }
@@ -397,6 +399,7 @@ void Engine::UpdateClock(clock::MonoTime now) {
   const double peer_jitter = sp.filter.jitter();
   selection_spread_ = std::sqrt(std::max(
       0.0, combined_jitter_ * combined_jitter_ - peer_jitter * peer_jitter));
+  VoteLeap(now);
 
   const EngineStatus status = Status(now);
   held_ = Held{status.stratum,
@@ -411,10 +414,79 @@ void Engine::UpdateClock(clock::MonoTime now) {
   sync.synchronized = true;
   sync.estimated_error = status.error_bound;
   sync.max_error = status.root_delay / 2 + status.root_dispersion;
-  sync.leap = status.leap == Leap::kInsertSecond   ? clock::LeapAction::kInsert
-              : status.leap == Leap::kDeleteSecond ? clock::LeapAction::kDelete
-                                                   : clock::LeapAction::kNone;
-  (void)clock_->SetSyncState(sync);
+  // The kernel applies STA_INS/STA_DEL at the end of the current UTC day, so
+  // it hears of the leap only on the month's last day, and only in
+  // leapsecmode system.
+  const absl::Time wall = clock_->Now();
+  const Leap leap = ValidatedLeap(wall);
+  sync.leap = options_.leap_mode != LeapMode::kSystem || leap == Leap::kNone ||
+                      wall < leap_->at - absl::Hours(24)
+                  ? clock::LeapAction::kNone
+              : leap == Leap::kInsertSecond ? clock::LeapAction::kInsert
+                                            : clock::LeapAction::kDelete;
+  if (clock_->SetSyncState(sync).ok()) kernel_leap_ = sync.leap;
+}
+
+void Engine::VoteLeap(clock::MonoTime now) {
+  LeapVotes votes;
+  for (const Peer& peer : peers_) {
+    if (!peer.mark || *peer.mark == SelectionMark::kFalseticker ||
+        !peer.last_sample) {
+      continue;
+    }
+    ++votes.voters;
+    if (peer.last_sample->leap == Leap::kInsertSecond) ++votes.insert;
+    if (peer.last_sample->leap == Leap::kDeleteSecond) ++votes.remove;
+  }
+  const absl::Time wall = clock_->Now();
+  const Leap leap = DecideLeap(
+      votes, wall, options_.leap_table ? &*options_.leap_table : nullptr);
+  const absl::Time at = EndOfUtcMonth(wall);
+  if (leap == Leap::kNone || (leap_done_ && *leap_done_ == at)) {
+    leap_.reset();
+    leap_timer_ = clock::MonoTime::Infinite();
+    return;
+  }
+  leap_ = PendingLeap{leap, at};
+  leap_timer_ = now + (at - wall);
+}
+
+Leap Engine::ValidatedLeap(absl::Time wall) const {
+  // Never past its month end (in holdover too), and never twice: after the
+  // kernel inserts the second the clock reads 23:59:59 again.
+  if (!leap_ || wall >= leap_->at || (leap_done_ && *leap_done_ == leap_->at)) {
+    return Leap::kNone;
+  }
+  return leap_->kind;
+}
+
+void Engine::CrossLeap(clock::MonoTime now) {
+  if (!leap_ || now < leap_timer_) return;
+  const absl::Duration left = leap_->at - clock_->Now();
+  // The kernel inserts the second at the leap: the clock then reads up to 1 s
+  // before it. Otherwise a clock still short of the leap (a slew since the
+  // timer was set) is waited for.
+  const bool kernel_inserted = kernel_leap_ == clock::LeapAction::kInsert &&
+                               left >= absl::Milliseconds(500) &&
+                               left <= absl::Milliseconds(1500);
+  if (left > absl::ZeroDuration() && !kernel_inserted) {
+    leap_timer_ = now + left;
+    return;
+  }
+  leap_done_ = leap_->at;
+  leap_timer_ = clock::MonoTime::Infinite();
+  // An exchange in flight may have its timestamps on both sides of the leap.
+  for (Peer& peer : peers_) peer.source->ClockStepped();
+  const clock::LeapAction action = leap_->kind == Leap::kInsertSecond
+                                       ? clock::LeapAction::kInsert
+                                       : clock::LeapAction::kDelete;
+  if (kernel_leap_ != action) {
+    // The clock ran through the leap (leapsecmode slew, or no update on the
+    // last day told the kernel): UTC jumped by -1 s (inserted) or +1 s
+    // (deleted) against it.
+    discipline_.LeapSecond(now,
+                           action == clock::LeapAction::kInsert ? -1.0 : 1.0);
+  }
 }
 
 EngineStatus Engine::Status(clock::MonoTime now) const {
@@ -488,7 +560,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
                     &d) == 4) {
       st.reference_id = RefId::FromIpv4(a, b, c, d);
     }
-    st.leap = s.leap;
+    st.leap = ValidatedLeap(clock_->Now());
     // The root delay of the sample the filter relies on most, the minimum-delay
     // one (RFC 5905 §10), not of whichever came last.
     const Sample& best = MinDelaySample(sp);
@@ -519,7 +591,7 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.state = SyncState::kHoldover;
     st.stratum = held_->stratum;
     st.reference_id = held_->reference_id;
-    st.leap = held_->leap;
+    st.leap = ValidatedLeap(clock_->Now());
     st.root_delay = held_->root_delay;
     const double uncertainty = HoldoverUncertainty(now);
     st.root_dispersion = held_->root_dispersion + absl::Seconds(uncertainty);

@@ -35,6 +35,7 @@
 #include "agent/clock/clock.h"
 #include "agent/ntp/discipline.h"
 #include "agent/ntp/filter.h"
+#include "agent/ntp/leap.h"
 #include "agent/ntp/packet.h"
 #include "agent/ntp/selection.h"
 #include "agent/ntp/source.h"
@@ -58,6 +59,14 @@ struct EngineOptions {
   // Poll control: raise the poll interval after this many consecutive samples
   // that agree with the filter's prediction (normalised innovation below 1.5).
   int poll_up_after = 4;
+  // `leapfile`, parsed (the agent reads the file). With a table, a leap second
+  // the sources announce is taken only at a month end it lists, while it
+  // covers that month end; without one (or past its expiry) only at the end
+  // of June or December (leap.h DecideLeap).
+  std::optional<LeapTable> leap_table;
+  // `leapsecmode`: the kernel carries out a leap second, or the discipline
+  // slews it (leap.h LeapMode).
+  LeapMode leap_mode = LeapMode::kSystem;
   uint64_t seed = 1;
 };
 
@@ -224,6 +233,15 @@ class Engine {
   // The minimum-delay sample of the peer's window (RFC 5905 §10): the one
   // whose delay the filter relies on most.
   static const Sample& MinDelaySample(const Peer& peer);
+  // Leap seconds. VoteLeap counts the truechimers' leap indicators after each
+  // correction and keeps the announcement DecideLeap accepts (or clears it);
+  // ValidatedLeap is what the node serves and tells the kernel: that
+  // announcement until its month end, once. CrossLeap runs at the leap
+  // instant: it voids exchanges in flight and, when the kernel was not told
+  // (leapsecmode slew), has the discipline slew the second away.
+  void VoteLeap(clock::MonoTime now);
+  Leap ValidatedLeap(absl::Time wall) const;
+  void CrossLeap(clock::MonoTime now);
 
   clock::AdjustableClock* clock_;
   EngineOptions options_;
@@ -259,6 +277,16 @@ class Engine {
     int poll;
   };
   std::optional<Held> held_;
+  // The accepted leap announcement: insert or delete, at `at` (the end of the
+  // UTC month, 00:00:00 of the next one).
+  struct PendingLeap {
+    Leap kind;
+    absl::Time at;
+  };
+  std::optional<PendingLeap> leap_;
+  std::optional<absl::Time> leap_done_;  // the last leap crossed
+  clock::MonoTime leap_timer_ = clock::MonoTime::Infinite();  // ~ leap_->at
+  clock::LeapAction kernel_leap_ = clock::LeapAction::kNone;  // last told
 };
 
 }  // namespace ntpfleet::ntp

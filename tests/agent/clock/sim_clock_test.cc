@@ -245,5 +245,84 @@ TEST(SimClockTest, ShiftNaturalFrequencyChangesTheRateFromNowOn) {
   EXPECT_EQ(clock.FrequencyAdjustment(), 0);
 }
 
+// Leap seconds as the Linux kernel applies them (STA_INS / STA_DEL).
+const absl::Time kLeapDayEnd = absl::FromCivil(
+    absl::CivilSecond(2017, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+
+TEST(SimClockLeapTest, InsertedSecondRepeats235959AtTheDayEnd) {
+  FakeMonotonicClock mono;
+  SimClock clock(&mono, kLeapDayEnd - absl::Seconds(10), {});
+  SyncState insert;
+  insert.leap = LeapAction::kInsert;
+  ASSERT_TRUE(clock.SetSyncState(insert).ok());
+  mono.Advance(absl::Milliseconds(9500));
+  EXPECT_EQ(clock.Now(), kLeapDayEnd - absl::Milliseconds(500));
+  EXPECT_EQ(clock.leaps(), 0);
+  // 23:59:60.5 reads 23:59:59.5 again; true time runs on.
+  mono.Advance(absl::Seconds(1));
+  EXPECT_EQ(clock.Now(), kLeapDayEnd - absl::Milliseconds(500));
+  EXPECT_EQ(clock.leaps(), 1);
+  EXPECT_EQ(clock.Phase(), absl::Seconds(-1));
+  // Once only, though the clock reaches midnight again and the flag is set.
+  mono.Advance(absl::Seconds(2));
+  EXPECT_EQ(clock.Now(), kLeapDayEnd + absl::Milliseconds(1500));
+  EXPECT_EQ(clock.leaps(), 1);
+  EXPECT_EQ(clock.steps(), 0);  // a leap is not a step
+}
+
+TEST(SimClockLeapTest, DeletedSecondSkips235959) {
+  FakeMonotonicClock mono;
+  SimClock clock(&mono, kLeapDayEnd - absl::Seconds(10), {});
+  SyncState del;
+  del.leap = LeapAction::kDelete;
+  ASSERT_TRUE(clock.SetSyncState(del).ok());
+  mono.Advance(absl::Milliseconds(8900));  // 23:59:58.9
+  EXPECT_EQ(clock.Now(), kLeapDayEnd - absl::Milliseconds(1100));
+  mono.Advance(absl::Milliseconds(200));  // 23:59:59.1 is 00:00:00.1
+  EXPECT_EQ(clock.Now(), kLeapDayEnd + absl::Milliseconds(100));
+  EXPECT_EQ(clock.leaps(), 1);
+  EXPECT_EQ(clock.Phase(), absl::Seconds(1));
+}
+
+TEST(SimClockLeapTest, NoLeapWithoutTheFlagOrAfterItIsCleared) {
+  FakeMonotonicClock mono;
+  SimClock clock(&mono, kLeapDayEnd - absl::Seconds(10), {});
+  mono.Advance(absl::Seconds(20));
+  EXPECT_EQ(clock.Now(), kLeapDayEnd + absl::Seconds(10));
+  EXPECT_EQ(clock.leaps(), 0);
+
+  // Armed, then disarmed before the day end.
+  SimClock disarmed(&mono, kLeapDayEnd - absl::Seconds(10), {});
+  SyncState state;
+  state.leap = LeapAction::kInsert;
+  ASSERT_TRUE(disarmed.SetSyncState(state).ok());
+  mono.Advance(absl::Seconds(5));
+  state.leap = LeapAction::kNone;
+  ASSERT_TRUE(disarmed.SetSyncState(state).ok());
+  mono.Advance(absl::Seconds(10));
+  EXPECT_EQ(disarmed.leaps(), 0);
+  EXPECT_EQ(disarmed.Phase(), absl::ZeroDuration());
+}
+
+TEST(SimClockLeapTest, ClearingAndSettingTheFlagAgainArmsTheNextDayEnd) {
+  FakeMonotonicClock mono;
+  SimClock clock(&mono, kLeapDayEnd - absl::Seconds(1), {});
+  SyncState state;
+  state.leap = LeapAction::kInsert;
+  ASSERT_TRUE(clock.SetSyncState(state).ok());
+  mono.Advance(absl::Seconds(2));
+  EXPECT_EQ(clock.leaps(), 1);
+  state.leap = LeapAction::kNone;
+  ASSERT_TRUE(clock.SetSyncState(state).ok());
+  state.leap = LeapAction::kInsert;
+  ASSERT_TRUE(clock.SetSyncState(state).ok());
+  // Not before the end of the next day (by the clock's reading).
+  mono.Advance(absl::Hours(23));
+  EXPECT_EQ(clock.leaps(), 1);
+  mono.Advance(absl::Hours(2));
+  EXPECT_EQ(clock.leaps(), 2);
+  EXPECT_EQ(clock.Phase(), absl::Seconds(-2));
+}
+
 }  // namespace
 }  // namespace ntpfleet::clock

@@ -30,6 +30,7 @@ using ::testing::ElementsAre;
 using ::testing::Eq;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Optional;
 using ::testing::Pair;
 using ::testing::SizeIs;
@@ -113,6 +114,7 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
   }
   EXPECT_EQ(a.driftfile, b.driftfile);
   EXPECT_EQ(a.leapfile, b.leapfile);
+  EXPECT_EQ(a.leap_sec_mode, b.leap_sec_mode);
   EXPECT_EQ(a.keys_file, b.keys_file);
   ASSERT_EQ(a.restrictions.size(), b.restrictions.size());
   for (size_t i = 0; i < a.restrictions.size(); ++i) {
@@ -744,6 +746,38 @@ TEST(FilesTest, PathDirectives) {
               StatusIs(kInvalid, "agent.conf:1: driftfile: unexpected 'b'"));
   EXPECT_THAT(Parse("driftfile \"\""),
               StatusIs(kInvalid, HasSubstr("empty file name")));
+}
+
+TEST(LeapsecmodeTest, SystemByDefaultSlewOnRequest) {
+  EXPECT_EQ(MustParse("").leap_sec_mode, LeapSecMode::kSystem);
+  EXPECT_EQ(MustParse("leapsecmode slew\n").leap_sec_mode, LeapSecMode::kSlew);
+  EXPECT_EQ(MustParse("leapsecmode slew\nleapsecmode system\n").leap_sec_mode,
+            LeapSecMode::kSystem);
+  EXPECT_THAT(FormatEffectiveConfig(MustParse("leapsecmode slew")),
+              HasSubstr("\nleapsecmode slew\n"));
+  EXPECT_THAT(FormatEffectiveConfig(MustParse("leapsecmode system")),
+              Not(HasSubstr("leapsecmode")));
+}
+
+TEST(LeapsecmodeTest, RejectsOtherModesWithFileAndLine) {
+  EXPECT_THAT(Parse("\nleapsecmode"),
+              StatusIs(kInvalid,
+                       "agent.conf:2: leapsecmode: missing mode "
+                       "(system or slew)"));
+  EXPECT_THAT(
+      Parse("leapsecmode slew now"),
+      StatusIs(kInvalid, "agent.conf:1: leapsecmode: unexpected 'now'"));
+  EXPECT_THAT(Parse("leapsecmode step"),
+              StatusIs(kInvalid,
+                       "agent.conf:1: leapsecmode step is not "
+                       "supported: use system or slew"));
+  EXPECT_THAT(Parse("leapsecmode ignore"),
+              StatusIs(kInvalid, HasSubstr("not supported")));
+  EXPECT_THAT(Parse("leapsecmode slw"),
+              StatusIs(kInvalid,
+                       "agent.conf:1: leapsecmode: unknown mode "
+                       "'slw': expected system or slew (did you "
+                       "mean 'slew'?)"));
 }
 
 TEST(FilesTest, LogfileAndPidfileAreAcceptedButNotUsed) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -356,6 +357,63 @@ TEST_F(AgentLoopTest, RefusedControlRequestsAreCounted) {
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->server_counters().at("control_refused"), 1u);
   EXPECT_EQ(agent.clock().steps(), 0);
+}
+
+// A leapfile the agent cannot use is a warning naming the file and the
+// fallback, never a reason not to start.
+TEST_F(AgentLoopTest, AMissingMalformedOrExpiredLeapfileIsAWarning) {
+  const std::string malformed = dir_ + "/malformed.list";
+  const std::string expired = dir_ + "/expired.list";
+  {
+    FILE* f = fopen(malformed.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("#@ 3786912000\n3692217600 37 extra\n", f);
+    fclose(f);
+    f = fopen(expired.c_str(), "w");  // expired 2000-01-01
+    ASSERT_NE(f, nullptr);
+    fputs("#@ 3155673600\n2272060800 10\n", f);
+    fclose(f);
+  }
+  const struct {
+    std::string path;
+    std::string warning;
+  } kCases[] = {
+      {dir_ + "/none.list",
+       "leapfile not used: cannot read " + dir_ +
+           "/none.list: No such file or directory; leap seconds are "
+           "taken from the servers' majority at the end of June or December "
+           "only"},
+      {malformed, "leapfile not used: " + malformed +
+                      ":2: expected 'NTP-SECONDS TAI-UTC', got '3692217600 "
+                      "37 extra'; leap seconds are taken"},
+      {expired, "leapfile " + expired +
+                    " expired on 2000-01-01: update it (Debian: the tzdata "
+                    "package); until then leap seconds are taken"},
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.path);
+    absl::StatusOr<config::AgentConfig> cfg =
+        config::ParseConfig("leapfile " + c.path + "\nleapsecmode slew\n",
+                            "test.conf", config::NoIncludeFiles());
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    clock::SystemMonotonicClock mono;
+    clock::SimClock sim(&mono, absl::Now(), {});
+    AgentOptions options;
+    options.config = *cfg;
+    options.node_name = "test";
+    options.port = -1;  // no server side
+    options.clock = &sim;
+    options.mono = &mono;
+    ::testing::internal::CaptureStderr();
+    absl::StatusOr<std::unique_ptr<AgentLoop>> loop =
+        AgentLoop::Create(std::move(options));
+    const std::string log = ::testing::internal::GetCapturedStderr();
+    EXPECT_TRUE(loop.ok()) << loop.status();
+    EXPECT_THAT(log, HasSubstr("WARN"));
+    EXPECT_THAT(log, HasSubstr(c.warning));
+  }
+  unlink(malformed.c_str());
+  unlink(expired.c_str());
 }
 
 }  // namespace

@@ -424,5 +424,57 @@ TEST(DisciplineErrorTest, ReportsARefusedSlew) {
   EXPECT_EQ(discipline.CorrectionAt(mono.Now()), 0);
 }
 
+// leapsecmode slew: UTC went back 1 s (an inserted second) and the clock ran
+// on. x = offset + C must stay continuous, so C absorbs the jump, and the
+// clock is slewed back at the 500 ppm limit, never stepped.
+TEST(DisciplineLeapTest, SlewsAnInsertedSecondAtTheLimitAndNeverSteps) {
+  FakeMonotonicClock mono;
+  clock::SimClock clock(&mono, kEpoch, {});  // no error of its own: x = 0
+  Discipline discipline(&clock, {}, mono.Now(), 0);
+  discipline.LeapSecond(mono.Now(), -1.0);
+  // Offsets now read 1 s less: C moved by +1 s, so x = offset + C is as before.
+  EXPECT_DOUBLE_EQ(discipline.CorrectionAt(mono.Now()), 1.0);
+  EXPECT_TRUE(discipline.leap_slewing());
+  EXPECT_DOUBLE_EQ(clock.FrequencyAdjustment(), -500);
+  // 1 s at 500 ppm: 2000 s.
+  EXPECT_EQ(discipline.next_timer() - mono.Now(), absl::Seconds(2000));
+
+  // An update half-way finds 0.5 s to go: far above the 128 ms step
+  // threshold, it is slewed on at the limit, not stepped.
+  mono.Advance(absl::Seconds(1000));
+  const Correction c =
+      discipline.Update(mono.Now(), 0, 0, UpdateMode::kNormal, kSlewTime);
+  EXPECT_EQ(c.kind, CorrectionKind::kSlew);
+  EXPECT_NEAR(c.offset, -0.5, 1e-9);
+  EXPECT_EQ(clock.steps(), 0);
+  EXPECT_DOUBLE_EQ(clock.FrequencyAdjustment(), -500);
+  EXPECT_NEAR(absl::ToDoubleSeconds(discipline.next_timer() - mono.Now()), 1000,
+              1e-6);
+  mono.Advance(absl::Seconds(1000));
+  discipline.HandleTimer(mono.Now());
+  EXPECT_FALSE(discipline.leap_slewing());
+  EXPECT_DOUBLE_EQ(clock.FrequencyAdjustment(), 0);
+  // The clock lost exactly the inserted second, without a step.
+  EXPECT_NEAR(absl::ToDoubleSeconds(clock.Phase()), -1.0, 1e-9);
+  EXPECT_EQ(clock.steps(), 0);
+  // From here the normal rules apply again: 0.2 s would be stepped.
+  const Correction after =
+      discipline.Update(mono.Now(), 0.2 + discipline.CorrectionAt(mono.Now()),
+                        0, UpdateMode::kNormal, kSlewTime);
+  EXPECT_EQ(after.kind, CorrectionKind::kStep);
+}
+
+TEST(DisciplineLeapTest, AForcedResyncThatAllowsStepsMayStillStep) {
+  FakeMonotonicClock mono;
+  clock::SimClock clock(&mono, kEpoch, {});
+  Discipline discipline(&clock, {}, mono.Now(), 0);
+  discipline.LeapSecond(mono.Now(), -1.0);
+  const Correction c = discipline.Update(mono.Now(), 0, 0, UpdateMode::kForced,
+                                         absl::Milliseconds(1), true);
+  EXPECT_EQ(c.kind, CorrectionKind::kStep);
+  EXPECT_EQ(clock.steps(), 1);
+  EXPECT_FALSE(discipline.leap_slewing());
+}
+
 }  // namespace
 }  // namespace ntpfleet::ntp
