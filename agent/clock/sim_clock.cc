@@ -50,6 +50,7 @@ void SimClock::Advance() const {
   const absl::Time instant = insert ? midnight : midnight - absl::Seconds(1);
   if (local_before < instant && local_now >= instant) {
     phase_s_ += insert ? -1.0 : 1.0;
+    if (insert) inserted_until_ = instant;
     ++leaps_;
     leap_waiting_ = true;
   }
@@ -96,6 +97,14 @@ void SimClock::ShiftNaturalFrequency(double ppm) {
   absl::MutexLock lock(&mu_);
   Advance();  // the old rate applies up to now
   natural_ppm_ += ppm;
+}
+
+bool SimClock::InInsertedSecond() const {
+  absl::MutexLock lock(&mu_);
+  Advance();
+  const absl::Time reading = TrueNow() + absl::Seconds(phase_s_);
+  return inserted_until_ && reading < *inserted_until_ &&
+         reading >= *inserted_until_ - absl::Seconds(1);
 }
 
 int SimClock::leaps() const {

@@ -31,6 +31,7 @@
 #define NTPFLEET_AGENT_CLOCK_SIM_CLOCK_H_
 
 #include <cstdint>
+#include <optional>
 #include <random>
 
 #include "absl/base/thread_annotations.h"
@@ -77,6 +78,10 @@ class SimClock final : public AdjustableClock {
   void ShiftNaturalFrequency(double ppm);
   // Leap seconds applied (inserted or deleted).
   int leaps() const;
+  // In an inserted leap second: the clock reads 23:59:59 for the second time,
+  // which the kernel flags (TIME_OOP, reported by adjtimex) so that a reader
+  // can tell it is 23:59:60.
+  bool InInsertedSecond() const;
 
  private:
   // Integrates phase and wander up to the monotonic clock's present, and
@@ -96,6 +101,9 @@ class SimClock final : public AdjustableClock {
   // A leap was applied and the flag not cleared since (the kernel's
   // TIME_WAIT).
   mutable bool leap_waiting_ ABSL_GUARDED_BY(mu_) = false;
+  // The reading at which the last inserted second ends (the midnight the
+  // clock reached before going back one second); until then it is 23:59:60.
+  mutable std::optional<absl::Time> inserted_until_ ABSL_GUARDED_BY(mu_);
 
   // Lazily integrated state, valid at mono time `at_`.
   mutable MonoTime at_ ABSL_GUARDED_BY(mu_);

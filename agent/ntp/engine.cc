@@ -636,6 +636,13 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
         FormatLimit(options_.discipline.panic_threshold));
     st.error_bound = absl::InfiniteDuration();
   }
+  // A leap second the kernel was not told of (leapsecmode slew) that the clock
+  // has reached but CrossLeap has not handled yet (its monotonic timer can fire
+  // a few µs after the clock's own month end): UTC is already a second away.
+  if (leap_ && !(leap_done_ && *leap_done_ == leap_->at) &&
+      kernel_leap_ == clock::LeapAction::kNone && clock_->Now() >= leap_->at) {
+    st.error_bound += absl::Seconds(1);
+  }
   // Stratum 16 means unsynchronised (RFC 5905 §7.3): it always comes with the
   // alarm (leap 3), whatever the upstream's leap bit.
   if (st.stratum >= 16) {

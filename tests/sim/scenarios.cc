@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "agent/ntp/leap.h"
 #include "tests/sim/simulator.h"
 
 namespace ntpfleet::sim {
@@ -200,6 +201,21 @@ std::vector<Scenario> MakeScenarios() {
          sim.AddServer(DefaultServer("10.0.0.1:123"));
          ClientParams c = DefaultClient(seed);
          c.iburst = true;
+         sim.AddClient(c);
+       }});
+  all.push_back(
+      {"leap-second-slew",
+       "leap-second with `leapsecmode slew`: the kernel is never told; the "
+       "agent slews the second away at the 500 ppm limit (no repeated "
+       "second, ~2000 s a second off-and-closing)",
+       [](Simulation& sim, uint64_t seed) {
+         const absl::Time midnight = absl::FromUnixSeconds(1483228800);
+         sim.SetStart(midnight - absl::Seconds(5000));
+         sim.InsertLeapSecond(midnight);
+         sim.AddServer(DefaultServer("10.0.0.1:123"));
+         ClientParams c = DefaultClient(seed);
+         c.iburst = true;
+         c.engine.leap_mode = ntp::LeapMode::kSlew;
          sim.AddClient(c);
        }});
   return all;

@@ -83,6 +83,23 @@ void Simulation::InsertLeapSecond(absl::Time midnight) {
   leap_midnight_ = midnight;
 }
 
+absl::Duration Simulation::OffsetToUtc(const clock::SimClock& clock) const {
+  // Compared on a scale without leap seconds: true time is physical; a clock
+  // reading r counts one second more once r is past the leap (its 00:00:00 is
+  // the physical midnight + 1 s), and during its inserted second, which it
+  // reads as 23:59:59 again but the kernel flags as 23:59:60, also one more.
+  // So a clock that inserts the second a few µs after true UTC is a few µs
+  // off, and one that does not insert it (leapsecmode slew) is a second off
+  // until it has slewed.
+  const absl::Time physical = true_epoch_ + now_.Now().since_origin();
+  const absl::Time reading = clock.Now();
+  absl::Time continuous = reading;
+  if (leap_midnight_ &&
+      (reading >= *leap_midnight_ || clock.InInsertedSecond()))
+    continuous += absl::Seconds(1);
+  return physical - continuous;
+}
+
 absl::Time Simulation::utc() const {
   // The simulation's time is physical (the seconds a clock's oscillator
   // counts); UTC repeats the second before the leap's midnight, as Linux shows
@@ -305,12 +322,11 @@ void Simulation::Record() {
     if (sp.outage_period > absl::ZeroDuration() && !Reachable(sp, now))
       outage = true;
   }
-  const absl::Time utc_now = utc();
   for (auto& client : clients_) {
     Trace& tr = client->trace;
     tr.time.push_back(absl::ToDoubleSeconds(now.since_origin()));
-    // Reference minus local = true UTC minus the clock's reading.
-    tr.offset.push_back(absl::ToDoubleSeconds(utc_now - client->clock.Now()));
+    // Reference minus local = true UTC minus the clock (OffsetToUtc).
+    tr.offset.push_back(absl::ToDoubleSeconds(OffsetToUtc(client->clock)));
     tr.frequency.push_back(client->clock.RateErrorPpm());
     tr.in_outage.push_back(outage);
     const ntp::EngineStatus st = client->engine.Status(now);

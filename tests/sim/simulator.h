@@ -174,8 +174,12 @@ class Simulation {
   const clock::SimClock& clock(int client) const;
   Metrics metrics(int client) const;
   absl::Duration now() const { return now_.Now().since_origin(); }
-  // True UTC now.
+  // True UTC now, as a server's clock reads it (23:59:59 twice at an inserted
+  // leap second).
   absl::Time utc() const;
+  // True UTC minus `clock`'s reading (reference minus local), across a leap
+  // second too.
+  absl::Duration OffsetToUtc(const clock::SimClock& clock) const;
 
  private:
   class VirtualClock : public clock::MonotonicClock {
