@@ -26,6 +26,9 @@ ABSL_FLAG(int, seeds, 20, "runs per scenario (seeds 1..N)");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(10000),
           "simulated time per run");
 ABSL_FLAG(std::string, scenario, "", "run only this scenario");
+ABSL_FLAG(int, dump_client, 0,
+          "with --dump_seed: whose trace (0: the client under test; in "
+          "`chain`, 1 is the agent in the middle)");
 ABSL_FLAG(int, dump_seed, 0,
           "print the chosen scenario's trace for this seed (time s, offset µs, "
           "frequency error ppm, error bound µs) and exit");
@@ -58,13 +61,14 @@ int main(int argc, char** argv) {
     auto sim = ntpfleet::sim::RunScenario(
         ntpfleet::sim::FindScenario(absl::GetFlag(FLAGS_scenario)), seed,
         duration, options);
-    const ntpfleet::sim::Trace& tr = sim->trace(0);
+    const int client = absl::GetFlag(FLAGS_dump_client);
+    const ntpfleet::sim::Trace& tr = sim->trace(client);
     for (size_t i = 0; i < tr.time.size(); ++i) {
       std::printf("%8.0f %12.1f %10.3f %12.1f%s\n", tr.time[i],
                   tr.offset[i] * 1e6, tr.frequency[i], tr.error_bound[i] * 1e6,
                   tr.liar_selected[i] ? " liar" : "");
     }
-    const ntpfleet::sim::Metrics m = sim->metrics(0);
+    const ntpfleet::sim::Metrics m = sim->metrics(client);
     std::printf(
         "converged %.0f s, settled %.0f s, rms %.1f us, max %.1f us, "
         "requests %llu\n",

@@ -402,14 +402,11 @@ void Engine::UpdateClock(clock::MonoTime now) {
   VoteLeap(now);
 
   const EngineStatus status = Status(now);
-  held_ = Held{status.stratum,
-               status.reference_id,
-               status.leap,
-               status.root_delay,
-               status.root_dispersion,
-               sp.filter,
-               BoundAtUpdate(sp),
-               status.poll};
+  held_ =
+      Held{status.stratum, status.reference_id, status.leap, status.root_delay,
+           // Without the offset at the update: holdover adds its own.
+           status.root_dispersion - absl::AbsDuration(status.offset), sp.filter,
+           BoundAtUpdate(sp), status.poll};
   clock::SyncState sync;
   sync.synchronized = true;
   sync.estimated_error = status.error_bound;
@@ -573,8 +570,12 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     // sample at the measured frequency uncertainty and wander.
     const double uncertainty =
         kBoundSigmas * std::sqrt(sp.filter.OffsetVarianceAt(now));
+    // What the node serves is its clock, so the part of the offset not yet
+    // slewed out is an error of the served time too: without it a downstream
+    // node's bound would miss it (tests/sim `chain`).
     st.root_dispersion = s.root_dispersion + s.dispersion +
-                         absl::Seconds(uncertainty + selection_spread_);
+                         absl::Seconds(uncertainty + selection_spread_) +
+                         absl::AbsDuration(st.offset);
     st.poll = sp.source->poll_exponent();
     st.error_bound = absl::AbsDuration(st.offset) +
                      absl::Seconds(BoundAtUpdate(sp) + uncertainty);
@@ -594,10 +595,11 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.leap = ValidatedLeap(clock_->Now());
     st.root_delay = held_->root_delay;
     const double uncertainty = HoldoverUncertainty(now);
-    st.root_dispersion = held_->root_dispersion + absl::Seconds(uncertainty);
     st.poll = held_->poll;
     st.offset = absl::Seconds(held_->filter.OffsetAt(now) -
                               discipline_.CorrectionAt(now));
+    st.root_dispersion = held_->root_dispersion + absl::Seconds(uncertainty) +
+                         absl::AbsDuration(st.offset);
     st.error_bound = absl::AbsDuration(st.offset) +
                      absl::Seconds(held_->bound_at_update + uncertainty);
   } else if (options_.local_clock_stratum) {
