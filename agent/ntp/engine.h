@@ -67,6 +67,11 @@ struct EngineOptions {
   // `leapsecmode`: the kernel carries out a leap second, or the discipline
   // slews it (leap.h LeapMode).
   LeapMode leap_mode = LeapMode::kSystem;
+  // Poll control by noise (s, 0: off): while the filter's predicted
+  // uncertainty (1σ) at the next poll exceeds this, the source is sampled more
+  // often, down to several requests per minpoll interval; the poll rises only
+  // if the prediction over twice the interval stays within it.
+  double poll_target_sigma = 100e-6;
   uint64_t seed = 1;
 };
 
@@ -229,7 +234,9 @@ class Engine {
   double BoundAtUpdate(const Peer& peer) const;
   // In holdover: kBoundSigmas × the held estimate's σ at `now` (seconds).
   double HoldoverUncertainty(clock::MonoTime now) const;
-  void AdjustPoll(Peer& peer, FilterVerdict verdict);
+  void AdjustPoll(Peer& peer, FilterVerdict verdict, clock::MonoTime now);
+  // Whether the start-up correction should wait for more samples of `peer`.
+  bool StartupWaiting(const Peer& peer, clock::MonoTime now) const;
   // The minimum-delay sample of the peer's window (RFC 5905 §10): the one
   // whose delay the filter relies on most.
   static const Sample& MinDelaySample(const Peer& peer);

@@ -66,10 +66,16 @@ FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
   // The sample's offset error lies within ±(delay - base)/2, where base is the
   // path's true minimum delay; uniform there, its variance is (delay -
   // base)²/12. The base is at most the smallest delay seen; how far below it
-  // may lie shrinks as more delays are seen and grows with their spread.
+  // may lie shrinks as more delays are seen and grows with their spread: the
+  // smallest of n delays lies ~√(2/n) × the spread above the base when the
+  // excess is the sum of two exponential one-way delays (its density near 0
+  // grows linearly). A longer window finds a lower minimum on a noisy path,
+  // so the best samples count more.
   const double lowest = min_delay();
   const double gap =
-      std::max(0.35 * (MedianDelay() - lowest), lowest / delays_.size());
+      std::max(std::sqrt(2.0 / static_cast<double>(delays_.size())) *
+                   (MedianDelay() - lowest),
+               lowest / delays_.size());
   const double width = std::max(0.0, delay - lowest) + gap;
   const double r =
       options_.noise_floor * options_.noise_floor + width * width / 12;

@@ -110,10 +110,12 @@ std::vector<SourceAction> Source::HandleTimer(clock::MonoTime now) {
     // At the longest intervals one sample per poll is mostly noise; two 2 s
     // apart let the filter keep the lower-delay one's information (min-delay
     // samples are far more accurate).
-    if (!burst_now && config_.pair_from_poll > 0 &&
-        poll_ >= config_.pair_from_poll && was_reachable) {
-      burst_left_ = 2;
+    // A server that asked us to slow down (KoD RATE floor) gets one.
+    int per_poll = poll_floor_ > config_.minpoll ? 1 : requests_per_poll_;
+    if (config_.pair_from_poll > 0 && poll_ >= config_.pair_from_poll) {
+      per_poll = std::max(per_poll, 2);
     }
+    if (!burst_now && was_reachable && per_poll > 1) burst_left_ = per_poll;
   }
   if (burst_left_ > 0) --burst_left_;
 
@@ -169,6 +171,10 @@ void Source::ClockStepped() { voided_ = true; }
 void Source::SetPollExponent(int poll) {
   poll_ = std::clamp(poll, std::max(config_.minpoll, poll_floor_),
                      std::max(config_.maxpoll, poll_floor_));
+}
+
+void Source::SetRequestsPerPoll(int n) {
+  requests_per_poll_ = std::clamp(n, 1, kBurstSize);
 }
 
 std::vector<SourceAction> Source::StartBurst(clock::MonoTime now, int count) {
@@ -249,6 +255,7 @@ std::vector<SourceAction> Source::HandleResponse(
       case KissCode::kRate: {
         ++counters_.kod_rate;
         burst_left_ = 0;
+        requests_per_poll_ = 1;
         burst_on_return_ = false;
         replies_since_rate_ = 0;
         poll_floor_ = std::min(std::max(poll_floor_, poll_) + 1, kMaxPollLimit);

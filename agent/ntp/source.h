@@ -164,6 +164,11 @@ class Source {
   // to the source's [minpoll, maxpoll] and any KoD RATE floor. Takes effect at
   // the next poll.
   void SetPollExponent(int poll);
+  // How many requests each poll sends, kBurstSpacing apart (1..kBurstSize):
+  // the engine asks for more on a path too noisy for one sample per minpoll
+  // interval. Takes effect at the next poll; only while reachable.
+  void SetRequestsPerPoll(int n);
+  int requests_per_poll() const { return requests_per_poll_; }
   // Starts a burst now (a forced resync): `count` requests kBurstSpacing apart.
   std::vector<SourceAction> StartBurst(clock::MonoTime now, int count);
   // A new address for the name (after DNS resolution); an empty one marks it
@@ -205,6 +210,7 @@ class Source {
   uint8_t reach_ = 0;
   int polls_ = 0;  // polls since start (a burst is one)
   int burst_left_ = 0;
+  int requests_per_poll_ = 1;
   clock::MonoTime next_poll_ = clock::MonoTime::Infinite();
 
   // The outstanding request.

@@ -1,8 +1,8 @@
 // The goals of issue #11 items 3 and 4 that the engine meets, over the same
 // runs as bench/accuracy (seeds 1..20, 10 000 s each). Goals it does not meet
-// yet (high-jitter RMS offset, RMS frequency error, offset during an outage,
-// the bound's tightness) are not asserted here: bench/goals.py lists them in
-// docs/BENCHMARKS.md with the measured number.
+// (offset during an outage, the bound's tightness; docs/ENGINE.md says why)
+// are not asserted here: bench/goals.py lists them in docs/BENCHMARKS.md with
+// the measured number.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -118,6 +118,33 @@ TEST(AccuracyGoalsTest, HighJitterConvergesWithin600sInEverySeed) {
     EXPECT_TRUE(m.converged);
     EXPECT_LE(m.convergence_s, 600);
   }
+}
+
+// Item 3: with 100 µs + 1 ms·Exp delay each way, RMS offset ≤ 100 µs (median
+// of seeds). The round-1 engine, whose poll rose to 1024 s whatever the noise
+// and which stepped on its second sample, measured 188 µs (chronyd: 151 µs in
+// the issue's external run); this engine with its noise-driven poll control
+// off (poll_target_sigma = 0) measures 198 µs.
+TEST(AccuracyGoalsTest, HighJitterRmsOffsetWithin100us) {
+  std::vector<double> rms;
+  for (const Metrics& m : RunSeeds("high-jitter"))
+    rms.push_back(m.rms_offset_s);
+  EXPECT_LE(Median(rms), 100e-6);
+}
+
+// Item 3: RMS frequency error (the clock's true rate error, slews included,
+// after convergence) ≤ 170 ppb in `default` and ≤ 1.0 ppm in `high-jitter`
+// (median of seeds). The round-1 engine, slewing each correction over one poll
+// interval, measured 280 ppb and 1.45 ppm (chronyd: 177 ppb and 1.1 ppm).
+TEST(AccuracyGoalsTest, RmsFrequencyErrorWithin170PpbDefaultAnd1PpmHighJitter) {
+  std::vector<double> freq;
+  for (const Metrics& m : RunSeeds("default"))
+    freq.push_back(m.rms_frequency_ppm);
+  EXPECT_LE(Median(freq), 0.170);
+  freq.clear();
+  for (const Metrics& m : RunSeeds("high-jitter"))
+    freq.push_back(m.rms_frequency_ppm);
+  EXPECT_LE(Median(freq), 1.0);
 }
 
 }  // namespace

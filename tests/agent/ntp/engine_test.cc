@@ -5,7 +5,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <random>
 #include <set>
 #include <string>
 #include <utility>
@@ -67,6 +69,9 @@ struct ServerSpec {
   // Added to the path back to the client (the delay grows by it, the
   // measured offset falls by half of it).
   absl::Duration extra_return_delay;
+  // When set, called once per request for a further return delay (a noisy
+  // path: the measured offset falls by half of it).
+  std::function<absl::Duration()> return_jitter;
   // Does not answer.
   bool silent = false;
   // When set, the reply comes from here (e.g. a real Responder reading its
@@ -151,7 +156,9 @@ class Node {
         const absl::Time t3 = clock_.TrueNow() + spec.offset;
         reply = ServerReply(*request, spec, t2, t3);
       }
-      mono_->Advance(kOneWay + spec.extra_return_delay);
+      mono_->Advance(
+          kOneWay + spec.extra_return_delay +
+          (spec.return_jitter ? spec.return_jitter() : absl::ZeroDuration()));
       Send(
           engine_.HandleResponse(t.address, reply, clock_.Now(), mono_->Now()));
     }
@@ -782,6 +789,73 @@ TEST(EngineTest, PollRisesWhileSamplesAgreeUpToMaxpoll) {
   }
   EXPECT_EQ(node.engine().Status(node.mono().Now()).state,
             SyncState::kSynchronized);
+}
+
+// A path whose return delay is `mean_s`·Exp (fixed seed): each sample's offset
+// is off by up to half of that.
+ServerSpec NoisyServer(double mean_s) {
+  ServerSpec spec;
+  auto rng = std::make_shared<std::mt19937_64>(7);
+  spec.return_jitter = [rng, mean_s] {
+    return absl::Seconds(
+        std::exponential_distribution<double>(1 / mean_s)(*rng));
+  };
+  return spec;
+}
+
+SourceConfig NoIburst() {
+  SourceConfig config;
+  config.iburst = false;
+  return config;
+}
+
+// Poll control by noise: on a path too noisy (here 10 ms·Exp return jitter)
+// for one sample per minpoll interval to bring the filter's predicted
+// uncertainty under poll_target_sigma (100 µs by default), the engine asks for
+// several requests per minpoll poll; with the target off it sends one per
+// poll. (A quiet path is polled ever less
+// often up to maxpoll with the default target: PollRisesWhileSamplesAgree...)
+TEST(EngineTest, NoisyPathIsSampledSeveralTimesPerMinpoll) {
+  for (const bool target_on : {true, false}) {
+    SCOPED_TRACE(target_on ? "target on" : "target off");
+    EngineOptions options;
+    if (!target_on) options.poll_target_sigma = 0;  // else the default
+    Node node({.initial_offset = absl::Milliseconds(-50)}, options);
+    node.AddServer(kServerAddress, NoisyServer(10e-3), NoIburst());
+    node.StartAndRunFor(absl::Seconds(1000));
+    const int before = node.transmits();
+    node.RunUntil(node.mono().Now() + absl::Seconds(1024));
+    const int sent = node.transmits() - before;
+    // 1024 s at minpoll 6 is 16 polls (17 with the 1/16 randomisation).
+    if (target_on) {
+      EXPECT_EQ(PollOf(node), 6);
+      EXPECT_GE(sent, 4 * 16);  // 8 per poll once settled; a broken rule: 16
+    } else {
+      EXPECT_LE(sent, 17);
+    }
+  }
+}
+
+// The start-up correction waits while the estimate's own 5σ exceeds the
+// start-up step threshold (1 ms) and the path's delay: on a path with 10 ms·Exp
+// return jitter it does not step at the second sample, as it does on a quiet
+// path, but a few samples later (asking for them faster meanwhile).
+TEST(EngineTest, StartupCorrectionWaitsForAPreciseEstimateOnANoisyPath) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  node.AddServer(kServerAddress, NoisyServer(10e-3), NoIburst());
+  node.StartAndRunFor(absl::Seconds(1));
+  node.RunUntilNextRequest();  // the second sample (64 s)
+  EXPECT_EQ(node.clock().steps(), 0) << "stepped on two noisy samples";
+  EXPECT_EQ(node.engine().Status(node.mono().Now()).state, SyncState::kSyncing);
+  node.RunUntil(node.mono().Now() + absl::Seconds(600));
+  EXPECT_EQ(node.clock().steps(), 1);
+  EXPECT_LT(absl::AbsDuration(node.clock().Phase()), absl::Milliseconds(5));
+
+  Node quiet({.initial_offset = absl::Milliseconds(-50)});
+  quiet.AddServer(kServerAddress, {}, NoIburst());
+  quiet.StartAndRunFor(absl::Seconds(1));
+  quiet.RunUntilNextRequest();
+  EXPECT_EQ(quiet.clock().steps(), 1);
 }
 
 // Runs until the poll is `target` (raising it on agreeing samples).

@@ -49,28 +49,28 @@ TEST(SourceFilterTest, MinimumDelaySampleDominates) {
   SourceFilter filter;  // noise floor σ0 = 2 µs
   const MonoTime t = At(1000);
   // A: x = 0, delay 100 µs. Delays seen: {100 µs}; min = median = 100 µs.
-  //   gap = max(0.35 * (100 - 100), 100 / 1) µs = 100 µs
+  //   gap = max(√(2/1) * (100 - 100), 100 / 1) µs = 100 µs
   //   width = max(0, 100 - 100) µs + gap = 100 µs
   //   r_A = σ0² + width² / 12 = 4e-12 + 1e-8 / 12 = 1.0048e-8 / 12
   //       = 8.37333e-10 s²
   ASSERT_EQ(filter.Add(t, 0.0, 100e-6), FilterVerdict::kAccepted);
   // B: x = 100 µs, delay 300 µs. Delays {100, 300} µs: min 100, median =
   // sorted[2 / 2] = 300.
-  //   gap = max(0.35 * (300 - 100), 100 / 2) µs = max(70, 50) µs = 70 µs
-  //   width = (300 - 100) µs + 70 µs = 270 µs
-  //   r_B = 4e-12 + (270e-6)² / 12 = 4e-12 + 7.29e-8 / 12 = 7.2948e-8 / 12
-  //       = 6.079e-9 s²
+  //   gap = max(√(2/2) * (300 - 100), 100 / 2) µs = max(200, 50) µs = 200 µs
+  //   width = (300 - 100) µs + 200 µs = 400 µs
+  //   r_B = 4e-12 + (400e-6)² / 12 = 4e-12 + 1.6e-7 / 12 = 1.60048e-7 / 12
+  //       = 1.33373e-8 s²
   // Same t, so no prediction: P_xx = r_A, and the Kalman gain is
-  //   K = r_A / (r_A + r_B) = 1.0048 / (1.0048 + 7.2948) = 1.0048 / 8.2996
-  //     = 0.1210661
-  //   x = 0 + K * (100 µs - 0) = 12.10661 µs
+  //   K = r_A / (r_A + r_B) = 1.0048 / (1.0048 + 16.0048) = 1.0048 / 17.0096
+  //     = 0.0590725
+  //   x = 0 + K * (100 µs - 0) = 5.90725 µs
   // (an unweighted mean would say 50 µs).
   ASSERT_EQ(filter.Add(t, 100e-6, 300e-6), FilterVerdict::kAccepted);
-  EXPECT_NEAR(filter.OffsetAt(t), 100e-6 * 1.0048 / 8.2996, 1e-9);
-  EXPECT_NEAR(filter.OffsetAt(t), 12.10661e-6, 1e-11);
+  EXPECT_NEAR(filter.OffsetAt(t), 100e-6 * 1.0048 / 17.0096, 1e-9);
+  EXPECT_NEAR(filter.OffsetAt(t), 5.90725e-6, 1e-11);
   // The variance shrinks to (1 - K) r_A = r_A r_B / (r_A + r_B).
   EXPECT_NEAR(filter.OffsetVarianceAt(t),
-              (1.0048e-8 / 12) * (7.2948e-8 / 12) / (8.2996e-8 / 12), 1e-20);
+              (1.0048e-8 / 12) * (1.60048e-7 / 12) / (17.0096e-8 / 12), 1e-20);
   // No time passed between them, so nothing was learnt about frequency.
   EXPECT_EQ(filter.frequency(), 0.0);
   EXPECT_EQ(filter.min_delay(), 100e-6);

@@ -523,9 +523,12 @@ TEST(SourceTest, RootDistanceBeyondMaxDistanceIsTooFar) {
 TEST(SourceTest, KissOfDeathRateRaisesThePollExponent) {
   Polled p = StartAndPoll(TestConfig());
   ASSERT_EQ(p.source.poll_exponent(), 6);
+  p.source.SetRequestsPerPoll(4);
   const MonoTime now = p.sent + 3 * kUnit;
   const std::vector<SourceAction> actions = p.source.HandleResponse(
       Encode(KissOfDeath(p.request, kWall, "RATE")), T4Of(kWall), now);
+  // A server that asks us to slow down gets one request per poll.
+  EXPECT_EQ(p.source.requests_per_poll(), 1);
   EXPECT_THAT(ActionsOf<SampleAccepted>(actions), IsEmpty());
   // The floor rises to max(floor 6, poll 6) + 1 = 7: 128 s.
   EXPECT_EQ(p.source.poll_exponent(), 7);
@@ -874,6 +877,35 @@ TEST(SourceTest, PairsRequestsFromPairFromPoll) {
   EXPECT_EQ(p.source.counters().requests, 3u);
   // The pair counts as one poll: the register shifted once.
   EXPECT_EQ(p.source.reach(), 0b10);
+}
+
+TEST(SourceTest, SendsTheRequestsPerPollTheEngineAsksFor) {
+  Polled p = StartAndPoll(TestConfig());  // minpoll 6
+  p.source.HandleResponse(Encode(GoodReply(p.request, kWall)), T4Of(kWall),
+                          p.sent + 3 * kUnit);
+  p.source.SetRequestsPerPoll(4);
+  EXPECT_EQ(p.source.requests_per_poll(), 4);
+  // At the next poll: 4 requests kBurstSpacing apart, then 2^6 s to the next.
+  MonoTime now = p.source.next_poll();
+  for (int i = 0; i < 4; ++i) {
+    const std::vector<SourceAction> actions = p.source.HandleTimer(now);
+    EXPECT_THAT(ActionsOf<SendRequest>(actions), SizeIs(1)) << i;
+    EXPECT_EQ(p.source.bursting(), i < 3) << i;
+    const MonoTime next = TimerOf(actions);
+    if (i < 3) {
+      EXPECT_EQ(next - now, Source::kBurstSpacing);
+    } else {
+      EXPECT_GT(next - now, absl::Seconds(60));  // 64 * 15/16
+    }
+    now = next;
+  }
+  EXPECT_EQ(p.source.counters().requests, 5u);
+  EXPECT_EQ(p.source.reach(), 0b10);  // one poll
+  // Clamped to a burst's size, and to at least one.
+  p.source.SetRequestsPerPoll(100);
+  EXPECT_EQ(p.source.requests_per_poll(), Source::kBurstSize);
+  p.source.SetRequestsPerPoll(0);
+  EXPECT_EQ(p.source.requests_per_poll(), 1);
 }
 
 TEST(SourceTest, NoPairBelowPairFromPollOrWhileUnreachable) {
