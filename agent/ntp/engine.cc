@@ -247,7 +247,16 @@ void Engine::AdjustPoll(Peer& peer, FilterVerdict verdict,
   // Not during a burst (its samples come 2 s apart, not a poll interval), nor
   // before the filter has a few samples — except that a start-up correction
   // waiting for a precise estimate asks for samples faster from the second.
-  if (source.bursting() || peer.filter.samples() < 2) return;
+  if (source.bursting()) return;
+  if (verdict == FilterVerdict::kRestarted) {
+    // The filter's model was wrong (the source's time jumped, or the
+    // frequency changed): relearn at minpoll, as after a start.
+    peer.good_in_row = 0;
+    source.SetPollExponent(source.config().minpoll);
+    source.SetRequestsPerPoll(1);
+    return;
+  }
+  if (peer.filter.samples() < 2) return;
   const bool waiting = corrections_ == 0 && StartupWaiting(peer, now);
   if (peer.filter.samples() < 4 && !waiting) return;
   const double nu = std::fabs(peer.filter.last_normalized_innovation());
@@ -315,7 +324,8 @@ bool Engine::StartupWaiting(const Peer& peer, clock::MonoTime now) const {
 }
 
 double Engine::HoldoverUncertainty(clock::MonoTime now) const {
-  return kBoundSigmas * std::sqrt(held_->filter.OffsetVarianceAt(now));
+  return kBoundSigmas * std::sqrt(held_->filter.OffsetVarianceAt(now)) +
+         held_->filter.PendingDisagreement(now);
 }
 
 double Engine::BoundAtUpdate(const Peer& peer) const {
@@ -634,8 +644,13 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     st.root_delay = best.root_delay + best.delay;
     // The filter's own uncertainty now: it grows with the time since the last
     // sample at the measured frequency uncertainty and wander.
+    // Plus, while its latest samples are being rejected as spikes, how far
+    // they say the estimate is already off (SourceFilter::
+    // PendingDisagreement): a frequency step looks like that until the filter
+    // restarts (tests/sim `frequency-step`).
     const double uncertainty =
-        kBoundSigmas * std::sqrt(sp.filter.OffsetVarianceAt(now));
+        kBoundSigmas * std::sqrt(sp.filter.OffsetVarianceAt(now)) +
+        sp.filter.PendingDisagreement(now);
     // What the node serves is its clock, so the part of the offset not yet
     // slewed out is an error of the served time too: without it a downstream
     // node's bound would miss it (tests/sim `chain`).

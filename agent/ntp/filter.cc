@@ -87,6 +87,7 @@ FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
     p_xf_ = 0;
     samples_ = 1;
     last_nu_ = 0;
+    last_accepted_ = t;
     return FilterVerdict::kAccepted;
   }
   Predict(absl::ToDoubleSeconds(t - t_));
@@ -97,16 +98,17 @@ FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
   last_nu_ = nu / std::sqrt(s);
   FilterVerdict verdict = FilterVerdict::kAccepted;
   if (samples_ >= 3 && nu * nu > 25 * s) {
-    if (++spikes_in_row_ < 3) return FilterVerdict::kSpike;
-    // The source really moved: restart the phase from this sample, keep the
-    // frequency.
-    ResetPhase();
-    x_ = x;
-    p_xx_ = r;
-    samples_ = 1;
+    spikes_[spikes_in_row_++] = Spike{t, nu, r};
+    if (spikes_in_row_ < kSpikesToRestart) return FilterVerdict::kSpike;
+    // Three in a row: not popcorn. Either the source's time jumped or the
+    // oscillator's frequency changed (a temperature step, an upstream that
+    // changed its own rate): RestartFromSpikes tells them apart.
+    RestartFromSpikes();
+    last_accepted_ = t;
     return FilterVerdict::kRestarted;
   }
   spikes_in_row_ = 0;
+  last_accepted_ = t;
   AdaptWander(nu * nu / s);
   const double k_x = p_xx_ / s;
   const double k_f = p_xf_ / s;
@@ -122,6 +124,77 @@ FilterVerdict SourceFilter::Add(clock::MonoTime t, double x, double delay) {
   ++samples_;
   residuals_[residual_count_++ % residuals_.size()] = x - x_;
   return verdict;
+}
+
+void SourceFilter::RestartFromSpikes() {
+  // The spikes' innovations ν were all taken against the same prediction (a
+  // spike only predicts, it updates nothing), so they lie on a line: constant
+  // if the source's time jumped, growing at Δf if the frequency changed. Fit
+  // ν = a + b·τ, τ = t - t_last (weighted least squares, weights 1/r); a is
+  // the correction at the last spike, b the frequency change.
+  const Spike& last = spikes_[kSpikesToRestart - 1];
+  double w = 0, sx = 0, sxx = 0, sy = 0, sxy = 0;
+  for (const Spike& spike : spikes_) {
+    const double tau = absl::ToDoubleSeconds(spike.t - last.t);
+    const double weight = 1 / spike.r;
+    w += weight;
+    sx += weight * tau;
+    sxx += weight * tau * tau;
+    sy += weight * spike.nu;
+    sxy += weight * tau * spike.nu;
+  }
+  const double det = w * sxx - sx * sx;
+  double a = sy / w, b = 0, var_a = 1 / w, var_b = 0, cov_ab = 0;
+  if (det > 0) {
+    const double fit_b = (w * sxy - sx * sy) / det;
+    const double fit_a = (sxx * sy - sx * sxy) / det;
+    // The residuals' scatter beyond what r predicts (one degree of freedom
+    // left) widens the fit's variances; the measurement variance alone may
+    // understate it.
+    double chi2 = 0;
+    for (const Spike& spike : spikes_) {
+      const double tau = absl::ToDoubleSeconds(spike.t - last.t);
+      const double res = spike.nu - fit_a - fit_b * tau;
+      chi2 += res * res / spike.r;
+    }
+    const double scale = std::max(1.0, chi2);
+    const double fit_var_b = scale * w / det;
+    // A frequency change only when the slope is beyond doubt (3σ): a jump's
+    // three samples fit a flat line, and taking their noisy slope would throw
+    // away the frequency the filter knows far better.
+    if (fit_b * fit_b > 9 * fit_var_b) {
+      a = fit_a;
+      b = fit_b;
+      var_a = scale * sxx / det;
+      var_b = fit_var_b;
+      cov_ab = -scale * sx / det;
+    }
+  }
+  const double kept_p_ff = p_ff_;
+  ResetPhase();
+  // x_ is the prediction at the last spike (Predict ran for each).
+  x_ += a;
+  f_ += b;
+  p_xx_ = var_a;
+  p_xf_ = cov_ab;
+  // A new frequency is only as certain as its fit; a kept one as before.
+  p_ff_ = b != 0 ? var_b : kept_p_ff;
+  samples_ = kSpikesToRestart;
+}
+
+double SourceFilter::PendingDisagreement(clock::MonoTime now) const {
+  if (spikes_in_row_ == 0) return 0;
+  const Spike& last = spikes_[spikes_in_row_ - 1];
+  // The growth rate of the disagreement: between the last two spikes, or for
+  // a single one since the last accepted sample (which agreed).
+  const clock::MonoTime from =
+      spikes_in_row_ >= 2 ? spikes_[spikes_in_row_ - 2].t : last_accepted_;
+  const double from_nu =
+      spikes_in_row_ >= 2 ? spikes_[spikes_in_row_ - 2].nu : 0;
+  const double span = absl::ToDoubleSeconds(last.t - from);
+  const double rate = span > 0 ? (last.nu - from_nu) / span : 0;
+  const double ahead = std::max(0.0, absl::ToDoubleSeconds(now - last.t));
+  return std::max(std::fabs(last.nu), std::fabs(last.nu + rate * ahead));
 }
 
 void SourceFilter::AdaptWander(double nu2) {

@@ -99,6 +99,14 @@ class SourceFilter {
   // raised while the innovations show more (see Add()).
   double wander() const { return wander_; }
 
+  // While samples are being rejected as spikes: how far the source's time may
+  // already be from the estimate (s, >= 0), extrapolating the run of
+  // rejected samples to `now` — the first is taken as having grown since the
+  // last accepted sample, as it would after a frequency change. 0 with no
+  // spike pending. Either the spikes are popcorn (and the next sample ends the
+  // run) or the estimate is wrong by this much: an error bound must cover it.
+  double PendingDisagreement(clock::MonoTime now) const;
+
   // Forget everything but the frequency estimate (keeps what the oscillator
   // taught us).
   void ResetPhase();
@@ -107,6 +115,9 @@ class SourceFilter {
   void Predict(double dt);
   // Adapts wander_ to the squared normalised innovation of a sample.
   void AdaptWander(double nu2);
+  // After kSpikesToRestart spikes in a row: restart from a straight-line fit
+  // of their innovations (see Add()).
+  void RestartFromSpikes();
   double MedianDelay() const;
 
   FilterOptions options_;
@@ -119,6 +130,16 @@ class SourceFilter {
   double p_xf_ = 0;
   double p_ff_;
   int spikes_in_row_ = 0;
+  // The run of rejected samples: when, their innovation against the estimate
+  // (s) and their measurement variance (s²).
+  struct Spike {
+    clock::MonoTime t;
+    double nu;
+    double r;
+  };
+  static constexpr int kSpikesToRestart = 3;
+  std::array<Spike, kSpikesToRestart> spikes_{};
+  clock::MonoTime last_accepted_;  // time of the last sample taken
   double last_nu_ = 0;
   double wander_;  // process noise (per √s)
   // Running mean of the squared normalised innovations (1 when the model's

@@ -129,16 +129,60 @@ TEST(SourceFilterTest, ThreeOutliersInARowRestartThePhase) {
   EXPECT_EQ(filter.Add(At(64.0 * 8), 11e-3, 100e-6), FilterVerdict::kSpike);
   EXPECT_NEAR(filter.OffsetAt(At(64.0 * 8)), 1e-3, 1e-9);
   EXPECT_EQ(filter.Add(At(64.0 * 9), 11e-3, 100e-6), FilterVerdict::kRestarted);
-  // The phase restarts from the third outlier; the frequency is kept.
-  EXPECT_EQ(filter.OffsetAt(At(64.0 * 9)), 11e-3);
+  // The three outliers agree on a jump of 10 ms and no slope: the phase
+  // restarts at their level, the frequency is kept (their noisy slope is not
+  // taken over the one the filter knows).
+  EXPECT_NEAR(filter.OffsetAt(At(64.0 * 9)), 11e-3, 1e-9);
   EXPECT_EQ(filter.frequency(), frequency);
-  EXPECT_EQ(filter.samples(), 1u);
+  EXPECT_EQ(filter.samples(), 3u);
   // And follows the new level from then on.
   for (int i = 10; i <= 12; ++i) {
     EXPECT_EQ(filter.Add(At(64.0 * i), 11e-3, 100e-6), FilterVerdict::kAccepted)
         << "sample " << i;
   }
   EXPECT_NEAR(filter.OffsetAt(At(64.0 * 12)), 11e-3, 1e-9);
+}
+
+// A frequency step (temperature, or an upstream that changed its own rate):
+// the outliers' innovations grow along a line, and the restart takes the new
+// frequency from it at once. Restarting the phase alone (the old rule) keeps
+// the old frequency, so the very next sample is an outlier again.
+TEST(SourceFilterTest, OutliersOnASlopeRestartWithTheNewFrequency) {
+  SourceFilter filter = SettledFilter();  // 1 ms, frequency ~0, t = 384 s
+  ASSERT_NEAR(filter.frequency(), 0, 1e-9);
+  // From t = 384 s the source runs 20 ppm faster: +1.28 ms per 64 s.
+  const auto x = [](double t) { return 1e-3 + 20e-6 * (t - 384); };
+  for (int i = 7; i <= 8; ++i) {
+    EXPECT_EQ(filter.Add(At(64.0 * i), x(64.0 * i), 100e-6),
+              FilterVerdict::kSpike)
+        << "sample " << i;
+  }
+  EXPECT_EQ(filter.Add(At(64.0 * 9), x(64.0 * 9), 100e-6),
+            FilterVerdict::kRestarted);
+  EXPECT_NEAR(filter.frequency(), 20e-6, 1e-9);
+  EXPECT_NEAR(filter.OffsetAt(At(64.0 * 9)), x(64.0 * 9), 1e-9);
+  // It follows the new line from then on.
+  for (int i = 10; i <= 13; ++i) {
+    EXPECT_EQ(filter.Add(At(64.0 * i), x(64.0 * i), 100e-6),
+              FilterVerdict::kAccepted)
+        << "sample " << i;
+  }
+  EXPECT_NEAR(filter.OffsetAt(At(64.0 * 13)), x(64.0 * 13), 1e-7);
+}
+
+// While outliers are pending the filter says how far off they claim it is,
+// growing at their rate: the error bound covers a real change before the
+// restart confirms it (0 once a good sample ends the run).
+TEST(SourceFilterTest, PendingOutliersSayHowFarOffTheEstimateMayBe) {
+  SourceFilter filter = SettledFilter();  // last sample at 384 s
+  EXPECT_EQ(filter.PendingDisagreement(At(448)), 0);
+  // 1.28 ms off at 448 s: since 384 s it grew at 20 µs/s.
+  ASSERT_EQ(filter.Add(At(448), 1e-3 + 1.28e-3, 100e-6), FilterVerdict::kSpike);
+  EXPECT_NEAR(filter.PendingDisagreement(At(448)), 1.28e-3, 1e-6);
+  EXPECT_NEAR(filter.PendingDisagreement(At(480)), 1.92e-3, 1e-6);
+  // A good sample ends the run.
+  ASSERT_EQ(filter.Add(At(512), 1e-3, 100e-6), FilterVerdict::kAccepted);
+  EXPECT_EQ(filter.PendingDisagreement(At(512)), 0);
 }
 
 TEST(SourceFilterTest, JitterIsTheRmsOfTheLastEightPostUpdateResiduals) {
