@@ -649,19 +649,9 @@ size_t AgentLoop::ServeBatch(UdpSocket& socket, ntp::Responder& responder,
 }
 
 void AgentLoop::PublishSystemVariables(const ntp::EngineStatus& st) {
+  const absl::Time now = options_.clock->Now();
   absl::MutexLock lock(&system_mu_);
-  system_.leap = st.leap;
-  system_.stratum = st.stratum;
-  system_.reference_id = st.reference_id;
-  system_.root_delay = st.root_delay;
-  system_.root_dispersion = st.root_dispersion;
-  system_.reference_time = st.reference_time
-                               ? ntp::NtpTimestamp::FromTime(*st.reference_time)
-                               : ntp::NtpTimestamp();
-  if (st.state == ntp::SyncState::kLocalClock) {
-    // Serving our own clock: its reference time is now.
-    system_.reference_time = ntp::NtpTimestamp::FromTime(options_.clock->Now());
-  }
+  ntp::ApplyStatus(st, now, &system_);
 }
 
 void AgentLoop::LogStateChanges(const ntp::EngineStatus& st) {

@@ -38,6 +38,7 @@
 #include "agent/ntp/leap.h"
 #include "agent/ntp/packet.h"
 #include "agent/ntp/selection.h"
+#include "agent/ntp/server.h"
 #include "agent/ntp/source.h"
 
 namespace ntpfleet::ntp {
@@ -161,6 +162,13 @@ struct EngineStatus {
   // not correcting; ...". Empty otherwise.
   std::string reason;
 };
+
+// What a node serves (RFC 5905 §9.2's system variables) while its engine
+// reports `st`: sets leap, stratum, refid, root delay and dispersion and the
+// reference time in `out`, leaving the rest (precision). `local_now`: the
+// clock's reading, the reference time of a node serving its own clock.
+void ApplyStatus(const EngineStatus& st, absl::Time local_now,
+                 SystemVariables* out);
 
 class Engine {
  public:

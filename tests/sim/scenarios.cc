@@ -40,6 +40,19 @@ ClientParams DefaultClient(uint64_t seed, double offset_s = 0.1,
   return c;
 }
 
+// The 2016-12-31 leap second (one a real leap file lists), 5000 s into the
+// run; the client iburst, in `mode`.
+void BuildLeapSecond(Simulation& sim, uint64_t seed, ntp::LeapMode mode) {
+  const absl::Time midnight = absl::FromUnixSeconds(1483228800);
+  sim.SetStart(midnight - absl::Seconds(5000));
+  sim.InsertLeapSecond(midnight);
+  sim.AddServer(DefaultServer("10.0.0.1:123"));
+  ClientParams c = DefaultClient(seed);
+  c.iburst = true;
+  c.engine.leap_mode = mode;
+  sim.AddClient(c);
+}
+
 std::vector<Scenario> MakeScenarios() {
   std::vector<Scenario> all;
   all.push_back({"default",
@@ -195,13 +208,7 @@ std::vector<Scenario> MakeScenarios() {
        "server announces the inserted leap second all day and true UTC "
        "repeats 23:59:59",
        [](Simulation& sim, uint64_t seed) {
-         const absl::Time midnight = absl::FromUnixSeconds(1483228800);
-         sim.SetStart(midnight - absl::Seconds(5000));
-         sim.InsertLeapSecond(midnight);
-         sim.AddServer(DefaultServer("10.0.0.1:123"));
-         ClientParams c = DefaultClient(seed);
-         c.iburst = true;
-         sim.AddClient(c);
+         BuildLeapSecond(sim, seed, ntp::LeapMode::kSystem);
        }});
   all.push_back(
       {"leap-second-slew",
@@ -209,14 +216,7 @@ std::vector<Scenario> MakeScenarios() {
        "agent slews the second away at the 500 ppm limit (no repeated "
        "second, ~2000 s a second off-and-closing)",
        [](Simulation& sim, uint64_t seed) {
-         const absl::Time midnight = absl::FromUnixSeconds(1483228800);
-         sim.SetStart(midnight - absl::Seconds(5000));
-         sim.InsertLeapSecond(midnight);
-         sim.AddServer(DefaultServer("10.0.0.1:123"));
-         ClientParams c = DefaultClient(seed);
-         c.iburst = true;
-         c.engine.leap_mode = ntp::LeapMode::kSlew;
-         sim.AddClient(c);
+         BuildLeapSecond(sim, seed, ntp::LeapMode::kSlew);
        }});
   return all;
 }

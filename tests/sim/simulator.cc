@@ -20,24 +20,6 @@ namespace {
 // How long a server takes from receiving a request to sending the reply.
 constexpr absl::Duration kProcessing = absl::Microseconds(5);
 
-// What an agent's server thread serves, from its engine's status (as
-// agent/net/agent_loop.cc's PublishSystemVariables does).
-ntp::SystemVariables FromEngine(const ntp::EngineStatus& st, absl::Time local) {
-  ntp::SystemVariables system;
-  system.leap = st.leap;
-  system.stratum = st.stratum;
-  system.reference_id = st.reference_id;
-  system.root_delay = st.root_delay;
-  system.root_dispersion = st.root_dispersion;
-  system.reference_time = st.reference_time
-                              ? ntp::NtpTimestamp::FromTime(*st.reference_time)
-                              : ntp::NtpTimestamp();
-  if (st.state == ntp::SyncState::kLocalClock) {
-    system.reference_time = ntp::NtpTimestamp::FromTime(local);
-  }
-  return system;
-}
-
 }  // namespace
 
 struct Simulation::Server {
@@ -288,7 +270,7 @@ void Simulation::DeliverToServer(Endpoint to, int c,
   } else {
     Client& node = *clients_[to.client];
     t2 = node.clock.Now();
-    system = FromEngine(node.engine.Status(now_.Now()), t2);
+    ntp::ApplyStatus(node.engine.Status(now_.Now()), t2, &system);
     responder = node.responder.get();
   }
   // Room for the reply: at least a header and a MAC, and the request's length.
