@@ -179,6 +179,7 @@ std::vector<Transmit> Engine::SetSourceAddress(int source,
   // A different server: what the filter learned about the old one's phase does
   // not apply, nor the old path's delays.
   peer.filter.ResetPhase();
+  peer.filter.ForgetPath();
   peer.window.clear();
   Execute(source, peer.source->SetAddress(address, now), now, &out);
   return out;
@@ -463,7 +464,9 @@ void Engine::UpdateClock(clock::MonoTime now) {
     // leap 3 / stratum 16; the kernel is told too (STA_UNSYNC, which also
     // stops it copying the wrong time to the RTC).
     panic_offset_ = correction.offset;
-    (void)clock_->SetSyncState(clock::SyncState{});
+    if (clock_->SetSyncState(clock::SyncState{}).ok()) {
+      kernel_leap_ = clock::LeapAction::kNone;  // that cleared STA_INS/DEL too
+    }
     return;
   }
   if (correction.kind == CorrectionKind::kError) return;
@@ -486,11 +489,12 @@ void Engine::UpdateClock(clock::MonoTime now) {
   VoteLeap(now);
 
   const EngineStatus status = Status(now);
-  held_ =
-      Held{status.stratum, status.reference_id, status.leap, status.root_delay,
-           // Without the offset at the update: holdover adds its own.
-           status.root_dispersion - absl::AbsDuration(status.offset), sp.filter,
-           BoundAtUpdate(sp), status.poll};
+  held_ = Held{status.stratum, status.reference_id, status.root_delay,
+               // The upstream's part only: holdover adds its own uncertainty
+               // and offset terms.
+               sp.last_sample->root_dispersion + sp.last_sample->dispersion +
+                   absl::Seconds(selection_spread_),
+               sp.filter, BoundAtUpdate(sp), status.poll};
   clock::SyncState sync;
   sync.synchronized = true;
   sync.estimated_error = status.error_bound;
@@ -529,7 +533,13 @@ void Engine::VoteLeap(clock::MonoTime now) {
     return;
   }
   leap_ = PendingLeap{leap, at};
-  leap_timer_ = now + (at - wall);
+  // A little early (0.1 % of the way, at least 2 s: the clock's rate against
+  // the monotonic one is off by up to 500 ppm), so that CrossLeap reads the
+  // clock once before the leap and can see the kernel's inserted second.
+  const absl::Duration until = at - wall;
+  leap_timer_ =
+      now + std::max(absl::ZeroDuration(),
+                     until - std::max(absl::Seconds(2), until / 1000));
 }
 
 Leap Engine::ValidatedLeap(absl::Time wall) const {
@@ -543,17 +553,22 @@ Leap Engine::ValidatedLeap(absl::Time wall) const {
 
 void Engine::CrossLeap(clock::MonoTime now) {
   if (!leap_ || now < leap_timer_) return;
-  const absl::Duration left = leap_->at - clock_->Now();
+  const absl::Time wall = clock_->Now();
+  const absl::Duration left = leap_->at - wall;
   // The kernel inserts the second at the leap: the clock then reads up to 1 s
-  // before it. Otherwise a clock still short of the leap (a slew since the
-  // timer was set) is waited for.
-  const bool kernel_inserted = kernel_leap_ == clock::LeapAction::kInsert &&
-                               left >= absl::Milliseconds(500) &&
-                               left <= absl::Milliseconds(1500);
+  // before it again — it went back by a second against the monotonic clock
+  // since the last look. Otherwise a clock still short of the leap is waited
+  // for (looking again when it should be there).
+  const bool kernel_inserted =
+      kernel_leap_ == clock::LeapAction::kInsert && leap_check_ &&
+      wall < leap_check_->wall + (now - leap_check_->mono) -
+                 absl::Milliseconds(500);
   if (left > absl::ZeroDuration() && !kernel_inserted) {
-    leap_timer_ = now + left;
+    leap_check_ = LeapCheck{now, wall};
+    leap_timer_ = now + left + absl::Microseconds(1);
     return;
   }
+  leap_check_.reset();
   leap_done_ = leap_->at;
   leap_timer_ = clock::MonoTime::Infinite();
   // An exchange in flight may have its timestamps on both sides of the leap.
@@ -714,7 +729,9 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
     // address is what ntpd and chrony (127.127.1.1) send, and what ntpq users
     // recognise.
     st.reference_id = RefId::FromIpv4(127, 127, 1, 0);
-    st.leap = Leap::kNone;
+    // A leap the sources announced is still due (the kernel may be armed):
+    // clients are told, as in holdover.
+    st.leap = ValidatedLeap(clock_->Now());
     // The node is its own reference: relative to the fleet's time (this
     // clock) the bound is 0; relative to UTC it is unknown.
     st.error_bound = absl::ZeroDuration();

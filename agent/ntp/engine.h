@@ -284,11 +284,12 @@ class Engine {
   struct Held {
     int stratum;
     RefId reference_id;
-    Leap leap;
     absl::Duration root_delay;
-    absl::Duration root_dispersion;  // without the filter's uncertainty
-    SourceFilter filter;             // the system peer's, at the update
-    double bound_at_update;          // BoundAtUpdate(system peer), s
+    // The upstream's root dispersion + ε + the selection spread: without the
+    // filter's uncertainty and the offset, which holdover adds as they grow.
+    absl::Duration root_dispersion;
+    SourceFilter filter;     // the system peer's, at the update
+    double bound_at_update;  // BoundAtUpdate(system peer), s
     int poll;
   };
   std::optional<Held> held_;
@@ -302,6 +303,12 @@ class Engine {
   std::optional<absl::Time> leap_done_;  // the last leap crossed
   clock::MonoTime leap_timer_ = clock::MonoTime::Infinite();  // ~ leap_->at
   clock::LeapAction kernel_leap_ = clock::LeapAction::kNone;  // last told
+  // CrossLeap's last look at the clock before the leap (monotonic, wall).
+  struct LeapCheck {
+    clock::MonoTime mono;
+    absl::Time wall;
+  };
+  std::optional<LeapCheck> leap_check_;
 };
 
 }  // namespace ntpfleet::ntp

@@ -233,13 +233,15 @@ double SourceFilter::jitter() const {
 }
 
 void SourceFilter::ResetPhase() {
-  samples_ =
-      0;  // the next sample sets the phase; the frequency estimate is kept
+  // The next sample sets the phase; the frequency estimate and what the path's
+  // delays showed are kept.
+  samples_ = 0;
   p_xx_ = 0;
   p_xf_ = 0;
   spikes_in_row_ = 0;
   residual_count_ = 0;
-  delays_.clear();
 }
+
+void SourceFilter::ForgetPath() { delays_.clear(); }
 
 }  // namespace ntpfleet::ntp

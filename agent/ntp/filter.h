@@ -22,8 +22,9 @@
 // (dimensionless; -1e-6 means the oscillator gains 1 µs per second).
 //
 // A popcorn spike (RFC 5905 §10's "spike"; here an innovation beyond 5σ) is
-// rejected; three in a row mean the source itself jumped, and the filter
-// restarts its phase from the new samples.
+// rejected; three in a row are fitted to a line: flat, the source's time
+// jumped and the phase restarts; sloped, a frequency changed (the oscillator's,
+// or an upstream's rate) and the filter restarts with the new frequency.
 #ifndef NTPFLEET_AGENT_NTP_FILTER_H_
 #define NTPFLEET_AGENT_NTP_FILTER_H_
 
@@ -107,9 +108,11 @@ class SourceFilter {
   // run) or the estimate is wrong by this much: an error bound must cover it.
   double PendingDisagreement(clock::MonoTime now) const;
 
-  // Forget everything but the frequency estimate (keeps what the oscillator
-  // taught us).
+  // Forget the phase (the next sample sets it); keep the frequency estimate
+  // (what the oscillator taught us) and the path's recent delays.
   void ResetPhase();
+  // Forget the path's recent delays too: a different server, a different path.
+  void ForgetPath();
 
  private:
   void Predict(double dt);

@@ -161,6 +161,8 @@ TEST(SourceFilterTest, OutliersOnASlopeRestartWithTheNewFrequency) {
             FilterVerdict::kRestarted);
   EXPECT_NEAR(filter.frequency(), 20e-6, 1e-9);
   EXPECT_NEAR(filter.OffsetAt(At(64.0 * 9)), x(64.0 * 9), 1e-9);
+  // The path is the same: its delays are kept for the error bound.
+  EXPECT_EQ(filter.min_delay(), 100e-6);
   // It follows the new line from then on.
   for (int i = 10; i <= 13; ++i) {
     EXPECT_EQ(filter.Add(At(64.0 * i), x(64.0 * i), 100e-6),
@@ -241,9 +243,12 @@ TEST(SourceFilterTest, ResetPhaseKeepsFrequency) {
   filter.ResetPhase();
   EXPECT_EQ(filter.frequency(), frequency);
   EXPECT_EQ(filter.frequency_variance(), frequency_variance);
-  // The path's delays and the residuals are forgotten.
-  EXPECT_EQ(filter.min_delay(), 0.0);
+  // The residuals are forgotten; the path's delays are kept (the error
+  // bound's asymmetry term rests on them) until ForgetPath (a new server).
   EXPECT_EQ(filter.jitter(), 0.0);
+  EXPECT_EQ(filter.min_delay(), 100e-6);
+  filter.ForgetPath();
+  EXPECT_EQ(filter.min_delay(), 0.0);
   // The phase is forgotten too: the next sample (a new server, say) is taken as
   // it is, not rejected as a spike against the old level.
   EXPECT_EQ(filter.samples(), 0u);
