@@ -1,6 +1,6 @@
 // bench/accuracy: runs every simulator scenario over many seeds and prints, per
 // scenario, the medians and worst cases of convergence time, RMS and max offset
-// after convergence, RMS frequency error and requests per client. With
+// from settling on, RMS frequency error and requests per client. With
 // --markdown FILE it (re)writes the accuracy section of that file
 // (docs/BENCHMARKS.md) between its markers.
 //

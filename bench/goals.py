@@ -88,7 +88,7 @@ def main():
             tightness.append((numbers(cells[12])[0], cells[0]))
     if coverage:
         low = min(coverage)
-        add("error bound: true offset within the bound after convergence, every scenario", "≥ 99.9999 %",
+        add("error bound: true offset within the bound from settling on, every scenario", "≥ 99.9999 %",
             f"{low[0]:.5f} % (lowest: `{low[1]}`)", low[0] >= 99.9999)
     else:
         add("error bound: coverage", "≥ 99.9999 %", "no table", None)

@@ -406,8 +406,11 @@ Metrics ComputeMetrics(const Trace& trace, uint64_t requests, int steps) {
     std::vector<double> finite;
     for (size_t i = settled; i < n; ++i) {
       if (std::fabs(trace.offset[i]) <= trace.error_bound[i]) ++covered;
-      if (std::isfinite(trace.error_bound[i]))
+      if (std::isfinite(trace.error_bound[i])) {
         finite.push_back(trace.error_bound[i]);
+      } else {
+        ++m.bound_infinite;
+      }
     }
     m.bound_checked = n - settled;
     m.bound_uncovered = m.bound_checked - covered;

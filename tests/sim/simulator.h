@@ -128,6 +128,9 @@ struct Metrics {
   double median_bound_s = 0;
   uint64_t bound_checked = 0;    // seconds checked
   uint64_t bound_uncovered = 0;  // of which |true offset| > bound
+  // Of the seconds checked, those with no bound at all (infinite: covers
+  // anything, so they must be few for the coverage to mean something).
+  uint64_t bound_infinite = 0;
   uint64_t requests = 0;
   int steps = 0;
 
