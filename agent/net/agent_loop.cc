@@ -372,9 +372,12 @@ absl::Status AgentLoop::Init() {
   const clock::MonoTime now = MonoNow();
   engine_ = std::make_unique<ntp::Engine>(options_.clock, eo, now);
 
-  // Sources.
+  // Sources. The clock's reading precision first: it is the floor of every
+  // measured delay (and what the server side announces).
+  const int8_t precision = MeasurePrecision(*options_.clock);
   for (const config::ServerEntry& entry : cfg.servers) {
     ntp::SourceConfig sc;
+    sc.precision = precision;
     sc.name = entry.host;
     sc.minpoll = entry.minpoll;
     sc.maxpoll = entry.maxpoll;
@@ -530,7 +533,7 @@ absl::Status AgentLoop::Init() {
 
   {
     absl::MutexLock lock(&system_mu_);
-    system_.precision = MeasurePrecision(*options_.clock);
+    system_.precision = precision;
   }
   PublishSystemVariables(engine_->Status(MonoNow()));
   next_drift_write_ = now + options_.drift_interval;
