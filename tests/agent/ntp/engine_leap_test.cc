@@ -74,22 +74,27 @@ constexpr absl::Duration kProcessing = absl::Microseconds(10);
 struct ServerSpec {
   std::string address;
   int stratum = 2;
-  // Sets LI 1 (insert) in its replies while this is true.
+  // Sets LI 1 (insert) in its replies while this is true; LI 2 (delete) with
+  // `deletes`.
   bool announces = false;
+  bool deletes = false;
 };
 
 // A node and its servers. True time (the SimClock's) runs without leap
 // seconds; UTC as the servers read it is true time, less one second from
-// `utc_leap` on when a second was inserted there.
+// `utc_leap` on when a second was inserted there, or one second more from
+// 23:59:59 on when it was deleted (`deleted`).
 class Network {
  public:
   Network(absl::Time start, const EngineOptions& options,
-          std::optional<absl::Time> utc_leap = std::nullopt)
+          std::optional<absl::Time> utc_leap = std::nullopt,
+          bool deleted = false)
       : clock_(&mono_, start,
                {.initial_offset = absl::Milliseconds(30),
                 .frequency_error_ppm = 20}),
         engine_(&clock_, options, mono_.Now()),
-        utc_leap_(utc_leap) {}
+        utc_leap_(utc_leap),
+        deleted_(deleted) {}
 
   void AddServer(const ServerSpec& spec) {
     servers_[spec.address] = spec;
@@ -105,6 +110,9 @@ class Network {
   // UTC as the servers read it now (POSIX: 23:59:60 reads as 23:59:59).
   absl::Time Utc() const {
     const absl::Time t = clock_.TrueNow();
+    if (utc_leap_ && deleted_) {
+      return t >= *utc_leap_ - absl::Seconds(1) ? t + absl::Seconds(1) : t;
+    }
     return utc_leap_ && t >= *utc_leap_ ? t - absl::Seconds(1) : t;
   }
   // The node's clock minus UTC (positive: ahead).
@@ -159,7 +167,9 @@ class Network {
   std::vector<uint8_t> Reply(const NtpPacket& request, const ServerSpec& spec,
                              absl::Time t2, absl::Time t3) {
     NtpPacket reply;
-    reply.leap = spec.announces ? Leap::kInsertSecond : Leap::kNone;
+    reply.leap = !spec.announces ? Leap::kNone
+                 : spec.deletes  ? Leap::kDeleteSecond
+                                 : Leap::kInsertSecond;
     reply.version = request.version;
     reply.mode = Mode::kServer;
     reply.stratum = static_cast<uint8_t>(spec.stratum);
@@ -200,6 +210,7 @@ class Network {
   clock::SimClock clock_;
   Engine engine_;
   std::optional<absl::Time> utc_leap_;
+  bool deleted_ = false;
   std::map<std::string, ServerSpec> servers_;
   bool silent_ = false;
   std::optional<absl::Time> last_reading_;
@@ -450,6 +461,69 @@ TEST(EngineLeapTest, SystemModeSlewsALeapTheKernelWasNeverToldOf) {
   // Back on UTC, within what 36 h of holdover drift allows; without the
   // fallback slew the clock stays 1 s ahead (measured: 999.99999 ms).
   EXPECT_LT(absl::AbsDuration(net.Error()), absl::Milliseconds(5));
+}
+
+// A deleted leap second (none has happened yet; RFC 5905 LI 2): the kernel
+// skips 23:59:59, so the clock jumps ahead one second with UTC. Without a
+// leap table, the end of June qualifies (the June/December rule).
+TEST(EngineLeapTest, SystemModeDeletedSecondIsSkippedByTheKernel) {
+  const absl::Time leap = Utc(2026, 7, 1);
+  Network net(Utc(2026, 6, 30, 12), {}, leap, /*deleted=*/true);
+  for (const char* address : {kA, kB, kC}) {
+    net.AddServer({.address = address, .announces = true, .deletes = true});
+  }
+  Synchronise(net);
+  EXPECT_EQ(net.Status().leap, Leap::kDeleteSecond);
+  EXPECT_EQ(net.KernelLeap(), LeapAction::kDelete);  // the last day
+  net.RunUntilClock(leap - absl::Seconds(5));
+  const int steps = net.clock().steps();
+  // (The start-up step went back 25 ms: only a later step back counts.)
+  const absl::Duration back_before = net.largest_step_back();
+  net.RunUntilClock(leap + absl::Seconds(5), absl::Milliseconds(50));
+  for (const char* address : {kA, kB, kC})
+    net.server(address).announces = false;
+  EXPECT_EQ(net.clock().leaps(), 1);
+  EXPECT_EQ(net.largest_step_back(), back_before);
+  EXPECT_EQ(net.Status().leap, Leap::kNone);
+  net.RunUntilClock(leap + absl::Hours(1));
+  // The engine neither stepped nor slewed a second on top of the kernel's
+  // (an engine that slewed it as well would be 1 s behind here).
+  EXPECT_EQ(net.clock().steps(), steps);
+  EXPECT_FALSE(net.engine().discipline().leap_slewing());
+  EXPECT_LT(absl::AbsDuration(net.Error()), absl::Milliseconds(1));
+}
+
+// The same deleted second in slew mode: the kernel is never told, so the
+// clock is a second behind UTC after it, and slews forward — at most 500 ppm
+// plus the 20 ppm base it cancels, so 1 s takes at least 1923 s.
+TEST(EngineLeapTest, SlewModeSlewsADeletedSecondForward) {
+  EngineOptions options;
+  options.leap_mode = LeapMode::kSlew;
+  const absl::Time leap = Utc(2026, 7, 1);
+  Network net(Utc(2026, 6, 30, 12), options, leap, /*deleted=*/true);
+  for (const char* address : {kA, kB, kC}) {
+    net.AddServer({.address = address, .announces = true, .deletes = true});
+  }
+  Synchronise(net);
+  EXPECT_EQ(net.Status().leap, Leap::kDeleteSecond);
+  net.RunUntilClock(leap - absl::Seconds(5));
+  const int steps = net.clock().steps();
+  // (The start-up step went back 25 ms: only a later step back counts.)
+  const absl::Duration back_before = net.largest_step_back();
+  net.RunUntilClock(leap + absl::Seconds(5), absl::Milliseconds(50));
+  for (const char* address : {kA, kB, kC})
+    net.server(address).announces = false;
+  EXPECT_FALSE(net.kernel_ever_armed());
+  EXPECT_EQ(net.clock().leaps(), 0);
+  EXPECT_LT(net.Error(), absl::Milliseconds(-990));  // behind UTC
+  EXPECT_TRUE(net.engine().discipline().leap_slewing());
+  const std::optional<absl::Duration> back =
+      TimeToUtc(net, leap, absl::Seconds(2400));
+  ASSERT_TRUE(back.has_value()) << "still " << net.Error() << " off UTC";
+  EXPECT_GE(*back, absl::Seconds(1900));
+  EXPECT_LE(*back, absl::Seconds(2200));
+  EXPECT_EQ(net.clock().steps(), steps);
+  EXPECT_EQ(net.largest_step_back(), back_before);
 }
 
 }  // namespace
