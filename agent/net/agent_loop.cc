@@ -537,6 +537,10 @@ absl::Status AgentLoop::Init() {
   }
   PublishSystemVariables(engine_->Status(MonoNow()));
   next_drift_write_ = now + options_.drift_interval;
+  if (!cfg.leapfile.empty()) {
+    leapfile_ = cfg.leapfile;
+    next_leapfile_read_ = now + absl::Hours(24);
+  }
   Send(engine_->Start(now));
   if (options_.once) {
     v1::Resync r;
@@ -1051,8 +1055,8 @@ absl::Status AgentLoop::Run() {
   clock::MonoTime next_refresh = MonoNow();
   while (!stop_.load()) {
     clock::MonoTime now = MonoNow();
-    clock::MonoTime deadline =
-        std::min(engine_->next_timer(), next_drift_write_);
+    clock::MonoTime deadline = std::min(
+        {engine_->next_timer(), next_drift_write_, next_leapfile_read_});
     for (const SourceSlot& s : sources_) {
       if (!s.endpoint) deadline = std::min(deadline, s.next_resolve);
     }
@@ -1126,6 +1130,10 @@ absl::Status AgentLoop::Run() {
     if (now >= next_drift_write_) {
       WriteDrift();
       next_drift_write_ = now + options_.drift_interval;
+    }
+    if (now >= next_leapfile_read_) {
+      engine_->SetLeapTable(ReadLeapfile(leapfile_));
+      next_leapfile_read_ = now + absl::Hours(24);
     }
     // The status is rebuilt when the engine saw something, and once a second
     // (dispersion grows with time) — not for every batch the server answers.

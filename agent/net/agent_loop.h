@@ -164,6 +164,10 @@ class AgentLoop {
   int stop_fd_ = -1;
   std::atomic<bool> stop_{false};
   clock::MonoTime next_drift_write_;
+  // The `leapfile`, re-read daily (tzdata updates it; an expiry is warned
+  // about while running, not only at the next start).
+  std::string leapfile_;
+  clock::MonoTime next_leapfile_read_ = clock::MonoTime::Infinite();
   std::optional<v1::ResyncResult> once_result_;
   ntp::SyncState last_state_ = ntp::SyncState::kUnsynchronized;
   std::vector<std::string> last_reasons_;

@@ -198,6 +198,12 @@ class Engine {
       clock::MonoTime now, bool allow_step,
       std::optional<StepLimit> limit = std::nullopt);
 
+  // A newer `leapfile` (the agent re-reads it daily, as ntpd does): nullopt
+  // when it could not be used. Takes effect at the next announcement vote.
+  void SetLeapTable(std::optional<LeapTable> table) {
+    options_.leap_table = std::move(table);
+  }
+
   clock::MonoTime next_timer() const;
   EngineStatus Status(clock::MonoTime now) const;
   uint64_t unknown_sender_drops() const { return unknown_sender_; }
