@@ -691,8 +691,8 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
         kBoundSigmas * std::sqrt(sp.filter.OffsetVarianceAt(now)) +
         sp.filter.PendingDisagreement(now);
     // What the node serves is its clock, so the part of the offset not yet
-    // slewed out is an error of the served time too: without it a downstream
-    // node's bound would miss it (tests/sim `chain`).
+    // slewed out is an error of the served time too, which a downstream
+    // node's bound must cover.
     st.root_dispersion = s.root_dispersion + s.dispersion +
                          absl::Seconds(uncertainty + selection_spread_) +
                          absl::AbsDuration(st.offset);

@@ -46,6 +46,11 @@ class FakeMonotonicClock : public clock::MonotonicClock {
     absl::MutexLock lock(&mu_);
     if (d > absl::ZeroDuration()) now_ += d;
   }
+  // To `t`, if that is ahead (never back).
+  void AdvanceTo(clock::MonoTime t) {
+    absl::MutexLock lock(&mu_);
+    if (t > now_) now_ = t;
+  }
 
  private:
   mutable absl::Mutex mu_;

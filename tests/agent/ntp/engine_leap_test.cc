@@ -29,6 +29,7 @@
 #include "agent/ntp/packet.h"
 #include "agent/ntp/timestamp.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fake_clock.h"
 
 namespace ntpfleet::ntp {
 namespace {
@@ -55,18 +56,6 @@ LeapTable Tzdata() {
   EXPECT_TRUE(table.ok()) << table.status();
   return table.ok() ? *table : LeapTable();
 }
-
-class FakeMonotonicClock final : public clock::MonotonicClock {
- public:
-  MonoTime Now() const override { return now_; }
-  void Advance(absl::Duration d) { now_ += d; }
-  void AdvanceTo(MonoTime t) {
-    if (t > now_) now_ = t;
-  }
-
- private:
-  MonoTime now_ = MonoTime::FromDuration(absl::Seconds(100));
-};
 
 constexpr absl::Duration kOneWay = absl::Milliseconds(1);
 constexpr absl::Duration kProcessing = absl::Microseconds(10);
@@ -206,7 +195,7 @@ class Network {
     }
   }
 
-  FakeMonotonicClock mono_;
+  testing::FakeMonotonicClock mono_{MonoTime::FromDuration(absl::Seconds(100))};
   clock::SimClock clock_;
   Engine engine_;
   std::optional<absl::Time> utc_leap_;
