@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "ctl/cmd_certs.h"
+#include "ctl/cmd_import.h"
 #include "ctl/commands.h"
 #include "ctl/local_client.h"
 
@@ -22,7 +23,9 @@ ABSL_FLAG(std::string, controller, "",
           "localhost:7123)");
 ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
-ABSL_FLAG(std::string, output, "table", "`table` or `json`");
+ABSL_FLAG(std::string, output, "",
+          "`table` (the default) or `json`; import-*: the FILE to write "
+          "(atomically; default: stdout)");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM CA that signed the controller's certificate (mutual TLS: with "
           "--tls-cert and --tls-key; default: $NTPFLEET_TLS_CA)");
@@ -66,6 +69,15 @@ ABSL_FLAG(std::string, role, "",
           "certs issue --user: `viewer`, `operator` or `admin`");
 ABSL_FLAG(std::optional<int>, days, std::nullopt,
           "certs: validity in days (default 3650 for the CA, 825 otherwise)");
+ABSL_FLAG(std::string, tls_dir, "",
+          "import-*: with --controller, add tls_cert DIR/node.pem, tls_key "
+          "DIR/node.key and tls_ca DIR/ca.pem");
+ABSL_FLAG(std::string, keys_out, "",
+          "import-chrony-conf: convert chrony's keyfile to ntpd's format into "
+          "this FILE (mode 0600) and use it");
+ABSL_FLAG(std::string, root, "",
+          "import-*: read the files the configuration names under DIR (e.g. "
+          "another machine's image)");
 
 constexpr char kUsage[] = R"(see and steer the fleet's clocks.
 
@@ -90,6 +102,13 @@ This node (through the local agent, no controller needed):
   ntpfleetctl sim-step -- DURATION      move a simulated clock (agents run with --clock=sim:
                                         demos and tests), as `date -s` would a real one
 
+Migrating a node (no controller needed):
+  ntpfleetctl import-ntp-conf FILE      an ntpd ntp.conf as an agent configuration
+  ntpfleetctl import-chrony-conf FILE   a chrony.conf as one [--keys-out FILE]
+                                        [--controller HOST:PORT [--tls-dir DIR]]
+                                        [--output FILE] [--root DIR]; what the agent
+                                        cannot do is kept as `# dropped: ... — why`
+
 Certificates (mutual TLS; no controller needed):
   ntpfleetctl certs init --dir DIR [--days 3650]      the fleet's CA: DIR/ca.pem, DIR/ca.key
   ntpfleetctl certs issue --dir DIR --node NAME       a node's certificate and key
@@ -104,6 +123,15 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   ntpfleet::DashedFlags flags(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(flags.argc(), flags.argv());
+  if (args.size() >= 2 && (std::string(args[1]) == "import-ntp-conf" ||
+                           std::string(args[1]) == "import-chrony-conf")) {
+    // --output is the file to write here; --controller has no default.
+    return ntpfleet::ctl::RunImport(
+        args[1], std::vector<std::string>(args.begin() + 2, args.end()),
+        {absl::GetFlag(FLAGS_controller), absl::GetFlag(FLAGS_tls_dir),
+         absl::GetFlag(FLAGS_output), absl::GetFlag(FLAGS_keys_out),
+         absl::GetFlag(FLAGS_root)});
+  }
   ntpfleet::ctl::CommonOptions o;
   o.controller = absl::GetFlag(FLAGS_controller);
   if (o.controller.empty()) {
@@ -122,7 +150,7 @@ int main(int argc, char** argv) {
   o.tls_cert = flag_or_env(absl::GetFlag(FLAGS_tls_cert), "NTPFLEET_TLS_CERT");
   o.tls_key = flag_or_env(absl::GetFlag(FLAGS_tls_key), "NTPFLEET_TLS_KEY");
   const std::string output = absl::GetFlag(FLAGS_output);
-  if (output != "table" && output != "json") {
+  if (!output.empty() && output != "table" && output != "json") {
     std::fprintf(stderr, "ntpfleetctl: --output must be `table` or `json`\n");
     return 2;
   }

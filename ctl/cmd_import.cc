@@ -1,0 +1,249 @@
+// `ntpfleetctl import-ntp-conf FILE` / `import-chrony-conf FILE`: the file IO
+// around ctl/import_conf (reading FILE and what it names, writing --output and
+// --keys-out atomically) and the messages. See cmd_import.h.
+#include "ctl/cmd_import.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/hostport.h"
+#include "ctl/import_conf.h"
+
+namespace ntpfleet::ctl {
+namespace {
+
+// A configuration (or key) file is a few KiB; anything this large is not one.
+constexpr size_t kMaxFileBytes = 1 << 20;
+
+absl::Status ErrnoStatus(int err, const std::string& message) {
+  const std::string text = absl::StrCat(message, ": ", std::strerror(err));
+  if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(text);
+  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(text);
+  return absl::UnavailableError(text);
+}
+
+absl::StatusOr<std::string> ReadWhole(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, path);
+  struct stat st = {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file"));
+  }
+  std::string text;
+  char buf[8192];
+  while (true) {
+    const ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      return ErrnoStatus(err, path);
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxFileBytes) {
+      close(fd);
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": larger than 1 MiB, not a configuration file"));
+    }
+  }
+  close(fd);
+  return text;
+}
+
+// The files a configuration names, read from disk (under --root if given).
+class DiskFiles : public ImportFiles {
+ public:
+  explicit DiskFiles(std::string root) : root_(std::move(root)) {
+    while (absl::EndsWith(root_, "/")) root_.pop_back();
+  }
+  absl::StatusOr<std::string> Read(const std::string& path) const override {
+    return ReadWhole(Under(path));
+  }
+  absl::StatusOr<std::vector<std::string>> List(
+      const std::string& path) const override {
+    const std::string dir = Under(path);
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return ErrnoStatus(errno, dir);
+    std::vector<std::string> names;
+    while (const dirent* e = readdir(d)) {
+      const std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    closedir(d);
+    return names;
+  }
+
+ private:
+  std::string Under(const std::string& path) const {
+    if (root_.empty() || !absl::StartsWith(path, "/")) return path;
+    return root_ + path;
+  }
+  std::string root_;
+};
+
+// Writes `text` to `path` atomically: a temporary file beside it, fsync,
+// rename over it, fsync of the directory. A reader sees the old file or the
+// new one, never half of one.
+absl::Status WriteAtomically(const std::string& path, const std::string& text,
+                             mode_t mode) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  std::string temp = absl::StrCat(path, ".tmp.XXXXXX");
+  const int fd = mkstemp(temp.data());
+  if (fd < 0) {
+    return ErrnoStatus(errno, absl::StrCat("cannot create a file in ", dir));
+  }
+  auto fail = [&](const std::string& what) {
+    const int err = errno;
+    close(fd);
+    unlink(temp.c_str());
+    return ErrnoStatus(err, absl::StrCat(what, " ", temp));
+  };
+  if (fchmod(fd, mode) != 0) return fail("cannot chmod");
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("cannot write");
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return fail("cannot fsync");
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    return ErrnoStatus(err, absl::StrCat("cannot write ", temp));
+  }
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    return ErrnoStatus(err, absl::StrCat("cannot rename ", temp, " to ", path));
+  }
+  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);  // best effort: some filesystems cannot fsync a directory
+    close(dfd);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunImport(const std::string& command, const std::vector<std::string>& args,
+              const ImportCommandOptions& o) {
+  const bool chrony = command == "import-chrony-conf";
+  const std::string usage = absl::StrCat(
+      "usage: ntpfleetctl ", command,
+      " FILE [--controller HOST:PORT [--tls-dir DIR]] [--output FILE]",
+      chrony ? " [--keys-out FILE]" : "", " [--root DIR]");
+  auto usage_error = [&](const std::string& message) {
+    std::fprintf(stderr, "ntpfleetctl %s: %s\n%s\n", command.c_str(),
+                 message.c_str(), usage.c_str());
+    return 2;
+  };
+  if (args.size() != 1) {
+    return usage_error(args.empty() ? "which file? give the configuration "
+                                      "to import"
+                                    : "one file at a time");
+  }
+  if (!o.controller.empty()) {
+    absl::StatusOr<HostPort> hp = ParseHostPort(o.controller, "--controller");
+    if (!hp.ok()) return usage_error(std::string(hp.status().message()));
+  }
+  if (!o.tls_dir.empty() && o.controller.empty()) {
+    return usage_error("--tls-dir goes with --controller (TLS is for it)");
+  }
+  if (!o.keys_out.empty() && !chrony) {
+    return usage_error(
+        "--keys-out is for import-chrony-conf: ntpd's keys file is read by "
+        "the agent as it is");
+  }
+  if (!o.keys_out.empty() && o.keys_out == o.output) {
+    return usage_error("--keys-out and --output must be different files");
+  }
+  const std::string& file = args[0];
+  absl::StatusOr<std::string> text = ReadWhole(file);
+  if (!text.ok()) {
+    std::fprintf(stderr, "ntpfleetctl %s: cannot read %s\n", command.c_str(),
+                 std::string(text.status().message()).c_str());
+    return 1;
+  }
+
+  DiskFiles files(o.root);
+  ImportOptions options;
+  options.source_name = file;
+  options.controller = o.controller;
+  options.tls_dir = o.tls_dir;
+  options.keys_out = o.keys_out;
+  absl::StatusOr<ImportResult> result =
+      chrony ? ImportChronyConf(*text, options, files)
+             : ImportNtpConf(*text, options, files);
+  if (!result.ok()) {
+    std::fprintf(stderr, "ntpfleetctl %s: %s\n", command.c_str(),
+                 std::string(result.status().message()).c_str());
+    return 1;
+  }
+  for (const std::string& line : result->not_understood) {
+    std::fprintf(stderr, "ntpfleetctl %s: warning: %s\n", command.c_str(),
+                 line.c_str());
+  }
+  if (!o.keys_out.empty()) {
+    // Secrets: readable by root only until the operator gives group ntpfleet
+    // read access (chown root:ntpfleet; chmod 0640).
+    if (absl::Status s = WriteAtomically(o.keys_out, result->keys, 0600);
+        !s.ok()) {
+      std::fprintf(stderr, "ntpfleetctl %s: %s\n", command.c_str(),
+                   std::string(s.message()).c_str());
+      return 1;
+    }
+  }
+  if (o.output.empty()) {
+    std::fwrite(result->config.data(), 1, result->config.size(), stdout);
+    if (std::fflush(stdout) != 0) {
+      std::fprintf(stderr, "ntpfleetctl %s: cannot write to stdout: %s\n",
+                   command.c_str(), std::strerror(errno));
+      return 1;
+    }
+  } else if (absl::Status s = WriteAtomically(o.output, result->config, 0644);
+             !s.ok()) {
+    std::fprintf(stderr, "ntpfleetctl %s: %s\n", command.c_str(),
+                 std::string(s.message()).c_str());
+    return 1;
+  }
+  std::string summary = absl::StrCat(
+      "ntpfleetctl ", command, ": ", file, ": ", result->kept,
+      " directives kept, ", result->rewritten, " rewritten, ", result->dropped,
+      " dropped (see the `# was:` and `# dropped:` comments)");
+  if (!result->not_understood.empty()) {
+    absl::StrAppend(&summary, ", ", result->not_understood.size(),
+                    " of them not understood (above)");
+  }
+  if (!o.output.empty()) absl::StrAppend(&summary, "; wrote ", o.output);
+  if (!o.keys_out.empty()) {
+    absl::StrAppend(&summary, " and the keys to ", o.keys_out);
+  }
+  absl::StrAppend(&summary,
+                  "; check it: ntpfleet-agent --check-config --config ",
+                  o.output.empty() ? "FILE" : o.output, "\n");
+  std::fputs(summary.c_str(), stderr);
+  return 0;
+}
+
+}  // namespace ntpfleet::ctl
