@@ -1,5 +1,6 @@
 // `ntpfleetctl import-ntp-conf FILE` / `import-chrony-conf FILE`: the file IO
-// around ctl/import_conf (reading FILE and what it names, writing --output and
+// around ctl/import_conf (reading FILE and what it names, writing --out-file
+// and
 // --keys-out atomically) and the messages. See cmd_import.h.
 #include "ctl/cmd_import.h"
 
@@ -151,7 +152,7 @@ int RunImport(const std::string& command, const std::vector<std::string>& args,
   const bool chrony = command == "import-chrony-conf";
   const std::string usage = absl::StrCat(
       "usage: ntpfleetctl ", command,
-      " FILE [--controller HOST:PORT [--tls-dir DIR]] [--output FILE]",
+      " FILE [--controller HOST:PORT [--tls-dir DIR]] [--out-file FILE]",
       chrony ? " [--keys-out FILE]" : "", " [--root DIR]");
   auto usage_error = [&](const std::string& message) {
     std::fprintf(stderr, "ntpfleetctl %s: %s\n%s\n", command.c_str(),
@@ -176,7 +177,7 @@ int RunImport(const std::string& command, const std::vector<std::string>& args,
         "the agent as it is");
   }
   if (!o.keys_out.empty() && o.keys_out == o.output) {
-    return usage_error("--keys-out and --output must be different files");
+    return usage_error("--keys-out and --out-file must be different files");
   }
   const std::string& file = args[0];
   absl::StatusOr<std::string> text = ReadWhole(file);

@@ -1,6 +1,6 @@
 // `ntpfleetctl import-ntp-conf FILE` and `ntpfleetctl import-chrony-conf
 // FILE`: an ntpd or chrony configuration turned into an agent configuration
-// (ctl/import_conf.h), printed or written atomically to --output.
+// (ctl/import_conf.h), printed or written atomically to --out-file.
 #ifndef NTPFLEET_CTL_CMD_IMPORT_H_
 #define NTPFLEET_CTL_CMD_IMPORT_H_
 
@@ -12,7 +12,7 @@ namespace ntpfleet::ctl {
 struct ImportCommandOptions {
   std::string controller;  // --controller HOST:PORT as given (no default)
   std::string tls_dir;     // --tls-dir DIR (with --controller)
-  std::string output;      // --output FILE; empty: stdout
+  std::string output;      // --out-file FILE; empty: stdout
   std::string keys_out;    // --keys-out FILE (chrony only)
   // --root DIR: read the files the configuration names (includes, confdir,
   // keyfile...) under DIR, as from another machine's image; the output keeps

@@ -23,9 +23,10 @@ ABSL_FLAG(std::string, controller, "",
           "localhost:7123)");
 ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
-ABSL_FLAG(std::string, output, "",
-          "`table` (the default) or `json`; import-*: the FILE to write "
-          "(atomically; default: stdout)");
+ABSL_FLAG(std::string, output, "table", "`table` or `json`");
+ABSL_FLAG(std::string, out_file, "",
+          "import-*: write the configuration to FILE (atomically, mode 0644) "
+          "instead of stdout");
 ABSL_FLAG(std::string, tls_ca, "",
           "PEM CA that signed the controller's certificate (mutual TLS: with "
           "--tls-cert and --tls-key; default: $NTPFLEET_TLS_CA)");
@@ -106,7 +107,7 @@ Migrating a node (no controller needed):
   ntpfleetctl import-ntp-conf FILE      an ntpd ntp.conf as an agent configuration
   ntpfleetctl import-chrony-conf FILE   a chrony.conf as one [--keys-out FILE]
                                         [--controller HOST:PORT [--tls-dir DIR]]
-                                        [--output FILE] [--root DIR]; what the agent
+                                        [--out-file FILE] [--root DIR]; what the agent
                                         cannot do is kept as `# dropped: ... — why`
 
 Certificates (mutual TLS; no controller needed):
@@ -125,11 +126,11 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(flags.argc(), flags.argv());
   if (args.size() >= 2 && (std::string(args[1]) == "import-ntp-conf" ||
                            std::string(args[1]) == "import-chrony-conf")) {
-    // --output is the file to write here; --controller has no default.
+    // --controller has no default here.
     return ntpfleet::ctl::RunImport(
         args[1], std::vector<std::string>(args.begin() + 2, args.end()),
         {absl::GetFlag(FLAGS_controller), absl::GetFlag(FLAGS_tls_dir),
-         absl::GetFlag(FLAGS_output), absl::GetFlag(FLAGS_keys_out),
+         absl::GetFlag(FLAGS_out_file), absl::GetFlag(FLAGS_keys_out),
          absl::GetFlag(FLAGS_root)});
   }
   ntpfleet::ctl::CommonOptions o;
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
   o.tls_cert = flag_or_env(absl::GetFlag(FLAGS_tls_cert), "NTPFLEET_TLS_CERT");
   o.tls_key = flag_or_env(absl::GetFlag(FLAGS_tls_key), "NTPFLEET_TLS_KEY");
   const std::string output = absl::GetFlag(FLAGS_output);
-  if (!output.empty() && output != "table" && output != "json") {
+  if (output != "table" && output != "json") {
     std::fprintf(stderr, "ntpfleetctl: --output must be `table` or `json`\n");
     return 2;
   }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # `ntpfleetctl import-ntp-conf` / `import-chrony-conf` end to end, on the seed's two ntp.conf files,
 # CentOS 7's stock ntp.conf and Debian 12's chrony.conf (testdata/import/README.md): for each, the
-# command writes the agent's configuration (--output, atomically), `ntpfleet-agent --check-config`
+# command writes the agent's configuration (--out-file, atomically), `ntpfleet-agent --check-config`
 # accepts it with exit 0 and without a warning, and the agent STARTS on it: simulated clock, NTP on
 # a free loopback port, its own control socket; `ntpfleetctl peers --output json` lists every
 # configured source (none reachable), and SIGTERM stops it with exit 0. Then the command's errors:
@@ -75,7 +75,7 @@ import_and_run() {
   shift 2
   local out="$WORK/$name.agent.conf" rc=0
   log "== $name"
-  safe "$CTL" "import-$kind-conf" "$(data "$name")" --output "$out" \
+  safe "$CTL" "import-$kind-conf" "$(data "$name")" --out-file "$out" \
     --controller 127.0.0.1:9 "$@" 2>"$WORK/$name.import.err" || rc=$?
   if [ "$rc" != 0 ]; then
     check_failed "$name: import exited $rc: $(cat "$WORK/$name.import.err")"
@@ -83,7 +83,7 @@ import_and_run() {
   fi
   grep -q "directives kept" "$WORK/$name.import.err" ||
     check_failed "$name: no summary on stderr"
-  [ "$(stat -c %a "$out")" = 644 ] || check_failed "$name: --output is not mode 0644"
+  [ "$(stat -c %a "$out")" = 644 ] || check_failed "$name: --out-file is not mode 0644"
   ls "$WORK" | grep -q '\.tmp\.' && check_failed "$name: a temporary file was left behind"
 
   # --check-config: exit 0, no warning.
