@@ -476,7 +476,7 @@ CheckLine CheckAgent(const DoctorFacts& f) {
 std::vector<CheckLine> CheckUpstreams(const DoctorFacts& f) {
   std::vector<CheckLine> out;
   if (f.upstreams.empty()) {
-    if (!f.config.error.empty()) return out;  // unknown: the config line says
+    if (!f.config.known()) return out;  // unknown: the config line says
     if (f.local_clock_stratum > 0) {
       out.push_back(Line(
           CheckLevel::kOk, "upstreams",
@@ -592,7 +592,7 @@ CheckLine CheckController(const DoctorFacts& f) {
 CheckLine CheckDriftFile(const DoctorFacts& f) {
   const DriftFacts& d = f.drift;
   const std::string check = "drift file";
-  if (!f.config.error.empty() && d.path.empty()) {
+  if (!f.config.known() && d.path.empty()) {
     return Line(CheckLevel::kWarn, check, "unknown (the config did not parse)",
                 "fix the config line first");
   }

@@ -63,7 +63,11 @@ struct ConfigFacts {
   // The parser's error ("agent.conf:7: ..."); empty when it parsed. Doctor
   // then carries on with what it could read (see GatherFacts).
   std::string error;
+  // The error concerns one setting only (a partial tls_* set), and the rest
+  // of the file was read: the other checks use it.
+  bool rest_read = false;
   std::vector<std::string> warnings;  // "FILE:LINE: ..."
+  bool known() const { return error.empty() || rest_read; }
 };
 
 // --- 1. who holds the UDP port -----------------------------------------------

@@ -147,8 +147,10 @@ std::string AddrText(const sockaddr* sa) {
 }
 
 // The first address of host:port (numeric or a name), for UDP or TCP.
-absl::StatusOr<Target> ResolveOne(const std::string& host, int port,
-                                  config::AddressFamily family, int socktype) {
+absl::StatusOr<std::vector<Target>> ResolveAll(const std::string& host,
+                                               int port,
+                                               config::AddressFamily family,
+                                               int socktype) {
   addrinfo hints{};
   hints.ai_family = family == config::AddressFamily::kIpv4   ? AF_INET
                     : family == config::AddressFamily::kIpv6 ? AF_INET6
@@ -161,12 +163,25 @@ absl::StatusOr<Target> ResolveOne(const std::string& host, int port,
     return absl::NotFoundError(absl::StrCat(
         host, ": ", rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc)));
   }
-  Target t;
-  memcpy(&t.addr, res->ai_addr, res->ai_addrlen);
-  t.len = res->ai_addrlen;
-  t.text = AddrText(res->ai_addr);
+  std::vector<Target> out;
+  for (const addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    Target t;
+    memcpy(&t.addr, a->ai_addr, a->ai_addrlen);
+    t.len = a->ai_addrlen;
+    t.text = AddrText(a->ai_addr);
+    out.push_back(t);
+  }
   freeaddrinfo(res);
-  return t;
+  return out;
+}
+
+// The first of them (the one the agent uses too).
+absl::StatusOr<Target> ResolveOne(const std::string& host, int port,
+                                  config::AddressFamily family, int socktype) {
+  absl::StatusOr<std::vector<Target>> all =
+      ResolveAll(host, port, family, socktype);
+  if (!all.ok()) return all.status();
+  return all->front();
 }
 
 absl::Time RealNow() {
@@ -385,6 +400,30 @@ std::string SubjectAltNames(X509* cert) {
   return absl::StrJoin(names, ", ");
 }
 
+// What the controller's certificate says, noted while OpenSSL verifies it (a
+// handshake that fails verification leaves no peer certificate to ask).
+struct PeerCertNotes {
+  std::string names;  // its subjectAltNames
+  std::string not_before;
+  std::string not_after;
+};
+
+int NoteLeafCert(int preverify_ok, X509_STORE_CTX* store) {
+  if (X509_STORE_CTX_get_error_depth(store) != 0) return preverify_ok;
+  auto* ssl = static_cast<SSL*>(
+      X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto* notes = ssl != nullptr
+                    ? static_cast<PeerCertNotes*>(SSL_get_app_data(ssl))
+                    : nullptr;
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  if (notes != nullptr && cert != nullptr && notes->names.empty()) {
+    notes->names = SubjectAltNames(cert);
+    notes->not_before = Asn1Time(X509_get0_notBefore(cert));
+    notes->not_after = Asn1Time(X509_get0_notAfter(cert));
+  }
+  return preverify_ok;  // OpenSSL decides; this only takes notes
+}
+
 // A connected TCP socket to `t`, or an error worded for the report.
 absl::StatusOr<int> ConnectTcp(const Target& t, absl::Duration timeout) {
   const int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -479,7 +518,7 @@ void CheckControllerTls(const Target& target, const std::string& host,
     c->detail = OpensslErrors();
     return;
   }
-  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, NoteLeafCert);
   static const unsigned char kAlpn[] = {2, 'h', '2'};
   SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof(kAlpn));
 
@@ -491,6 +530,8 @@ void CheckControllerTls(const Target& target, const std::string& host,
   }
   std::unique_ptr<SSL, SslFree> ssl(SSL_new(ctx.get()));
   SSL_set_fd(ssl.get(), *fd);
+  PeerCertNotes notes;
+  SSL_set_app_data(ssl.get(), &notes);
   // The name the agent dials must be in the controller's certificate, as gRPC
   // checks it.
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
@@ -509,28 +550,25 @@ void CheckControllerTls(const Target& target, const std::string& host,
     const int ssl_error = SSL_get_error(ssl.get(), rc);
     const std::string errors = OpensslErrors();
     c->outcome = ControllerOutcome::kTlsFailed;
-    std::unique_ptr<X509, SslFree> peer(SSL_get1_peer_certificate(ssl.get()));
     if (verify != X509_V_OK) {
       c->detail = X509_verify_cert_error_string(verify);
       switch (verify) {
         case X509_V_ERR_CERT_HAS_EXPIRED:
         case X509_V_ERR_CERT_NOT_YET_VALID:
           c->tls_failure = TlsFailure::kPeerCertExpired;
-          if (peer) {
+          if (!notes.not_after.empty()) {
             absl::StrAppend(&c->detail,
-                            ": the controller's certificate is "
-                            "valid from ",
-                            Asn1Time(X509_get0_notBefore(peer.get())), " to ",
-                            Asn1Time(X509_get0_notAfter(peer.get())));
+                            ": the controller's certificate is valid from ",
+                            notes.not_before, " to ", notes.not_after);
           }
           break;
         case X509_V_ERR_HOSTNAME_MISMATCH:
         case X509_V_ERR_IP_ADDRESS_MISMATCH:
           c->tls_failure = TlsFailure::kNameMismatch;
           absl::StrAppend(&c->detail, ": dialled ", host);
-          if (peer) {
+          if (!notes.names.empty()) {
             absl::StrAppend(&c->detail, ", the certificate is for ",
-                            SubjectAltNames(peer.get()));
+                            notes.names);
           }
           break;
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
@@ -651,18 +689,27 @@ void GatherController(const config::AgentConfig& cfg,
     c->detail = std::string(at.status().message());
     return;
   }
-  absl::StatusOr<Target> target =
-      ResolveOne(at->host, at->port, config::AddressFamily::kAny, SOCK_STREAM);
-  if (!target.ok()) {
+  absl::StatusOr<std::vector<Target>> targets =
+      ResolveAll(at->host, at->port, config::AddressFamily::kAny, SOCK_STREAM);
+  if (!targets.ok()) {
     c->outcome = ControllerOutcome::kBadAddress;
-    c->detail = absl::StrCat("cannot resolve ", target.status().message());
+    c->detail = absl::StrCat("cannot resolve ", targets.status().message());
     return;
   }
-  if (c->tls) {
-    CheckControllerTls(*target, at->host, cfg, timeout, c);
-  } else {
-    CheckControllerPlain(*target, timeout, c);
+  // As gRPC does: each address in turn ("localhost" may be ::1 first while
+  // the controller listens on 127.0.0.1); the first that is not unreachable
+  // decides.
+  std::vector<std::string> unreachable;
+  for (const Target& t : *targets) {
+    if (c->tls) {
+      CheckControllerTls(t, at->host, cfg, timeout, c);
+    } else {
+      CheckControllerPlain(t, timeout, c);
+    }
+    if (c->outcome != ControllerOutcome::kUnreachable) return;
+    unreachable.push_back(c->detail);
   }
+  c->detail = absl::StrJoin(unreachable, "; ");
 }
 
 // Signs, from the controller, that the upstreams doctor got no reply from
@@ -1117,6 +1164,10 @@ absl::StatusOr<DoctorFacts> GatherFacts(const GatherOptions& o) {
   if (parsed.ok()) {
     cfg = *std::move(parsed);
     f.config.warnings = cfg.warnings;
+    if (!half_tls.empty()) {
+      f.config.error = half_tls;
+      f.config.rest_read = true;
+    }
   } else {
     f.config.error = std::string(parsed.status().message());
   }
@@ -1126,7 +1177,7 @@ absl::StatusOr<DoctorFacts> GatherFacts(const GatherOptions& o) {
 
   // 1. The port: the one the running agent serves, else the config's.
   f.port.port = cfg.port;
-  f.port.port_from = f.config.error.empty() ? "from agent.conf" : "the default";
+  f.port.port_from = f.config.known() ? "from agent.conf" : "the default";
   if (f.agent.status.has_value() && f.agent.status->server_port() != 0) {
     f.port.port = static_cast<int>(f.agent.status->server_port());
     f.port.port_from = "the running agent's";
