@@ -1,5 +1,6 @@
 #include "ctl/doctor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -35,14 +36,16 @@ std::string Processes(const std::vector<ProcessFact>& ps) {
   return absl::StrJoin(out, ", ");
 }
 
-// The systemd units a daemon's process name is known by (RHEL first: the
-// seed's fleet is CentOS 7).
-std::string UnitsOf(const std::string& comm) {
-  if (comm == "ntpd") return "ntpd (Debian: ntp or ntpsec; OpenNTPD: openntpd)";
-  if (comm == "chronyd") return "chronyd (Debian: chrony)";
-  if (comm == "openntpd") return "openntpd";
+// The systemd unit of a daemon's process name (RHEL's names: the seed's fleet
+// is CentOS 7), and what other distributions call it.
+std::string UnitOf(const std::string& comm) {
   if (comm == "systemd-timesyn") return "systemd-timesyncd";
   return comm;
+}
+std::string UnitAliases(const std::string& comm) {
+  if (comm == "ntpd") return " (Debian: ntp or ntpsec; OpenNTPD: openntpd)";
+  if (comm == "chronyd") return " (Debian: chrony)";
+  return "";
 }
 
 std::string StateName(v1::SyncState s) {
@@ -349,9 +352,9 @@ CheckLine CheckPort(const DoctorFacts& f) {
   std::string fix;
   if (o.comm == "ntpd" || o.comm == "chronyd") {
     fix = absl::StrFormat(
-        "stop it and keep it stopped: systemctl disable --now %s (or kill "
-        "%d if no unit runs it); or give the agent another `port`",
-        UnitsOf(o.comm), o.pid);
+        "stop it and keep it stopped: `systemctl disable --now %s`%s, or "
+        "`kill %d` if no unit runs it; or give the agent another `port`",
+        UnitOf(o.comm), UnitAliases(o.comm), o.pid);
   } else if (o.comm == "ntpdate" || o.comm == "sntp") {
     fix = absl::StrFormat(
         "%s holds it for a few seconds at a time: take it out of cron (see "
@@ -378,7 +381,13 @@ CheckLine CheckTimeDaemons(const DoctorFacts& f) {
   const std::string check = "time daemons";
   if (!d.running.empty()) {
     std::vector<std::string> units;
-    for (const ProcessFact& p : d.running) units.push_back(UnitsOf(p.comm));
+    std::string aliases;
+    for (const ProcessFact& p : d.running) {
+      if (std::find(units.begin(), units.end(), UnitOf(p.comm)) != units.end())
+        continue;
+      units.push_back(UnitOf(p.comm));
+      aliases += UnitAliases(p.comm);
+    }
     std::string found =
         absl::StrCat("running: ", Processes(d.running),
                      ": two programs would fight over one clock");
@@ -388,10 +397,10 @@ CheckLine CheckTimeDaemons(const DoctorFacts& f) {
       absl::StrAppend(&found, "; in cron: ", absl::StrJoin(d.cron, "; "));
     return Line(
         CheckLevel::kFail, check, found,
-        absl::StrCat("systemctl disable --now ", absl::StrJoin(units, ", "),
-                     " (the agent's unit Conflicts= with them, but "
-                     "one started by hand or by SysV init stays); "
-                     "remove ntpdate from cron"));
+        absl::StrCat("`systemctl disable --now ", absl::StrJoin(units, " "),
+                     "`", aliases,
+                     "; the agent's unit Conflicts= with them, but one "
+                     "started by hand or by SysV init stays (kill it)"));
   }
   if (!d.enabled.empty() || !d.cron.empty()) {
     std::vector<std::string> found;
@@ -672,12 +681,11 @@ CheckLine CheckKernelClock(const DoctorFacts& f) {
   }
   const std::string found = absl::StrFormat(
       "%s, maxerror %s, esterror %s, frequency %+.3f ppm, %s, 11-minute RTC "
-      "mode %s%s",
+      "mode %s",
       unsync ? "unsynchronised (STA_UNSYNC)" : "synchronised",
       Unsigned(absl::Microseconds(k.maxerror_us)),
       Unsigned(absl::Microseconds(k.esterror_us)), k.frequency_ppm, mode,
-      unsync ? "off" : "on (the kernel copies this time to the RTC)",
-      k.state == kTimeError ? " (TIME_ERROR)" : "");
+      unsync ? "off" : "on (the kernel copies this time to the RTC)");
   const AgentFacts& a = f.agent;
   if (AgentOnSystemClock(a) && AgentSaysSynchronised(a) && unsync) {
     return Line(CheckLevel::kWarn, check,

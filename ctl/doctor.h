@@ -201,7 +201,6 @@ struct KernelClockFacts {
 inline constexpr int kStaPll = 0x0001;
 inline constexpr int kStaFll = 0x0008;
 inline constexpr int kStaUnsync = 0x0040;
-inline constexpr int kTimeError = 5;
 
 // --- 8. the firewall ---------------------------------------------------------
 // On a node whose agent serves: doctor's query to its own server port on each

@@ -93,7 +93,7 @@ printf 'port %s\nserver 127.127.1.0\nfudge 127.127.1.0 stratum 10\n' "$NTPD_PORT
 doctor 3 busy --socket "$NONE"
 has "^FAIL  udp port: UDP port $NTPD_PORT \(from agent.conf\) is held by ntpd \(pid $NTPD_PID\)"
 has "the NTP socket is in use"
-has "^      fix: stop it and keep it stopped: systemctl disable --now ntpd"
+has "^      fix: stop it and keep it stopped: `systemctl disable --now ntpd`"
 has "^FAIL  time daemons: running: .*ntpd \(pid $NTPD_PID\)"
 has "^WARN  agent: no ntpfleet-agent is running here"
 # The agent on the same config refuses to start, naming the same process.

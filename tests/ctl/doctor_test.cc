@@ -167,7 +167,7 @@ TEST(DoctorTest, RunningChronydFails) {
   const CheckLine l = CheckTimeDaemons(f);
   EXPECT_EQ(l.level, CheckLevel::kFail);
   EXPECT_THAT(l.found, HasSubstr("chronyd (pid 845)"));
-  EXPECT_THAT(l.fix, HasSubstr("systemctl disable --now chronyd"));
+  EXPECT_THAT(l.fix, HasSubstr("systemctl disable --now chronyd`"));
 }
 
 TEST(DoctorTest, EnabledDaemonWarns) {
