@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "ctl/cmd_certs.h"
+#include "ctl/cmd_doctor.h"
 #include "ctl/cmd_import.h"
 #include "ctl/commands.h"
 #include "ctl/local_client.h"
@@ -23,7 +24,9 @@ ABSL_FLAG(std::string, controller, "",
           "localhost:7123)");
 ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
-ABSL_FLAG(std::string, output, "table", "`table` or `json`");
+ABSL_FLAG(std::string, output, "table", "`table` (or `text`) or `json`");
+ABSL_FLAG(std::string, config, "/etc/ntpfleet/agent.conf",
+          "doctor: the agent's configuration");
 ABSL_FLAG(std::string, out_file, "",
           "import-*: write the configuration to FILE (atomically, mode 0644) "
           "instead of stdout");
@@ -100,6 +103,10 @@ certificate's role decides what you may do: viewer, operator, admin (docs/SECURI
 This node (through the local agent, no controller needed):
   ntpfleetctl peers                     this node's upstreams, and why any is unusable
   ntpfleetctl sync [--step]             measure and correct now (like ntpdate)
+  ntpfleetctl doctor [--config F]       check this node's NTP setup: who holds UDP 123,
+                                        other time daemons, each upstream, the controller,
+                                        TLS, drift file, kernel clock; the fix for each
+                                        (ntpfleetctl doctor --help)
   ntpfleetctl sim-step -- DURATION      move a simulated clock (agents run with --clock=sim:
                                         demos and tests), as `date -s` would a real one
 
@@ -122,6 +129,16 @@ Certificates (mutual TLS; no controller needed):
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
+  // `ntpfleetctl doctor --help`: the checks, not every flag of every command.
+  if (argc >= 3 && std::string(argv[1]) == "doctor") {
+    for (int i = 2; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--help" || a == "-h" || a == "-help") {
+        std::fputs(ntpfleet::ctl::kDoctorHelp, stdout);
+        return 0;
+      }
+    }
+  }
   ntpfleet::DashedFlags flags(argc, argv);
   std::vector<char*> args = absl::ParseCommandLine(flags.argc(), flags.argv());
   if (args.size() >= 2 && (std::string(args[1]) == "import-ntp-conf" ||
@@ -151,8 +168,10 @@ int main(int argc, char** argv) {
   o.tls_cert = flag_or_env(absl::GetFlag(FLAGS_tls_cert), "NTPFLEET_TLS_CERT");
   o.tls_key = flag_or_env(absl::GetFlag(FLAGS_tls_key), "NTPFLEET_TLS_KEY");
   const std::string output = absl::GetFlag(FLAGS_output);
-  if (output != "table" && output != "json") {
-    std::fprintf(stderr, "ntpfleetctl: --output must be `table` or `json`\n");
+  if (output != "table" && output != "text" && output != "json") {
+    std::fprintf(stderr,
+                 "ntpfleetctl: --output must be `table` (or `text`) or "
+                 "`json`\n");
     return 2;
   }
   o.json = output == "json";
@@ -211,6 +230,16 @@ int main(int argc, char** argv) {
       return 2;
     }
     return ntpfleet::ctl::RunSimStep(o, step);
+  }
+  if (command == "doctor" && rest.empty()) {
+    ntpfleet::ctl::DoctorOptions d;
+    d.config = absl::GetFlag(FLAGS_config);
+    d.socket = o.control_socket;
+    d.json = o.json;
+    d.tls_cert = o.tls_cert;
+    d.tls_key = o.tls_key;
+    d.tls_ca = o.tls_ca;
+    return ntpfleet::ctl::RunDoctor(d);
   }
   if (command == "sync" && rest.empty()) {
     return ntpfleet::ctl::RunSync(o, absl::GetFlag(FLAGS_step));

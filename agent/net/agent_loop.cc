@@ -1040,6 +1040,9 @@ v1::LocalStatus AgentLoop::LocalStatus() const {
   m["crypto_nak_sent"] = total.crypto_nak_sent;
   m["unknown_sender"] = engine_->unknown_sender_drops();
   m["control_refused"] = control_refused_.load();
+  out.set_clock(options_.clock_is_system ? "system" : "sim");
+  out.set_pid(static_cast<uint32_t>(getpid()));
+  out.set_server_port(server_port_);
   return out;
 }
 

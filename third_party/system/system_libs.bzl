@@ -37,6 +37,8 @@ _LIBS = {
     "microhttpd": (["libmicrohttpd"], [], False),
     "protobuf": (["protobuf"], [], True),
     "sqlite": (["sqlite3"], [], False),
+    # ntpfleetctl doctor's own TLS handshake with the controller (to say why it fails).
+    "ssl": (["libssl"], [], True),
 }
 
 def _pkg_config_flags(rctx, pkg_config, modules, extra, static):
