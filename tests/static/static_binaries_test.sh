@@ -13,7 +13,8 @@
 #   (c) a name from the root's OWN /etc/hosts: the agent resolves `server ntp.test` to the
 #       loopback address written there (127.1.2.3, which no other source would give), and the
 #       DNS server the root's resolv.conf names (a trap on 127.0.0.53 that counts queries) is not
-#       asked; a name not in the hosts file is (the control: the trap can count).
+#       asked; a name not in the hosts file is (the control: the trap can count). The agent's
+#       control socket gets the group `ntpfleet` from the root's own /etc/group (0660, gid 4242).
 #   (d) as on CentOS 7's kernel 3.10 (tests/static/kernel_3_10.cc: every system call newer than
 #       3.10 fails with ENOSYS, uname says 2.6): in the root, with loopback up and only
 #       /dev/{null,random,urandom} added, `ntpfleetctl certs` makes a CA and certificates
@@ -147,10 +148,19 @@ stop nowhere
 log "ok: nowhere.test (not in the hosts file) asked the DNS server ($(queries) queries)"
 before=$(queries)
 printf 'server ntp.test iburst\n' >"$ROOT/etc/ntpfleet/resolve.conf"
+# The root's own /etc/group names the ntpfleet group: the control socket gets it.
+printf 'root:x:0:\nntpfleet:x:4242:\n' >"$ROOT/etc/group"
 start resolve "$CHROOT" "$ROOT" /bin/ntpfleet-agent --config /etc/ntpfleet/resolve.conf \
-  --clock=sim --port 0 --listen 127.0.0.1 --control-socket ""
+  --clock=sim --port 0 --listen 127.0.0.1 --control-socket /tmp/agent.sock
 wait_until 60 "the agent resolves ntp.test from the root's /etc/hosts" \
   grep -q "ntp.test is 127.1.2.3:123" "$WORK/resolve.log"
+wait_until 20 "the control socket" test -S "$ROOT/tmp/agent.sock"
+if [ "$(id -u)" = 0 ] && [ -z "$(cat /proc/self/uid_map | awk '$1 == 0 && $2 != 0')" ]; then
+  # (A user namespace that maps only root cannot chown to gid 4242.)
+  [ "$(stat -c '%a %g' "$ROOT/tmp/agent.sock")" = "660 4242" ] ||
+    fail "control socket $(stat -c '%a %g' "$ROOT/tmp/agent.sock"), want 660 4242 (group ntpfleet from the root's /etc/group)"
+  log "ok: the control socket is 0660 group ntpfleet (4242) from the root's /etc/group"
+fi
 stop resolve
 stop dns_trap
 cat "$WORK/resolve.log"

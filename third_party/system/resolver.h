@@ -38,10 +38,10 @@ struct ResolvedAddress {
 // as c-ares sorts them). A literal address is returned as it is, without a
 // lookup. `numeric_only`: refuse names (AI_NUMERICHOST). Blocks until the
 // answer, or until c-ares gives up (resolv.conf's timeout and attempts). Errors
-// carry c-ares' reason: NotFound (no such name, or no address in `family`),
-// Unavailable (no answer from any name server: try again later),
-// InvalidArgument (bad family, or a name with `numeric_only`),
-// ResourceExhausted, Internal.
+// carry c-ares' reason: NotFound (no such name, no address in `family`, or a
+// name with `numeric_only`), Unavailable (no answer from any name server: try
+// again later), InvalidArgument (a family that is not IP), ResourceExhausted,
+// Internal.
 absl::StatusOr<std::vector<ResolvedAddress>> ResolveHost(
     const std::string& host, int family, bool numeric_only = false);
 

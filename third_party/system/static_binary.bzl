@@ -6,8 +6,11 @@ links the very objects the cc_binary `binary` links (its own compiled sources an
 it depends on, as compiled for the dynamic binary: nothing is compiled twice), but takes the
 system libraries (@system//...) from Debian's static archives, the C and C++ runtimes included
 (`gcc -static`, `pkg-config --static`), instead of from the flags the dynamic build uses. The
-result runs on any x86-64 Linux from kernel 3.2 on (glibc 2.36's floor), whatever the host's glibc,
-without one shared library: the release tarball and the RPMs for CentOS 7 ship these (#12).
+result needs no shared library and no particular glibc on the host: the release tarball and the
+RPMs for CentOS 7 ship these (#12). glibc 2.36 itself runs on kernels from 3.2 on; the system calls
+newer than CentOS 7's 3.10 that the programs make (clone3, rseq, getrandom) all have fallbacks,
+which tests/static checks by running them with those calls refused. Without getrandom, OpenSSL
+and Abseil read /dev/urandom, so a chroot or container must have it.
 
 glibc's static archive still carries functions that load the host's shared NSS modules or other
 shared objects at run time (getaddrinfo, getpwnam, getservbyname, dlopen, ...; the linker warns
@@ -16,6 +19,9 @@ glibc version used for linking"). A static binary must not use them: on CentOS 7
 glibc 2.17's modules into this glibc 2.36 program. Every static_binary therefore links
 //third_party/system:static_libc, which defines those functions without NSS or the dynamic loader
 (see static_libc.cc), and the link fails on any such warning that remains (`--fatal-warnings`).
+
+Static binaries are linked only when asked for (tag them "manual"): sanitizer runtimes cannot be
+linked statically, so `--config=asan` builds must not reach them.
 """
 
 load("@bazel_tools//tools/cpp:toolchain_utils.bzl", "find_cpp_toolchain")
@@ -27,8 +33,17 @@ _BinaryParts = provider(
 )
 
 def _binary_parts_impl(target, ctx):
+    # The binary's own objects exactly as its link action takes them (-c opt: plain, fastbuild:
+    # PIC); the compilation_outputs group would offer PIC ones in -c opt, compiled once more.
+    own = "/_objs/%s/" % ctx.rule.attr.name
+    objects = []
+    for action in target.actions:
+        if action.mnemonic == "CppLink":
+            objects = [f for f in action.inputs.to_list() if own in f.path and f.extension == "o"]
+    if not objects:
+        fail("no objects of %s found in its link action" % target.label)
     return [_BinaryParts(
-        objects = target[OutputGroupInfo].compilation_outputs,
+        objects = depset(objects),
         cc_infos = [dep[CcInfo] for dep in ctx.rule.attr.deps if CcInfo in dep],
         linkopts = ctx.rule.attr.linkopts,
     )]
@@ -77,9 +92,10 @@ def _static_binary_impl(ctx):
         name = ctx.label.name,
         feature_configuration = feature_configuration,
         cc_toolchain = cc_toolchain,
+        # The same files both ways, so that whichever cc_common.link takes, main() is in.
         compilation_outputs = cc_common.create_compilation_outputs(
-            objects = depset([o for o in objects if not o.basename.endswith(".pic.o")]),
-            pic_objects = depset([o for o in objects if o.basename.endswith(".pic.o")]),
+            objects = depset(objects),
+            pic_objects = depset(objects),
         ),
         linking_contexts = [cc_common.create_linking_context(
             linker_inputs = depset(ours, order = "topological"),
