@@ -19,6 +19,7 @@ PACKAGES=(
   libssl-dev             # OpenSSL 3: MD5/SHA-1/AES-CMAC for NTP MACs
   libsqlite3-dev         # the controller's durable store
   libmicrohttpd-dev      # the controller's HTTP /metrics endpoint
+  libc-ares-dev          # name resolution without glibc's NSS (third_party/system/resolver.h)
   clang                  # libFuzzer + ASan for the fuzz targets
   libclang-rt-14-dev     # clang's fuzzer/sanitizer runtimes
   util-linux             # setpriv: tests run without CAP_SYS_TIME

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -21,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "agent/net/port_owner.h"
+#include "third_party/system/resolver.h"
 
 namespace ntpfleet::net {
 namespace {
@@ -91,27 +91,18 @@ Endpoint Endpoint::FromSockaddr(const sockaddr_storage& addr) {
 
 absl::StatusOr<std::vector<Endpoint>> Resolve(const std::string& host,
                                               uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* result = nullptr;
-  const std::string service = std::to_string(port);
-  const int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &result);
-  if (rc != 0) {
-    return absl::NotFoundError(
-        absl::StrFormat("cannot resolve %s: %s", host, gai_strerror(rc)));
+  absl::StatusOr<std::vector<system::ResolvedAddress>> addresses =
+      system::ResolveHost(host, AF_UNSPEC);
+  if (!addresses.ok()) {
+    return absl::NotFoundError(absl::StrFormat("cannot resolve %s: %s", host,
+                                               addresses.status().message()));
   }
   std::vector<Endpoint> out;
-  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-    sockaddr_storage ss{};
-    std::memcpy(&ss, ai->ai_addr, std::min<size_t>(ai->ai_addrlen, sizeof(ss)));
-    const Endpoint e = Endpoint::FromSockaddr(ss);
+  for (const system::ResolvedAddress& a : *addresses) {
+    Endpoint e = Endpoint::FromSockaddr(a.address);
+    e.port = port;
     if (std::find(out.begin(), out.end(), e) == out.end()) out.push_back(e);
   }
-  freeaddrinfo(result);
-  if (out.empty())
-    return absl::NotFoundError(absl::StrFormat("cannot resolve %s", host));
   return out;
 }
 

@@ -1,6 +1,8 @@
 // UDP sockets for NTP with plain libc calls (socket, fcntl, bind, sendto,
-// recvmsg, recvmmsg, sendmmsg, getaddrinfo), so the agent also runs under
-// LD_PRELOAD clock/network simulators. Receive timestamps come from the kernel
+// recvmsg, recvmmsg, sendmmsg), so the agent also runs under LD_PRELOAD
+// clock/network simulators. Names resolve through c-ares (the hosts file, then
+// DNS; third_party/system/resolver.h), not glibc's NSS, in the dynamic and the
+// fully static agent alike. Receive timestamps come from the kernel
 // (SO_TIMESTAMPING, software RX stamps on CLOCK_REALTIME) when it provides
 // them.
 #ifndef NTPFLEET_AGENT_NET_UDP_H_
@@ -38,8 +40,9 @@ struct Endpoint {
   }
 };
 
-// Resolves `host` (a name or a literal address) to endpoints on `port`. A name
-// that does not resolve is NotFound "cannot resolve NAME: REASON".
+// Resolves `host` (a name or a literal address) to endpoints on `port`, from
+// the hosts file, then DNS. Blocks until the answer (or resolv.conf's timeout).
+// A name that does not resolve is NotFound "cannot resolve NAME: REASON".
 absl::StatusOr<std::vector<Endpoint>> Resolve(const std::string& host,
                                               uint16_t port);
 
