@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <grpcpp/grpcpp.h>
 #include <ifaddrs.h>
 #include <netdb.h>
@@ -15,7 +14,6 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
-#include <pwd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -52,6 +50,7 @@
 #include "agent/net/port_owner.h"
 #include "agent/ntp/timestamp.h"
 #include "common/hostport.h"
+#include "common/local_users.h"
 #include "common/tls.h"
 #include "ctl/local_client.h"
 #include "proto/ntpfleet.grpc.pb.h"
@@ -806,30 +805,26 @@ void GatherDrift(const config::AgentConfig& cfg, const AgentFacts& agent,
   uid_t uid = 0;
   gid_t gid = 0;
   std::string name = "root";
-  const passwd* pw = nullptr;
+  // /etc/passwd and /etc/group directly (common/local_users: no NSS in the
+  // static ntpfleetctl).
+  const LocalUsers users = LocalUsers::Read();
+  std::optional<LocalUser> pw;
   if (agent.uid.has_value()) {
     uid = *agent.uid;
-    pw = getpwuid(uid);
+    pw = users.UserById(uid);
   } else {
-    pw = getpwnam("ntpfleet");
-    if (pw != nullptr) uid = pw->pw_uid;
+    pw = users.UserByName("ntpfleet");
+    if (pw.has_value()) uid = pw->uid;
   }
-  if (pw != nullptr) {
-    name = pw->pw_name;
-    gid = pw->pw_gid;
+  if (pw.has_value()) {
+    name = pw->name;
+    gid = pw->gid;
   } else if (uid != 0) {
     name = absl::StrCat("uid ", uid);
   }
   d->user = uid == 0 ? name : absl::StrFormat("%s (uid %d)", name, uid);
   std::vector<gid_t> groups{gid};
-  if (pw != nullptr) {
-    int n = 64;
-    std::vector<gid_t> g(static_cast<size_t>(n));
-    if (getgrouplist(pw->pw_name, pw->pw_gid, g.data(), &n) >= 0) {
-      g.resize(static_cast<size_t>(n));
-      groups = g;
-    }
-  }
+  if (pw.has_value()) groups = users.GroupsOf(*pw);
   const size_t slash = d->path.rfind('/');
   const std::string dir = slash == std::string::npos ? "."
                           : slash == 0               ? "/"
@@ -859,12 +854,12 @@ void GatherDrift(const config::AgentConfig& cfg, const AgentFacts& agent,
     }
     d->dir_writable = (st.st_mode & need) == need;
     if (!d->dir_writable) {
-      const passwd* owner = getpwuid(st.st_uid);
-      const group* grp = getgrgid(st.st_gid);
-      d->dir_error = absl::StrFormat(
-          "mode %04o, owner %s, group %s", st.st_mode & 07777,
-          owner ? owner->pw_name : absl::StrCat(st.st_uid).c_str(),
-          grp ? grp->gr_name : absl::StrCat(st.st_gid).c_str());
+      const std::optional<LocalUser> owner = users.UserById(st.st_uid);
+      const std::optional<std::string> grp = users.GroupName(st.st_gid);
+      d->dir_error =
+          absl::StrFormat("mode %04o, owner %s, group %s", st.st_mode & 07777,
+                          owner ? owner->name : absl::StrCat(st.st_uid),
+                          grp ? *grp : absl::StrCat(st.st_gid));
     }
   }
   d->outside_unit_state_dir = name == "ntpfleet" &&

@@ -32,6 +32,7 @@
 #include "agent/ntp/access.h"
 #include "agent/ntp/timestamp.h"
 #include "agent/report/status_proto.h"
+#include "common/local_users.h"
 #include "common/log.h"
 
 namespace ntpfleet::net {
@@ -40,30 +41,6 @@ namespace {
 constexpr int kReceiveBuffer =
     4 << 20;  // bursts overflow small buffers before the CPU is busy
 constexpr size_t kMaxControlMessage = 1 << 20;
-
-// The id of group `name` in /etc/group, read here rather than with getgrnam(3):
-// glibc's getgrnam loads the host's NSS modules, which the fully static agent
-// (the tarball's, on CentOS 7's glibc 2.17) must not. A group only in LDAP or
-// SSSD is not seen; the packages create `ntpfleet` in /etc/group.
-std::optional<gid_t> LocalGroupId(absl::string_view name) {
-  const int fd = open("/etc/group", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string text;
-  char buf[4096];
-  for (ssize_t n;
-       (n = read(fd, buf, sizeof(buf))) > 0 && text.size() < (1 << 22);)
-    text.append(buf, static_cast<size_t>(n));
-  close(fd);
-  // name:password:gid:members
-  for (absl::string_view line : absl::StrSplit(text, '\n')) {
-    std::vector<absl::string_view> fields = absl::StrSplit(line, ':');
-    uint32_t id = 0;
-    if (fields.size() >= 3 && fields[0] == name &&
-        absl::SimpleAtoi(fields[2], &id))
-      return static_cast<gid_t>(id);
-  }
-  return std::nullopt;
-}
 
 absl::Time RealNow() {
   timespec ts;
@@ -523,7 +500,9 @@ absl::Status AgentLoop::Init() {
     // Mode 0660 group ntpfleet when that group exists (its members may ask
     // for the status), else 0600; never wider, not even between bind() and
     // chmod(). Every request is checked against the peer's credentials too.
-    control_group_ = LocalGroupId("ntpfleet");
+    // /etc/group read directly (common/local_users): no NSS in the static
+    // agent.
+    control_group_ = LocalUsers::Read().GroupId("ntpfleet");
     control_fd_ = socket(AF_UNIX, SOCK_STREAM, 0);
     const mode_t old_umask = umask(0177);
     const int bound =
