@@ -7,15 +7,12 @@
 // into it.
 //
 // Our code calls none of them. They are here for the system libraries linked
-// in:
-//   getaddrinfo, freeaddrinfo  gRPC (blocking lookups: the addresses a server
-//   listens on),
-//                              OpenSSL's BIO_lookup
-//   gethostbyname              OpenSSL's BIO_gethostbyname
-//   getservbyname              c-ares' ares_getaddrinfo (a service given by
-//   name) getservbyport_r            c-ares' ares_getnameinfo dlopen OpenSSL's
-//   DSO (engines and providers from openssl.cnf), SQLite's
-//                              load_extension
+// in: getaddrinfo and freeaddrinfo for gRPC (blocking lookups: the addresses a
+// server listens on) and OpenSSL's BIO_lookup; gethostbyname for OpenSSL's
+// BIO_gethostbyname; getservbyname for c-ares' ares_getaddrinfo (a service
+// given by name); getservbyport_r for c-ares' ares_getnameinfo; dlopen for
+// OpenSSL's DSO (engines and providers from openssl.cnf) and SQLite's
+// load_extension.
 // Names resolve through //third_party/system:resolver (the hosts file, then
 // DNS, via c-ares); services come from /etc/services, read here; dlopen always
 // fails: a static program loads no shared object.
