@@ -608,6 +608,10 @@ TEST(EngineTest, RefusedByEveryServerSaysWhoRefused) {
               ::testing::StartsWith("refused by 192.0.2.3:123: KoD DENY"));
   EXPECT_EQ(client.clock().steps(), 0);
   EXPECT_EQ(client.transmits(), 1);  // asked once, never again
+  // `ntpfleetctl peers` shows the kiss as the refid, and when it came.
+  EXPECT_EQ(st.peers[0].reference_id.ToString(st.peers[0].stratum), ".DENY.");
+  ASSERT_TRUE(st.peers[0].since_last_response.has_value());
+  EXPECT_LE(*st.peers[0].since_last_response, kAfterBurst);
 }
 
 // Refused by one server of two: the other serves, so the node synchronises and
