@@ -200,6 +200,10 @@ Cell StateCell(const Node& node) {
       return {"syncing", kYellow};
     case v1::SYNC_STATE_UNSYNCHRONISED:
       return {"unsynchronised", kRed};
+    case v1::SYNC_STATE_REFUSED:
+      // Every server refused this node (KoD DENY): waiting will not help; the
+      // reason below the table says who.
+      return {"REFUSED", kRed};
     case v1::SYNC_STATE_HOLDOVER:
       return {"holdover", kYellow};
     case v1::SYNC_STATE_LOCAL_CLOCK:
@@ -393,7 +397,17 @@ std::string RenderFleetStatus(const Fleet& fleet, const RenderOptions& opts) {
       {"REACH", Align::kRight, 0},   {"LAST SEEN", Align::kRight, 0},
       {"FLAGS", Align::kLeft, 0},
   };
-  return absl::StrCat(out, RenderTable(columns, rows, opts.color));
+  absl::StrAppend(&out, RenderTable(columns, rows, opts.color));
+  // Why a node is not synchronised, when it said more than its state (who
+  // refused it, a clock beyond the panic threshold), in the rows' order.
+  std::string reasons;
+  for (const Node* n : SortedNodes(fleet)) {
+    if (!n->has_status() || n->status().reason().empty()) continue;
+    absl::StrAppend(&reasons, Printable(n->name()), ": ",
+                    Printable(n->status().reason()), "\n");
+  }
+  if (!reasons.empty()) absl::StrAppend(&out, "\n", reasons);
+  return out;
 }
 
 std::string RenderWatchFrame(const Fleet& fleet,

@@ -92,10 +92,13 @@ std::string RenderSparkline(const std::vector<ntpfleet::v1::SkewPoint>& points);
 // sorted by |offset|, largest first; nodes without a status last; ties by
 // name. Every column is as wide as its widest cell (NODE grows with the
 // longest name; the others have room for the usual values, so a watch frame
-// does not jump). Colours: red for flagged, duplicate, stale, disconnected
-// and unsynchronised; yellow for syncing, holdover and a client on its local
-// clock; green for synchronised and the server on its local clock; the skew
-// is red above the threshold.
+// does not jump). Then, after a blank line, "NODE: REASON" for every node
+// whose status carries a reason (SyncStatus.reason: who refused it, a clock
+// beyond the panic threshold), in the rows' order. STATE "REFUSED": every
+// server refused the node (KoD DENY). Colours: red for flagged, duplicate,
+// stale, disconnected, unsynchronised and refused; yellow for syncing, holdover
+// and a client on its local clock; green for synchronised and the server on its
+// local clock; the skew is red above the threshold.
 std::string RenderFleetStatus(const ntpfleet::v1::Fleet& fleet,
                               const RenderOptions& opts);
 

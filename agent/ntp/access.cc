@@ -119,26 +119,35 @@ size_t RateLimiter::clients() const {
   return n;
 }
 
-RateDecision RateLimiter::Check(const IpAddress& client, clock::MonoTime now,
-                                bool kod) {
+RateLimiter::Entry* RateLimiter::Find(const IpAddress& client,
+                                      clock::MonoTime now, bool* added) {
   if (table_.empty()) table_.resize((buckets_mask_ + 1) * kWays);
   Entry* bucket =
       &table_[(absl::Hash<IpAddress>()(client) & buckets_mask_) * kWays];
-  Entry* e = nullptr;
   Entry* oldest = bucket;
   for (size_t i = 0; i < kWays; ++i) {
     Entry& c = bucket[i];
     if (c.used && c.ip == client) {
-      e = &c;
-      break;
+      *added = false;
+      return &c;
     }
     if (!c.used || (oldest->used && c.last < oldest->last)) oldest = &c;
   }
-  if (e == nullptr) {
-    // A new client (or one forgotten): its first packet is always answered.
-    *oldest = Entry{true, client, now,
-                    clock::MonoTime::FromDuration(-absl::InfiniteDuration()),
-                    options_.burst - 1};
+  // A new client (or one forgotten) replaces the one seen longest ago.
+  *oldest = Entry{true, client, now,
+                  clock::MonoTime::FromDuration(-absl::InfiniteDuration()),
+                  options_.burst};
+  *added = true;
+  return oldest;
+}
+
+RateDecision RateLimiter::Check(const IpAddress& client, clock::MonoTime now,
+                                bool kod) {
+  bool added = false;
+  Entry* e = Find(client, now, &added);
+  if (added) {
+    // Its first packet is always answered.
+    e->tokens -= 1;
     return RateDecision::kAllow;
   }
   const absl::Duration since = now - e->last;
@@ -155,6 +164,15 @@ RateDecision RateLimiter::Check(const IpAddress& client, clock::MonoTime now,
     return RateDecision::kKissRate;
   }
   return RateDecision::kDrop;
+}
+
+bool RateLimiter::AllowKiss(const IpAddress& client, clock::MonoTime now) {
+  bool added = false;
+  Entry* e = Find(client, now, &added);
+  e->last = now;
+  if (now - e->last_kod < absl::Seconds(refill_seconds_)) return false;
+  e->last_kod = now;
+  return true;
 }
 
 }  // namespace ntpfleet::ntp

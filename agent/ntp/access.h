@@ -12,8 +12,9 @@
 // per 2^A s, and packets closer than 2^M s to the previous one are over the
 // limit too. Over the limit and `limited`: dropped, or answered with a
 // Kiss-o'-Death RATE when `kod` is also set, at most one KoD per client per 2^A
-// s so that KoDs cannot be used for amplification either. The table of clients
-// is bounded (least recently seen evicted first).
+// s so that KoDs cannot be used for amplification either. `noserve kod`
+// clients get a KoD DENY instead of silence, limited the same way. The table of
+// clients is bounded (least recently seen evicted first).
 #ifndef NTPFLEET_AGENT_NTP_ACCESS_H_
 #define NTPFLEET_AGENT_NTP_ACCESS_H_
 
@@ -102,6 +103,10 @@ class RateLimiter {
   // Records a packet from `client` at `now` and decides; `kod` is the client's
   // kod flag.
   RateDecision Check(const IpAddress& client, clock::MonoTime now, bool kod);
+  // Records a refused packet (`noserve kod`) from `client` at `now`; true when
+  // it may be answered with a KoD DENY: at most one kiss per client per 2^A s
+  // (RATE and DENY share the interval).
+  bool AllowKiss(const IpAddress& client, clock::MonoTime now);
   // Clients in the table (counts them: for tests).
   size_t clients() const;
 
@@ -114,6 +119,10 @@ class RateLimiter {
     clock::MonoTime last_kod;
     double tokens = 0;
   };
+  // The client's entry; a new one (with a full bucket, `*added` set) replaces
+  // the entry seen longest ago in its bucket.
+  Entry* Find(const IpAddress& client, clock::MonoTime now, bool* added);
+
   RateLimitOptions options_;
   double refill_seconds_;     // seconds per token
   absl::Duration minimum_;    // closer than this is over the limit

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "agent/ntp/selection.h"
@@ -63,6 +64,36 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
+// The controller drops a status whose reason is longer than 512 bytes
+// (controller/validate.h kMaxStatusReasonBytes): stay inside it.
+constexpr size_t kMaxReasonBytes = 480;
+
+// When every source refused us (KoD DENY or RSTR), who did and what they said,
+// e.g. "refused by 10.0.0.1: KoD DENY: the server refuses to serve us; ...";
+// empty otherwise (no source, or one that has not refused us).
+std::string RefusedReason(const std::vector<PeerStatus>& peers) {
+  if (peers.empty()) return "";
+  std::string out =
+      peers.size() == 1
+          ? "refused by "
+          : absl::StrFormat("refused by all %d servers: ", peers.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    if (peers[i].health != SourceHealth::kDenied) return "";
+    absl::StrAppend(&out, i > 0 ? "; " : "", peers[i].name, ": ",
+                    peers[i].reason);
+  }
+  if (out.size() > kMaxReasonBytes) {
+    // Cut at a UTF-8 character boundary (not inside a continuation byte).
+    size_t cut = kMaxReasonBytes - 3;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) {
+      --cut;
+    }
+    out.resize(cut);
+    out += "...";
+  }
+  return out;
+}
+
 }  // namespace
 
 const char* SyncStateName(SyncState state) {
@@ -77,6 +108,8 @@ const char* SyncStateName(SyncState state) {
       return "holdover";
     case SyncState::kLocalClock:
       return "local clock";
+    case SyncState::kRefused:
+      return "refused";
   }
   return "unknown";
 }
@@ -739,6 +772,16 @@ EngineStatus Engine::Status(clock::MonoTime now) const {
   } else {
     st.state = SyncState::kUnsynchronized;
     st.reference_id = RefId::FromCode(corrections_ > 0 ? "HOLD" : "INIT");
+  }
+  if (!st.system_peer) {
+    // Every source refused us: no answer will come by waiting (a refused source
+    // is not asked again), so say who refused rather than just
+    // "unsynchronised". Holdover and the local clock keep their state, with the
+    // reason.
+    st.reason = RefusedReason(st.peers);
+    if (!st.reason.empty() && st.state == SyncState::kUnsynchronized) {
+      st.state = SyncState::kRefused;
+    }
   }
   if (panic_offset_) {
     // The last correction was refused as beyond the panic threshold: the clock

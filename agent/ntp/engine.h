@@ -99,7 +99,11 @@ enum class SyncState {
   kSyncing,
   kSynchronized,
   kHoldover,
-  kLocalClock
+  kLocalClock,
+  // Unsynchronised because every source refused us with a Kiss-o'-Death DENY
+  // or RSTR (RFC 5905 §7.4): not a state that passes by waiting. Served as
+  // unsynchronised (stratum 16); the reason names who refused.
+  kRefused,
 };
 const char* SyncStateName(SyncState state);
 

@@ -68,12 +68,23 @@ Responder::Prepared Responder::Prepare(absl::Span<const uint8_t> request,
         return out;
     }
   }
+  // A Kiss-o'-Death answer (RFC 5905 §7.4) instead of the time, or none.
+  KissCode kiss = KissCode::kNotKiss;
   if ((flags & kNoServe) || ((flags & kNoTrust) && key == nullptr)) {
-    ++counters_.refused_noserve;
-    return out;
+    // `noserve kod`: tell the client it is refused (DENY), so it stops asking
+    // and can say why, instead of timing out as on a dead server. At most one
+    // DENY per client per rate-limit interval, through the same limiter as the
+    // RATE kisses: a refused address (spoofable) cannot turn the server into a
+    // reflector. Without `kod`, and for `notrust`, the drop stays silent.
+    if (!(flags & kNoServe) || !(flags & kKod) ||
+        !limiter_.AllowKiss(client, now)) {
+      ++counters_.refused_noserve;
+      return out;
+    }
+    kiss = KissCode::kDeny;
+    crypto_nak = false;  // a refused client learns only that it is refused
   }
-  bool kiss = false;
-  if (flags & kLimited) {
+  if (kiss == KissCode::kNotKiss && (flags & kLimited)) {
     switch (limiter_.Check(client, now, flags & kKod)) {
       case RateDecision::kAllow:
         break;
@@ -81,7 +92,7 @@ Responder::Prepared Responder::Prepare(absl::Span<const uint8_t> request,
         ++counters_.rate_limited;
         return out;
       case RateDecision::kKissRate:
-        kiss = true;
+        kiss = KissCode::kRate;
         break;
     }
   }
@@ -92,11 +103,11 @@ Responder::Prepared Responder::Prepare(absl::Span<const uint8_t> request,
   p.poll = req->poll;
   p.origin = req->transmit;
   p.receive = receive;
-  if (kiss) {
+  if (kiss != KissCode::kNotKiss) {
     // RFC 5905 §7.4: stratum 0, the kiss code in the reference id.
     p.leap = Leap::kUnsynchronized;
     p.stratum = 0;
-    p.reference_id = RefId::FromCode("RATE");
+    p.reference_id = RefId::FromCode(kiss == KissCode::kDeny ? "DENY" : "RATE");
   } else {
     p.leap = system.leap;
     p.stratum = static_cast<uint8_t>(system.stratum);
@@ -119,12 +130,14 @@ Responder::Prepared Responder::Prepare(absl::Span<const uint8_t> request,
       out.length += kKeyIdSize;
     }
     ++counters_.crypto_nak_sent;
-  } else if (kiss) {
+  } else if (kiss == KissCode::kDeny) {
+    ++counters_.kod_deny_sent;
+  } else if (kiss == KissCode::kRate) {
     ++counters_.kod_sent;
   } else {
     ++counters_.answered;
   }
-  out.key = kiss ? nullptr : key;
+  out.key = kiss != KissCode::kNotKiss ? nullptr : key;
   // Never an amplifier: the reply, MAC included, is no longer than the request.
   const size_t final_length =
       out.length +

@@ -50,6 +50,7 @@ struct ServerCounters {
       0;  // `restrict noserve`, or `notrust` without authentication
   uint64_t rate_limited = 0;     // dropped by `limited`
   uint64_t kod_sent = 0;         // answered with KoD RATE
+  uint64_t kod_deny_sent = 0;    // `noserve kod`: answered with KoD DENY
   uint64_t control_dropped = 0;  // mode 6
   uint64_t private_dropped = 0;  // mode 7
   uint64_t not_client_mode = 0;  // modes 1, 2, 4, 5

@@ -251,6 +251,7 @@ std::vector<SourceAction> Source::HandleResponse(
   if (reply->IsKissOfDeath()) {
     reach_ |= 1;
     ++counters_.responses;
+    last_response_ = now;  // `when` in peers: the kiss is the last answer
     switch (reply->kiss_code()) {
       case KissCode::kRate: {
         ++counters_.kod_rate;
@@ -273,6 +274,9 @@ std::vector<SourceAction> Source::HandleResponse(
       case KissCode::kDeny:
       case KissCode::kRstr:
         ++counters_.kod_deny;
+        // Shown as the refid (".DENY.", as ntpq shows a kiss) at stratum 16.
+        reference_id_ = reply->reference_id;
+        stratum_ = 16;
         burst_left_ = 0;
         next_poll_ = clock::MonoTime::Infinite();
         out.push_back(ArmTimer{next_poll_});

@@ -23,6 +23,8 @@ v1::SyncState StateToProto(ntp::SyncState s) {
       return v1::SYNC_STATE_HOLDOVER;
     case ntp::SyncState::kLocalClock:
       return v1::SYNC_STATE_LOCAL_CLOCK;
+    case ntp::SyncState::kRefused:
+      return v1::SYNC_STATE_REFUSED;
   }
   return v1::SYNC_STATE_UNSPECIFIED;
 }

@@ -386,6 +386,11 @@ TEST_F(RegistryTest, OnlyConnectedReportingSyncedNodesCountInSkew) {
   ASSERT_OK(registry_.Report(
       unsynced, MakeStatus(absl::Milliseconds(50), absl::Seconds(16),
                            v1::SYNC_STATE_UNSYNCHRONISED)));
+  // Refused by its servers (KoD DENY): its clock is free-running too.
+  const uint64_t refused = MustConnect(MakeHello("refused", "i"));
+  ASSERT_OK(registry_.Report(
+      refused, MakeStatus(absl::Milliseconds(70), absl::Seconds(16),
+                          v1::SYNC_STATE_REFUSED)));
   const uint64_t holdover = MustConnect(MakeHello("holdover", "i"));
   ASSERT_OK(registry_.Report(
       holdover, MakeStatus(absl::Milliseconds(20), absl::Milliseconds(30),

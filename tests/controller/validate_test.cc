@@ -262,6 +262,10 @@ TEST(ValidateStatusTest, EveryFieldAtItsLimitPasses) {
   other.set_frequency_ppm(1e6);
   EXPECT_THAT(ValidateStatus(other), IsOk());
   EXPECT_THAT(ValidateStatus(v1::SyncStatus()), IsOk());  // all defaults
+  // A node refused by its servers (#12), with a reason at the limit.
+  v1::SyncStatus refused = FullStatus();
+  refused.set_state(v1::SYNC_STATE_REFUSED);
+  EXPECT_THAT(ValidateStatus(refused), IsOk());
 }
 
 TEST(ValidateStatusTest, EachFieldJustBeyondItsLimitFailsNamingIt) {
@@ -351,9 +355,9 @@ TEST(ValidateStatusTest, EachFieldJustBeyondItsLimitFailsNamingIt) {
             {"SyncStatus.stratum: 17, at most 16"}},
           C{"unknown state",
             [](v1::SyncStatus& s) {
-              s.set_state(static_cast<v1::SyncState>(6));
+              s.set_state(static_cast<v1::SyncState>(7));
             },
-            {"SyncStatus.state", "unknown value 6"}},
+            {"SyncStatus.state", "unknown value 7"}},
           C{"unknown leap",
             [](v1::SyncStatus& s) { s.set_leap(static_cast<v1::Leap>(5)); },
             {"SyncStatus.leap", "unknown value 5"}},

@@ -401,6 +401,30 @@ TEST(RenderFleetStatusTest, ABoundRelativeToTheNodesOwnClockSaysLocal) {
   EXPECT_THAT(lines[3] + lines[4], HasSubstr("123µs"));
 }
 
+TEST(RenderFleetStatusTest, RefusedNodeShowsRefusedAndWhoRefusedIt) {
+  // Not "unsynchronised" with no explanation: the state says REFUSED and the
+  // node's reason follows the table. A renderer that ignored the new state
+  // shows "unknown"; one that dropped the reason has no line with it.
+  Fleet f;
+  AddClient(&f, "web-1", v1::SYNC_STATE_SYNCHRONISED, 0, 123'000, 0);
+  v1::SyncStatus* s =
+      AddClient(&f, "dmz-1", v1::SYNC_STATE_REFUSED, 0, 0, 0)->mutable_status();
+  s->clear_error_bound();
+  s->set_stratum(16);
+  s->set_reason(
+      "refused by 10.77.2.1: KoD DENY: the server refuses to serve us");
+  const std::vector<std::string> lines =
+      absl::StrSplit(RenderFleetStatus(f, Plain()), '\n');
+  // 2 header lines, a blank, the table (3), a blank, the reason, "".
+  ASSERT_EQ(lines.size(), 9u);
+  EXPECT_THAT(lines[4], StartsWith("dmz-1  REFUSED "));
+  EXPECT_EQ(lines[7],
+            "dmz-1: refused by 10.77.2.1: KoD DENY: the server refuses to "
+            "serve us");
+  EXPECT_THAT(RenderFleetStatus(f, Colored()),
+              HasSubstr("\x1b[31mREFUSED\x1b[0m"));
+}
+
 TEST(RenderFleetStatusTest, BreaksOffsetTiesByNameAndPutsUnreportedLast) {
   Fleet f;
   f.add_nodes()->set_name("zz-new");  // Connected, no report yet.

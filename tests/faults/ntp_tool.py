@@ -205,6 +205,8 @@ def spoof(args):
     sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     sniff.bind((opts.get("sniff-if", "lo"), 0))
     raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    # The caller waits for this line before it makes the client send (no sleep for luck).
+    print("sniffing on %s" % opts.get("sniff-if", "lo"), file=sys.stderr, flush=True)
     forged = 0
     seen = 0
     while forged < count and time.monotonic() < end:

@@ -45,16 +45,19 @@ check_clock() {
     fail "the client shows a forged offset: $(local_json client)"
 }
 # spoof_round LABEL COUNT SPOOF_ARGS...: forges COUNT replies while bursts run; checks the clock
-# every second meanwhile. Sets FORGED.
+# every second meanwhile. Sets FORGED. The spoof tool gives up after 120 s: on a quiet machine
+# the longest round (6 forgeries: a burst of 4 requests, then 2 of the next burst 18 s later)
+# takes 23 s, and a round's pace is set by the bursts, not the CPU (issue #12: >= 4x).
 FORGED=0
 spoof_round() {
   local label="$1" count="$2" out="$WORK/spoof-$1.json" sp i
   shift 2
   python3 "$TOOL" spoof --sniff-if lo --server "127.0.0.1:$SPORT" --client-ip 127.0.0.1 \
-    --count "$count" --offset 10 --seconds 60 "$@" >"$out" 2>"$WORK/spoof-$label.err" &
+    --count "$count" --offset 10 --seconds 120 "$@" >"$out" 2>"$WORK/spoof-$label.err" &
   sp=$!
-  sleep 0.5  # the sniffer's socket is open well before the first request (it polls at 0.2 s)
-  for i in $(seq 60); do
+  # Quiet machine: the sniffer's socket is open after ~0.1 s (Python's start-up).
+  wait_until 30 "the spoof tool sniffs ($label)" grep -q "^sniffing" "$WORK/spoof-$label.err"
+  for i in $(seq 130); do
     kill -0 "$sp" 2>/dev/null || break
     if [ $((i % 18)) = 1 ]; then
       # A burst: 8 requests, 2 s apart (ntpfleetctl sync; its result does not matter here).
@@ -101,11 +104,12 @@ log "ok: every forged reply ignored, the clock unmoved (largest |true offset| $M
 # real ones would (the sniffer is in Python), so their delay is larger and the clock filter
 # prefers the real samples it holds: 10 forgeries, more than its 8 samples, push those out. Then
 # the client's peer shows the claimed +10 s, or its clock has been stepped to it.
+# Quiet machine: believed after 1-19 s (it depends on where the bursts fall); 120 s >= 4x.
 signal server STOP
 python3 "$TOOL" spoof --sniff-if lo --server "127.0.0.1:$SPORT" --client-ip 127.0.0.1 \
-  --count 10 --offset 10 --seconds 80 --mode control >"$WORK/spoof-control.log" 2>&1 &
+  --count 10 --offset 10 --seconds 120 --mode control >"$WORK/spoof-control.log" 2>&1 &
 control_pid=$!
-sleep 0.5
+wait_until 30 "the spoof tool sniffs (control)" grep -q "^sniffing" "$WORK/spoof-control.log"
 believed() {
   local q
   local_is client 'any(abs(dur(p.get("offset", "0s")) - 10) < 0.5 for p in d.get("peers", []))' && return 0
@@ -114,7 +118,7 @@ believed() {
 }
 t_control=$SECONDS
 while ! believed; do
-  [ $((SECONDS - t_control)) -lt 90 ] || fail "the control forgery was never believed: the checks above could not have seen one"
+  [ $((SECONDS - t_control)) -lt 120 ] || fail "the control forgery was never believed: the checks above could not have seen one"
   if [ $(((SECONDS - t_control) % 18)) = 0 ]; then
     safe timeout 25 "$CTL" --control-socket "$SOCKS/client.sock" sync >>"$WORK/sync.log" 2>&1 &
     sleep 1

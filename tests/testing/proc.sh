@@ -78,16 +78,22 @@ stop_all() {
 }
 
 # wait_until SECONDS DESCRIPTION CMD...: polls CMD every 0.2 s until it succeeds; fails the
-# test with DESCRIPTION after SECONDS. Logs how long it took.
+# test with DESCRIPTION after SECONDS. Logs how long it took, to the millisecond, so that the
+# quiet-machine time of every wait can be read from a passing run's log (issue #12: a ceiling
+# must be at least 4x that time, since a loaded 2-core CI machine is several times slower).
 wait_until() {
   local timeout="$1" what="$2"
   shift 2
-  local start_s=$SECONDS deadline=$((SECONDS + timeout))
+  local start_us=${EPOCHREALTIME/./}
+  local deadline_us=$((start_us + timeout * 1000000)) now_us
   while ! "$@" >/dev/null 2>&1; do
-    if [ "$SECONDS" -ge "$deadline" ]; then
+    now_us=${EPOCHREALTIME/./}
+    if [ "$now_us" -ge "$deadline_us" ]; then
       fail "timed out after ${timeout}s waiting for: $what"
     fi
     sleep 0.2
   done
-  log "ok after $((SECONDS - start_s))s: $what"
+  now_us=${EPOCHREALTIME/./}
+  log "$(printf 'ok after %d.%03ds (limit %ss)' $(((now_us - start_us) / 1000000)) \
+    $(((now_us - start_us) / 1000 % 1000)) "$timeout"): $what"
 }

@@ -354,7 +354,10 @@ TEST(EngineTest, KissOfDeathDenyStopsTheSourceAndItsTimer) {
   EXPECT_THAT(st.peers[0].reason, HasSubstr("KoD DENY"));
   EXPECT_EQ(node.transmits(), 1);
   EXPECT_EQ(node.engine().next_timer(), clock::MonoTime::Infinite());
-  EXPECT_EQ(st.state, SyncState::kUnsynchronized);
+  // Its only source refused it: not just "unsynchronised" (#12).
+  EXPECT_EQ(st.state, SyncState::kRefused);
+  EXPECT_EQ(st.stratum, 16);
+  EXPECT_EQ(st.leap, Leap::kUnsynchronized);
 }
 
 // A leap second announced upstream reaches the kernel (STA_INS through the
@@ -574,6 +577,83 @@ std::function<std::vector<uint8_t>(const std::vector<uint8_t>&)> ServedBy(
 }
 
 constexpr char kUpstreamNodeAddress[] = "192.0.2.3:123";
+
+// A real server (agent/ntp/server) with `restrict 192.0.2.99 noserve kod`
+// (ServedBy asks from 192.0.2.99) answers the client with a KoD DENY; the
+// client then says who refused it, in its state and reason (#12). A server
+// that dropped silently leaves the client "unsynchronised" with no reason;
+// an engine that ignored the denial reports kUnsynchronized.
+TEST(EngineTest, RefusedByEveryServerSaysWhoRefused) {
+  FakeMonotonicClock mono;
+  Node upstream({}, {}, &mono);
+  upstream.AddServer(kServerAddress);
+  upstream.StartAndRunFor(kAfterBurst);
+  AccessList refuse;
+  refuse.Add({IpAddress::V4(192, 0, 2, 99), 32, kNoServe | kKod});
+  Responder responder(refuse, {}, nullptr);
+
+  Node client({.initial_offset = absl::Milliseconds(-30)}, {}, &mono,
+              upstream.clock().TrueNow());
+  ServerSpec spec;
+  spec.respond = ServedBy(upstream, responder);
+  client.AddServer(kUpstreamNodeAddress, spec);
+  client.StartAndRunFor(kAfterBurst);
+  const EngineStatus st = client.engine().Status(mono.Now());
+  EXPECT_EQ(responder.counters().kod_deny_sent, 1u);
+  ASSERT_EQ(st.peers.size(), 1u);
+  EXPECT_EQ(st.peers[0].health, SourceHealth::kDenied);
+  EXPECT_EQ(st.state, SyncState::kRefused);
+  EXPECT_STREQ(SyncStateName(st.state), "refused");
+  EXPECT_THAT(st.reason,
+              ::testing::StartsWith("refused by 192.0.2.3:123: KoD DENY"));
+  EXPECT_EQ(client.clock().steps(), 0);
+  EXPECT_EQ(client.transmits(), 1);  // asked once, never again
+  // `ntpfleetctl peers` shows the kiss as the refid, and when it came.
+  EXPECT_EQ(st.peers[0].reference_id.ToString(st.peers[0].stratum), ".DENY.");
+  ASSERT_TRUE(st.peers[0].since_last_response.has_value());
+  EXPECT_LE(*st.peers[0].since_last_response, kAfterBurst);
+}
+
+// Refused by one server of two: the other serves, so the node synchronises and
+// has nothing to explain. Refused by both: the reason names both. With a
+// local-clock fallback the node serves its clock and still says why.
+TEST(EngineTest, RefusedOnlyWhenEveryServerRefuses) {
+  ServerSpec deny;
+  deny.stratum = 0;
+  deny.reference_id = RefId::FromCode("DENY");
+  {
+    Node node({.initial_offset = absl::Milliseconds(-50)});
+    node.AddServer(kServerAddress, deny);
+    node.AddServer(kOtherServerAddress);
+    node.StartAndRunFor(kAfterBurst);
+    const EngineStatus st = node.engine().Status(node.mono().Now());
+    EXPECT_EQ(st.state, SyncState::kSynchronized);
+    EXPECT_EQ(st.reason, "");
+  }
+  {
+    ServerSpec rstr = deny;
+    rstr.reference_id = RefId::FromCode("RSTR");
+    Node node({.initial_offset = absl::Milliseconds(-50)});
+    node.AddServer(kServerAddress, deny);
+    node.AddServer(kOtherServerAddress, rstr);
+    node.StartAndRunFor(kAfterBurst);
+    const EngineStatus st = node.engine().Status(node.mono().Now());
+    EXPECT_EQ(st.state, SyncState::kRefused);
+    EXPECT_THAT(st.reason, ::testing::StartsWith("refused by all 2 servers: "));
+    EXPECT_THAT(st.reason, HasSubstr("192.0.2.1:123: KoD DENY"));
+    EXPECT_THAT(st.reason, HasSubstr("192.0.2.2:123: KoD RSTR"));
+  }
+  {
+    EngineOptions options;
+    options.local_clock_stratum = 10;
+    Node node({}, options);
+    node.AddServer(kServerAddress, deny);
+    node.StartAndRunFor(kAfterBurst);
+    const EngineStatus st = node.engine().Status(node.mono().Now());
+    EXPECT_EQ(st.state, SyncState::kLocalClock);
+    EXPECT_THAT(st.reason, ::testing::StartsWith("refused by 192.0.2.1:123"));
+  }
+}
 
 // `ntpfleetctl sim-step -- 2000s` on a synchronised node: it measures -2000 s,
 // refuses to correct it (beyond the 1000 s panic threshold), and from then on

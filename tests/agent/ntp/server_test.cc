@@ -182,6 +182,66 @@ TEST(ResponderTest, KodAnswersRateOncePerInterval) {
   EXPECT_EQ(responder.counters().rate_limited, 1u);
 }
 
+TEST(ResponderTest, NoserveKodAnswersDenyOncePerInterval) {
+  // `restrict 10.9.0.0 mask 255.255.0.0 noserve kod`: the refused client is
+  // told so with a KoD DENY (RFC 5905 §7.4) instead of silence, so that it
+  // stops asking and can say why. A server that dropped silently (the old
+  // behaviour) fails the first ASSERT; one that kissed every request fails the
+  // second-request expectations.
+  Responder responder(Rules({{"10.9.0.0/16", kNoServe | kKod}}), {}, nullptr);
+  const IpAddress refused = IpAddress::V4(10, 9, 1, 4);
+  const std::vector<uint8_t> request = Request(0x0123456789abcdefULL);
+  const Reply deny = Ask(responder, request, refused, 0);
+  ASSERT_TRUE(deny.sent);
+  EXPECT_EQ(deny.bytes.size(), kHeaderSize);  // never larger than the request
+  EXPECT_EQ(deny.packet.mode, Mode::kServer);
+  EXPECT_EQ(deny.packet.stratum, 0);
+  EXPECT_EQ(deny.packet.leap, Leap::kUnsynchronized);
+  EXPECT_EQ(deny.packet.kiss_code(), KissCode::kDeny);
+  EXPECT_EQ(deny.packet.reference_id.AsCode(), "DENY");
+  // The origin echoes the request, so the client believes the kiss (§8).
+  EXPECT_EQ(deny.packet.origin.raw(), 0x0123456789abcdefULL);
+  // Nothing of the server's time or state leaks to a refused client.
+  EXPECT_EQ(deny.packet.reference.raw(), 0u);
+  EXPECT_EQ(deny.packet.root_delay.raw(), 0u);
+  // Rate-limited like the RATE kisses: at most one per client per 2^3 s, so a
+  // flood with a spoofed refused source gets one small packet per 8 s.
+  int sent = 0;
+  for (int i = 1; i <= 70; ++i)
+    sent += Ask(responder, request, refused, 0.1 * i).sent;
+  EXPECT_EQ(sent, 0);
+  EXPECT_TRUE(Ask(responder, request, refused, 8.0).sent);
+  EXPECT_FALSE(Ask(responder, request, refused, 15.9).sent);
+  EXPECT_TRUE(Ask(responder, request, refused, 16.0).sent);
+  // Every client has its own interval.
+  EXPECT_TRUE(Ask(responder, request, IpAddress::V4(10, 9, 1, 5), 16.0).sent);
+  EXPECT_EQ(responder.counters().kod_deny_sent, 4u);
+  EXPECT_EQ(responder.counters().refused_noserve, 71u);
+  EXPECT_EQ(responder.counters().kod_sent, 0u);
+  EXPECT_EQ(responder.counters().answered, 0u);
+  // Clients outside the rule are answered with the time as before.
+  const Reply time = Ask(responder, request, kClient, 16.0);
+  ASSERT_TRUE(time.sent);
+  EXPECT_EQ(time.packet.stratum, 3);
+  EXPECT_EQ(responder.counters().answered, 1u);
+}
+
+TEST(ResponderTest, NoserveWithoutKodAndIgnoreStaySilent) {
+  // `noserve` alone and `ignore` (even with `kod`) drop without a word, as
+  // ntpd does; so does `notrust kod` for an unauthenticated request (not a
+  // refusal of the client, only of unsigned requests).
+  Responder responder(Rules({{"10.1.0.0/16", kNoServe},
+                             {"10.2.0.0/16", kIgnore | kKod},
+                             {"10.3.0.0/16", kNoTrust | kKod}}),
+                      {}, nullptr);
+  EXPECT_FALSE(Ask(responder, Request(), IpAddress::V4(10, 1, 0, 1), 0).sent);
+  EXPECT_FALSE(Ask(responder, Request(), IpAddress::V4(10, 2, 0, 1), 0).sent);
+  EXPECT_FALSE(Ask(responder, Request(), IpAddress::V4(10, 3, 0, 1), 0).sent);
+  EXPECT_EQ(responder.counters().refused_noserve, 2u);
+  EXPECT_EQ(responder.counters().ignored, 1u);
+  EXPECT_EQ(responder.counters().kod_deny_sent, 0u);
+}
+
 std::string ReadTestData(const std::string& name) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   std::ifstream in(absl::StrCat(srcdir ? srcdir : ".",
@@ -254,6 +314,25 @@ TEST(ResponderTest, NotrustServesOnlyAuthenticatedClients) {
   Responder responder(Rules({{"0.0.0.0/0", kNoTrust}}), {}, &keys);
   EXPECT_FALSE(Ask(responder, Request()).sent);
   EXPECT_TRUE(Ask(responder, Fixture("ntpsec_sha1_request")).sent);
+}
+
+TEST(ResponderTest, DenyToASignedRequestIsBareEvenForAnUnknownKey) {
+  // A refused client that signs its requests gets the same bare 48-octet
+  // DENY: no MAC (the kiss carries no time to protect), and no crypto-NAK
+  // for a key the server does not know (it would tell a refused client
+  // which keys exist).
+  const KeyStore trusted = TestKeys(true);
+  const KeyStore untrusted = TestKeys(false);
+  for (const KeyStore* keys : {&trusted, &untrusted}) {
+    Responder responder(Rules({{"0.0.0.0/0", kNoServe | kKod}}), {}, keys);
+    const Reply deny = Ask(responder, Fixture("chronyd_md5_request"));
+    ASSERT_TRUE(deny.sent);
+    EXPECT_EQ(deny.bytes.size(), kHeaderSize);
+    EXPECT_FALSE(deny.packet.mac.has_value());
+    EXPECT_EQ(deny.packet.kiss_code(), KissCode::kDeny);
+    EXPECT_EQ(responder.counters().crypto_nak_sent, 0u);
+    EXPECT_EQ(responder.counters().kod_deny_sent, 1u);
+  }
 }
 
 TEST(AccessListTest, ParsesAddressesAndMasks) {

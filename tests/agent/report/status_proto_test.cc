@@ -122,6 +122,17 @@ TEST(StatusProtoTest, CarriesTheReason) {
   EXPECT_EQ(ToProto(st, absl::UnixEpoch()).reason(), st.reason);
 }
 
+TEST(StatusProtoTest, ARefusedNodeIsReportedRefusedWithItsReason) {
+  ntp::EngineStatus st;
+  st.state = ntp::SyncState::kRefused;
+  st.reason = "refused by 10.77.2.1: KoD DENY: the server refuses to serve us";
+  const v1::SyncStatus out = ToProto(st, absl::UnixEpoch());
+  EXPECT_EQ(out.state(), v1::SYNC_STATE_REFUSED);
+  EXPECT_EQ(out.reason(), st.reason);
+  EXPECT_EQ(out.stratum(), 16u);
+  EXPECT_FALSE(out.has_error_bound());
+}
+
 TEST(StatusProtoTest, SaysWhenTheBoundIsRelativeToTheLocalClock) {
   ntp::EngineStatus st;
   st.state = ntp::SyncState::kLocalClock;

@@ -1,0 +1,369 @@
+#!/bin/bash
+# The installed fleet, across hosts (issue #12 item 5): one network namespace per node, the
+# programs and files where the packages put them, mutual TLS as in production, NTP on the real
+# port 123, every agent on a simulated clock.
+#
+# Topology (every address exists only inside namespaces this test creates; the root namespace's
+# network is never touched: the whole test runs in its own network, PID and mount namespaces,
+# and the node namespaces are named under a tmpfs on /run/netns mounted there):
+#
+#                        namespace nf-hub: bridge br0 (no address)
+#        ┌───────────────┬───────────┼───────────┬───────────────┐
+#    nf-ntp1          nf-node-a   nf-node-b   nf-node-c        nf-dmz-1
+#    10.77.1.1/24     10.77.1.11  10.77.1.12  10.77.1.13       10.77.2.14/24
+#    10.77.2.1/24     (fleet LAN 10.77.1.0/24)                 (DMZ 10.77.2.0/24)
+#    controller + server agent (local clock, stratum 10), UDP 123, gRPC 7123
+#
+# Each node runs in its own mount and UTS namespaces (host name = node name, which is the name
+# the agent reports and the name in its certificate), where its own tree is bind-mounted over
+#   /usr/bin/ntpfleet-agent, /usr/bin/ntpfleet-controller, /usr/bin/ntpfleetctl (one copy of
+#     the built programs, the same on every node, as a package installs them),
+#   /etc/ntpfleet (agent.conf, tls/{ca.pem,NODE.pem,NODE.key}; the server also controller.*),
+#   /var/lib/ntpfleet (drift), /var/lib/ntpfleet-controller (the controller's database),
+#   /run/ntpfleet (agent.sock),
+# so every program runs with its default paths. (Those paths exist as empty mount points only
+# in this test's mount namespace: /usr/bin, /etc, /var/lib and /run get tmpfs-backed overlays
+# there, as in tests/interop/seed_configs_test.sh; nothing is written to this machine's files.)
+#
+# Configurations are derived from deploy/examples/agent-server.conf and agent-client.conf with
+# the addresses adapted (every substitution is checked): the server has no upstream (its local
+# clock at stratum 10: traffic stays in the namespaces) and refuses the DMZ with
+#   restrict 10.77.2.0 mask 255.255.255.0 noserve kod
+# The controller runs with the flags of deploy/systemd/ntpfleet-controller.service.
+# Certificates: `ntpfleetctl certs` (docs/SECURITY.md). Agents: --clock=sim at different
+# offsets; no process has CAP_SYS_TIME (setpriv drops it from the bounding set).
+#
+# Asserted:
+#   * node-a, node-b, node-c synchronise to ntp1 over the bridge; `ntpfleetctl status` run on
+#     ntp1 (127.0.0.1:7123, a viewer certificate) lists all 5 nodes CONNECTED: ntp1 on its local
+#     clock, the three clients synchronised, fleet skew < 1 ms, and dmz-1 REFUSED with the
+#     reason "refused by 10.77.2.1: KoD DENY ..." (in the table and in --output json);
+#   * on dmz-1, `ntpfleetctl peers` (through the default /run/ntpfleet/agent.sock) shows the
+#     server's KoD DENY, and the agent asked exactly once: a refused source is not asked again;
+#   * NTPsec's ntpdig run on node-a gets ntp1's time (stratum 10, no-leap, |offset| < 2 ms: the
+#     server's simulated clock starts at true time); run on dmz-1 it gets no time;
+#   * the drift file and control socket are where the packages put them.
+# What a broken build shows: a server that drops `noserve` silently leaves dmz-1 "unsynchronised"
+# with no reason (the REFUSED wait fails); a wrong address, certificate or path leaves a node
+# DISCONNECTED or missing (the 5-node wait fails); an agent that ignored --clock=sim could not
+# start (no CAP_SYS_TIME).
+#
+# Quiet-machine times (2 cores, idle) are in the comments of each wait; every ceiling is >= 4x.
+source "$(dirname "$0")/lib.sh"
+
+PEERS="${NTPFLEET_PEERS_DIR:-/var/cache/ntpfleet/peers}"
+NODES=(ntp1 node-a node-b node-c dmz-1)
+CLIENTS=(node-a node-b node-c)
+REFUSED=dmz-1
+declare -A ADDR=([ntp1]=10.77.1.1 [node-a]=10.77.1.11 [node-b]=10.77.1.12 [node-c]=10.77.1.13
+  [dmz-1]=10.77.2.14)
+SERVER_DMZ=10.77.2.1
+# Simulated clocks: how far ahead of true time each starts (node-c beyond the 128 ms step
+# threshold: it steps once; the others slew).
+declare -A OFFSET=([ntp1]=0 [node-a]=+40ms [node-b]=-25ms [node-c]=+300ms [dmz-1]=-60ms)
+INSTALLED=(/usr/bin/ntpfleet-agent /usr/bin/ntpfleet-controller /usr/bin/ntpfleetctl
+  /etc/ntpfleet /var/lib/ntpfleet /var/lib/ntpfleet-controller /run/ntpfleet)
+
+# --- namespaces -------------------------------------------------------------------------------
+# Outside: re-run this script as PID 1 of new network, PID and mount namespaces. --kill-child:
+# if unshare dies (bazel's timeout), the kernel kills everything inside; when the test ends,
+# however it ends, every process, namespace and mount it made goes with it.
+if [ -z "${NTPFLEET_FLEET_INSIDE:-}" ]; then
+  [ "$(id -u)" = 0 ] || fail "$TEST_NAME needs root (network namespaces); it is tagged 'local' to run unsandboxed"
+  [ -x "$PEERS/bin/ntpdig" ] || fail "NTPsec's ntpdig is missing ($PEERS/bin/ntpdig).
+Run: sudo scripts/fetch_peers.sh   (it unpacks chrony and NTPsec into /var/cache/ntpfleet/peers)"
+  args=()
+  for a in "$@"; do args+=("$(abspath "$a")"); done
+  export NTPFLEET_FLEET_INSIDE=1 NTPFLEET_PEERS_DIR="$PEERS"
+  rc=0
+  "${SAFE[@]}" unshare --net --pid --mount --fork --kill-child --mount-proc -- \
+    bash "$0" "${args[@]}" || rc=$?
+  exit "$rc"
+fi
+T0=$SECONDS
+it_init "$@"
+bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+if (((0x$bnd >> 25) & 1)); then fail "CAP_SYS_TIME is still in the bounding set"; fi
+HERE="$(cd "$(dirname "$0")" && pwd)"
+EXAMPLES="$HERE/../../deploy/examples"
+[ -f "$EXAMPLES/agent-server.conf" ] || fail "no deploy/examples at $EXAMPLES"
+NTPDIG="$PEERS/bin/ntpdig"
+
+mount --make-rprivate /
+ip link set lo up
+# Everything the nodes write (their trees, the programs' copies, the overlays' upper layers) is
+# on a tmpfs of this mount namespace: it is gone when the test ends, however it ends. Only the
+# logs stay in $WORK.
+FS="$WORK/fs"
+mkdir -p "$FS"
+mount -t tmpfs -o size=256m,mode=0700 ntpfleet-fleet "$FS"
+# Mount points for the installed paths, in this mount namespace only.
+for d in /usr/bin /etc /var/lib /run; do
+  n=${d//\//_}
+  mkdir -p "$FS/upper$n" "$FS/work$n"
+  mount -t overlay overlay -o "lowerdir=$d,upperdir=$FS/upper$n,workdir=$FS/work$n" "$d"
+done
+for p in "${INSTALLED[@]}"; do
+  case "$p" in
+    /usr/bin/*) : >"$p" ;;
+    *) mkdir -p "$p" ;;
+  esac
+done
+mkdir -p /run/netns
+mount -t tmpfs -o size=1m ntpfleet-fleet-netns /run/netns
+
+# The bridge, in its own namespace.
+ip netns add nf-hub
+ip netns exec nf-hub ip link set lo up
+ip netns exec nf-hub ip link add br0 type bridge forward_delay 0 stp_state 0
+ip netns exec nf-hub ip link set br0 up
+i=0
+for node in "${NODES[@]}"; do
+  ns="nf-$node"
+  ip netns add "$ns"
+  ip netns exec "$ns" ip link set lo up
+  # veth pair: "port$i" on the bridge, "eth0" in the node.
+  ip link add "port$i" type veth peer name "node$i"
+  ip link set "port$i" netns nf-hub
+  ip link set "node$i" netns "$ns"
+  ip netns exec "$ns" ip link set "node$i" name eth0
+  ip netns exec nf-hub ip link set "port$i" master br0 up
+  ip netns exec "$ns" ip addr add "${ADDR[$node]}/24" dev eth0
+  ip netns exec "$ns" ip link set eth0 up
+  i=$((i + 1))
+done
+# The server has an address in the DMZ too (the DMZ client reaches it there, and is refused).
+ip netns exec nf-ntp1 ip addr add "$SERVER_DMZ/24" dev eth0
+# Every bridge port forwarding and every node's link up. Quiet: at once (0.0 s).
+links_up() {
+  [ "$(ip netns exec nf-hub bridge link show | grep -c 'state forwarding')" = "${#NODES[@]}" ] || return 1
+  local node
+  for node in "${NODES[@]}"; do
+    ip netns exec "nf-$node" ip link show eth0 | grep -q LOWER_UP || return 1
+  done
+}
+wait_until 10 "the bridge forwards on all ${#NODES[@]} ports" links_up
+log "namespaces: nf-hub (br0) + ${NODES[*]/#/nf-}"
+
+# --- installed files --------------------------------------------------------------------------
+# One package root with the programs (as installed, mode 0755), and a tree per node.
+PKG="$FS/pkg"
+mkdir -p "$PKG/usr/bin"
+install -m 0755 "$AGENT" "$PKG/usr/bin/ntpfleet-agent"
+install -m 0755 "$CONTROLLER" "$PKG/usr/bin/ntpfleet-controller"
+install -m 0755 "$CTL" "$PKG/usr/bin/ntpfleetctl"
+ROOTS="$FS/roots"
+for node in "${NODES[@]}"; do
+  r="$ROOTS/$node"
+  mkdir -p "$r/etc/ntpfleet/tls" "$r/var/lib/ntpfleet" "$r/var/lib/ntpfleet-controller" "$r/run/ntpfleet"
+  chmod 0700 "$r/etc/ntpfleet/tls"
+done
+
+# What runs first on a node, inside its namespaces (ENTER ROOT PKG NODE CMD...): its tree over
+# the installed paths, its host name; then the command.
+ENTER="$FS/enter-node.sh"
+cat >"$ENTER" <<'EOF_ENTER'
+set -e
+root=$1 pkg=$2 node=$3
+shift 3
+for p in /usr/bin/ntpfleet-agent /usr/bin/ntpfleet-controller /usr/bin/ntpfleetctl; do
+  mount --bind "$pkg$p" "$p"
+done
+for p in /etc/ntpfleet /var/lib/ntpfleet /var/lib/ntpfleet-controller /run/ntpfleet; do
+  mount --bind "$root$p" "$p"
+done
+hostname "$node"
+exec "$@"
+EOF_ENTER
+# NODE_ARGV for NODE: its network namespace (ip netns exec), its own mount namespace (ip netns
+# exec makes one too; unshare --mount says so explicitly) and UTS namespace. Each of ip, unshare
+# and bash execs the next: the pid start() records is the program's own.
+node_argv() {
+  NODE_ARGV=(ip netns exec "nf-$1" unshare --mount --uts --propagation private --
+    bash "$ENTER" "$ROOTS/$1" "$PKG" "$1")
+}
+# on_node NODE CMD...: CMD on NODE, without CAP_SYS_TIME.
+on_node() {
+  node_argv "$1"
+  shift
+  safe "${NODE_ARGV[@]}" "$@"
+}
+# start_on NODE NAME CMD...: the same in the background (log: $WORK/NAME.log).
+start_on() {
+  node_argv "$1"
+  local name="$2"
+  shift 2
+  start "$name" "${NODE_ARGV[@]}" "$@"
+}
+# |X| < LIMIT (decimal numbers).
+abs_lt() { awk -v x="$1" -v l="$2" 'BEGIN { if (x < 0) x = -x; exit !(x + 0 < l + 0) }'; }
+
+# Certificates (docs/SECURITY.md "Enrolling a fleet"): the CA, the controller (the names agents
+# and ntpfleetctl dial: the server's two addresses and 127.0.0.1), one per node, one viewer.
+CA="$FS/fleet-ca"
+certs() { safe "$CTL" certs "$@" >>"$WORK/certs.log" 2>&1 || fail "ntpfleetctl certs $*"; }
+certs init --dir "$CA"
+certs issue --dir "$CA" --controller "ntp1.fleet.test,${ADDR[ntp1]},$SERVER_DMZ,127.0.0.1"
+for node in "${NODES[@]}"; do
+  certs issue --dir "$CA" --node "$node"
+  install -m 0644 "$CA/ca.pem" "$ROOTS/$node/etc/ntpfleet/tls/ca.pem"
+  install -m 0644 "$CA/$node.pem" "$ROOTS/$node/etc/ntpfleet/tls/$node.pem"
+  install -m 0600 "$CA/$node.key" "$ROOTS/$node/etc/ntpfleet/tls/$node.key"
+done
+install -m 0644 "$CA/ntp1.fleet.test.pem" "$ROOTS/ntp1/etc/ntpfleet/tls/controller.pem"
+install -m 0600 "$CA/ntp1.fleet.test.key" "$ROOTS/ntp1/etc/ntpfleet/tls/controller.key"
+certs issue --dir "$CA" --user vera --role viewer
+
+# derive EXAMPLE OUT SED_SCRIPT CHECK...: OUT is deploy/examples/EXAMPLE edited by SED_SCRIPT;
+# each CHECK is a line (grep -Fx) that must be in the result, so that an example that changed
+# under the test fails here, not in a puzzling way later.
+derive() {
+  local example="$1" out="$2" script="$3" line
+  shift 3
+  sed -e "$script" "$EXAMPLES/$example" >"$out"
+  for line in "$@"; do
+    grep -Fxq -- "$line" "$out" || fail "$example: no line '$line' after adapting it (did the example change?)"
+  done
+}
+derive agent-server.conf "$ROOTS/ntp1/etc/ntpfleet/agent.conf" '
+  /^server ntp[12]\.aliyun\.com iburst$/d
+  s|^restrict 192\.168\.242\.0 mask 255\.255\.255\.0 |restrict 10.77.1.0 mask 255.255.255.0 |
+  /^restrict 10\.77\.1\.0 /a\
+# The DMZ is refused, and told so (KoD DENY) rather than left to time out.\
+restrict 10.77.2.0 mask 255.255.255.0 noserve kod
+  s|/etc/ntpfleet/tls/node\.|/etc/ntpfleet/tls/ntp1.|' \
+  "server 127.127.1.0" "fudge 127.127.1.0 stratum 10" "restrict default ignore" \
+  "restrict 10.77.1.0 mask 255.255.255.0 nomodify notrap nopeer noquery" \
+  "restrict 10.77.2.0 mask 255.255.255.0 noserve kod" "controller 127.0.0.1:7123" \
+  "tls_cert /etc/ntpfleet/tls/ntp1.pem" "tls_key /etc/ntpfleet/tls/ntp1.key" \
+  "tls_ca /etc/ntpfleet/tls/ca.pem" "driftfile /var/lib/ntpfleet/drift"
+if grep -q aliyun "$ROOTS/ntp1/etc/ntpfleet/agent.conf"; then fail "the server still has an internet upstream"; fi
+for node in "${CLIENTS[@]}" "$REFUSED"; do
+  server="${ADDR[ntp1]}"
+  [ "$node" = "$REFUSED" ] && server="$SERVER_DMZ"
+  derive agent-client.conf "$ROOTS/$node/etc/ntpfleet/agent.conf" "
+    s|192\\.168\\.242\\.51|$server|g
+    s|/etc/ntpfleet/tls/node\\.|/etc/ntpfleet/tls/$node.|" \
+    "server $server iburst" "controller $server:7123" "tls_cert /etc/ntpfleet/tls/$node.pem" \
+    "tls_key /etc/ntpfleet/tls/$node.key" "tls_ca /etc/ntpfleet/tls/ca.pem" \
+    "driftfile /var/lib/ntpfleet/drift" "restrict default ignore"
+done
+for node in "${NODES[@]}"; do
+  cp "$ROOTS/$node/etc/ntpfleet/agent.conf" "$WORK/$node-agent.conf" # shown on failure
+  out=$(on_node "$node" /usr/bin/ntpfleet-agent --check-config 2>&1) ||
+    fail "$node: --check-config failed: $out"
+done
+log "configs derived from deploy/examples pass --check-config on every node"
+
+# --- the fleet --------------------------------------------------------------------------------
+# The controller as deploy/systemd/ntpfleet-controller.service starts it (its ExecStart flags).
+start_on ntp1 controller /usr/bin/ntpfleet-controller --listen 0.0.0.0:7123 \
+  --metrics-listen 0.0.0.0:7124 --db /var/lib/ntpfleet-controller/controller.db \
+  --tls-cert /etc/ntpfleet/tls/controller.pem --tls-key /etc/ntpfleet/tls/controller.key \
+  --tls-ca /etc/ntpfleet/tls/ca.pem
+# Quiet: 0.2-0.7 s.
+wait_until 20 "the controller listens" grep -q "listening on 0.0.0.0:7123" "$WORK/controller.log"
+# Agents as deploy/systemd/ntpfleet-agent.service starts them (default config, port 123,
+# control socket), plus the simulated clock.
+for node in "${NODES[@]}"; do
+  start_on "$node" "$node" /usr/bin/ntpfleet-agent --clock=sim --sim-offset="${OFFSET[$node]}"
+done
+# Quiet: 0.2 s for the first, then at once.
+for node in "${NODES[@]}"; do
+  wait_until 20 "$node serves NTP on port 123" grep -q "serving NTP on UDP port 123" "$WORK/$node.log"
+done
+
+# ntpfleetctl on the server node, as an operator would run it there.
+fleetctl() {
+  on_node ntp1 /usr/bin/ntpfleetctl --controller 127.0.0.1:7123 --tls-ca /etc/ntpfleet/tls/ca.pem \
+    --tls-cert "$CA/vera.pem" --tls-key "$CA/vera.key" --color never "$@"
+}
+status_json() { fleetctl status --output json; }
+# Every node connected; ntp1 on its local clock; the clients synchronised; the skew < 1 ms;
+# dmz-1 REFUSED with the reason naming the server's DMZ address and the kiss.
+FLEET_OK='len(d["nodes"]) == 5 and d["connected_count"] == 5
+  and all(conn(n) == "CONNECTED" for n in d["nodes"])
+  and state(named(d, "ntp1")[0]) == "LOCAL_CLOCK"
+  and all(state(named(d, c)[0]) == "SYNCHRONISED" and "deviation" in named(d, c)[0] for c in a[0].split())
+  and dur(d["skew"]) < 0.001
+  and state(named(d, a[1])[0]) == "REFUSED"
+  and named(d, a[1])[0]["status"].get("reason", "").startswith("refused by " + a[2] + ": KoD DENY")'
+fleet_ok() { fleet_is "$FLEET_OK" "${CLIENTS[*]}" "$REFUSED" "$SERVER_DMZ"; }
+# Quiet machine: 4.3-4.6 s after the agents start (3 runs; the clients' iburst, 2 s apart,
+# sets them; dmz-1 is REFUSED at its first request). 60 s: > 12x.
+wait_until 60 "5 nodes connected: ntp1 local clock, ${CLIENTS[*]} synchronised (skew < 1 ms), $REFUSED REFUSED by $SERVER_DMZ" fleet_ok
+fleetctl status | tee "$WORK/status.txt" | sed 's/^/    /'
+json=$(status_json)
+jget '[(n["name"], state(n), n["status"].get("reason", "")) for n in d["nodes"]]' <<<"$json" | sed 's/^/    /'
+
+# The table an operator reads: the refused node's state, and the reason below the table.
+grep -Eq "^$REFUSED +REFUSED " "$WORK/status.txt" || fail "status does not show $REFUSED as REFUSED"
+grep -Fq "$REFUSED: refused by $SERVER_DMZ: KoD DENY" "$WORK/status.txt" ||
+  fail "status does not say who refused $REFUSED"
+for c in "${CLIENTS[@]}"; do
+  grep -Eq "^$c +synchronised " "$WORK/status.txt" || fail "status does not show $c synchronised"
+done
+grep -Eq "^ntp1 +local clock " "$WORK/status.txt" || fail "status does not show ntp1 on its local clock"
+log "ok: ntpfleetctl status on ntp1: ${CLIENTS[*]} synchronised, ntp1 local clock, $REFUSED REFUSED"
+
+# On the refused node, through the default control socket /run/ntpfleet/agent.sock.
+peers_dmz=$(on_node "$REFUSED" /usr/bin/ntpfleetctl peers) || fail "ntpfleetctl peers on $REFUSED failed"
+sed 's/^/    /' <<<"$peers_dmz"
+grep -q "^  $SERVER_DMZ: KoD DENY" <<<"$peers_dmz" || fail "peers on $REFUSED shows no KoD DENY from $SERVER_DMZ"
+grep -Eq "^ ${SERVER_DMZ//./\\.} +\.DENY\. +16 u " <<<"$peers_dmz" || fail "peers on $REFUSED: the row of $SERVER_DMZ does not show refid .DENY. at stratum 16"
+requests=$(on_node "$REFUSED" /usr/bin/ntpfleetctl peers --output json |
+  jget 'd["peers"][0].get("counters", {}).get("requests", 0)')
+[ "$requests" = 1 ] || fail "$REFUSED sent $requests requests to the server that refused it; expected 1 (a refused source is not asked again)"
+[ -S "$ROOTS/$REFUSED/run/ntpfleet/agent.sock" ] || fail "no control socket at /run/ntpfleet/agent.sock on $REFUSED"
+log "ok: $REFUSED: KoD DENY from $SERVER_DMZ in peers; asked once, then stopped"
+
+# ---------------------------------------------------------------------------------------------
+# DOCTOR (issue #12 item 4; the integrator enables this once `ntpfleetctl doctor` is merged):
+# on the refused node, doctor must print a FAIL line saying the upstream refused it. The server
+# answers a refused address with at most one KoD DENY per 8 s, and the agent got one at start-up:
+# doctor's own query (from the same address) within those 8 s meets silence, and its line says
+# "no reply ... the agent: KoD DENY ..." instead of "refused by the server (KoD DENY)". So wait
+# (a condition, not a sleep) until the agent's kiss is 8.5 s old first:
+#   kiss_aged() { on_node "$REFUSED" /usr/bin/ntpfleetctl peers --output json | jcheck 'dur(d["peers"][0]["when"]) >= 8.5'; }
+#   wait_until 60 "the server's DENY to $REFUSED is 8.5 s old" kiss_aged
+#   rc=0; out=$(on_node "$REFUSED" /usr/bin/ntpfleetctl doctor 2>&1) || rc=$?
+#   sed 's/^/    /' <<<"$out"
+#   [ "$rc" != 0 ] || fail "doctor on $REFUSED exits 0"
+#   grep -E "^FAIL +upstream $SERVER_DMZ: .*refused" <<<"$out" || fail "doctor on $REFUSED: no FAIL line saying $SERVER_DMZ refused it"
+# and on a synchronised client no FAIL line about its upstream:
+#   out=$(on_node node-a /usr/bin/ntpfleetctl doctor 2>&1) || true
+#   ! grep -E "^FAIL +upstream" <<<"$out" || fail "doctor on node-a: a FAIL upstream line"
+# (doctor.cc's state names need a case for SYNC_STATE_REFUSED: "refused by its servers".)
+# ---------------------------------------------------------------------------------------------
+
+# ntpdig (NTPsec) from a client's namespace gets the server's time; from the DMZ it does not.
+# One exchange is only as exact as its round trip: a measurement whose own bound is too wide
+# to judge 2 ms is taken again (up to 5 times), as in tests/interop.
+for _ in 1 2 3 4 5; do
+  rc=0
+  on_node node-a timeout 20 "$NTPDIG" -j -t 2 "${ADDR[ntp1]}" >"$WORK/dig-node-a.out" 2>"$WORK/dig-node-a.err" || rc=$?
+  sed 's/^/    /' "$WORK/dig-node-a.out" "$WORK/dig-node-a.err"
+  [ "$rc" = 0 ] || fail "ntpdig on node-a got no time from ${ADDR[ntp1]}"
+  bound=$(sed -n 's/.*"precision":\([0-9.]*\).*/\1/p' "$WORK/dig-node-a.out")
+  abs_lt "$bound" 0.002 && break
+done
+grep -q '"stratum":10,"leap":"no-leap"' "$WORK/dig-node-a.out" || fail "ntpdig: ntp1 does not serve stratum 10, no-leap"
+offset=$(sed -n 's/.*"offset":\([-0-9.]*\).*/\1/p' "$WORK/dig-node-a.out")
+abs_lt "$offset" 0.002 || fail "ntpdig on node-a sees ntp1 at $offset s; its simulated clock started at true time"
+log "ok: ntpdig on node-a: ntp1 at $offset s, stratum 10"
+rc=0
+on_node "$REFUSED" timeout 20 "$NTPDIG" -j -t 2 "$SERVER_DMZ" >"$WORK/dig-dmz.out" 2>"$WORK/dig-dmz.err" || rc=$?
+sed 's/^/    /' "$WORK/dig-dmz.out" "$WORK/dig-dmz.err"
+[ "$rc" != 0 ] || fail "ntpdig on $REFUSED got a time from $SERVER_DMZ, which refuses the DMZ"
+if grep -q '"offset"' "$WORK/dig-dmz.out"; then fail "ntpdig on $REFUSED printed an offset"; fi
+log "ok: ntpdig on $REFUSED gets no time (exit $rc)"
+
+# The drift file is where the package puts it once the agent writes it (on a clean exit at the
+# latest); the controller's database where its unit puts it.
+[ -s "$ROOTS/ntp1/var/lib/ntpfleet-controller/controller.db" ] || fail "no controller database in /var/lib/ntpfleet-controller"
+for node in "${NODES[@]}"; do alive "$node" || fail "$node died"; done
+alive controller || fail "the controller died"
+stop node-a
+[ -s "$ROOTS/node-a/var/lib/ntpfleet/drift" ] || fail "node-a wrote no drift file to /var/lib/ntpfleet/drift"
+log "ok: node-a's drift file in /var/lib/ntpfleet: $(cat "$ROOTS/node-a/var/lib/ntpfleet/drift")"
+log "PASS in $((SECONDS - T0)) s"
