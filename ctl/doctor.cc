@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -60,6 +61,8 @@ std::string StateName(v1::SyncState s) {
       return "holdover";
     case v1::SYNC_STATE_LOCAL_CLOCK:
       return "serving its local clock";
+    case v1::SYNC_STATE_REFUSED:
+      return "refused by its servers";
     default:
       return "state unknown";
   }
@@ -109,6 +112,20 @@ CheckLine Line(CheckLevel level, std::string check, std::string found,
                std::string fix = "") {
   return CheckLine{level, std::move(check), std::move(found), std::move(fix)};
 }
+
+// The agent got KoD DENY or RSTR from this upstream (`peers` refid .DENY.).
+bool AgentWasRefused(const UpstreamFacts& u) {
+  if (!u.agent_view.has_value()) return false;
+  const std::string& r = u.agent_view->refid();
+  return r == "DENY" || r == "RSTR" || r == ".DENY." || r == ".RSTR.";
+}
+
+constexpr char kRefusedFix[] =
+    "on the server, allow this node's address before any catch-all, "
+    "without `ignore`, `noserve` or `notrust`: e.g. `restrict "
+    "192.168.0.0 mask 255.255.0.0 nomodify notrap nopeer noquery`; "
+    "then restart this node's agent (it stops asking a server that "
+    "sent DENY)";
 
 CheckLine CheckOneUpstream(const UpstreamFacts& u) {
   const std::string check = absl::StrCat("upstream ", u.name);
@@ -161,11 +178,7 @@ CheckLine CheckOneUpstream(const UpstreamFacts& u) {
                     "\"unsynchronised\" or \"unreachable\")",
                     at, p.kiss_code),
                 u),
-            "on the server, allow this node's address before any catch-all, "
-            "without `ignore`, `noserve` or `notrust`: e.g. `restrict "
-            "192.168.0.0 mask 255.255.0.0 nomodify notrap nopeer noquery`; "
-            "then restart this node's agent (it stops asking a server that "
-            "sent DENY)");
+            kRefusedFix);
       }
       if (p.kiss_code == "RATE") {
         return Line(
@@ -198,6 +211,26 @@ CheckLine CheckOneUpstream(const UpstreamFacts& u) {
           "`fudge 127.127.1.0 stratum 10`), and wait until `ntpfleetctl "
           "peers` on it shows '*' (or `ntpq -p` on an ntpd server)");
     case ProbeOutcome::kNoReply:
+      // The agent was refused (KoD DENY/RSTR; `peers` shows refid .DENY.)
+      // and the server kisses an address at most once per interval (8 s for
+      // ntpfleet, ntpd's `discard` interval), so doctor's own query from the
+      // same address may meet silence: the agent's kiss is the answer.
+      if (AgentWasRefused(u)) {
+        return Line(
+            CheckLevel::kFail, check,
+            WithAgentView(
+                absl::StrFormat(
+                    "refused by the server%s (KoD %s to the agent; doctor's "
+                    "own query got no reply, as a server kisses an address "
+                    "at most once per interval): its `restrict` rules deny "
+                    "this node (the server is up; this is not "
+                    "\"unsynchronised\" or \"unreachable\")",
+                    at,
+                    absl::StrContains(u.agent_view->refid(), "RSTR") ? "RSTR"
+                                                                     : "DENY"),
+                u),
+            kRefusedFix);
+      }
       return Line(
           CheckLevel::kFail, check,
           WithAgentView(absl::StrFormat("no reply%s to doctor's query in %s",
@@ -732,8 +765,11 @@ CheckLine CheckFirewall(const DoctorFacts& f) {
   bool loopback_answers = false;
   std::vector<std::string> silent_local;
   std::vector<std::string> answered_local;
+  std::vector<std::string> by_design;
   for (const LocalServeProbe& p : f.firewall.local) {
-    if (p.answered) {
+    if (!p.answered && p.refused_by_restrict) {
+      by_design.push_back(p.address);
+    } else if (p.answered) {
       answered_local.push_back(p.address);
       if (p.loopback) loopback_answers = true;
     } else {
@@ -765,7 +801,8 @@ CheckLine CheckFirewall(const DoctorFacts& f) {
   std::vector<std::string> dropped;
   std::vector<std::string> unknown;
   for (const UpstreamFacts& u : f.upstreams) {
-    if (u.probe.outcome != ProbeOutcome::kNoReply) continue;
+    if (u.probe.outcome != ProbeOutcome::kNoReply || AgentWasRefused(u))
+      continue;  // a refusal is the upstream line's FAIL, not a firewall
     if (!u.serving_evidence.empty()) {
       dropped.push_back(absl::StrCat(
           u.name, " (", absl::StrJoin(u.serving_evidence, "; "), ")"));
@@ -803,6 +840,11 @@ CheckLine CheckFirewall(const DoctorFacts& f) {
   if (!answered_local.empty()) {
     absl::StrAppend(&found, ": this agent answers on ",
                     absl::StrJoin(answered_local, ", "));
+  }
+  if (!by_design.empty()) {
+    absl::StrAppend(&found, answered_local.empty() ? ": " : "; ",
+                    "its restrict rules do not serve ",
+                    absl::StrJoin(by_design, ", "));
   }
   return Line(CheckLevel::kOk, check, found);
 }

@@ -209,6 +209,10 @@ struct LocalServeProbe {
   std::string address;  // "127.0.0.1:123", "10.0.0.1:123"
   bool loopback = false;
   bool answered = false;
+  // This node's own `restrict` rules ignore or refuse to serve the address
+  // (a client's `restrict default ignore`): its silence is by design, not a
+  // firewall.
+  bool refused_by_restrict = false;
 };
 struct FirewallFacts {
   std::vector<LocalServeProbe> local;

@@ -45,6 +45,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "agent/clock/drift_file.h"
+#include "agent/config/access_list.h"
 #include "agent/config/config.h"
 #include "agent/config/config_file.h"
 #include "agent/net/port_owner.h"
@@ -1224,6 +1225,7 @@ absl::StatusOr<DoctorFacts> GatherFacts(const GatherOptions& o) {
     f.local_clock_stratum = cfg.local_clock->stratum;
 
   // 8. On a serving node: its own server on each address it serves on.
+  const ntp::AccessList access = config::ToAccessList(cfg.restrictions);
   std::vector<absl::StatusOr<Target>> local_targets;
   std::vector<bool> local_loopback;
   if (f.agent.running && f.agent.status.has_value() &&
@@ -1257,6 +1259,14 @@ absl::StatusOr<DoctorFacts> GatherFacts(const GatherOptions& o) {
     lp.answered = r.outcome == ProbeOutcome::kAnswered ||
                   r.outcome == ProbeOutcome::kUnsynchronised ||
                   r.outcome == ProbeOutcome::kKissOfDeath;
+    // The query to our own address comes from that address: does our own
+    // restrict list serve it?
+    const std::string host = lp.address.substr(0, lp.address.rfind(':'));
+    if (absl::StatusOr<ntp::IpAddress> ip = ntp::IpAddress::Parse(host);
+        ip.ok()) {
+      const uint32_t flags = access.Lookup(*ip);
+      lp.refused_by_restrict = (flags & (ntp::kIgnore | ntp::kNoServe)) != 0;
+    }
     f.firewall.local.push_back(lp);
   }
 

@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/clock/drift_file.h"
+#include "agent/config/access_list.h"
 #include "agent/config/config_file.h"
 #include "agent/ntp/access.h"
 #include "agent/ntp/timestamp.h"
@@ -46,51 +47,6 @@ absl::Time RealNow() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return absl::TimeFromTimespec(ts);
-}
-
-// The configured restrict rules as the server's access list.
-ntp::AccessList ToAccessList(const std::vector<config::RestrictRule>& rules) {
-  using config::RestrictFlag;
-  ntp::AccessList list;
-  for (const config::RestrictRule& r : rules) {
-    uint32_t flags = 0;
-    const std::pair<RestrictFlag, uint32_t> map[] = {
-        {RestrictFlag::kIgnore, ntp::kIgnore},
-        {RestrictFlag::kNoModify, ntp::kNoModify},
-        {RestrictFlag::kNoQuery, ntp::kNoQuery},
-        {RestrictFlag::kNoTrap, ntp::kNoTrap},
-        {RestrictFlag::kNoPeer, ntp::kNoPeer},
-        {RestrictFlag::kNoTrust, ntp::kNoTrust},
-        {RestrictFlag::kKod, ntp::kKod},
-        {RestrictFlag::kLimited, ntp::kLimited},
-        {RestrictFlag::kNoServe, ntp::kNoServe},
-    };
-    for (const auto& [from, to] : map) {
-      if (r.Has(from)) flags |= to;
-    }
-    auto add = [&](bool v6) {
-      ntp::AccessRule rule;
-      rule.address.v6 = v6;
-      rule.flags = flags;
-      if (r.is_default) {
-        rule.prefix_length = 0;
-      } else {
-        std::copy(r.address.begin(), r.address.end(),
-                  rule.address.octets.begin());
-        ntp::IpAddress mask;
-        mask.v6 = v6;
-        std::copy(r.mask.begin(), r.mask.end(), mask.octets.begin());
-        // The parser accepts only contiguous masks.
-        size_t prefix = rule.address.bits();
-        (void)ntp::AccessList::MaskToPrefix(mask, &prefix);
-        rule.prefix_length = prefix;
-      }
-      list.Add(rule);
-    };
-    if (r.family != config::AddressFamily::kIpv6) add(false);
-    if (r.family != config::AddressFamily::kIpv4) add(true);
-  }
-  return list;
 }
 
 // log2 of the smallest step the clock is read in (RFC 5905 precision), at least
@@ -432,7 +388,7 @@ absl::Status AgentLoop::Init() {
       listen.push_back(v6);
     }
     const int threads = std::max(1, cfg.server_threads);
-    const ntp::AccessList access = ToAccessList(cfg.restrictions);
+    const ntp::AccessList access = config::ToAccessList(cfg.restrictions);
     for (size_t i = 0; i < listen.size(); ++i) {
       Endpoint at = listen[i];
       if (server_port_ != 0)

@@ -289,6 +289,23 @@ TEST(DoctorTest, NoReplyFailsWithTheAgentsReason) {
                              HasSubstr("the agent: no reply")));
 }
 
+// A server kisses an address at most once per interval: the agent got the
+// DENY, doctor's own query from the same address got silence. Still refused.
+TEST(DoctorTest, NoReplyAfterTheAgentWasDeniedFailsAsRefused) {
+  DoctorFacts f = Healthy();
+  f.upstreams[0].probe = ProbeResult{};
+  f.upstreams[0].probe.outcome = ProbeOutcome::kNoReply;
+  f.upstreams[0].probe.timeout = absl::Seconds(2);
+  f.upstreams[0].agent_view->set_refid("DENY");
+  f.upstreams[0].agent_view->set_unusable_reason(
+      "KoD DENY: the server refuses to serve us; stopped querying it");
+  const CheckLine l = CheckUpstreams(f)[0];
+  EXPECT_EQ(l.level, CheckLevel::kFail);
+  EXPECT_THAT(l.found, AllOf(HasSubstr("refused by the server"),
+                             HasSubstr("KoD DENY to the agent")));
+  EXPECT_THAT(l.fix, HasSubstr("restrict"));
+}
+
 TEST(DoctorTest, UnresolvedNameFails) {
   DoctorFacts f = Healthy();
   f.upstreams[0].probe = ProbeResult{};
@@ -506,6 +523,27 @@ TEST(DoctorTest, ServerNodeAnsweringEverywhereIsOk) {
   DoctorFacts f = Healthy();
   f.firewall.local = {{"127.0.0.1:123", true, true},
                       {"10.0.0.1:123", false, true}};
+  EXPECT_EQ(CheckFirewall(f).level, CheckLevel::kOk);
+}
+
+// A client's `restrict default ignore` keeps its own fleet address silent by
+// design: not a firewall.
+TEST(DoctorTest, AddressOurOwnRestrictRefusesIsNotAFirewall) {
+  DoctorFacts f = Healthy();
+  f.firewall.local = {{"127.0.0.1:123", true, true},
+                      {"10.0.0.1:123", false, false, true}};
+  const CheckLine l = CheckFirewall(f);
+  EXPECT_EQ(l.level, CheckLevel::kOk);
+  EXPECT_THAT(l.found, HasSubstr("restrict rules do not serve 10.0.0.1:123"));
+}
+
+// A refused upstream is the upstream line's FAIL, not a firewall suspicion.
+TEST(DoctorTest, RefusedUpstreamIsNotAFirewallSuspect) {
+  DoctorFacts f = Healthy();
+  f.upstreams[0].probe = ProbeResult{};
+  f.upstreams[0].probe.outcome = ProbeOutcome::kNoReply;
+  f.upstreams[0].agent_view->set_refid("DENY");
+  f.firewall.evidence_error = "the controller did not list the fleet";
   EXPECT_EQ(CheckFirewall(f).level, CheckLevel::kOk);
 }
 

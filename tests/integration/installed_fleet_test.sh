@@ -318,22 +318,19 @@ requests=$(on_node "$REFUSED" /usr/bin/ntpfleetctl peers --output json |
 log "ok: $REFUSED: KoD DENY from $SERVER_DMZ in peers; asked once, then stopped"
 
 # ---------------------------------------------------------------------------------------------
-# DOCTOR (issue #12 item 4; the integrator enables this once `ntpfleetctl doctor` is merged):
-# on the refused node, doctor must print a FAIL line saying the upstream refused it. The server
-# answers a refused address with at most one KoD DENY per 8 s, and the agent got one at start-up:
-# doctor's own query (from the same address) within those 8 s meets silence, and its line says
-# "no reply ... the agent: KoD DENY ..." instead of "refused by the server (KoD DENY)". So wait
-# (a condition, not a sleep) until the agent's kiss is 8.5 s old first:
-#   kiss_aged() { on_node "$REFUSED" /usr/bin/ntpfleetctl peers --output json | jcheck 'dur(d["peers"][0]["when"]) >= 8.5'; }
-#   wait_until 60 "the server's DENY to $REFUSED is 8.5 s old" kiss_aged
-#   rc=0; out=$(on_node "$REFUSED" /usr/bin/ntpfleetctl doctor 2>&1) || rc=$?
-#   sed 's/^/    /' <<<"$out"
-#   [ "$rc" != 0 ] || fail "doctor on $REFUSED exits 0"
-#   grep -E "^FAIL +upstream $SERVER_DMZ: .*refused" <<<"$out" || fail "doctor on $REFUSED: no FAIL line saying $SERVER_DMZ refused it"
-# and on a synchronised client no FAIL line about its upstream:
-#   out=$(on_node node-a /usr/bin/ntpfleetctl doctor 2>&1) || true
-#   ! grep -E "^FAIL +upstream" <<<"$out" || fail "doctor on node-a: a FAIL upstream line"
-# (doctor.cc's state names need a case for SYNC_STATE_REFUSED: "refused by its servers".)
+# doctor on the refused node: a FAIL line saying the upstream refused it (the agent's KoD DENY;
+# doctor's own query from the same address may meet silence, as the server kisses an address at
+# most once per 8 s, and doctor then reports the agent's kiss); exit 3.
+rc=0; out=$(on_node "$REFUSED" /usr/bin/ntpfleetctl doctor 2>&1) || rc=$?
+sed 's/^/    /' <<<"$out"
+[ "$rc" = 3 ] || fail "doctor on $REFUSED exits $rc, expected 3 (a check failed)"
+grep -Eq "^FAIL +upstream ${SERVER_DMZ//./\\.}: .*refused by the server" <<<"$out" ||
+  fail "doctor on $REFUSED: no FAIL line saying $SERVER_DMZ refused it"
+# ... and on a synchronised client, its upstream is OK.
+out=$(on_node node-a /usr/bin/ntpfleetctl doctor 2>&1) || true
+sed 's/^/    /' <<<"$out"
+grep -Eq "^OK +upstream ${ADDR[ntp1]//./\\.}: answers" <<<"$out" || fail "doctor on node-a: its upstream is not OK"
+log "ok: doctor on $REFUSED says refused by $SERVER_DMZ; on node-a the upstream is OK"
 # ---------------------------------------------------------------------------------------------
 
 # ntpdig (NTPsec) from a client's namespace gets the server's time; from the DMZ it does not.
