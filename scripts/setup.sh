@@ -24,6 +24,7 @@ PACKAGES=(
   libclang-rt-14-dev     # clang's fuzzer/sanitizer runtimes
   util-linux             # setpriv: tests run without CAP_SYS_TIME
   iproute2               # ip netns for tests that need their own hosts
+  nftables               # a firewall inside the installed-fleet test's namespaces (doctor's check)
   openssl                # certificates for the TLS tests
   sqlite3                # the integration tests read the controller's database
   bc                     # arithmetic in the demo script

@@ -355,6 +355,34 @@ sed 's/^/    /' "$WORK/dig-dmz.out" "$WORK/dig-dmz.err"
 if grep -q '"offset"' "$WORK/dig-dmz.out"; then fail "ntpdig on $REFUSED printed an offset"; fi
 log "ok: ntpdig on $REFUSED gets no time (exit $rc)"
 
+# doctor's firewall check (item 4), with a real firewall: nftables rules in ntp1's namespace.
+# 1. ntp1 drops NTP from node-c only: doctor on node-c (with the viewer certificate, so that it
+#    can ask the controller whether ntp1 answers others) says its NTP is dropped, not that the
+#    server is down.
+NFT=$(command -v nft) || fail "nft (Debian's nftables) is not installed: scripts/setup.sh installs it"
+on_node ntp1 "$NFT" add table inet nftest || fail "nft: cannot add a table in ntp1's namespace"
+on_node ntp1 "$NFT" add chain inet nftest input '{ type filter hook input priority 0; policy accept; }' ||
+  fail "nft: cannot add the input chain"
+on_node ntp1 "$NFT" add rule inet nftest input ip saddr "${ADDR[node-c]}" udp dport 123 drop ||
+  fail "nft: cannot add the drop rule"
+rc=0; out=$(on_node node-c /usr/bin/ntpfleetctl doctor --tls-cert "$CA/vera.pem" \
+  --tls-key "$CA/vera.key" --tls-ca "$CA/ca.pem" 2>&1) || rc=$?
+sed 's/^/    /' <<<"$out"
+[ "$rc" = 3 ] || fail "doctor on node-c behind the firewall exits $rc, expected 3"
+grep -Eq "^FAIL +firewall: no reply from ${ADDR[ntp1]//./\\.} .*although it answers others" <<<"$out" ||
+  fail "doctor on node-c: no FAIL firewall line saying ${ADDR[ntp1]} answers others"
+log "ok: doctor on node-c: NTP to ${ADDR[ntp1]} dropped although it answers others"
+# 2. ntp1 drops NTP to its fleet address: doctor on ntp1 sees its agent answer on loopback only.
+on_node ntp1 "$NFT" add rule inet nftest input ip daddr "${ADDR[ntp1]}" udp dport 123 drop ||
+  fail "nft: cannot add the second drop rule"
+rc=0; out=$(on_node ntp1 /usr/bin/ntpfleetctl doctor 2>&1) || rc=$?
+sed 's/^/    /' <<<"$out"
+[ "$rc" = 3 ] || fail "doctor on ntp1 behind its own firewall exits $rc, expected 3"
+grep -Eq "^FAIL +firewall: this agent answers on .*127\.0\.0\.1:123.* but not on ${ADDR[ntp1]//./\\.}:123" <<<"$out" ||
+  fail "doctor on ntp1: no FAIL firewall line for ${ADDR[ntp1]}:123"
+on_node ntp1 "$NFT" delete table inet nftest || fail "nft: cannot delete the test table"
+log "ok: doctor on ntp1: answers on loopback but not on ${ADDR[ntp1]}:123"
+
 # The drift file is where the package puts it once the agent writes it (on a clean exit at the
 # latest); the controller's database where its unit puts it.
 [ -s "$ROOTS/ntp1/var/lib/ntpfleet-controller/controller.db" ] || fail "no controller database in /var/lib/ntpfleet-controller"
