@@ -34,6 +34,7 @@
 #include "agent/ntp/timestamp.h"
 #include "agent/report/status_proto.h"
 #include "common/log.h"
+#include "common/version.h"
 
 namespace ntpfleet::net {
 namespace {
