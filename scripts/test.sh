@@ -37,10 +37,12 @@ bazel test --keep_going --build_event_json_file="$events/main.json" //... || sta
 
 # The same tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang; leaks too).
 # Not the interop tests (third-party daemons beside the same agent code the integration tests
-# already cover) nor the benchmark smoke tests (tooling, timing-bound, run exclusively).
-echo "== bazel test --config=asan //... -- -//tests/interop/... -//bench/... (ASan + UBSan)"
+# already cover), nor the benchmark smoke tests (tooling, timing-bound, run exclusively), nor
+# the packages and their tests (-c opt binaries, which a sanitizer build would only rebuild).
+echo "== bazel test --config=asan //... -- -//tests/interop/... -//bench/... -//tests/packaging/... -//packaging/... -//:packages (ASan + UBSan)"
 bazel test --config=asan --keep_going --build_event_json_file="$events/asan.json" \
-  -- //... -//tests/interop/... -//bench/... || status=1
+  -- //... -//tests/interop/... -//bench/... -//tests/packaging/... -//packaging/... -//:packages ||
+  status=1
 
 echo "== bazel test --config=fuzz //tests/fuzz/... (libFuzzer, ${FUZZ_SECONDS} s per target)"
 bazel test --config=fuzz --keep_going --test_env=FUZZ_SECONDS="$FUZZ_SECONDS" \
