@@ -32,6 +32,8 @@ PACKAGES=(
   lintian                # the .deb packages' check (tests/packaging)
   binutils               # strip, readelf: the packages' binaries and their test
   man-db                 # man --warnings: lintian's check of the man pages
+  adduser                # the .debs' maintainer scripts (their test installs them)
+  systemd                # systemd-analyze verify: the units' check (tests/packaging); starts nothing
 )
 
 missing=()

@@ -236,7 +236,9 @@ if [ "$START" = 1 ]; then
   if grep -q '^[^#]*ntp-server\.invalid' /etc/ntpfleet/agent.conf; then
     die "--start: /etc/ntpfleet/agent.conf still names the placeholder ntp-server.invalid; edit it first"
   fi
-  run "$SBIN/ntpfleet-agent" --check-config --config /etc/ntpfleet/agent.conf >/dev/null
+  echo "+ $SBIN/ntpfleet-agent --check-config --config /etc/ntpfleet/agent.conf >/dev/null"
+  "$SBIN/ntpfleet-agent" --check-config --config /etc/ntpfleet/agent.conf >/dev/null ||
+    die "--start: /etc/ntpfleet/agent.conf has an error (above); nothing was started"
   run systemctl enable --now ntpfleet-agent.service
   if [ "$WITH_CONTROLLER" = 1 ]; then run systemctl enable --now ntpfleet-controller.service; fi
 else

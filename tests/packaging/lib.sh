@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the packaging tests (sourced by each *_test.sh).
 #
 # Installing a package runs its maintainer scripts as root: they create users, chown
@@ -23,7 +24,6 @@ set -euo pipefail
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export LC_ALL=C
 
-TEST_NAME="$(basename "$0" .sh)"
 FAILURES=0
 CHECKS=0
 
@@ -58,9 +58,15 @@ finish() {
   [ "$FAILURES" = 0 ] && [ "$CHECKS" -gt 0 ]
 }
 
+# What the tests could change on the host if the throwaway roots leaked: the user databases, and
+# every trace of ntpfleet's packages. (Not all of dpkg's status file: an unrelated apt-get on the
+# machine meanwhile would change it.)
 host_state() {
-  sha256sum /etc/passwd /etc/group /etc/shadow /var/lib/dpkg/status 2>/dev/null
-  ls -d /etc/ntpfleet /var/lib/ntpfleet /etc/systemd/system/ntpfleet-* 2>/dev/null || true
+  sha256sum /etc/passwd /etc/group /etc/shadow 2>/dev/null
+  dpkg-query -W -f='${Package} ${Status}\n' 'ntpfleet*' 2>/dev/null || true
+  ls -d /etc/ntpfleet /var/lib/ntpfleet /etc/systemd/system/ntpfleet-* /lib/systemd/system/ntpfleet-* \
+    /usr/lib/systemd/system/ntpfleet-* /usr/sbin/ntpfleet-* /usr/bin/ntpfleetctl /usr/local/sbin/ntpfleet-* \
+    /var/lib/rpm/Packages /var/lib/rpm/rpmdb.sqlite 2>/dev/null || true
 }
 
 # pkgtest_init "$@": see the top of this file. The test's arguments are passed on unchanged.
@@ -84,7 +90,7 @@ pkgtest_init() {
       diff <(echo "$before") <(echo "$after") || true
       exit 1
     fi
-    echo "ok: the host is unchanged (passwd, group, shadow, dpkg status, /etc/ntpfleet)"
+    echo "ok: the host is unchanged (passwd, group, shadow; no ntpfleet package, file or rpm database)"
     exit "$rc"
   fi
   WORK="$NTPFLEET_PKGTEST_WORK"
@@ -108,6 +114,7 @@ new_root() {
   mkdir -p "$d/upper" "$d/work" "$d/root"
   mount -t overlay overlay -o "lowerdir=/,upperdir=$d/upper,workdir=$d/work" "$d/root"
   ROOT=$d/root
+  # shellcheck disable=SC2034  # used by the tests (the overlay's writes)
   UPPER=$d/upper
   mount -t proc proc "$ROOT/proc"
   mount --rbind /dev "$ROOT/dev"

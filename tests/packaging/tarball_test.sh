@@ -78,13 +78,20 @@ if [ "$STATIC" = --static ]; then
   check "the empty root holds only the three binaries and agent.conf" \
     [ "$(ls -A "$E" | sort | tr '\n' ' ')" = "agent.conf ntpfleet-agent ntpfleet-controller ntpfleetctl " ]
   for b in ntpfleet-agent ntpfleet-controller ntpfleetctl; do
-    out=$(chroot "$E" "/$b" --help 2>&1) && [ -n "$out" ] && ok "$b --help in the empty root" ||
-      { fail "$b --help in the empty root"; echo "$out" | head -5 | sed 's/^/    /'; }
+    if out=$(chroot "$E" "/$b" --help 2>&1) && [ -n "$out" ]; then
+      ok "$b --help in the empty root"
+    else
+      fail "$b --help in the empty root"
+      echo "$out" | head -5 | sed 's/^/    /'
+    fi
   done
-  out=$(chroot "$E" /ntpfleet-agent --check-config --config /agent.conf 2>&1) &&
-    [[ "$out" == *"# ntpfleet effective configuration"* ]] &&
-    ok "ntpfleet-agent --check-config in the empty root" ||
-    { fail "ntpfleet-agent --check-config in the empty root"; echo "$out" | head -5 | sed 's/^/    /'; }
+  if out=$(chroot "$E" /ntpfleet-agent --check-config --config /agent.conf 2>&1) &&
+    [[ "$out" == *"# ntpfleet effective configuration"* ]]; then
+    ok "ntpfleet-agent --check-config in the empty root"
+  else
+    fail "ntpfleet-agent --check-config in the empty root"
+    echo "$out" | head -5 | sed 's/^/    /'
+  fi
 else
   echo "NOT CHECKED: static binaries, --help and --check-config in an empty root (packaging/static.bzl"
   echo "             still names the dynamic targets; the checks turn on when it names the -static ones)"
