@@ -5,6 +5,7 @@
 
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "common/version.h"
 
 namespace ntpfleet {
 
@@ -16,6 +17,13 @@ DashedFlags::DashedFlags(int argc, char** argv) {
     return absl::EndsWith(file, "main.cc");
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
+  // --version prints "ntpfleet-agent 0.1.0": the version in //:VERSION, which
+  // the packages (packaging/) carry too.
+  std::string program = argc > 0 ? argv[0] : "ntpfleet";
+  program = program.substr(program.rfind('/') + 1);
+  usage.version_string = [program] {
+    return program + " " + NTPFLEET_VERSION + "\n";
+  };
   absl::SetFlagsUsageConfig(usage);
   bool rest = false;
   for (int i = 0; i < argc; ++i) {

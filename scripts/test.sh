@@ -37,11 +37,14 @@ bazel test --keep_going --build_event_json_file="$events/main.json" //... || sta
 
 # The same tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang; leaks too).
 # Not the interop tests (third-party daemons beside the same agent code the integration tests
-# already cover) nor the benchmark smoke tests (tooling, timing-bound, run exclusively), nor the
-# static binaries' test (a fully static link cannot take the sanitizers' runtimes).
-echo "== bazel test --config=asan //... -- -//tests/interop/... -//bench/... -//tests/static/... (ASan + UBSan)"
+# already cover), nor the benchmark smoke tests (tooling, timing-bound, run exclusively), nor
+# the packages and their tests (-c opt binaries, which a sanitizer build would only rebuild), nor
+# the static binaries' test (a fully static link cannot take the sanitizers' runtimes).
+ASAN_EXCLUDE=(-//tests/interop/... -//bench/... -//tests/packaging/... -//packaging/... -//:packages
+  -//tests/static/...)
+echo "== bazel test --config=asan //... -- ${ASAN_EXCLUDE[*]} (ASan + UBSan)"
 bazel test --config=asan --keep_going --build_event_json_file="$events/asan.json" \
-  -- //... -//tests/interop/... -//bench/... -//tests/static/... || status=1
+  -- //... "${ASAN_EXCLUDE[@]}" || status=1
 
 echo "== bazel test --config=fuzz //tests/fuzz/... (libFuzzer, ${FUZZ_SECONDS} s per target)"
 bazel test --config=fuzz --keep_going --test_env=FUZZ_SECONDS="$FUZZ_SECONDS" \

@@ -35,6 +35,7 @@
 #include "agent/report/status_proto.h"
 #include "common/local_users.h"
 #include "common/log.h"
+#include "common/version.h"
 
 namespace ntpfleet::net {
 namespace {

@@ -8,7 +8,8 @@ Optimised builds (`-c opt`: what is deployed and benchmarked) link the libraries
 from Debian's static archives (`pkg-config --static`), so that a binary carries only the code it
 uses and the dynamic loader does not resolve tens of thousands of symbols at start-up: the
 agent's resident memory drops from 19 to about 14 MiB (docs/BUILDING.md). Other builds (tests, fuzzing)
-link the shared libraries, which is faster.
+link the shared libraries, which is faster, and so do -c opt builds with
+--//third_party/system:link_shared (the .deb packages: :opt_shared there).
 """
 
 # Linked from the shared library even in static builds: the C runtime's own libraries.
@@ -89,6 +90,7 @@ def _system_libs_impl(rctx):
         if static:
             linked = _static_linkopts(_pkg_config_flags(rctx, pkg_config, modules, extra, True))
             build.append("    linkopts = select({")
+            build.append('        "@//third_party/system:opt_shared": %s,' % repr(shared))
             build.append('        "@//third_party/system:opt": %s,' % repr(linked))
             build.append('        "//conditions:default": %s,' % repr(shared))
             build.append("    }),")

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds ntpfleet's seven packages offline into dist/ (docs/INSTALL.md says how to install them):
+#   ntpfleet-agent_VERSION_amd64.deb, ntpfleet-controller_VERSION_amd64.deb,
+#   ntpfleetctl_VERSION_amd64.deb                    Debian 12 (shared libraries; lintian clean)
+#   ntpfleet-agent-VERSION-1.x86_64.rpm, ...        RHEL/CentOS 7 and later (static binaries)
+#   ntpfleet-VERSION-linux-x86_64.tar.gz            static binaries, units, install.sh
+# VERSION is the top-level VERSION file. One Bazel command builds them (//:packages, see
+# packaging/BUILD); this script only copies them out under their versioned names.
+#
+#   scripts/package.sh               # needs what scripts/setup.sh installs (rpm included)
+#   DIST=/tmp/out scripts/package.sh
+#
+# The clock of this machine is never touched: Bazel runs without CAP_SYS_TIME, as in
+# scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cap_sys_time_bounded() {
+  local bnd
+  bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+  (( (0x$bnd >> 25) & 1 ))
+}
+if [ "$(id -u)" = 0 ] && cap_sys_time_bounded && [ -z "${NTPFLEET_NO_SYS_TIME:-}" ]; then
+  NTPFLEET_NO_SYS_TIME=1 exec setpriv --inh-caps=-sys_time --bounding-set=-sys_time -- "$0" "$@"
+fi
+
+for tool in bazel dpkg-deb dpkg-shlibdeps rpmbuild; do
+  command -v "$tool" >/dev/null || { echo "package.sh: $tool is missing: run scripts/setup.sh" >&2; exit 1; }
+done
+
+VERSION=$(tr -d ' \n' <VERSION)
+DIST=${DIST:-dist}
+echo "== bazel build -c opt //:packages (ntpfleet $VERSION)"
+bazel build -c opt //:packages
+BIN=$(bazel info -c opt bazel-bin 2>/dev/null)/packaging
+
+mkdir -p "$DIST"
+made=()
+put() {  # put BAZEL_OUTPUT DIST_NAME
+  install -m 0644 "$BIN/$1" "$DIST/$2"
+  made+=("$DIST/$2")
+}
+for pkg in ntpfleet-agent ntpfleet-controller ntpfleetctl; do
+  put "${pkg}_amd64.deb" "${pkg}_${VERSION}_amd64.deb"
+  put "$pkg.x86_64.rpm" "$pkg-$VERSION-1.x86_64.rpm"
+done
+put ntpfleet-linux-x86_64.tar.gz "ntpfleet-$VERSION-linux-x86_64.tar.gz"
+
+echo "== made ${#made[@]} packages in $DIST/:"
+for f in "${made[@]}"; do
+  printf '  %-48s %9s bytes  sha256 %s\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+    "$(sha256sum "$f" | cut -c1-16)"
+done
