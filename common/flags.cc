@@ -1,8 +1,13 @@
 #include "common/flags.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <iostream>
 #include <string>
 
+#include "absl/flags/internal/program_name.h"
+#include "absl/flags/internal/usage.h"
+#include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "common/version.h"
@@ -29,6 +34,18 @@ DashedFlags::DashedFlags(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--") rest = true;
+    // --help asked for help and got it: exit 0, as every Unix tool does
+    // (Abseil's own handling exits 1, which reads as a failure in scripts).
+    if (!rest && i > 0 && (arg == "--help" || arg == "-help")) {
+      // Its first line is "PROGRAM: usage", as Abseil's own --help.
+      absl::flags_internal::SetProgramInvocationName(argv[0]);
+      absl::flags_internal::FlagsHelp(
+          std::cout, "main.cc",
+          absl::flags_internal::HelpFormat::kHumanReadable,
+          absl::ProgramUsageMessage());
+      std::cout.flush();
+      std::exit(0);
+    }
     if (!rest && i > 0 && arg.size() > 2 && arg[0] == '-' && arg[1] == '-') {
       const size_t end = arg.find('=');
       for (size_t j = 2; j < std::min(end, arg.size()); ++j) {

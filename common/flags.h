@@ -1,7 +1,8 @@
 // Lets flags be written with dashes, as the rest of the Unix world does
 // (--control-socket), while Abseil names them with underscores
 // (--control_socket): rewrites "--a-b[=v]" to "--a_b[=v]" before
-// absl::ParseCommandLine. Arguments after "--" are left alone.
+// absl::ParseCommandLine. Arguments after "--" are left alone. `--help`
+// prints the usage message and the flags of our main.cc files and exits 0.
 #ifndef NTPFLEET_COMMON_FLAGS_H_
 #define NTPFLEET_COMMON_FLAGS_H_
 
