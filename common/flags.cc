@@ -23,7 +23,7 @@ DashedFlags::DashedFlags(int argc, char** argv) {
   };
   usage.contains_helpshort_flags = usage.contains_help_flags;
   // --version prints "ntpfleet-agent 0.1.0": the version in //:VERSION, which
-  // the packages (packaging/) carry too.
+  // the packages (deploy/packaging/) carry too.
   std::string program = argc > 0 ? argv[0] : "ntpfleet";
   program = program.substr(program.rfind('/') + 1);
   usage.version_string = [program] {

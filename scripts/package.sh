@@ -5,7 +5,7 @@
 #   ntpfleet-agent-VERSION-1.x86_64.rpm, ...        RHEL/CentOS 7 and later (static binaries)
 #   ntpfleet-VERSION-linux-x86_64.tar.gz            static binaries, units, install.sh
 # VERSION is the top-level VERSION file. One Bazel command builds them (//:packages, see
-# packaging/BUILD); this script only copies them out under their versioned names.
+# deploy/packaging/BUILD); this script only copies them out under their versioned names.
 #
 #   scripts/package.sh               # needs what scripts/setup.sh installs (rpm included)
 #   DIST=/tmp/out scripts/package.sh
@@ -32,7 +32,7 @@ VERSION=$(tr -d ' \n' <VERSION)
 DIST=${DIST:-dist}
 echo "== bazel build -c opt //:packages (ntpfleet $VERSION)"
 bazel build -c opt //:packages
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)/packaging
+BIN=$(bazel info -c opt bazel-bin 2>/dev/null)/deploy/packaging
 
 mkdir -p "$DIST"
 made=()

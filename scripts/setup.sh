@@ -29,13 +29,13 @@ PACKAGES=(
   sqlite3                # the integration tests read the controller's database
   bc                     # arithmetic in the demo script
   python3                # NTPsec's ntpdig (interop tests) is Python; tests parse JSON with it
-  dpkg-dev               # dpkg-shlibdeps, dpkg-parsechangelog: the .deb packages (packaging/)
+  dpkg-dev               # dpkg-shlibdeps, dpkg-parsechangelog: the .deb packages (deploy/packaging/)
   rpm                    # rpmbuild: the .rpm packages; rpm --root: their test
-  lintian                # the .deb packages' check (tests/packaging)
+  lintian                # the .deb packages' check (tests/deploy/packaging)
   binutils               # strip, readelf: the packages' binaries and their test
   man-db                 # man --warnings: lintian's check of the man pages
   adduser                # the .debs' maintainer scripts (their test installs them)
-  systemd                # systemd-analyze verify: the units' check (tests/packaging); starts nothing
+  systemd                # systemd-analyze verify: the units' check (tests/deploy/packaging); starts nothing
 )
 
 missing=()

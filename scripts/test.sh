@@ -40,7 +40,7 @@ bazel test --keep_going --build_event_json_file="$events/main.json" //... || sta
 # already cover), nor the benchmark smoke tests (tooling, timing-bound, run exclusively), nor
 # the packages and their tests (-c opt binaries, which a sanitizer build would only rebuild), nor
 # the static binaries' test (a fully static link cannot take the sanitizers' runtimes).
-ASAN_EXCLUDE=(-//tests/interop/... -//bench/... -//tests/packaging/... -//packaging/... -//:packages
+ASAN_EXCLUDE=(-//tests/interop/... -//bench/... -//tests/deploy/packaging/... -//deploy/packaging/... -//:packages
   -//tests/static/...)
 echo "== bazel test --config=asan //... -- ${ASAN_EXCLUDE[*]} (ASan + UBSan)"
 bazel test --config=asan --keep_going --build_event_json_file="$events/asan.json" \

@@ -1,6 +1,6 @@
 #!/bin/bash
 # lintian on the three .deb packages, at every level (error, warning, info, pedantic): the test
-# fails on any tag that packaging/debian/*.lintian-overrides does not explain (an override that
+# fails on any tag that deploy/packaging/debian/*.lintian-overrides does not explain (an override that
 # no longer matches anything fails it too: lintian reports it as unused-override). The
 # overridden tags and their reasons are printed.
 #

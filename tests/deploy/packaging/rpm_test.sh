@@ -4,7 +4,7 @@
 # initialised rpm database in DIR, a throwaway copy of this machine: lib.sh) so that their
 # scriptlets run: files, modes, owners, users, %config files and units as documented, nothing
 # enabled or started, `rpm -V` clean, erase removes the programs and keeps state and users.
-# The binaries must be static (packaging/static.bzl).
+# The binaries must be static (deploy/packaging/static.bzl).
 #
 # Usage (from Bazel): rpm_test.sh VERSION_FILE PACKAGE...
 source "$(dirname "$0")/lib.sh"

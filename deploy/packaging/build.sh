@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds ntpfleet's packages from files Bazel already built (packaging/BUILD runs it; offline, no
+# Builds ntpfleet's packages from files Bazel already built (deploy/packaging/BUILD runs it; offline, no
 # compiler). One staging function lays out each package's files for all three formats, so the
 # .deb, the .rpm and the tarball cannot drift apart.
 #
@@ -9,7 +9,7 @@
 #
 # INPUTs are found by their base name (every input of one call has a different one): VERSION,
 # the binaries (ntpfleet-agent, ntpfleet-controller, ntpfleetctl), the units, the default
-# configurations, the man pages, the docs, packaging/debian/* and packaging/rpm/*.
+# configurations, the man pages, the docs, deploy/packaging/debian/* and deploy/packaging/rpm/*.
 #
 # Layout (docs/INSTALL.md describes it for users):
 #   /usr/sbin/ntpfleet-agent, /usr/sbin/ntpfleet-controller   daemons, for the administrator (FHS)
@@ -53,7 +53,7 @@ VERSION=$(tr -d ' \n' <"$(input VERSION)")
 CHANGELOG=$(input changelog)
 cl_version=$(dpkg-parsechangelog -l "$CHANGELOG" -S Version)
 [ "$cl_version" = "$VERSION" ] ||
-  die "packaging/debian/changelog's latest entry is $cl_version, VERSION is $VERSION: add a changelog entry"
+  die "deploy/packaging/debian/changelog's latest entry is $cl_version, VERSION is $VERSION: add a changelog entry"
 MAINTAINER=$(dpkg-parsechangelog -l "$CHANGELOG" -S Maintainer)
 # Reproducible packages: every timestamp is the latest changelog entry's.
 SOURCE_DATE_EPOCH=$(dpkg-parsechangelog -l "$CHANGELOG" -S Timestamp)

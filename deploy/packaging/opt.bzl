@@ -1,7 +1,7 @@
 """opt_binary: a binary built with -c opt whatever the command line says.
 
 The packages must carry optimised binaries, and the packaging tests must test
-what ships: `bazel test //tests/packaging/...` (fastbuild) and
+what ships: `bazel test //tests/deploy/packaging/...` (fastbuild) and
 `bazel build -c opt //:packages` package the same -c opt binaries. An
 incoming transition sets compilation_mode to opt for the binary and
 everything it depends on.

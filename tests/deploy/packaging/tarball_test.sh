@@ -5,7 +5,7 @@
 # units (their paths rewritten to the prefix; systemd-analyze verify), starts nothing, keeps an
 # edited agent.conf; --replace-time-daemons disables the other daemons only when given; --start
 # refuses the placeholder configuration; --uninstall removes the programs and keeps the rest.
-# The binaries must be static (packaging/static.bzl) and each must run
+# The binaries must be static (deploy/packaging/static.bzl) and each must run
 # `--help` (and the agent `--check-config`) inside an otherwise empty root.
 #
 # Usage (from Bazel): tarball_test.sh VERSION_FILE PACKAGE...
