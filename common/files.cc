@@ -3,11 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace ntpfleet {
@@ -16,7 +18,7 @@ namespace {
 absl::Status ReadError(const std::string& path, int err) {
   const std::string message =
       absl::StrFormat("cannot read %s: %s", path, strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(message);
+  if (err == ENOENT || err == ENOTDIR) return absl::NotFoundError(message);
   if (err == EACCES || err == EPERM) {
     return absl::PermissionDeniedError(message);
   }
@@ -27,8 +29,25 @@ absl::Status ReadError(const std::string& path, int err) {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      size_t max_bytes) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
+  // below with every other file that is not a regular one.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ReadError(path, errno);
+  struct stat st = {};
+  if (fstat(fd, &st) != 0) {
+    const int err = errno;
+    close(fd);
+    return ReadError(path, err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    close(fd);
+    return ReadError(path, EISDIR);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "cannot read %s: not a regular file (a FIFO, socket or device)", path));
+  }
   std::string data;
   char buf[4096];
   for (;;) {
@@ -49,6 +68,66 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
   }
   close(fd);
   return data;
+}
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 const std::string& data, mode_t mode) {
+  auto error = [](int err, const std::string& what) {
+    return absl::Status(absl::ErrnoToStatusCode(err),
+                        absl::StrCat(what, ": ", strerror(err)));
+  };
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  // Same directory as `path`, so that rename(2) is atomic (it cannot cross
+  // filesystems).
+  std::string temp = path + ".tmp.XXXXXX";
+  const int fd = mkostemp(temp.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return error(errno, absl::StrCat("cannot create a temporary file in ", dir,
+                                     " to replace ", path));
+  }
+  auto fail = [&](const std::string& what) {
+    const int err = errno;
+    close(fd);
+    unlink(temp.c_str());
+    return error(err, absl::StrCat(what, " ", temp));
+  };
+  if (fchmod(fd, mode) != 0) return fail("cannot set the mode of");
+  for (size_t done = 0; done < data.size();) {
+    const ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail("cannot write");
+    done += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) return fail("cannot fsync");
+  // close can report a deferred write error (NFS).
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    return error(err, absl::StrCat("cannot close ", temp));
+  }
+  // The atomic step: a reader opens either the old inode or the new one.
+  if (rename(temp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    unlink(temp.c_str());
+    return error(err, absl::StrCat("cannot rename ", temp, " over ", path));
+  }
+  // Make the rename itself durable: without this a power loss can bring back
+  // the old directory entry (or, on some filesystems, an empty file).
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) {
+    return error(errno, absl::StrCat(path, " written, but cannot open ", dir,
+                                     " to fsync it"));
+  }
+  if (fsync(dir_fd) != 0 && errno != EINVAL) {
+    const int err = errno;
+    close(dir_fd);
+    return error(err, absl::StrCat(path, " written, but cannot fsync ", dir));
+  }
+  close(dir_fd);
+  return absl::OkStatus();
 }
 
 }  // namespace ntpfleet

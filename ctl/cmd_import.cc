@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/hostport.h"
 #include "ctl/import_conf.h"
 
@@ -36,35 +37,10 @@ absl::Status ErrnoStatus(int err, const std::string& message) {
   return absl::UnavailableError(text);
 }
 
+// A configuration or key file, whole; a FIFO or device is refused, not waited
+// on (common/files).
 absl::StatusOr<std::string> ReadWhole(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, path);
-  struct stat st = {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": not a regular file"));
-  }
-  std::string text;
-  char buf[8192];
-  while (true) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return ErrnoStatus(err, path);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxFileBytes) {
-      close(fd);
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": larger than 1 MiB, not a configuration file"));
-    }
-  }
-  close(fd);
-  return text;
+  return ReadFile(path, kMaxFileBytes);
 }
 
 // The files a configuration names, read from disk (under --root if given).
@@ -97,53 +73,6 @@ class DiskFiles : public ImportFiles {
   }
   std::string root_;
 };
-
-// Writes `text` to `path` atomically: a temporary file beside it, fsync,
-// rename over it, fsync of the directory. A reader sees the old file or the
-// new one, never half of one.
-absl::Status WriteAtomically(const std::string& path, const std::string& text,
-                             mode_t mode) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  std::string temp = absl::StrCat(path, ".tmp.XXXXXX");
-  const int fd = mkstemp(temp.data());
-  if (fd < 0) {
-    return ErrnoStatus(errno, absl::StrCat("cannot create a file in ", dir));
-  }
-  auto fail = [&](const std::string& what) {
-    const int err = errno;
-    close(fd);
-    unlink(temp.c_str());
-    return ErrnoStatus(err, absl::StrCat(what, " ", temp));
-  };
-  if (fchmod(fd, mode) != 0) return fail("cannot chmod");
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("cannot write");
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) return fail("cannot fsync");
-  if (close(fd) != 0) {
-    const int err = errno;
-    unlink(temp.c_str());
-    return ErrnoStatus(err, absl::StrCat("cannot write ", temp));
-  }
-  if (rename(temp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    unlink(temp.c_str());
-    return ErrnoStatus(err, absl::StrCat("cannot rename ", temp, " to ", path));
-  }
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);  // best effort: some filesystems cannot fsync a directory
-    close(dfd);
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -208,7 +137,7 @@ int RunImport(const std::string& command, const std::vector<std::string>& args,
   if (!o.keys_out.empty()) {
     // Secrets: readable by root only until the operator gives group ntpfleet
     // read access (chown root:ntpfleet; chmod 0640).
-    if (absl::Status s = WriteAtomically(o.keys_out, result->keys, 0600);
+    if (absl::Status s = WriteFileAtomically(o.keys_out, result->keys, 0600);
         !s.ok()) {
       std::fprintf(stderr, "ntpfleetctl %s: %s\n", command.c_str(),
                    std::string(s.message()).c_str());
@@ -222,7 +151,8 @@ int RunImport(const std::string& command, const std::vector<std::string>& args,
                    command.c_str(), std::strerror(errno));
       return 1;
     }
-  } else if (absl::Status s = WriteAtomically(o.output, result->config, 0644);
+  } else if (absl::Status s =
+                 WriteFileAtomically(o.output, result->config, 0644);
              !s.ok()) {
     std::fprintf(stderr, "ntpfleetctl %s: %s\n", command.c_str(),
                  std::string(s.message()).c_str());

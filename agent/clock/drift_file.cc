@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "agent/clock/clock.h"
+#include "common/files.h"
 
 namespace ntpfleet::clock {
 namespace {
@@ -38,64 +39,8 @@ std::string ErrnoText(int err) {
 
 // "cannot write drift file PATH: WHAT: strerror", with the code that fits
 // errno.
-absl::Status WriteError(const std::string& path, absl::string_view what,
-                        int err) {
-  return absl::Status(absl::ErrnoToStatusCode(err),
-                      absl::StrCat("cannot write drift file ", path, ": ", what,
-                                   ": ", ErrnoText(err)));
-}
-
 bool InRange(double ppm) {
   return std::isfinite(ppm) && std::fabs(ppm) <= kMaxFrequencyPpm;
-}
-
-// The directory holding `path`, to fsync after the rename.
-std::string DirectoryOf(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-// write(2) all of `data`, retrying short writes and EINTR. Returns 0 or an
-// errno value.
-int WriteAll(int fd, absl::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return 0;
-}
-
-// The parts of WriteDriftFile between creating the temporary file and renaming
-// it into place. Closes `fd` in all cases.
-absl::Status FillAndClose(int fd, const std::string& path,
-                          absl::string_view content) {
-  // mkstemp creates 0600; a drift file is not secret and ntpd's is
-  // world-readable.
-  if (fchmod(fd, 0644) != 0) {
-    const int err = errno;
-    close(fd);
-    return WriteError(path, "cannot set the temporary file's mode", err);
-  }
-  if (const int err = WriteAll(fd, content); err != 0) {
-    close(fd);
-    return WriteError(path, "cannot write the temporary file", err);
-  }
-  if (fsync(fd) != 0) {
-    const int err = errno;
-    close(fd);
-    return WriteError(path, "cannot fsync the temporary file", err);
-  }
-  // close can report a deferred write error (NFS); after fsync it should not,
-  // but check anyway.
-  if (close(fd) != 0)
-    return WriteError(path, "cannot close the temporary file", errno);
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -170,44 +115,12 @@ absl::Status WriteDriftFile(const std::string& path, double ppm) {
                         path, ppm, kMaxFrequencyPpm));
   }
   const std::string content = absl::StrFormat("%.3f\n", ppm);
-
-  // Same directory as `path`, so that rename(2) is atomic (it cannot cross
-  // filesystems).
-  std::string temp_path = path + ".tmp.XXXXXX";
-  const int fd = mkostemp(temp_path.data(), O_CLOEXEC);
-  if (fd < 0)
-    return WriteError(path, "cannot create a temporary file next to it", errno);
-
-  if (absl::Status s = FillAndClose(fd, path, content); !s.ok()) {
-    unlink(temp_path.c_str());
-    return s;
+  // Crash-safe (common/files); 0644: a drift file is not secret and ntpd's is
+  // world-readable.
+  if (absl::Status st = WriteFileAtomically(path, content, 0644); !st.ok()) {
+    return absl::Status(st.code(), absl::StrCat("cannot write drift file ",
+                                                path, ": ", st.message()));
   }
-  // The atomic step: a reader opens either the old inode or the new, complete
-  // one.
-  if (rename(temp_path.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    unlink(temp_path.c_str());
-    return WriteError(
-        path, absl::StrCat("cannot rename ", temp_path, " over it"), err);
-  }
-  // Make the rename itself durable: without this a power loss can bring back
-  // the old directory entry (or, on some filesystems, an empty file).
-  const std::string dir = DirectoryOf(path);
-  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) {
-    return WriteError(
-        path, absl::StrCat("written, but cannot open ", dir, " to fsync it"),
-        errno);
-  }
-  // EINVAL: the filesystem cannot fsync directories; there is nothing more we
-  // can do.
-  if (fsync(dir_fd) != 0 && errno != EINVAL) {
-    const int err = errno;
-    close(dir_fd);
-    return WriteError(path, absl::StrCat("written, but cannot fsync ", dir),
-                      err);
-  }
-  close(dir_fd);
   return absl::OkStatus();
 }
 
