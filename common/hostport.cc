@@ -122,4 +122,15 @@ bool IsLoopbackHost(absl::string_view host) {
   return false;
 }
 
+bool IsHostName(absl::string_view s) {
+  if (s.empty() || s.size() > 253 || s[0] == '-') return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' &&
+        c != '.' && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace ntpfleet

@@ -40,6 +40,11 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address,
 // 127.0.0.0/8, ::1.
 bool IsLoopbackHost(absl::string_view host);
 
+// A host name as DNS allows it (letters, digits, '-', '.', and '_' which some
+// private zones use), at most 253 bytes, not starting with '-' (that would
+// read as an option). Says nothing of whether it resolves.
+bool IsHostName(absl::string_view s);
+
 }  // namespace ntpfleet
 
 #endif  // NTPFLEET_COMMON_HOSTPORT_H_

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/hostport.h"
 #include "ctl/import_internal.h"
 
 namespace ntpfleet::ctl::import_internal {
@@ -195,16 +196,7 @@ std::string FormatIp(const IpAddress& ip) {
   return buf;
 }
 
-bool IsHostName(absl::string_view s) {
-  if (s.empty() || s.size() > 253 || s[0] == '-') return false;
-  for (char c : s) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' &&
-        c != '.' && c != '_') {
-      return false;
-    }
-  }
-  return true;
-}
+bool IsHostName(absl::string_view s) { return ntpfleet::IsHostName(s); }
 
 bool IsServerHost(absl::string_view s) {
   return ParseIp(s).has_value() || IsHostName(s);

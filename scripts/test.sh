@@ -13,14 +13,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-cap_sys_time_bounded() {
-  local bnd
-  bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
-  (( (0x$bnd >> 25) & 1 ))
-}
-if [ "$(id -u)" = 0 ] && cap_sys_time_bounded && [ -z "${NTPFLEET_NO_SYS_TIME:-}" ]; then
-  NTPFLEET_NO_SYS_TIME=1 exec setpriv --inh-caps=-sys_time --bounding-set=-sys_time -- "$0" "$@"
-fi
+source scripts/no_sys_time.sh
+reexec_without_sys_time "$0" "$@"
 
 bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
 # The real chronyd/NTPsec/ntpdig the interop tests run beside ntpfleet (unpacked, never

@@ -163,20 +163,6 @@ std::array<uint8_t, 16> PrefixMask(AddressFamily family, int bits) {
   return mask;
 }
 
-// A host name as DNS allows it (letters, digits, '-', '.', and '_' which
-// some private zones use), not starting with '-' (that would read as an
-// option).
-bool IsHostName(absl::string_view s) {
-  if (s.empty() || s.size() > 253 || s[0] == '-') return false;
-  for (char c : s) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' &&
-        c != '.' && c != '_') {
-      return false;
-    }
-  }
-  return true;
-}
-
 // `server 127.127.T.U`: ntpd's reference clock pseudo-address; T is the
 // driver type. nullopt for any other address.
 std::optional<int> RefclockType(absl::string_view host) {
