@@ -2,7 +2,9 @@
 # install.sh: installs ntpfleet @VERSION@ from this tarball (statically linked binaries: any
 # x86_64 Linux with systemd, CentOS 7 included). Prints every action it takes ("+ ..."), changes
 # nothing with --dry-run, never starts or stops anything unless asked (--start,
-# --replace-time-daemons), and never overwrites a configuration file.
+# --replace-time-daemons), and never overwrites a configuration file. The units it puts in
+# /etc/systemd/system are its own and replaced on every run: change them with drop-ins
+# (systemctl edit ntpfleet-agent), not in place.
 #
 #   sudo ./install.sh                          # agent + ntpfleetctl, disabled, not started
 #   sudo ./install.sh --with-controller        # also the controller (the designated server node)
@@ -65,6 +67,8 @@ done
 case "$PREFIX" in /*) ;; *) die "--prefix must be an absolute path, not $PREFIX" ;; esac
 [ -d "$ROOT" ] || die "--root $ROOT is not a directory"
 ROOT=$(cd "$ROOT" && pwd)
+case "$PREFIX$ROOT" in *'|'* | *'
+'*) die "--prefix and --root must not contain '|' or a newline" ;; esac
 [ "$ROOT" = / ] && R="" || R=$ROOT
 if [ -n "$R" ] && [ "$START" = 1 ]; then die "--start needs the running system, not --root $ROOT"; fi
 if [ "$DRY" = 0 ] && [ "$(id -u)" != 0 ] && [ -z "$R" ]; then
@@ -131,19 +135,20 @@ add_user() {
     return 0
   fi
   # useradd/groupadd --root chroot into $R, so its /etc/passwd and /etc/group are the ones changed.
-  rootopt=""
-  if [ -n "$R" ]; then rootopt="--root $R"; fi
   if has group "$1"; then
     note "group $1 exists"
+  elif [ -n "$R" ]; then
+    run groupadd --root "$R" --system "$1"
   else
-    # shellcheck disable=SC2086
-    run groupadd $rootopt --system "$1"
+    run groupadd --system "$1"
   fi
   if has passwd "$1"; then
     note "user $1 exists"
+  elif [ -n "$R" ]; then
+    run useradd --root "$R" --system --gid "$1" --home-dir "$2" --no-create-home \
+      --shell "$NOLOGIN" --comment "$4" "$1"
   else
-    # shellcheck disable=SC2086
-    run useradd $rootopt --system --gid "$1" --home-dir "$2" --no-create-home \
+    run useradd --system --gid "$1" --home-dir "$2" --no-create-home \
       --shell "$NOLOGIN" --comment "$4" "$1"
   fi
   if [ "$DRY" = 1 ] || [ -z "$R" ]; then
@@ -214,6 +219,23 @@ else
   note "no running systemd here: no daemon-reload, nothing started"
 fi
 
+# Before the old daemons are disabled or the agent started: agent.conf must be real. Disabling
+# chronyd/ntpd and then finding the agent cannot start would leave the node with no time at all.
+if [ "$REPLACE" = 1 ] || [ "$START" = 1 ]; then
+  [ "$START" = 0 ] || [ "$SYSTEMD" = 1 ] || die "--start: no running systemd on this system"
+  conf="$R/etc/ntpfleet/agent.conf"
+  if [ "$DRY" = 1 ] && [ ! -f "$conf" ]; then
+    note "would check $conf (--check-config, no placeholder) before disabling or starting anything"
+  else
+    if grep -q '^[^#]*ntp-server\.invalid' "$conf"; then
+      die "$conf still names the placeholder ntp-server.invalid; edit it first (nothing was disabled or started)"
+    fi
+    echo "+ $HERE/sbin/ntpfleet-agent --check-config --config $conf >/dev/null"
+    "$HERE/sbin/ntpfleet-agent" --check-config --config "$conf" >/dev/null ||
+      die "$conf has an error (above); nothing was disabled or started"
+  fi
+fi
+
 if [ "$REPLACE" = 1 ]; then
   if command -v systemctl >/dev/null 2>&1; then
     for u in $TIME_DAEMONS; do
@@ -232,13 +254,6 @@ if [ "$REPLACE" = 1 ]; then
 fi
 
 if [ "$START" = 1 ]; then
-  [ "$SYSTEMD" = 1 ] || die "--start: no running systemd on this system"
-  if grep -q '^[^#]*ntp-server\.invalid' /etc/ntpfleet/agent.conf; then
-    die "--start: /etc/ntpfleet/agent.conf still names the placeholder ntp-server.invalid; edit it first"
-  fi
-  echo "+ $SBIN/ntpfleet-agent --check-config --config /etc/ntpfleet/agent.conf >/dev/null"
-  "$SBIN/ntpfleet-agent" --check-config --config /etc/ntpfleet/agent.conf >/dev/null ||
-    die "--start: /etc/ntpfleet/agent.conf has an error (above); nothing was started"
   run systemctl enable --now ntpfleet-agent.service
   if [ "$WITH_CONTROLLER" = 1 ]; then run systemctl enable --now ntpfleet-controller.service; fi
 else

@@ -173,6 +173,13 @@ check "an edited agent.conf is kept; the shipped one goes to agent.conf.new" \
 check "without --replace-time-daemons: daemon-reload only (got: $(systemctl_calls | tr '\n' ';'))" \
   [ "$(systemctl_calls)" = daemon-reload ]
 reset_systemctl_log
+# The placeholder server still there: the old daemons must not be disabled (the node would be
+# left with no time daemon at all).
+check_not "--replace-time-daemons refuses agent.conf with the placeholder server" in_root "$I" --replace-time-daemons
+check "... and disables nothing (got: $(systemctl_calls | tr '\n' ';'))" \
+  bash -c "! grep -q '^disable' '$ROOT/var/log/systemctl.log'"
+sed -i 's/ntp-server\.invalid/127.0.0.1/' "$ROOT/etc/ntpfleet/agent.conf"
+reset_systemctl_log
 out=$(in_root "$I" --replace-time-daemons 2>&1) || fail "install.sh --replace-time-daemons: $out"
 check "--replace-time-daemons disables and stops chronyd and timesyncd, the ones present" \
   bash -c "grep -qx 'disable --now chronyd.service' '$ROOT/var/log/systemctl.log' && grep -qx 'disable --now systemd-timesyncd.service' '$ROOT/var/log/systemctl.log'"
