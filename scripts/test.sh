@@ -33,9 +33,12 @@ bazel test --keep_going --build_event_json_file="$events/main.json" //... || sta
 # Not the interop tests (third-party daemons beside the same agent code the integration tests
 # already cover), nor the benchmark smoke tests (tooling, timing-bound, run exclusively), nor
 # the packages and their tests (-c opt binaries, which a sanitizer build would only rebuild), nor
-# the static binaries' test (a fully static link cannot take the sanitizers' runtimes).
+# the static binaries' test (a fully static link cannot take the sanitizers' runtimes), nor the
+# installed-fleet test (its programs are the packages' -c opt binaries, which --config=asan
+# would only rebuild with the sanitizer; the same code runs under ASan in the other
+# integration tests).
 ASAN_EXCLUDE=(-//tests/interop/... -//bench/... -//tests/deploy/packaging/... -//deploy/packaging/... -//:packages
-  -//tests/static/...)
+  -//tests/static/... -//tests/integration:installed_fleet_test)
 echo "== bazel test --config=asan //... -- ${ASAN_EXCLUDE[*]} (ASan + UBSan)"
 bazel test --config=asan --keep_going --build_event_json_file="$events/asan.json" \
   -- //... "${ASAN_EXCLUDE[@]}" || status=1

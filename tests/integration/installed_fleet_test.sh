@@ -1,7 +1,7 @@
 #!/bin/bash
 # The installed fleet, across hosts (issue #12 item 5): one network namespace per node, the
-# programs and files where the packages put them, mutual TLS as in production, NTP on the real
-# port 123, every agent on a simulated clock.
+# files of the three .deb packages (//:packages) at the paths the packages install them, mutual
+# TLS as in production, NTP on the real port 123, every agent on a simulated clock.
 #
 # Topology (every address exists only inside namespaces this test creates; the root namespace's
 # network is never touched: the whole test runs in its own network, PID and mount namespaces,
@@ -14,24 +14,37 @@
 #    10.77.2.1/24     (fleet LAN 10.77.1.0/24)                 (DMZ 10.77.2.0/24)
 #    controller + server agent (local clock, stratum 10), UDP 123, gRPC 7123
 #
-# Each node runs in its own mount and UTS namespaces (host name = node name, which is the name
-# the agent reports and the name in its certificate), where its own tree is bind-mounted over
-#   /usr/bin/ntpfleet-agent, /usr/bin/ntpfleet-controller, /usr/bin/ntpfleetctl (one copy of
-#     the built programs, the same on every node, as a package installs them),
-#   /etc/ntpfleet (agent.conf, tls/{ca.pem,NODE.pem,NODE.key}; the server also controller.*),
-#   /var/lib/ntpfleet (drift), /var/lib/ntpfleet-controller (the controller's database),
-#   /run/ntpfleet (agent.sock),
-# so every program runs with its default paths. (Those paths exist as empty mount points only
-# in this test's mount namespace: /usr/bin, /etc, /var/lib and /run get tmpfs-backed overlays
-# there, as in tests/interop/seed_configs_test.sh; nothing is written to this machine's files.)
+# The packages: each .deb (ntpfleet-agent, ntpfleet-controller, ntpfleetctl) is unpacked once
+# with `dpkg-deb -x` into a staging tree. Every node "installs" packages: ntp1 all three, the
+# clients ntpfleet-agent and ntpfleetctl. Each node runs in its own mount and UTS namespaces
+# (host name = node name, which is the name the agent reports and the name in its certificate),
+# where
+#   every packaged file outside /etc and /var is bind-mounted from the staging tree at its
+#     packaged path: /usr/sbin/ntpfleet-agent, /usr/sbin/ntpfleet-controller,
+#     /usr/bin/ntpfleetctl (the packaged -c opt binaries, linked against this machine's shared
+#     libraries as on a Debian 12 node), the units in /lib/systemd/system, docs and man pages;
+#   /etc/ntpfleet and /var/lib/ntpfleet are the node's own copies of the packages' trees
+#     (agent.conf, controller.flags, tls/; the drift file's directory and the controller's
+#     database directory /var/lib/ntpfleet/controller), to which the test adds the node's
+#     agent.conf and certificates;
+#   /run/ntpfleet (agent.sock) is the node's own, as the agent unit's RuntimeDirectory= makes it;
+# so every program runs with its default paths. (Those paths exist as mount points only in this
+# test's mount namespace: /usr, /etc, /var/lib and /run get tmpfs-backed overlays there, as in
+# tests/interop/seed_configs_test.sh; nothing is written to this machine's files.)
 #
-# Configurations are derived from deploy/examples/agent-server.conf and agent-client.conf with
-# the addresses adapted (every substitution is checked): the server has no upstream (its local
-# clock at stratum 10: traffic stays in the namespaces) and refuses the DMZ with
+# The controller starts as its packaged unit starts it: the unit's ExecStart= (run as root here,
+# not as User=ntpfleet-controller: this machine has no such user) with the package's own
+# /etc/ntpfleet/controller.flags, unedited (the test names the TLS files as the package does;
+# the lines it relies on are checked first). The agents start with their unit's ExecStart=
+# (the packaged config path) plus a simulated clock. The packaged /etc/ntpfleet/agent.conf is a
+# placeholder (server ntp-server.invalid), to be edited by the operator: here each node's
+# agent.conf is derived from deploy/examples/agent-server.conf and agent-client.conf with the
+# addresses adapted (every substitution is checked) and put at /etc/ntpfleet/agent.conf. The
+# server has no upstream (its local clock at stratum 10: traffic stays in the namespaces) and
+# refuses the DMZ with
 #   restrict 10.77.2.0 mask 255.255.255.0 noserve kod
-# The controller runs with the flags of deploy/systemd/ntpfleet-controller.service.
-# Certificates: `ntpfleetctl certs` (docs/SECURITY.md). Agents: --clock=sim at different
-# offsets; no process has CAP_SYS_TIME (setpriv drops it from the bounding set).
+# Certificates: the packaged `ntpfleetctl certs` (docs/SECURITY.md). Agents: --clock=sim at
+# different offsets; no process has CAP_SYS_TIME (setpriv drops it from the bounding set).
 #
 # Asserted:
 #   * node-a, node-b, node-c synchronise to ntp1 over the bridge; `ntpfleetctl status` run on
@@ -40,13 +53,22 @@
 #     reason "refused by 10.77.2.1: KoD DENY ..." (in the table and in --output json);
 #   * on dmz-1, `ntpfleetctl peers` (through the default /run/ntpfleet/agent.sock) shows the
 #     server's KoD DENY, and the agent asked exactly once: a refused source is not asked again;
+#   * `ntpfleetctl doctor` on dmz-1 says the upstream refused it; on node-a the upstream is OK;
+#     with nftables rules in ntp1's namespace it names the dropped NTP as a firewall FAIL;
 #   * NTPsec's ntpdig run on node-a gets ntp1's time (stratum 10, no-leap, |offset| < 2 ms: the
 #     server's simulated clock starts at true time); run on dmz-1 it gets no time;
-#   * the drift file and control socket are where the packages put them.
+#   * the drift file (/var/lib/ntpfleet/drift), the control socket (/run/ntpfleet/agent.sock)
+#     and the controller's database (/var/lib/ntpfleet/controller/controller.db) are where the
+#     packages and their units put them.
 # What a broken build shows: a server that drops `noserve` silently leaves dmz-1 "unsynchronised"
 # with no reason (the REFUSED wait fails); a wrong address, certificate or path leaves a node
-# DISCONNECTED or missing (the 5-node wait fails); an agent that ignored --clock=sim could not
-# start (no CAP_SYS_TIME).
+# DISCONNECTED or missing (the 5-node wait fails); a package that moved a file, or a unit or
+# flag file that no longer matches what the packaged binaries expect, fails before the fleet
+# starts (the checks on the staging tree, --check-config, the controller's listen wait); an
+# agent that ignored --clock=sim could not start (no CAP_SYS_TIME).
+#
+# Usage (from Bazel): installed_fleet_test.sh PACKAGE_FILE... ($(locations //:packages); the
+# .debs are used, the .rpms and the tarball ignored).
 #
 # Quiet-machine times (2 cores, idle) are in the comments of each wait; every ceiling is >= 4x.
 source "$(dirname "$0")/lib.sh"
@@ -61,8 +83,10 @@ SERVER_DMZ=10.77.2.1
 # Simulated clocks: how far ahead of true time each starts (node-c beyond the 128 ms step
 # threshold: it steps once; the others slew).
 declare -A OFFSET=([ntp1]=0 [node-a]=+40ms [node-b]=-25ms [node-c]=+300ms [dmz-1]=-60ms)
-INSTALLED=(/usr/bin/ntpfleet-agent /usr/bin/ntpfleet-controller /usr/bin/ntpfleetctl
-  /etc/ntpfleet /var/lib/ntpfleet /var/lib/ntpfleet-controller /run/ntpfleet)
+# The packages each node installs (the clients have no controller).
+declare -A PACKAGES=([ntp1]="ntpfleet-agent ntpfleet-controller ntpfleetctl"
+  [node-a]="ntpfleet-agent ntpfleetctl" [node-b]="ntpfleet-agent ntpfleetctl"
+  [node-c]="ntpfleet-agent ntpfleetctl" [dmz-1]="ntpfleet-agent ntpfleetctl")
 
 # --- namespaces -------------------------------------------------------------------------------
 # Outside: re-run this script as PID 1 of new network, PID and mount namespaces. --kill-child:
@@ -81,7 +105,49 @@ Run: sudo scripts/fetch_peers.sh   (it unpacks chrony and NTPsec into /var/cache
   exit "$rc"
 fi
 T0=$SECONDS
-it_init "$@"
+mount --make-rprivate /
+# Everything the nodes write (the staging tree, their trees, the overlays' upper layers) is on a
+# tmpfs of this mount namespace: it is gone when the test ends, however it ends. Only the logs
+# stay in $WORK.
+FS=$(mktemp -d "${TEST_TMPDIR:-/tmp}/installed-fleet-fs.XXXXXX")
+mount -t tmpfs -o size=256m,mode=0700 ntpfleet-fleet "$FS"
+
+# --- the packages -----------------------------------------------------------------------------
+# Each .deb unpacked once, into $STAGE/PACKAGE (the files as dpkg installs them; dpkg-deb -x as
+# root keeps the archive's modes and owners).
+log "$TEST_NAME: unpacking the packages"
+STAGE="$FS/stage"
+declare -A DEB
+for f in "$@"; do
+  case "$f" in
+    *.deb) DEB[$(dpkg-deb -f "$f" Package)]=$f ;;
+  esac
+done
+for pkg in ntpfleet-agent ntpfleet-controller ntpfleetctl; do
+  [ -n "${DEB[$pkg]:-}" ] || fail "no $pkg .deb among the arguments: $*"
+  mkdir -p "$STAGE/$pkg"
+  dpkg-deb -x "${DEB[$pkg]}" "$STAGE/$pkg" || fail "dpkg-deb -x ${DEB[$pkg]}"
+done
+# What the test relies on, where the packages put it (tests/deploy/packaging checks the rest:
+# owners after postinst, conffiles, users).
+for want in ntpfleet-agent:/usr/sbin/ntpfleet-agent ntpfleet-controller:/usr/sbin/ntpfleet-controller \
+  ntpfleetctl:/usr/bin/ntpfleetctl; do
+  f="$STAGE/${want%%:*}${want#*:}"
+  [ "$(stat -c '%a %U:%G' "$f" 2>/dev/null)" = "755 root:root" ] ||
+    fail "${want%%:*}: ${want#*:} is not an executable 0755 root:root file in the package"
+done
+for want in ntpfleet-agent:/etc/ntpfleet/agent.conf ntpfleet-agent:/lib/systemd/system/ntpfleet-agent.service \
+  ntpfleet-controller:/etc/ntpfleet/controller.flags \
+  ntpfleet-controller:/lib/systemd/system/ntpfleet-controller.service; do
+  [ -f "$STAGE/${want%%:*}${want#*:}" ] || fail "${want%%:*} ships no ${want#*:}"
+done
+for want in ntpfleet-agent:/etc/ntpfleet/tls ntpfleet-agent:/var/lib/ntpfleet \
+  ntpfleet-controller:/etc/ntpfleet/tls ntpfleet-controller:/var/lib/ntpfleet/controller; do
+  [ -d "$STAGE/${want%%:*}${want#*:}" ] || fail "${want%%:*} ships no directory ${want#*:}"
+done
+it_init "$STAGE/ntpfleet-controller/usr/sbin/ntpfleet-controller" \
+  "$STAGE/ntpfleet-agent/usr/sbin/ntpfleet-agent" "$STAGE/ntpfleetctl/usr/bin/ntpfleetctl"
+log "packages unpacked: ${DEB[*]##*/}"
 bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
 if (((0x$bnd >> 25) & 1)); then fail "CAP_SYS_TIME is still in the bounding set"; fi
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -89,26 +155,28 @@ EXAMPLES="$HERE/../../deploy/examples"
 [ -f "$EXAMPLES/agent-server.conf" ] || fail "no deploy/examples at $EXAMPLES"
 NTPDIG="$PEERS/bin/ntpdig"
 
-mount --make-rprivate /
+# SHARED: every packaged file outside /etc and /var (the same on every node, bind-mounted from
+# the staging tree), as "PACKAGE PATH" lines.
+SHARED=$(for pkg in ntpfleet-agent ntpfleet-controller ntpfleetctl; do
+  (cd "$STAGE/$pkg" && find . -type f ! -path './etc/*' ! -path './var/*' | sed "s|^\.|$pkg |")
+done)
+[ "$(grep -c . <<<"$SHARED")" -ge 5 ] || fail "too few packaged files: $SHARED"
+
 ip link set lo up
-# Everything the nodes write (their trees, the programs' copies, the overlays' upper layers) is
-# on a tmpfs of this mount namespace: it is gone when the test ends, however it ends. Only the
-# logs stay in $WORK.
-FS="$WORK/fs"
-mkdir -p "$FS"
-mount -t tmpfs -o size=256m,mode=0700 ntpfleet-fleet "$FS"
-# Mount points for the installed paths, in this mount namespace only.
-for d in /usr/bin /etc /var/lib /run; do
+# Mount points for the installed paths, in this mount namespace only (/lib is /usr/lib on a
+# merged-/usr system like Debian 12; otherwise it gets an overlay of its own).
+OVERLAID=(/usr /etc /var/lib /run)
+[ -L /lib ] || OVERLAID+=(/lib)
+for d in "${OVERLAID[@]}"; do
   n=${d//\//_}
   mkdir -p "$FS/upper$n" "$FS/work$n"
   mount -t overlay overlay -o "lowerdir=$d,upperdir=$FS/upper$n,workdir=$FS/work$n" "$d"
 done
-for p in "${INSTALLED[@]}"; do
-  case "$p" in
-    /usr/bin/*) : >"$p" ;;
-    *) mkdir -p "$p" ;;
-  esac
-done
+while read -r pkg p; do
+  mkdir -p "$(dirname "$p")"
+  : >"$p"
+done <<<"$SHARED"
+mkdir -p /etc/ntpfleet /var/lib/ntpfleet /run/ntpfleet
 mkdir -p /run/netns
 mount -t tmpfs -o size=1m ntpfleet-fleet-netns /run/netns
 
@@ -146,30 +214,42 @@ wait_until 10 "the bridge forwards on all ${#NODES[@]} ports" links_up
 log "namespaces: nf-hub (br0) + ${NODES[*]/#/nf-}"
 
 # --- installed files --------------------------------------------------------------------------
-# One package root with the programs (as installed, mode 0755), and a tree per node.
-PKG="$FS/pkg"
-mkdir -p "$PKG/usr/bin"
-install -m 0755 "$AGENT" "$PKG/usr/bin/ntpfleet-agent"
-install -m 0755 "$CONTROLLER" "$PKG/usr/bin/ntpfleet-controller"
-install -m 0755 "$CTL" "$PKG/usr/bin/ntpfleetctl"
+# A tree per node: what its packages put in /etc/ntpfleet and /var/lib/ntpfleet (copied, as the
+# node edits them), and an empty /run/ntpfleet (the agent unit's RuntimeDirectory=).
 ROOTS="$FS/roots"
 for node in "${NODES[@]}"; do
   r="$ROOTS/$node"
-  mkdir -p "$r/etc/ntpfleet/tls" "$r/var/lib/ntpfleet" "$r/var/lib/ntpfleet-controller" "$r/run/ntpfleet"
-  chmod 0700 "$r/etc/ntpfleet/tls"
+  mkdir -p "$r/run/ntpfleet"
+  for pkg in ${PACKAGES[$node]}; do
+    for d in etc var; do
+      if [ -d "$STAGE/$pkg/$d" ]; then cp -a "$STAGE/$pkg/$d" "$r/"; fi
+    done
+  done
+  if [ ! -d "$r/etc/ntpfleet/tls" ] || [ ! -d "$r/var/lib/ntpfleet" ]; then
+    fail "$node: no /etc/ntpfleet/tls or /var/lib/ntpfleet from its packages"
+  fi
+done
+# The shared files each node installs (the PACKAGE PATH lines of SHARED of its packages), for
+# the node's mount script.
+for node in "${NODES[@]}"; do
+  for pkg in ${PACKAGES[$node]}; do
+    grep "^$pkg " <<<"$SHARED"
+  done >"$ROOTS/$node.files"
 done
 
-# What runs first on a node, inside its namespaces (ENTER ROOT PKG NODE CMD...): its tree over
-# the installed paths, its host name; then the command.
+# What runs first on a node, inside its namespaces (ENTER STAGE ROOT NODE CMD...): the packaged
+# files of its packages over their installed paths, its tree over /etc/ntpfleet,
+# /var/lib/ntpfleet and /run/ntpfleet, its host name; then the command. (A file of a package
+# the node does not install, e.g. the controller on a client, stays an empty mount point.)
 ENTER="$FS/enter-node.sh"
 cat >"$ENTER" <<'EOF_ENTER'
 set -e
-root=$1 pkg=$2 node=$3
+stage=$1 root=$2 node=$3
 shift 3
-for p in /usr/bin/ntpfleet-agent /usr/bin/ntpfleet-controller /usr/bin/ntpfleetctl; do
-  mount --bind "$pkg$p" "$p"
-done
-for p in /etc/ntpfleet /var/lib/ntpfleet /var/lib/ntpfleet-controller /run/ntpfleet; do
+while read -r pkg p; do
+  mount --bind "$stage/$pkg$p" "$p"
+done <"$root.files"
+for p in /etc/ntpfleet /var/lib/ntpfleet /run/ntpfleet; do
   mount --bind "$root$p" "$p"
 done
 hostname "$node"
@@ -180,7 +260,7 @@ EOF_ENTER
 # and bash execs the next: the pid start() records is the program's own.
 node_argv() {
   NODE_ARGV=(ip netns exec "nf-$1" unshare --mount --uts --propagation private --
-    bash "$ENTER" "$ROOTS/$1" "$PKG" "$1")
+    bash "$ENTER" "$STAGE" "$ROOTS/$1" "$1")
 }
 # on_node NODE CMD...: CMD on NODE, without CAP_SYS_TIME.
 on_node() {
@@ -194,6 +274,17 @@ start_on() {
   local name="$2"
   shift 2
   start "$name" "${NODE_ARGV[@]}" "$@"
+}
+# exec_start PACKAGE UNIT: the unit's ExecStart= as words in EXEC (one ExecStart= line, no
+# quoting, variables or specifiers: those would need systemd's own parser).
+exec_start() {
+  local unit="$STAGE/$1/lib/systemd/system/$2" lines
+  lines=$(grep '^ExecStart=' "$unit") || fail "$2: no ExecStart="
+  [ "$(grep -c . <<<"$lines")" = 1 ] || fail "$2: more than one ExecStart=: $lines"
+  case "$lines" in
+    *[\"\'%\$\\]*) fail "$2: ExecStart= has quoting, a variable or a specifier: $lines" ;;
+  esac
+  read -r -a EXEC <<<"${lines#ExecStart=}"
 }
 # |X| < LIMIT (decimal numbers).
 abs_lt() { awk -v x="$1" -v l="$2" 'BEGIN { if (x < 0) x = -x; exit !(x + 0 < l + 0) }'; }
@@ -225,6 +316,11 @@ derive() {
     grep -Fxq -- "$line" "$out" || fail "$example: no line '$line' after adapting it (did the example change?)"
   done
 }
+# The packaged agent.conf is a placeholder (a server that never resolves, "EDIT BEFORE STARTING
+# THE AGENT"): it is replaced below, as an operator replaces it. Checked, so that a package that
+# starts shipping a working default is noticed here.
+grep -Fxq "server ntp-server.invalid iburst" "$ROOTS/ntp1/etc/ntpfleet/agent.conf" ||
+  fail "the packaged /etc/ntpfleet/agent.conf no longer names the placeholder server (see its comment above)"
 derive agent-server.conf "$ROOTS/ntp1/etc/ntpfleet/agent.conf" '
   /^server ntp[12]\.aliyun\.com iburst$/d
   s|^restrict 192\.168\.242\.0 mask 255\.255\.255\.0 |restrict 10.77.1.0 mask 255.255.255.0 |
@@ -248,25 +344,41 @@ for node in "${CLIENTS[@]}" "$REFUSED"; do
     "tls_key /etc/ntpfleet/tls/$node.key" "tls_ca /etc/ntpfleet/tls/ca.pem" \
     "driftfile /var/lib/ntpfleet/drift" "restrict default ignore"
 done
+# The agent as its packaged unit starts it: ExecStart= names the packaged binary and config.
+exec_start ntpfleet-agent ntpfleet-agent.service
+AGENT_CMD=("${EXEC[@]}")
+[ "${AGENT_CMD[*]}" = "/usr/sbin/ntpfleet-agent --config /etc/ntpfleet/agent.conf" ] ||
+  fail "the agent unit's ExecStart= is '${AGENT_CMD[*]}'; the test expects the packaged binary and /etc/ntpfleet/agent.conf"
 for node in "${NODES[@]}"; do
   cp "$ROOTS/$node/etc/ntpfleet/agent.conf" "$WORK/$node-agent.conf" # shown on failure
-  out=$(on_node "$node" /usr/bin/ntpfleet-agent --check-config 2>&1) ||
+  out=$(on_node "$node" "${AGENT_CMD[@]}" --check-config 2>&1) ||
     fail "$node: --check-config failed: $out"
 done
 log "configs derived from deploy/examples pass --check-config on every node"
 
 # --- the fleet --------------------------------------------------------------------------------
-# The controller as deploy/systemd/ntpfleet-controller.service starts it (its ExecStart flags).
-start_on ntp1 controller /usr/bin/ntpfleet-controller --listen 0.0.0.0:7123 \
-  --metrics-listen 0.0.0.0:7124 --db /var/lib/ntpfleet-controller/controller.db \
-  --tls-cert /etc/ntpfleet/tls/controller.pem --tls-key /etc/ntpfleet/tls/controller.key \
-  --tls-ca /etc/ntpfleet/tls/ca.pem
+# The controller as its packaged unit starts it: ExecStart= with the package's controller.flags,
+# used as shipped. The lines the test relies on are checked (a changed default fails here, not
+# as a controller nobody reaches): the gRPC port every node dials, the database in the unit's
+# StateDirectory, and the TLS file names the certificates above were installed under.
+exec_start ntpfleet-controller ntpfleet-controller.service
+CONTROLLER_CMD=("${EXEC[@]}")
+[ "${CONTROLLER_CMD[*]}" = "/usr/sbin/ntpfleet-controller --flagfile=/etc/ntpfleet/controller.flags" ] ||
+  fail "the controller unit's ExecStart= is '${CONTROLLER_CMD[*]}'; the test expects the packaged binary and --flagfile=/etc/ntpfleet/controller.flags"
+for line in --listen=0.0.0.0:7123 --db=/var/lib/ntpfleet/controller/controller.db \
+  --tls_cert=/etc/ntpfleet/tls/controller.pem --tls_key=/etc/ntpfleet/tls/controller.key \
+  --tls_ca=/etc/ntpfleet/tls/ca.pem; do
+  grep -Fxq -- "$line" "$ROOTS/ntp1/etc/ntpfleet/controller.flags" ||
+    fail "the packaged controller.flags has no line '$line' (did the package change?)"
+done
+cp "$ROOTS/ntp1/etc/ntpfleet/controller.flags" "$WORK/controller.flags.conf" # shown on failure
+start_on ntp1 controller "${CONTROLLER_CMD[@]}"
 # Quiet: 0.2-0.7 s.
 wait_until 20 "the controller listens" grep -q "listening on 0.0.0.0:7123" "$WORK/controller.log"
-# Agents as deploy/systemd/ntpfleet-agent.service starts them (default config, port 123,
-# control socket), plus the simulated clock.
+# Agents as their packaged unit starts them (default port 123 and control socket), plus the
+# simulated clock.
 for node in "${NODES[@]}"; do
-  start_on "$node" "$node" /usr/bin/ntpfleet-agent --clock=sim --sim-offset="${OFFSET[$node]}"
+  start_on "$node" "$node" "${AGENT_CMD[@]}" --clock=sim --sim-offset="${OFFSET[$node]}"
 done
 # Quiet: 0.2 s for the first, then at once.
 for node in "${NODES[@]}"; do
@@ -385,7 +497,7 @@ log "ok: doctor on ntp1: answers on loopback but not on ${ADDR[ntp1]}:123"
 
 # The drift file is where the package puts it once the agent writes it (on a clean exit at the
 # latest); the controller's database where its unit puts it.
-[ -s "$ROOTS/ntp1/var/lib/ntpfleet-controller/controller.db" ] || fail "no controller database in /var/lib/ntpfleet-controller"
+[ -s "$ROOTS/ntp1/var/lib/ntpfleet/controller/controller.db" ] || fail "no controller database in /var/lib/ntpfleet/controller"
 for node in "${NODES[@]}"; do alive "$node" || fail "$node died"; done
 alive controller || fail "the controller died"
 stop node-a
