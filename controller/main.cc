@@ -28,7 +28,7 @@
 ABSL_FLAG(std::string, listen, "0.0.0.0:7123",
           "gRPC address for agents and ntpfleetctl; anything but loopback "
           "needs --tls-cert/--tls-key/--tls-ca (or --insecure)");
-ABSL_FLAG(std::string, db, "/var/lib/ntpfleet/controller.db",
+ABSL_FLAG(std::string, db, "/var/lib/ntpfleet-controller/controller.db",
           "SQLite database: node inventory, skew history, resync audit log");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:7124",
           "HTTP address for Prometheus /metrics; empty: off");
@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
       "ntpfleetctl.\n"
       "Runs beside the agent on the fleet's designated NTP server node.\n\n"
       "  ntpfleet-controller --listen 0.0.0.0:7123 --db "
-      "/var/lib/ntpfleet/controller.db \\\n"
+      "/var/lib/ntpfleet-controller/controller.db \\\n"
       "                      --metrics-listen 0.0.0.0:7124\n\n"
       "Agents find it through their `controller HOST:PORT` directive; "
       "ntpfleetctl through\n"

@@ -8,7 +8,7 @@
 //   options, and each node's result; written before any agent is asked.
 //
 //   absl::StatusOr<std::unique_ptr<Store>> store =
-//       Store::Open("/var/lib/ntpfleet/controller.db");
+//       Store::Open("/var/lib/ntpfleet-controller/controller.db");
 //   if (!store.ok()) return store.status();  // names the file and the cause
 //   (*store)->UpsertNode(hello, clock.Now());
 //

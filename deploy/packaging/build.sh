@@ -17,7 +17,7 @@
 #   /etc/ntpfleet/agent.conf, /etc/ntpfleet/controller.flags  configuration (conffiles)
 #   /etc/ntpfleet/tls/                                        certificates, put there by the admin
 #   /var/lib/ntpfleet/             (user ntpfleet)            the agent's drift file
-#   /var/lib/ntpfleet/controller/  (user ntpfleet-controller) the controller's database
+#   /var/lib/ntpfleet-controller/  (user ntpfleet-controller) the controller's database
 #   units in /lib/systemd/system (.deb), /usr/lib/systemd/system (.rpm), /etc/systemd/system (tarball)
 set -euo pipefail
 export LC_ALL=C TZ=UTC
@@ -107,7 +107,7 @@ stage() {
       install_binary "$(input ntpfleet-controller)" "$root/usr/sbin/ntpfleet-controller"
       install_file "$(input ntpfleet-controller.service)" "$root$unitdir/ntpfleet-controller.service" 0644
       install_file "$(input controller.flags)" "$root/etc/ntpfleet/controller.flags" 0644
-      mkdir -p "$root/etc/ntpfleet/tls" "$root/var/lib/ntpfleet/controller"
+      mkdir -p "$root/etc/ntpfleet/tls" "$root/var/lib/ntpfleet-controller"
       install_file "$(input ntpfleet-controller.8)" "$root/usr/share/man/man8/ntpfleet-controller.8.gz" 0644 gzip
       install_file "$(input CONTROLLER.md)" "$doc/CONTROLLER.md" 0644
       install_file "$(input SECURITY.md)" "$doc/SECURITY.md" 0644
@@ -178,9 +178,8 @@ rpm_files() {
         /etc/ntpfleet | /etc/ntpfleet/tls | /usr/share/doc/"$pkg" | /usr/share/doc/"$pkg"/*)
           echo "%dir %attr(0755,root,root) $path" ;;
         /var/lib/ntpfleet)
-          # The controller's package only creates it (as the parent of its own directory).
-          if [ "$pkg" = ntpfleet-agent ]; then echo "%dir %attr(0755,ntpfleet,ntpfleet) $path"; fi ;;
-        /var/lib/ntpfleet/controller)
+          echo "%dir %attr(0755,ntpfleet,ntpfleet) $path" ;;
+        /var/lib/ntpfleet-controller)
           echo "%dir %attr(0750,ntpfleet-controller,ntpfleet-controller) $path" ;;
       esac
     else

@@ -23,9 +23,9 @@
 #     packaged path: /usr/sbin/ntpfleet-agent, /usr/sbin/ntpfleet-controller,
 #     /usr/bin/ntpfleetctl (the packaged -c opt binaries, linked against this machine's shared
 #     libraries as on a Debian 12 node), the units in /lib/systemd/system, docs and man pages;
-#   /etc/ntpfleet and /var/lib/ntpfleet are the node's own copies of the packages' trees
+#   /etc/ntpfleet, /var/lib/ntpfleet and /var/lib/ntpfleet-controller are the node's own copies of the packages' trees
 #     (agent.conf, controller.flags, tls/; the drift file's directory and the controller's
-#     database directory /var/lib/ntpfleet/controller), to which the test adds the node's
+#     database directory /var/lib/ntpfleet-controller), to which the test adds the node's
 #     agent.conf and certificates;
 #   /run/ntpfleet (agent.sock) is the node's own, as the agent unit's RuntimeDirectory= makes it;
 # so every program runs with its default paths. (Those paths exist as mount points only in this
@@ -58,7 +58,7 @@
 #   * NTPsec's ntpdig run on node-a gets ntp1's time (stratum 10, no-leap, |offset| < 2 ms: the
 #     server's simulated clock starts at true time); run on dmz-1 it gets no time;
 #   * the drift file (/var/lib/ntpfleet/drift), the control socket (/run/ntpfleet/agent.sock)
-#     and the controller's database (/var/lib/ntpfleet/controller/controller.db) are where the
+#     and the controller's database (/var/lib/ntpfleet-controller/controller.db) are where the
 #     packages and their units put them.
 # What a broken build shows: a server that drops `noserve` silently leaves dmz-1 "unsynchronised"
 # with no reason (the REFUSED wait fails); a wrong address, certificate or path leaves a node
@@ -142,7 +142,7 @@ for want in ntpfleet-agent:/etc/ntpfleet/agent.conf ntpfleet-agent:/lib/systemd/
   [ -f "$STAGE/${want%%:*}${want#*:}" ] || fail "${want%%:*} ships no ${want#*:}"
 done
 for want in ntpfleet-agent:/etc/ntpfleet/tls ntpfleet-agent:/var/lib/ntpfleet \
-  ntpfleet-controller:/etc/ntpfleet/tls ntpfleet-controller:/var/lib/ntpfleet/controller; do
+  ntpfleet-controller:/etc/ntpfleet/tls ntpfleet-controller:/var/lib/ntpfleet-controller; do
   [ -d "$STAGE/${want%%:*}${want#*:}" ] || fail "${want%%:*} ships no directory ${want#*:}"
 done
 it_init "$STAGE/ntpfleet-controller/usr/sbin/ntpfleet-controller" \
@@ -176,7 +176,7 @@ while read -r pkg p; do
   mkdir -p "$(dirname "$p")"
   : >"$p"
 done <<<"$SHARED"
-mkdir -p /etc/ntpfleet /var/lib/ntpfleet /run/ntpfleet
+mkdir -p /etc/ntpfleet /var/lib/ntpfleet /var/lib/ntpfleet-controller /run/ntpfleet
 mkdir -p /run/netns
 mount -t tmpfs -o size=1m ntpfleet-fleet-netns /run/netns
 
@@ -214,7 +214,7 @@ wait_until 10 "the bridge forwards on all ${#NODES[@]} ports" links_up
 log "namespaces: nf-hub (br0) + ${NODES[*]/#/nf-}"
 
 # --- installed files --------------------------------------------------------------------------
-# A tree per node: what its packages put in /etc/ntpfleet and /var/lib/ntpfleet (copied, as the
+# A tree per node: what its packages put in /etc/ntpfleet and /var/lib (copied, as the
 # node edits them), and an empty /run/ntpfleet (the agent unit's RuntimeDirectory=).
 ROOTS="$FS/roots"
 for node in "${NODES[@]}"; do
@@ -239,7 +239,7 @@ done
 
 # What runs first on a node, inside its namespaces (ENTER STAGE ROOT NODE CMD...): the packaged
 # files of its packages over their installed paths, its tree over /etc/ntpfleet,
-# /var/lib/ntpfleet and /run/ntpfleet, its host name; then the command. (A file of a package
+# /var/lib/ntpfleet, /var/lib/ntpfleet-controller (the server) and /run/ntpfleet, its host name; then the command. (A file of a package
 # the node does not install, e.g. the controller on a client, stays an empty mount point.)
 ENTER="$FS/enter-node.sh"
 cat >"$ENTER" <<'EOF_ENTER'
@@ -249,8 +249,8 @@ shift 3
 while read -r pkg p; do
   mount --bind "$stage/$pkg$p" "$p"
 done <"$root.files"
-for p in /etc/ntpfleet /var/lib/ntpfleet /run/ntpfleet; do
-  mount --bind "$root$p" "$p"
+for p in /etc/ntpfleet /var/lib/ntpfleet /var/lib/ntpfleet-controller /run/ntpfleet; do
+  if [ -d "$root$p" ]; then mount --bind "$root$p" "$p"; fi
 done
 hostname "$node"
 exec "$@"
@@ -365,7 +365,7 @@ exec_start ntpfleet-controller ntpfleet-controller.service
 CONTROLLER_CMD=("${EXEC[@]}")
 [ "${CONTROLLER_CMD[*]}" = "/usr/sbin/ntpfleet-controller --flagfile=/etc/ntpfleet/controller.flags" ] ||
   fail "the controller unit's ExecStart= is '${CONTROLLER_CMD[*]}'; the test expects the packaged binary and --flagfile=/etc/ntpfleet/controller.flags"
-for line in --listen=0.0.0.0:7123 --db=/var/lib/ntpfleet/controller/controller.db \
+for line in --listen=0.0.0.0:7123 --db=/var/lib/ntpfleet-controller/controller.db \
   --tls_cert=/etc/ntpfleet/tls/controller.pem --tls_key=/etc/ntpfleet/tls/controller.key \
   --tls_ca=/etc/ntpfleet/tls/ca.pem; do
   grep -Fxq -- "$line" "$ROOTS/ntp1/etc/ntpfleet/controller.flags" ||
@@ -497,7 +497,7 @@ log "ok: doctor on ntp1: answers on loopback but not on ${ADDR[ntp1]}:123"
 
 # The drift file is where the package puts it once the agent writes it (on a clean exit at the
 # latest); the controller's database where its unit puts it.
-[ -s "$ROOTS/ntp1/var/lib/ntpfleet/controller/controller.db" ] || fail "no controller database in /var/lib/ntpfleet/controller"
+[ -s "$ROOTS/ntp1/var/lib/ntpfleet-controller/controller.db" ] || fail "no controller database in /var/lib/ntpfleet-controller"
 for node in "${NODES[@]}"; do alive "$node" || fail "$node died"; done
 alive controller || fail "the controller died"
 stop node-a

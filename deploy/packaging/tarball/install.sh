@@ -209,8 +209,8 @@ if [ "$WITH_CONTROLLER" = 1 ]; then
   run install -m 0644 "$HERE/share/man/man8/ntpfleet-controller.8" "$R$MAN/man8/ntpfleet-controller.8"
   install_unit ntpfleet-controller.service
   install_config "$HERE/etc/ntpfleet/controller.flags" "$R/etc/ntpfleet/controller.flags"
-  run install -d -m 0750 "$R/var/lib/ntpfleet/controller"
-  add_user ntpfleet-controller /var/lib/ntpfleet/controller /var/lib/ntpfleet/controller "ntpfleet controller"
+  run install -d -m 0750 "$R/var/lib/ntpfleet-controller"
+  add_user ntpfleet-controller /var/lib/ntpfleet-controller /var/lib/ntpfleet-controller "ntpfleet controller"
 fi
 
 if [ "$SYSTEMD" = 1 ]; then

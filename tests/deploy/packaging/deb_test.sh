@@ -45,8 +45,8 @@ check "/etc/ntpfleet/agent.conf 0644 root" stat_is /etc/ntpfleet/agent.conf 644 
 check "/etc/ntpfleet/controller.flags 0644 root" stat_is /etc/ntpfleet/controller.flags 644 root:root
 check "/etc/ntpfleet/tls 0755 root" stat_is /etc/ntpfleet/tls 755 root:root
 check "/var/lib/ntpfleet 0755 ntpfleet" stat_is /var/lib/ntpfleet 755 ntpfleet:ntpfleet
-check "/var/lib/ntpfleet/controller 0750 ntpfleet-controller" \
-  stat_is /var/lib/ntpfleet/controller 750 ntpfleet-controller:ntpfleet-controller
+check "/var/lib/ntpfleet-controller 0750 ntpfleet-controller" \
+  stat_is /var/lib/ntpfleet-controller 750 ntpfleet-controller:ntpfleet-controller
 for f in /usr/share/man/man8/ntpfleet-agent.8.gz /usr/share/man/man8/ntpfleet-controller.8.gz \
   /usr/share/man/man1/ntpfleetctl.1.gz /usr/share/doc/ntpfleet-agent/AGENT.md \
   /usr/share/doc/ntpfleet-agent/examples/agent-server.conf \
@@ -59,8 +59,8 @@ for p in ntpfleet-agent ntpfleet-controller ntpfleetctl; do
 done
 
 check "user ntpfleet: system user, home /var/lib/ntpfleet, no login" system_user ntpfleet /var/lib/ntpfleet
-check "user ntpfleet-controller: system user, home /var/lib/ntpfleet/controller, no login" \
-  system_user ntpfleet-controller /var/lib/ntpfleet/controller
+check "user ntpfleet-controller: system user, home /var/lib/ntpfleet-controller, no login" \
+  system_user ntpfleet-controller /var/lib/ntpfleet-controller
 check_not "ntpfleet-controller is not in group ntpfleet (it cannot read the agent's key)" \
   in_root sh -c 'id -nG ntpfleet-controller | tr " " "\\n" | grep -qx ntpfleet'
 check "the agent's user may write /var/lib/ntpfleet" \
@@ -68,11 +68,11 @@ check "the agent's user may write /var/lib/ntpfleet" \
 check_not "the controller's user may not write /var/lib/ntpfleet" \
   in_root setpriv --reuid=ntpfleet-controller --regid=ntpfleet-controller --clear-groups \
   touch /var/lib/ntpfleet/x
-check "the controller's user may write /var/lib/ntpfleet/controller" \
+check "the controller's user may write /var/lib/ntpfleet-controller" \
   in_root setpriv --reuid=ntpfleet-controller --regid=ntpfleet-controller --clear-groups \
-  touch /var/lib/ntpfleet/controller/controller.db
-check_not "the agent's user may not read /var/lib/ntpfleet/controller" \
-  in_root setpriv --reuid=ntpfleet --regid=ntpfleet --clear-groups ls /var/lib/ntpfleet/controller
+  touch /var/lib/ntpfleet-controller/controller.db
+check_not "the agent's user may not read /var/lib/ntpfleet-controller" \
+  in_root setpriv --reuid=ntpfleet --regid=ntpfleet --clear-groups ls /var/lib/ntpfleet-controller
 
 check "conffiles of ntpfleet-agent: /etc/ntpfleet/agent.conf" \
   [ "$(in_root dpkg-query -W -f='${Conffiles}' ntpfleet-agent | awk 'NF { print $1 }')" = /etc/ntpfleet/agent.conf ]
@@ -90,7 +90,7 @@ check "no systemctl call at all without a running systemd (got: $(systemctl_call
 check "nothing started" nothing_running
 check_binaries_run /usr/sbin /usr/bin "$VERSION" controller
 
-# Installing the controller again must not take /var/lib/ntpfleet from the agent's user.
+# Installing the controller again must not touch the agent's /var/lib/ntpfleet.
 in_root dpkg -i /pkgs/$CONTROLLER >/dev/null 2>&1 || fail "dpkg -i of the controller again"
 check "/var/lib/ntpfleet still ntpfleet's after the controller's reinstall" \
   stat_is /var/lib/ntpfleet 755 ntpfleet:ntpfleet
@@ -137,12 +137,11 @@ check "dpkg -P ntpfleet-agent" in_root dpkg -P ntpfleet-agent
 check "purge: agent.conf, the drift file, user and group ntpfleet are gone" \
   in_root sh -c '! test -e /etc/ntpfleet/agent.conf && ! test -e /var/lib/ntpfleet/drift && ! getent passwd ntpfleet && ! getent group ntpfleet'
 check "purge of the agent leaves the controller's database" \
-  stat_is /var/lib/ntpfleet/controller/controller.db 644 ntpfleet-controller:ntpfleet-controller
-check "purge of the agent hands /var/lib/ntpfleet back to root (the controller still has it)" \
-  stat_is /var/lib/ntpfleet 755 root:root
+  stat_is /var/lib/ntpfleet-controller/controller.db 644 ntpfleet-controller:ntpfleet-controller
+check "purge of the agent removes /var/lib/ntpfleet" in_root sh -c '! test -e /var/lib/ntpfleet'
 check "dpkg -P ntpfleet-controller ntpfleetctl" in_root dpkg -P ntpfleet-controller ntpfleetctl
-check "purge: /var/lib/ntpfleet, /etc/ntpfleet and user ntpfleet-controller are gone" \
-  in_root sh -c '! test -e /var/lib/ntpfleet && ! test -e /etc/ntpfleet && ! getent passwd ntpfleet-controller && ! getent group ntpfleet-controller'
+check "purge: /var/lib/ntpfleet-controller, /etc/ntpfleet and user ntpfleet-controller are gone" \
+  in_root sh -c '! test -e /var/lib/ntpfleet-controller && ! test -e /etc/ntpfleet && ! getent passwd ntpfleet-controller && ! getent group ntpfleet-controller'
 check "purge: no unit, no enablement state left" \
   in_root sh -c '! ls /lib/systemd/system/ntpfleet-* /etc/systemd/system/ntpfleet-* /var/lib/systemd/deb-systemd-helper-enabled/ntpfleet-* 2>/dev/null'
 check "nothing started" nothing_running

@@ -223,8 +223,8 @@ check_controller_unit() {
   local u=$1
   check "controller unit: User=ntpfleet-controller" [ "$(unit_value "$u" User)" = ntpfleet-controller ]
   check "controller unit: no capability" [ -z "$(unit_value "$u" CapabilityBoundingSet)" ]
-  check "controller unit: StateDirectory=ntpfleet/controller" \
-    [ "$(unit_value "$u" StateDirectory)" = ntpfleet/controller ]
+  check "controller unit: StateDirectory=ntpfleet-controller" \
+    [ "$(unit_value "$u" StateDirectory)" = ntpfleet-controller ]
   check "controller unit: ProtectSystem=strict, NoNewPrivileges=yes" \
     [ "$(unit_value "$u" ProtectSystem)/$(unit_value "$u" NoNewPrivileges)" = strict/yes ]
 }

@@ -72,15 +72,15 @@ check "/etc/ntpfleet/agent.conf 0644 root" stat_is /etc/ntpfleet/agent.conf 644 
 check "/etc/ntpfleet/controller.flags 0644 root" stat_is /etc/ntpfleet/controller.flags 644 root:root
 check "/etc/ntpfleet/tls 0755 root" stat_is /etc/ntpfleet/tls 755 root:root
 check "/var/lib/ntpfleet 0755 ntpfleet (set by rpm itself)" stat_is /var/lib/ntpfleet 755 ntpfleet:ntpfleet
-check "/var/lib/ntpfleet/controller 0750 ntpfleet-controller" \
-  stat_is /var/lib/ntpfleet/controller 750 ntpfleet-controller:ntpfleet-controller
+check "/var/lib/ntpfleet-controller 0750 ntpfleet-controller" \
+  stat_is /var/lib/ntpfleet-controller 750 ntpfleet-controller:ntpfleet-controller
 check "man pages and docs" in_root test -f /usr/share/man/man8/ntpfleet-agent.8.gz -a \
   -f /usr/share/man/man1/ntpfleetctl.1.gz -a -f /usr/share/doc/ntpfleet-agent/AGENT.md -a \
   -f /usr/share/doc/ntpfleet-controller/copyright
 check "user ntpfleet (by %pre): system user, home /var/lib/ntpfleet, no login" \
   system_user ntpfleet /var/lib/ntpfleet
 check "user ntpfleet-controller (by %pre): system user, no login" \
-  system_user ntpfleet-controller /var/lib/ntpfleet/controller
+  system_user ntpfleet-controller /var/lib/ntpfleet-controller
 check "%config(noreplace): agent.conf and controller.flags" \
   [ "$(rpm --root "$ROOT" -qc ntpfleet-agent ntpfleet-controller | tr '\n' ' ')" = "/etc/ntpfleet/agent.conf /etc/ntpfleet/controller.flags " ]
 if out=$(rpm --root "$ROOT" -V --nodeps ntpfleet-agent ntpfleet-controller ntpfleetctl 2>&1); then

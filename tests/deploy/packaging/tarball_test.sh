@@ -144,10 +144,10 @@ check "/usr/local/bin/ntpfleetctl 0755 root" stat_is /usr/local/bin/ntpfleetctl 
 check "/etc/systemd/system/ntpfleet-agent.service 0644 root" stat_is /etc/systemd/system/ntpfleet-agent.service 644 root:root
 check "/etc/ntpfleet/agent.conf 0644 root" stat_is /etc/ntpfleet/agent.conf 644 root:root
 check "/var/lib/ntpfleet 0755 ntpfleet" stat_is /var/lib/ntpfleet 755 ntpfleet:ntpfleet
-check "/var/lib/ntpfleet/controller 0750 ntpfleet-controller" \
-  stat_is /var/lib/ntpfleet/controller 750 ntpfleet-controller:ntpfleet-controller
+check "/var/lib/ntpfleet-controller 0750 ntpfleet-controller" \
+  stat_is /var/lib/ntpfleet-controller 750 ntpfleet-controller:ntpfleet-controller
 check "user ntpfleet: system user, no login" system_user ntpfleet /var/lib/ntpfleet
-check "user ntpfleet-controller: system user, no login" system_user ntpfleet-controller /var/lib/ntpfleet/controller
+check "user ntpfleet-controller: system user, no login" system_user ntpfleet-controller /var/lib/ntpfleet-controller
 U=$ROOT/etc/systemd/system
 check "units point at /usr/local/sbin" \
   bash -c "grep -q '^ExecStart=/usr/local/sbin/ntpfleet-agent --config /etc/ntpfleet/agent.conf\$' '$U/ntpfleet-agent.service' && grep -q '^ExecStart=/usr/local/sbin/ntpfleet-controller ' '$U/ntpfleet-controller.service'"
@@ -197,7 +197,7 @@ out=$(in_root "$I" --uninstall 2>&1) || fail "install.sh --uninstall: $out"
 check "--uninstall: the binaries, units, man pages and docs are gone" \
   in_root sh -c '! ls /usr/local/sbin/ntpfleet-* /usr/local/bin/ntpfleetctl /etc/systemd/system/ntpfleet-* /usr/local/share/man/man8/ntpfleet-* /usr/local/share/doc/ntpfleet 2>/dev/null'
 check "--uninstall: /etc/ntpfleet, /var/lib/ntpfleet and the users stay" \
-  in_root sh -c 'test -f /etc/ntpfleet/agent.conf && test -d /var/lib/ntpfleet/controller && getent passwd ntpfleet >/dev/null && getent passwd ntpfleet-controller >/dev/null'
+  in_root sh -c 'test -f /etc/ntpfleet/agent.conf && test -d /var/lib/ntpfleet-controller && getent passwd ntpfleet >/dev/null && getent passwd ntpfleet-controller >/dev/null'
 check "nothing started" nothing_running
 
 finish
