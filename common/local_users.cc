@@ -1,34 +1,24 @@
 #include "common/local_users.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdint>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/files.h"
 
 namespace ntpfleet {
 namespace {
 
 constexpr size_t kMaxFileBytes = 4 << 20;
 
+// The whole file, or "" when it cannot be read or is larger than the limit:
+// a file cut short could end in a line that parses to the wrong id
+// ("name:x:1000:..." cut to "name:x:10").
 std::string ReadSmallFile(const std::string& path) {
-  std::string text;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return text;
-  char buf[4096];
-  while (text.size() < kMaxFileBytes) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return text;
+  absl::StatusOr<std::string> text = ReadFile(path, kMaxFileBytes);
+  return text.ok() ? *std::move(text) : std::string();
 }
 
 }  // namespace

@@ -38,9 +38,9 @@ struct LocalGroup {
 
 class LocalUsers {
  public:
-  // Reads ROOT/etc/passwd and ROOT/etc/group (ROOT "" is /). A missing or
-  // unreadable file gives no entries; lines that do not parse are skipped.
-  // Each file is read up to 4 MiB.
+  // Reads ROOT/etc/passwd and ROOT/etc/group (ROOT "" is /). A missing,
+  // unreadable or larger than 4 MiB file gives no entries (never a file cut
+  // short); lines that do not parse are skipped.
   static LocalUsers Read(absl::string_view root = "");
   // From the files' text (tests).
   static LocalUsers Parse(absl::string_view passwd, absl::string_view group);

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/hostport.h"
+#include "common/local_users.h"
 #include "ctl/import_conf.h"
+#include "ctl/printable.h"
 
 namespace ntpfleet::ctl {
 namespace {
@@ -132,16 +135,27 @@ int RunImport(const std::string& command, const std::vector<std::string>& args,
   }
   for (const std::string& line : result->not_understood) {
     std::fprintf(stderr, "ntpfleetctl %s: warning: %s\n", command.c_str(),
-                 line.c_str());
+                 Printable(line).c_str());
   }
   if (!o.keys_out.empty()) {
-    // Secrets: readable by root only until the operator gives group ntpfleet
-    // read access (chown root:ntpfleet; chmod 0640).
-    if (absl::Status s = WriteFileAtomically(o.keys_out, result->keys, 0600);
+    // Secrets: root and the agent's group only (0640 root:ntpfleet), as the
+    // agent runs as user ntpfleet under its unit; 0600 until that group exists.
+    const std::optional<gid_t> group = LocalUsers::Read().GroupId("ntpfleet");
+    if (absl::Status s =
+            WriteFileAtomically(o.keys_out, result->keys, group ? 0640 : 0600);
         !s.ok()) {
       std::fprintf(stderr, "ntpfleetctl %s: %s\n", command.c_str(),
                    std::string(s.message()).c_str());
       return 1;
+    }
+    if (!group ||
+        chown(o.keys_out.c_str(), static_cast<uid_t>(-1), *group) != 0) {
+      std::fprintf(stderr,
+                   "ntpfleetctl %s: warning: %s is readable by its owner only; "
+                   "the agent (user ntpfleet) must read it: chgrp ntpfleet %s "
+                   "&& chmod 0640 %s\n",
+                   command.c_str(), o.keys_out.c_str(), o.keys_out.c_str(),
+                   o.keys_out.c_str());
     }
   }
   if (o.output.empty()) {

@@ -50,10 +50,12 @@
 #include "agent/config/config_file.h"
 #include "agent/net/port_owner.h"
 #include "agent/ntp/timestamp.h"
+#include "common/files.h"
 #include "common/hostport.h"
 #include "common/local_users.h"
 #include "common/tls.h"
 #include "ctl/local_client.h"
+#include "ctl/printable.h"
 #include "proto/ntpfleet.grpc.pb.h"
 
 namespace ntpfleet::ctl {
@@ -61,21 +63,12 @@ namespace {
 
 constexpr char kAgentComm[] = "ntpfleet-agent";
 
+// /proc and /etc files, crontabs: at most 1 MiB; a FIFO is refused, never
+// waited on (common/files).
 std::optional<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in.is_open()) return std::nullopt;
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return s.str();
-}
-
-std::string Printable(std::string s) {
-  for (char& c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u > 0x7e) c = '?';
-  }
-  return s;
+  absl::StatusOr<std::string> text = ReadFile(path, size_t{1} << 20);
+  if (!text.ok()) return std::nullopt;
+  return *std::move(text);
 }
 
 bool IsDecimal(absl::string_view s) {
@@ -922,7 +915,9 @@ std::vector<std::string> EnabledBySystemctl() {
     // `is-enabled` prints the state; "enabled" and "enabled-runtime" start the
     // unit at boot. An alias (chrony -> chronyd) is reported once.
     const std::string cmd =
-        absl::StrCat("systemctl is-enabled ", unit, ".service 2>/dev/null");
+        // timeout(1): a wedged systemd must not hang doctor.
+        absl::StrCat("timeout 5 systemctl is-enabled ", unit,
+                     ".service 2>/dev/null");
     FILE* p = popen(cmd.c_str(), "r");
     if (p == nullptr) continue;
     char buf[128] = {0};
@@ -934,7 +929,7 @@ std::vector<std::string> EnabledBySystemctl() {
     // Debian's chrony.service is also reachable as chronyd.service, ntp as
     // ntpd: report the unit's real file once.
     const std::string show =
-        absl::StrCat("systemctl show -p FragmentPath --value ", unit,
+        absl::StrCat("timeout 5 systemctl show -p FragmentPath --value ", unit,
                      ".service 2>/dev/null");
     std::string fragment;
     if (FILE* q = popen(show.c_str(), "r")) {

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "common/hostport.h"
 #include "ctl/import_internal.h"
+#include "ctl/printable.h"
 
 namespace ntpfleet::ctl::import_internal {
 
@@ -42,11 +43,25 @@ void Writer::Line(absl::string_view directive) {
   last_blank_ = false;
 }
 
+namespace {
+
+// Printable (ctl/printable) but for tabs, which source comments use to align
+// columns: a source's other control characters (a CR, an escape sequence)
+// must not reach the operator's terminal through a comment.
+std::string PrintableComment(absl::string_view text) {
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(text, '\t'))
+    parts.push_back(Printable(part));
+  return absl::StrJoin(parts, "\t");
+}
+
+}  // namespace
+
 void Writer::Comment(absl::string_view text) {
   if (text.empty()) {
     out_ += "#\n";
   } else {
-    absl::StrAppend(&out_, "# ", text, "\n");
+    absl::StrAppend(&out_, "# ", PrintableComment(text), "\n");
   }
   last_blank_ = false;
 }
@@ -56,7 +71,7 @@ void Writer::Verbatim(absl::string_view text) {
     Blank();
     return;
   }
-  absl::StrAppend(&out_, text, "\n");
+  absl::StrAppend(&out_, PrintableComment(text), "\n");
   last_blank_ = false;
 }
 
@@ -98,8 +113,8 @@ void Writer::DropShown(const SourceLine& line, absl::string_view shown,
 void Writer::NotUnderstood(const SourceLine& line, absl::string_view why) {
   const std::string what = absl::StrCat("not understood: ", why);
   Drop(line, what);
-  result_.not_understood.push_back(
-      absl::StrCat(line.Location(), ": ", line.Directive(), " — ", what));
+  result_.not_understood.push_back(PrintableComment(
+      absl::StrCat(line.Location(), ": ", line.Directive(), " — ", what)));
 }
 
 void Writer::Note(absl::string_view text) {

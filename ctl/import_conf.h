@@ -78,7 +78,8 @@ struct ImportOptions {
 struct ImportResult {
   std::string config;  // the agent's configuration
   // chrony with `keys_out`: the converted keys file, in ntpd's format (empty
-  // otherwise). It holds secrets: the command writes it mode 0600.
+  // otherwise). It holds secrets: the command writes it mode 0640, group
+  // ntpfleet (the agent's user reads it), or 0600 without that group.
   std::string keys;
   // "FILE:LINE: <line> — <why>" for each line the importer did not understand
   // (also in `config` as a `# dropped:` comment).

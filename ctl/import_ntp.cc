@@ -737,6 +737,16 @@ void NtpImporter::Restrict(const SourceLine& line) {
   } else {
     w_.Rewrite(line, absl::StrJoin(removed, "; "), {absl::StrJoin(out, " ")});
   }
+  // ntpd's `ignore` also dropped the replies of servers the rule covers; the
+  // agent's restrict rules decide only what it serves, so such a rule is more
+  // permissive here.
+  if (d == "restrict" && !server_hosts_.empty() &&
+      std::find(out.begin(), out.end(), "ignore") != out.end()) {
+    w_.Note(
+        "ntpd's `ignore` also dropped replies from the servers it covers; "
+        "the agent applies restrict rules only to the requests it serves, and "
+        "always uses its configured servers");
+  }
   if (!host_for_note.empty() && d == "restrict" &&
       server_hosts_.count(host_for_note) > 0) {
     w_.Note(absl::StrCat(

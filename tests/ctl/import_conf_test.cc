@@ -122,6 +122,30 @@ TEST(ImportNtpConf, KeepsServerOptionsTheAgentImplements) {
   ExpectAgentReadsCleanly(r.config);
 }
 
+// A CR or an escape sequence in the source must not reach the operator's
+// terminal through the output's comments; tabs that align comments stay.
+TEST(ImportNtpConf, ControlCharactersNeverReachTheOutputRaw) {
+  const ImportResult r =
+      Ntp("server \"10.0.0.3\rrestrict default ignore\"\n"
+          "# colour \x1b[31mred\x1b[0m\tand a tab\n");
+  EXPECT_EQ(r.config.find('\r'), std::string::npos) << r.config;
+  EXPECT_EQ(r.config.find('\x1b'), std::string::npos) << r.config;
+  EXPECT_THAT(r.config, HasSubstr("?[31mred?[0m\tand a tab"));
+  for (const std::string& w : r.not_understood) {
+    EXPECT_EQ(w.find('\r'), std::string::npos) << w;
+  }
+}
+
+// ntpd's `ignore` also dropped upstream replies; the agent's does not: said.
+TEST(ImportNtpConf, IgnoreRuleGetsANoteThatServersAreStillUsed) {
+  const ImportResult r =
+      Ntp("server 10.0.0.1 iburst\nrestrict default ignore\n");
+  EXPECT_THAT(r.config, HasSubstr("the agent applies restrict rules only to "
+                                  "the requests it serves"));
+  EXPECT_THAT(Ntp("restrict default ignore\n").config,
+              Not(HasSubstr("only to the requests it serves")));
+}
+
 TEST(ImportNtpConf, ClampsPollIntervalsAsNtpdDoes) {
   const ImportResult r = Ntp("server a.example.com minpoll 2 maxpoll 20\n");
   EXPECT_THAT(Directives(r.config),

@@ -303,8 +303,12 @@ hostent* gethostbyname(const char* name) {
   thread_local std::vector<in_addr> addresses;
   thread_local std::vector<char*> list;
   thread_local char* no_aliases[] = {nullptr};
+  if (name == nullptr) {
+    h_errno = HOST_NOT_FOUND;
+    return nullptr;
+  }
   absl::StatusOr<std::vector<ntpfleet::system::ResolvedAddress>> resolved =
-      ntpfleet::system::ResolveHost(name == nullptr ? "" : name, AF_INET);
+      ntpfleet::system::ResolveHost(name, AF_INET);
   if (!resolved.ok()) {
     h_errno = absl::IsUnavailable(resolved.status()) ? TRY_AGAIN
               : absl::IsNotFound(resolved.status())  ? HOST_NOT_FOUND
