@@ -7,7 +7,7 @@
 # VERSION is the top-level VERSION file. One Bazel command builds them (//:packages, see
 # deploy/packaging/BUILD); this script only copies them out under their versioned names.
 #
-#   scripts/package.sh               # needs what scripts/setup.sh installs (rpm included)
+#   scripts/package.sh               # runs scripts/setup.sh first (rpm, dpkg-dev, ... if missing)
 #   DIST=/tmp/out scripts/package.sh
 #
 # The clock of this machine is never touched: Bazel runs without CAP_SYS_TIME, as in
@@ -18,15 +18,19 @@ cd "$(dirname "$0")/.."
 source scripts/no_sys_time.sh
 reexec_without_sys_time "$0" "$@"
 
+bash scripts/setup.sh >&2 || { echo "package.sh: scripts/setup.sh failed" >&2; exit 1; }
 for tool in bazel dpkg-deb dpkg-shlibdeps rpmbuild; do
   command -v "$tool" >/dev/null || { echo "package.sh: $tool is missing: run scripts/setup.sh" >&2; exit 1; }
 done
 
 VERSION=$(tr -d ' \n' <VERSION)
 DIST=${DIST:-dist}
-echo "== bazel build -c opt //:packages (ntpfleet $VERSION)"
-bazel build -c opt //:packages
-BIN=$(bazel info -c opt bazel-bin 2>/dev/null)/deploy/packaging
+# No -c opt on the command line: the packaging rules build their binaries with -c opt
+# themselves (deploy/packaging/opt.bzl), exactly as `bazel test //...` builds them for the
+# packaging tests, so after a test run this only copies.
+echo "== bazel build //:packages (ntpfleet $VERSION)"
+bazel build //:packages
+BIN=$(bazel info bazel-bin 2>/dev/null)/deploy/packaging
 
 mkdir -p "$DIST"
 made=()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every ntpfleet test: installs what the build needs (scripts/setup.sh), builds everything
-# offline, runs all unit/integration tests, then the unit/integration tests again under ASan+UBSan
-# (--config=asan), then the fuzz targets under libFuzzer for a bounded time.
-# Ends with "N passed, N failed" alone on the last line (Bazel test targets), and exits non-zero
+# offline, runs all unit/integration tests, makes the seven packages (scripts/package.sh), then
+# the unit/integration tests again under ASan+UBSan (--config=asan), then the fuzz targets under
+# libFuzzer for a bounded time.
+# Ends with "N passed, N failed" alone on the last line (Bazel test targets, and package.sh as
+# one more), and exits non-zero
 # on any failure or if no test ran.
 #
 #   scripts/test.sh                  # everything (fuzzing 60 s per target)
@@ -29,6 +31,20 @@ status=0
 echo "== bazel test //... (unit, simulation, integration, fuzz corpus replay)"
 bazel test --keep_going --build_event_json_file="$events/main.json" //... || status=1
 
+# The seven packages, as scripts/package.sh makes them for a user (from what the tests above
+# just built: the packaging rules build their -c opt binaries the same way).
+pkg_failed=0
+echo "== scripts/package.sh (the .deb, .rpm and tarball packages)"
+pkgdir=$(mktemp -d)
+if DIST="$pkgdir" bash scripts/package.sh && [ "$(ls "$pkgdir" | wc -l)" = 7 ]; then
+  echo "packages: PASSED ($(ls "$pkgdir" | tr '\n' ' '))"
+else
+  echo "packages: FAILED (scripts/package.sh did not make the seven packages)"
+  pkg_failed=1
+  status=1
+fi
+rm -rf "$pkgdir"
+
 # The same tests again under AddressSanitizer + UndefinedBehaviorSanitizer (clang; leaks too).
 # Not the interop tests (third-party daemons beside the same agent code the integration tests
 # already cover), nor the benchmark smoke tests (tooling, timing-bound, run exclusively), nor
@@ -50,6 +66,8 @@ bazel test --config=fuzz --keep_going --test_env=FUZZ_SECONDS="$FUZZ_SECONDS" \
 # Count test targets from Bazel's build event protocol (one testSummary per test target).
 passed=$(cat "$events"/*.json | grep -o '"overallStatus":"[A-Z_]*"' | grep -cE '"(PASSED|FLAKY)"')
 failed=$(cat "$events"/*.json | grep -o '"overallStatus":"[A-Z_]*"' | grep -vcE '"(PASSED|FLAKY)"')
+# scripts/package.sh counts as one more check.
+if [ "$pkg_failed" = 1 ]; then failed=$((failed + 1)); else passed=$((passed + 1)); fi
 # A target that failed to build may have no summary: count the build failure itself.
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 if [ $((passed + failed)) -eq 0 ]; then

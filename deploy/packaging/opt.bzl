@@ -1,8 +1,8 @@
 """opt_binary: a binary built with -c opt whatever the command line says.
 
 The packages must carry optimised binaries, and the packaging tests must test
-what ships: `bazel test //tests/deploy/packaging/...` (fastbuild) and
-`bazel build -c opt //:packages` package the same -c opt binaries. An
+what ships: `bazel test //tests/deploy/packaging/...` and `bazel build //:packages`
+(scripts/package.sh) package the same -c opt binaries, built once. An
 incoming transition sets compilation_mode to opt for the binary and
 everything it depends on.
 
