@@ -180,21 +180,21 @@ Correction Discipline::Update(clock::MonoTime now, double x, double f,
     return result;
   }
   base_ppm_ = base;
-  double slew_ppm = 0;
+  double total_ppm = base;  // base + slew
   if (headroom > 0 && e != 0) {
     if (std::fabs(e) / seconds * 1e6 > headroom)
       seconds = std::fabs(e) * 1e6 / headroom;
-    slew_ppm = e / seconds * 1e6;
-    // Keep |base + slew| within the limit even after rounding.
-    slew_ppm = std::clamp(base + slew_ppm, -limit, limit) - base;
+    // Clamped as the sum that goes to the clock: (limit - base) + base can
+    // round to one ulp above the limit, which the clock refuses.
+    total_ppm = std::clamp(base + e / seconds * 1e6, -limit, limit);
   }
-  absl::Status s = SetAdjustment(base + slew_ppm);
+  absl::Status s = SetAdjustment(total_ppm);
   if (!s.ok()) {
     result.kind = CorrectionKind::kError;
     result.message = std::string(s.message());
     return result;
   }
-  slewing_ = slew_ppm != 0;
+  slewing_ = total_ppm != base;
   slew_end_ = now + absl::Seconds(seconds);
   leap_slewing_ = leap && slewing_;
   result.kind = CorrectionKind::kSlew;

@@ -164,6 +164,27 @@ TEST_F(DisciplineTest, SlewIsStretchedToStayWithinTheLimit) {
   EXPECT_NEAR(discipline_.CorrectionAt(mono_.Now()), 20e-3, 1e-9);
 }
 
+// A slew at the limit over any base frequency: the sum sent to the clock never
+// exceeds the limit, not even by the one ulp that (limit - base) + base can
+// round to (e.g. base -167.30481463987093 ppm). The SimClock, like the
+// kernel, refuses |ppm| > 500: before the fix a resync failed "frequency
+// adjustment 500.000 ppm is beyond the +/-500 ppm limit" on ~10% of bases.
+TEST_F(DisciplineTest, SlewAtTheLimitNeverExceedsItAfterRounding) {
+  int slews = 0;
+  for (int i = 0; i <= 2000; ++i) {
+    const double base_ppm = -499.75 + i * 0.4997 + 1e-7 * i;
+    mono_.Advance(absl::Seconds(1));
+    const Correction c =
+        discipline_.Update(mono_.Now(), 0.4e-3, base_ppm * 1e-6,
+                           UpdateMode::kNormal, absl::Milliseconds(1));
+    ASSERT_NE(c.kind, CorrectionKind::kError)
+        << "base " << base_ppm << " ppm: " << c.message;
+    EXPECT_LE(std::fabs(clock_.FrequencyAdjustment()), clock::kMaxFrequencyPpm);
+    if (c.kind == CorrectionKind::kSlew) ++slews;
+  }
+  EXPECT_GT(slews, 1900);
+}
+
 class NeverStepDisciplineTest : public DisciplineTest {
  protected:
   static DisciplineOptions NeverStep() {
