@@ -30,9 +30,9 @@
 #include "agent/report/status_proto.h"
 #include "common/flags.h"
 #include "common/hostport.h"
+#include "common/local_control.h"
 #include "common/log.h"
 #include "common/tls.h"
-#include "ctl/local_client.h"
 
 ABSL_FLAG(
     std::string, config, "/etc/ntpfleet/agent.conf",
@@ -56,7 +56,8 @@ ABSL_FLAG(double, sim_freq_ppm, 0,
           "with --clock=sim: the oscillator's error in ppm (+ = fast)");
 ABSL_FLAG(double, sim_wander, 1e-9,
           "with --clock=sim: random-walk frequency wander per second");
-ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
+ABSL_FLAG(std::string, control_socket,
+          ntpfleet::local_control::kDefaultControlSocket,
           "local control socket for ntpfleetctl (root-only); empty: none");
 ABSL_FLAG(bool, check_config, false,
           "print the effective configuration and exit");
@@ -220,7 +221,8 @@ int main(int argc, char** argv) {
     request.mutable_resync()->set_burst(true);
     request.mutable_resync()->mutable_deadline()->set_seconds(15);
     absl::StatusOr<ntpfleet::v1::LocalResponse> response =
-        ntpfleet::ctl::CallAgent(socket_path, request, absl::Seconds(20));
+        ntpfleet::local_control::CallAgent(socket_path, request,
+                                           absl::Seconds(20));
     if (response.ok()) {
       std::printf("asked the running agent (%s)\n", socket_path.c_str());
       return PrintResync(response->resync_result());

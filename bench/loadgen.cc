@@ -64,7 +64,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "ctl/local_client.h"
+#include "common/local_control.h"
 #include "proto/ntpfleet.pb.h"
 
 ABSL_FLAG(std::string, server, "10.123.0.1", "the server's IPv4 address");
@@ -751,7 +751,7 @@ int main(int argc, char** argv) {
     ntpfleet::v1::LocalRequest request;
     request.mutable_status();
     absl::StatusOr<ntpfleet::v1::LocalResponse> response =
-        ntpfleet::ctl::CallAgent(path, request, absl::Seconds(5));
+        ntpfleet::local_control::CallAgent(path, request, absl::Seconds(5));
     if (!response.ok()) {
       std::fprintf(stderr, "loadgen: agent counters: %s\n",
                    std::string(response.status().message()).c_str());

@@ -7,8 +7,8 @@
 
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
+#include "common/local_control.h"
 #include "ctl/commands.h"
-#include "ctl/local_client.h"
 #include "ctl/render_fleet.h"
 #include "ctl/render_peers.h"
 
@@ -20,7 +20,7 @@ int RunPeers(const CommonOptions& o, const std::string& node) {
     v1::LocalRequest request;
     request.mutable_status();
     absl::StatusOr<v1::LocalResponse> r =
-        CallAgent(o.control_socket, request, absl::Seconds(5));
+        local_control::CallAgent(o.control_socket, request, absl::Seconds(5));
     if (!r.ok()) return PrintError(r.status());
     status = r->status().status();
   } else {

@@ -3,9 +3,9 @@
 #include <cstdio>
 
 #include "absl/time/time.h"
+#include "common/local_control.h"
 #include "common/proto_time.h"
 #include "ctl/commands.h"
-#include "ctl/local_client.h"
 #include "ctl/render_fleet.h"
 
 namespace ntpfleet::ctl {
@@ -16,7 +16,7 @@ int RunSync(const CommonOptions& o, bool step) {
   request.mutable_resync()->set_burst(true);
   request.mutable_resync()->mutable_deadline()->set_seconds(15);
   absl::StatusOr<v1::LocalResponse> r =
-      CallAgent(o.control_socket, request, absl::Seconds(20));
+      local_control::CallAgent(o.control_socket, request, absl::Seconds(20));
   if (!r.ok()) return PrintError(r.status());
   const v1::ResyncResult& res = r->resync_result();
   if (o.json) {
@@ -43,7 +43,7 @@ int RunSimStep(const CommonOptions& o, absl::Duration step) {
   v1::LocalRequest request;
   SetDuration(step, request.mutable_sim_step()->mutable_step());
   absl::StatusOr<v1::LocalResponse> r =
-      CallAgent(o.control_socket, request, absl::Seconds(5));
+      local_control::CallAgent(o.control_socket, request, absl::Seconds(5));
   if (!r.ok()) return PrintError(r.status());
   std::printf("moved the simulated clock by %s\n", FormatOffset(step).c_str());
   return 0;

@@ -50,9 +50,9 @@
 #include "agent/ntp/timestamp.h"
 #include "common/files.h"
 #include "common/hostport.h"
+#include "common/local_control.h"
 #include "common/local_users.h"
 #include "common/tls.h"
-#include "ctl/local_client.h"
 #include "ctl/printable.h"
 #include "proto/ntpfleet.grpc.pb.h"
 
@@ -981,7 +981,7 @@ void GatherAgent(const GatherOptions& o, int port, AgentFacts* a) {
   v1::LocalRequest request;
   request.mutable_status();
   absl::StatusOr<v1::LocalResponse> r =
-      CallAgent(o.control_socket, request, absl::Seconds(3));
+      local_control::CallAgent(o.control_socket, request, absl::Seconds(3));
   if (r.ok()) {
     a->running = true;
     a->status = r->status();

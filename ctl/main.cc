@@ -13,16 +13,17 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
+#include "common/local_control.h"
 #include "ctl/cmd_certs.h"
 #include "ctl/cmd_doctor.h"
 #include "ctl/cmd_import.h"
 #include "ctl/commands.h"
-#include "ctl/local_client.h"
 
 ABSL_FLAG(std::string, controller, "",
           "controller address HOST:PORT (default: $NTPFLEET_CONTROLLER, else "
           "localhost:7123)");
-ABSL_FLAG(std::string, control_socket, ntpfleet::ctl::kDefaultControlSocket,
+ABSL_FLAG(std::string, control_socket,
+          ntpfleet::local_control::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
 ABSL_FLAG(std::string, output, "table", "`table` (or `text`) or `json`");
 ABSL_FLAG(std::string, config, "/etc/ntpfleet/agent.conf",

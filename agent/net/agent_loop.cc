@@ -33,6 +33,7 @@
 #include "agent/ntp/access.h"
 #include "agent/ntp/timestamp.h"
 #include "agent/report/status_proto.h"
+#include "common/local_control.h"
 #include "common/local_users.h"
 #include "common/log.h"
 #include "common/version.h"
@@ -42,7 +43,6 @@ namespace {
 
 constexpr int kReceiveBuffer =
     4 << 20;  // bursts overflow small buffers before the CPU is busy
-constexpr size_t kMaxControlMessage = 1 << 20;
 
 absl::Time RealNow() {
   timespec ts;
@@ -81,17 +81,6 @@ bool WriteAll(int fd, const std::string& data) {
     done += static_cast<size_t>(n);
   }
   return true;
-}
-
-std::string Frame(const google::protobuf::Message& message) {
-  const std::string body = message.SerializeAsString();
-  std::string out(4, '\0');
-  const uint32_t n = static_cast<uint32_t>(body.size());
-  out[0] = static_cast<char>(n >> 24);
-  out[1] = static_cast<char>(n >> 16);
-  out[2] = static_cast<char>(n >> 8);
-  out[3] = static_cast<char>(n);
-  return out + body;
 }
 
 }  // namespace
@@ -676,7 +665,7 @@ void AgentLoop::HandleControl(ControlConn& conn) {
     const ssize_t n = recv(conn.fd, buf, sizeof(buf), 0);
     if (n > 0) {
       conn.in.append(buf, static_cast<size_t>(n));
-      if (conn.in.size() > kMaxControlMessage) break;
+      if (conn.in.size() > local_control::kMaxMessage) break;
       continue;
     }
     if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -687,11 +676,8 @@ void AgentLoop::HandleControl(ControlConn& conn) {
     break;
   }
   if (conn.waiting || conn.in.size() < 4) return;
-  const uint32_t len = (uint32_t{static_cast<uint8_t>(conn.in[0])} << 24) |
-                       (uint32_t{static_cast<uint8_t>(conn.in[1])} << 16) |
-                       (uint32_t{static_cast<uint8_t>(conn.in[2])} << 8) |
-                       static_cast<uint8_t>(conn.in[3]);
-  if (len > kMaxControlMessage) {
+  const uint32_t len = *local_control::FrameLength(conn.in);
+  if (len > local_control::kMaxMessage) {
     close(conn.fd);
     conn.fd = -1;
     return;
@@ -711,7 +697,7 @@ void AgentLoop::HandleControl(ControlConn& conn) {
                 [this, fd](const v1::ResyncResult& result) {
                   v1::LocalResponse response;
                   *response.mutable_resync_result() = result;
-                  WriteAll(fd, Frame(response));
+                  WriteAll(fd, local_control::Frame(response));
                   for (ControlConn& c : control_conns_) {
                     if (c.fd == fd) {
                       close(c.fd);
@@ -735,7 +721,7 @@ void AgentLoop::HandleControl(ControlConn& conn) {
   } else {
     *response.mutable_status() = LocalStatus();
   }
-  WriteAll(conn.fd, Frame(response));
+  WriteAll(conn.fd, local_control::Frame(response));
   close(conn.fd);
   conn.fd = -1;
 }

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/time/time.h"
-#include "ctl/local_client.h"
+#include "common/local_control.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/ntpfleet.pb.h"
 
@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   ntpfleet::v1::LocalRequest request;
   request.mutable_status();
   absl::StatusOr<ntpfleet::v1::LocalResponse> response =
-      ntpfleet::ctl::CallAgent(argv[1], request, absl::Seconds(5));
+      ntpfleet::local_control::CallAgent(argv[1], request, absl::Seconds(5));
   if (!response.ok()) {
     std::fprintf(stderr, "local_status: %s\n",
                  std::string(response.status().message()).c_str());

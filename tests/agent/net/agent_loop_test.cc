@@ -30,8 +30,8 @@
 #include "agent/clock/sim_clock.h"
 #include "agent/clock/system_clock.h"
 #include "agent/config/config.h"
+#include "common/local_control.h"
 #include "common/proto_time.h"
-#include "ctl/local_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.pb.h"
@@ -105,7 +105,7 @@ class RunningAgent {
 
 absl::StatusOr<v1::LocalResponse> Call(const std::string& socket,
                                        const v1::LocalRequest& request) {
-  return ctl::CallAgent(socket, request, absl::Seconds(40));
+  return local_control::CallAgent(socket, request, absl::Seconds(40));
 }
 
 absl::StatusOr<v1::LocalStatus> Status(const std::string& socket) {

@@ -1,4 +1,4 @@
-#include "ctl/local_client.h"
+#include "common/local_control.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -16,7 +16,26 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace ntpfleet::ctl {
+namespace ntpfleet::local_control {
+
+std::string Frame(const google::protobuf::Message& message) {
+  const std::string body = message.SerializeAsString();
+  std::string out(4, '\0');
+  const uint32_t n = static_cast<uint32_t>(body.size());
+  out[0] = static_cast<char>(n >> 24);
+  out[1] = static_cast<char>(n >> 16);
+  out[2] = static_cast<char>(n >> 8);
+  out[3] = static_cast<char>(n);
+  return out + body;
+}
+
+std::optional<uint32_t> FrameLength(const std::string& buffer) {
+  if (buffer.size() < 4) return std::nullopt;
+  uint32_t len = 0;
+  for (int i = 0; i < 4; ++i)
+    len = (len << 8) | static_cast<uint8_t>(buffer[i]);
+  return len;
+}
 
 absl::StatusOr<v1::LocalResponse> CallAgent(const std::string& socket_path,
                                             const v1::LocalRequest& request,
@@ -43,11 +62,7 @@ absl::StatusOr<v1::LocalResponse> CallAgent(const std::string& socket_path,
         "no ntpfleet-agent is running here (nothing listens on %s: %s)",
         socket_path, strerror(err)));
   }
-  const std::string body = request.SerializeAsString();
-  std::string frame(4, '\0');
-  for (int i = 0; i < 4; ++i)
-    frame[i] = static_cast<char>(body.size() >> (24 - 8 * i));
-  frame += body;
+  const std::string frame = Frame(request);
   if (send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) !=
       static_cast<ssize_t>(frame.size())) {
     close(fd);
@@ -68,14 +83,18 @@ absl::StatusOr<v1::LocalResponse> CallAgent(const std::string& socket_path,
     const ssize_t n = recv(fd, buf, sizeof(buf), 0);
     if (n <= 0) break;
     in.append(buf, static_cast<size_t>(n));
+    if (in.size() > 4 + kMaxMessage) {
+      close(fd);
+      return absl::DataLossError("answer from the agent too large");
+    }
   }
   close(fd);
-  if (in.size() < 4)
+  const std::optional<uint32_t> len = FrameLength(in);
+  if (!len.has_value())
     return absl::UnavailableError("the agent closed the connection");
-  uint32_t len = 0;
-  for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<uint8_t>(in[i]);
   v1::LocalResponse response;
-  if (in.size() < 4 + len || !response.ParseFromString(in.substr(4, len))) {
+  if (*len > kMaxMessage || in.size() < 4 + size_t{*len} ||
+      !response.ParseFromString(in.substr(4, *len))) {
     return absl::DataLossError("malformed answer from the agent");
   }
   // The agent's words, as they are ("permission denied: `resync` needs root
@@ -87,4 +106,4 @@ absl::StatusOr<v1::LocalResponse> CallAgent(const std::string& socket_path,
   return response;
 }
 
-}  // namespace ntpfleet::ctl
+}  // namespace ntpfleet::local_control
