@@ -1322,10 +1322,8 @@ absl::Status Parser::Controller(Args& args) {
     absl::StatusOr<HostPort> other =
         ParseHostPort(config_.controllers[i], "controller");
     if (other.ok() && other->port == hp->port &&
-        absl::AsciiStrToLower(other->host) ==
-            absl::AsciiStrToLower(hp->host)) {
-      return Error(absl::StrCat("controller ", target,
-                                " is already listed at ",
+        absl::AsciiStrToLower(other->host) == absl::AsciiStrToLower(hp->host)) {
+      return Error(absl::StrCat("controller ", target, " is already listed at ",
                                 controller_lines_[i].ToString(),
                                 ": give each controller once"));
     }

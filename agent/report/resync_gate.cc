@@ -19,9 +19,8 @@ std::optional<std::string> ResyncGate::Admit(const std::string& controller,
           "resynced at the request of controller %s %s ago; at most one "
           "resync every %s from different controllers",
           other,
-          absl::FormatDuration(
-              absl::Trunc(std::max(ago, absl::ZeroDuration()),
-                          absl::Milliseconds(100))),
+          absl::FormatDuration(absl::Trunc(std::max(ago, absl::ZeroDuration()),
+                                           absl::Milliseconds(100))),
           absl::FormatDuration(min_interval_));
     }
   }

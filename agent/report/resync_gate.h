@@ -40,8 +40,7 @@ namespace ntpfleet::report {
 
 // The controller's default --resync-min-interval: the agent holds resyncs
 // from different controllers this far apart.
-inline constexpr absl::Duration kControllerResyncMinInterval =
-    absl::Seconds(5);
+inline constexpr absl::Duration kControllerResyncMinInterval = absl::Seconds(5);
 
 class ResyncGate {
  public:

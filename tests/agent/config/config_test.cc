@@ -843,10 +843,14 @@ TEST(NtpfleetDirectivesTest, PortsAreCheckedNeverWrapped) {
 }
 
 TEST(NtpfleetDirectivesTest, ControllerAddressForms) {
-  EXPECT_THAT(MustParse("controller 127.0.0.1:7123").controllers, ElementsAre("127.0.0.1:7123"));
-  EXPECT_THAT(MustParse("controller ctl.example:1").controllers, ElementsAre("ctl.example:1"));
-  EXPECT_THAT(MustParse("controller dns:///ctl.example:7123").controllers, ElementsAre("dns:///ctl.example:7123"));
-  EXPECT_THAT(MustParse("controller [::1]:7123").controllers, ElementsAre("[::1]:7123"));
+  EXPECT_THAT(MustParse("controller 127.0.0.1:7123").controllers,
+              ElementsAre("127.0.0.1:7123"));
+  EXPECT_THAT(MustParse("controller ctl.example:1").controllers,
+              ElementsAre("ctl.example:1"));
+  EXPECT_THAT(MustParse("controller dns:///ctl.example:7123").controllers,
+              ElementsAre("dns:///ctl.example:7123"));
+  EXPECT_THAT(MustParse("controller [::1]:7123").controllers,
+              ElementsAre("[::1]:7123"));
   struct Case {
     const char* line;
     const char* message;
@@ -879,16 +883,16 @@ TEST(NtpfleetDirectivesTest, SeveralControllersAreKeptInFileOrder) {
       "# the second failure domain\n"
       "controller 10.1.0.5:7123\n"
       "controller [fd00::1]:7123\n");
-  EXPECT_THAT(c.controllers,
-              ElementsAre("ctl-a.example:7123", "10.1.0.5:7123",
-                          "[fd00::1]:7123"));
+  EXPECT_THAT(c.controllers, ElementsAre("ctl-a.example:7123", "10.1.0.5:7123",
+                                         "[fd00::1]:7123"));
   EXPECT_THAT(c.warnings, IsEmpty());
   // The effective configuration lists each, and reads back the same.
   const std::string effective = FormatEffectiveConfig(c);
   EXPECT_THAT(effective, HasSubstr("controller ctl-a.example:7123\n"
                                    "controller 10.1.0.5:7123\n"
                                    "controller [fd00::1]:7123\n"));
-  EXPECT_THAT(MustParse(effective).controllers, ElementsAreArray(c.controllers));
+  EXPECT_THAT(MustParse(effective).controllers,
+              ElementsAreArray(c.controllers));
 }
 
 TEST(NtpfleetDirectivesTest, OneControllerIsFormattedAsBefore) {
