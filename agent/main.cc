@@ -8,8 +8,10 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -17,6 +19,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -27,6 +30,7 @@
 #include "agent/config/config_file.h"
 #include "agent/net/agent_loop.h"
 #include "agent/report/reporter.h"
+#include "agent/report/resync_gate.h"
 #include "agent/report/status_proto.h"
 #include "common/flags.h"
 #include "common/hostport.h"
@@ -301,17 +305,20 @@ int main(int argc, char** argv) {
   }
   g_loop = loop->get();
 
-  // With a `controller`, report to it over one long-lived stream (and take
-  // resyncs from it).
-  std::unique_ptr<ntpfleet::report::Reporter> reporter;
-  if (!config->controller.empty() && !absl::GetFlag(FLAGS_once)) {
+  // With `controller` lines, report to each over its own long-lived stream
+  // (and take resyncs from any of them, through one ResyncGate so that two
+  // controllers cannot resync the node twice as often as one).
+  std::vector<std::unique_ptr<ntpfleet::report::Reporter>> reporters;
+  ntpfleet::report::ResyncGate resync_gate(
+      ntpfleet::report::kControllerResyncMinInterval);
+  if (!config->controllers.empty() && !absl::GetFlag(FLAGS_once)) {
     ntpfleet::report::ReporterOptions ro;
-    ro.controller = config->controller;
     ro.report_interval = config->report_interval;
     ntpfleet::TlsFiles tls{config->tls_cert, config->tls_key, config->tls_ca};
     if (!tls.empty()) {
       // All three, readable, matching: or the agent does not start (never
-      // plain text because one file was missing).
+      // plain text because one file was missing). The same for every
+      // controller.
       absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
           ntpfleet::ClientCredentials(tls, "tls_cert/tls_key/tls_ca");
       if (!creds.ok()) {
@@ -325,7 +332,7 @@ int main(int argc, char** argv) {
                     "reporting to controller %s in plain text (no tls_cert, "
                     "tls_key, tls_ca): only a controller on loopback or "
                     "started with --insecure accepts that",
-                    config->controller);
+                    absl::StrJoin(config->controllers, ", "));
     }
     ro.hello = (*loop)->LocalStatus().node();
     for (const std::string& a : HostAddresses()) ro.hello.add_addresses(a);
@@ -333,18 +340,42 @@ int main(int argc, char** argv) {
         Sha256Hex(ntpfleet::config::FormatEffectiveConfig(*config)));
     ntpfleet::report::SetDuration(config->report_interval,
                                   ro.hello.mutable_report_interval());
+    // One instance id for all: each controller sees this agent's reconnects
+    // as the same instance.
     std::random_device random;
     ro.hello.set_instance_id(absl::StrFormat("%08x%08x", random(), random()));
     ntpfleet::net::AgentLoop* l = loop->get();
-    reporter = std::make_unique<ntpfleet::report::Reporter>(
-        ro, [l](const ntpfleet::v1::Resync& r,
-                std::function<void(const ntpfleet::v1::ResyncResult&)> done) {
-          l->PostResync(r, std::move(done));
-        });
-    (*loop)->SetStatusListener([&reporter](const ntpfleet::v1::SyncStatus& s) {
-      reporter->Publish(s);
+    const ntpfleet::clock::MonotonicClock* m = &mono;
+    for (const std::string& controller : config->controllers) {
+      ro.controller = controller;
+      reporters.push_back(std::make_unique<ntpfleet::report::Reporter>(
+          ro, [l, m, controller, &resync_gate](
+                  const ntpfleet::v1::Resync& r,
+                  std::function<void(const ntpfleet::v1::ResyncResult&)> done) {
+            if (std::optional<std::string> refused =
+                    resync_gate.Admit(controller, m->Now())) {
+              ntpfleet::Log(ntpfleet::LogLevel::kInfo,
+                            "resync from controller %s not done: %s",
+                            controller, *refused);
+              ntpfleet::v1::ResyncResult result;
+              result.set_request_id(r.request_id());
+              result.set_outcome(ntpfleet::v1::RESYNC_OUTCOME_RATE_LIMITED);
+              result.set_error(*refused);
+              done(result);
+              return;
+            }
+            l->PostResync(r, std::move(done));
+          }));
+    }
+    (*loop)->SetStatusListener([&reporters](const ntpfleet::v1::SyncStatus& s) {
+      for (const auto& reporter : reporters) reporter->Publish(s);
     });
-    reporter->Start();
+    (*loop)->SetLocalStatusFiller([&reporters](ntpfleet::v1::LocalStatus* out) {
+      for (const auto& reporter : reporters) {
+        *out->add_controllers() = reporter->Link();
+      }
+    });
+    for (const auto& reporter : reporters) reporter->Start();
   }
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
@@ -352,7 +383,7 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   absl::Status run = (*loop)->Run();
   g_loop = nullptr;
-  if (reporter) reporter->Stop();
+  for (const auto& reporter : reporters) reporter->Stop();
   if (!run.ok()) {
     std::fprintf(stderr, "ntpfleet-agent: %s\n",
                  std::string(run.message()).c_str());

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "common/fleet_stats.h"
 #include "common/proto_time.h"
 #include "common/summary_peer.h"
 #include "controller/validate.h"
@@ -25,18 +26,6 @@ absl::Status NotLive(uint64_t connection) {
 
 bool SameInstance(const v1::Hello& a, const v1::Hello& b) {
   return a.instance_id() == b.instance_id();
-}
-
-// Whether a status's offset describes where the node's clock is now.
-bool CountsInSkew(const v1::SyncStatus& status) {
-  switch (status.state()) {
-    case v1::SYNC_STATE_SYNCHRONISED:
-    case v1::SYNC_STATE_SYNCING:
-    case v1::SYNC_STATE_LOCAL_CLOCK:
-      return true;
-    default:
-      return false;
-  }
 }
 
 // A fleet message on its own arena, and the arena's owner. A snapshot is built
@@ -353,9 +342,6 @@ Registry::Snapshot Registry::TakeSnapshot() const {
 
   auto [owned, fleet] = NewArenaFleet();
   SetTimestamp(now, fleet->mutable_as_of());
-  SetDuration(options_.skew_threshold, fleet->mutable_threshold());
-  std::vector<std::pair<v1::Node*, absl::Duration>> counted;  // node, offset
-  absl::Duration max_error_bound = absl::ZeroDuration();
   fleet->mutable_nodes()->Reserve(static_cast<int>(rows.size()));
   for (Row& row : rows) {
     v1::Node* node = fleet->add_nodes();
@@ -371,53 +357,11 @@ Registry::Snapshot Registry::TakeSnapshot() const {
     }
     node->set_duplicate_name(row.duplicate_name);
     node->set_connection(row.connection);
-    if (row.connection == v1::CONNECTION_STATE_STALE) {
-      fleet->set_stale_count(fleet->stale_count() + 1);
-    } else if (row.connection == v1::CONNECTION_STATE_CONNECTED) {
-      fleet->set_connected_count(fleet->connected_count() + 1);
-      if (row.status != nullptr && CountsInSkew(*row.status)) {
-        counted.emplace_back(node, FromProto(row.status->offset()));
-        max_error_bound =
-            std::max(max_error_bound, FromProto(row.status->error_bound()));
-      }
-    }
   }
   rows.clear();  // releases the shared messages before the fleet is handed on
-
-  if (counted.empty()) {
-    SetDuration(absl::ZeroDuration(), fleet->mutable_skew());
-    SetDuration(absl::ZeroDuration(), fleet->mutable_max_error_bound());
-    snapshot.fleet = std::shared_ptr<const v1::Fleet>(owned, fleet);
-    return snapshot;
-  }
-
-  std::vector<absl::Duration> offsets;
-  offsets.reserve(counted.size());
-  for (const auto& c : counted) offsets.push_back(c.second);
-  std::sort(offsets.begin(), offsets.end());
-  const size_t n = offsets.size();
-  const absl::Duration median =
-      n % 2 == 1 ? offsets[n / 2] : (offsets[n / 2 - 1] + offsets[n / 2]) / 2;
-  SetDuration(offsets.back() - offsets.front(), fleet->mutable_skew());
-  SetDuration(max_error_bound, fleet->mutable_max_error_bound());
-
-  for (const auto& [node, offset] : counted) {
-    const absl::Duration deviation = offset - median;
-    SetDuration(deviation, node->mutable_deviation());
-    // Both tests, because they catch different failures. |offset| is the
-    // distance to the fleet's reference (the designated server): it catches a
-    // node that is wrong even when the rest of the fleet is wrong the same way
-    // (the median moved with it). |deviation| is the distance to the rest of
-    // the fleet: it catches a node that disagrees with its peers even while
-    // its own offset is still inside the threshold (the median sits near the
-    // other side of it) — and clock agreement between nodes is what
-    // distributed applications rely on.
-    const bool flagged =
-        absl::AbsDuration(deviation) > options_.skew_threshold ||
-        absl::AbsDuration(offset) > options_.skew_threshold;
-    node->set_flagged(flagged);
-    if (flagged) fleet->set_flagged_count(fleet->flagged_count() + 1);
-  }
+  // Skew, error bound, deviations, flags and counts: the one definition,
+  // shared with ntpfleetctl's merge of several controllers.
+  ComputeFleetStats(options_.skew_threshold, fleet);
   snapshot.fleet = std::shared_ptr<const v1::Fleet>(std::move(owned), fleet);
   return snapshot;
 }

@@ -9,25 +9,23 @@
 #include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "ctl/commands.h"
+#include "ctl/fleet_client.h"
 #include "ctl/render_fleet.h"
 
 namespace ntpfleet::ctl {
 
 int RunAudit(const CommonOptions& o, absl::Duration since) {
-  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> stub =
-      ConnectController(o);
-  if (!stub.ok()) return PrintError(stub.status());
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
+  absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
+  if (!client.ok()) return PrintError(client.status());
   v1::AuditRequest request;
   const absl::Time now = absl::Now();
   SetTimestamp(now - since, request.mutable_since());
   request.set_limit(1000);
-  v1::AuditResponse response;
-  if (grpc::Status s = (*stub)->Audit(&context, request, &response); !s.ok()) {
-    return ControllerError(o.controller, FromGrpcStatus(s));
-  }
+  // Every controller's log, merged (ctl/fleet_client.h).
+  absl::StatusOr<v1::AuditResponse> fetched =
+      (*client)->Audit(request, absl::Seconds(10));
+  if (!fetched.ok()) return ControllerError(o.controller, fetched.status());
+  const v1::AuditResponse& response = *fetched;
   if (o.json) {
     absl::StatusOr<std::string> json = ToJson(response);
     if (!json.ok()) return PrintError(json.status());

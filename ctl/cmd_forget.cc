@@ -8,21 +8,16 @@
 
 #include "common/grpc_status.h"
 #include "ctl/commands.h"
+#include "ctl/fleet_client.h"
 
 namespace ntpfleet::ctl {
 
 int RunForget(const CommonOptions& o, const std::string& node) {
-  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> stub =
-      ConnectController(o);
-  if (!stub.ok()) return PrintError(stub.status());
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
-  v1::ForgetRequest request;
-  request.set_name(node);
-  v1::ForgetResponse response;
-  if (grpc::Status s = (*stub)->Forget(&context, request, &response); !s.ok()) {
-    return ControllerError(o.controller, FromGrpcStatus(s));
+  absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
+  if (!client.ok()) return PrintError(client.status());
+  // On every controller (ctl/fleet_client.h).
+  if (absl::Status s = (*client)->Forget(node, absl::Seconds(10)); !s.ok()) {
+    return ControllerError(o.controller, s);
   }
   std::printf(
       "forgot %s: it is no longer listed (its history and audit "

@@ -9,26 +9,23 @@
 #include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "ctl/commands.h"
+#include "ctl/fleet_client.h"
 #include "ctl/render_fleet.h"
 
 namespace ntpfleet::ctl {
 
 int RunHistory(const CommonOptions& o, absl::Duration since) {
-  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> connected =
-      ConnectController(o);
-  if (!connected.ok()) return PrintError(connected.status());
-  auto& stub = *connected;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
+  absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
+  if (!client.ok()) return PrintError(client.status());
   v1::HistoryRequest request;
   const absl::Time now = absl::Now();
   SetTimestamp(now - since, request.mutable_start());
   SetTimestamp(now, request.mutable_end());
-  v1::HistoryResponse response;
-  if (grpc::Status s = stub->History(&context, request, &response); !s.ok()) {
-    return ControllerError(o.controller, FromGrpcStatus(s));
-  }
+  // The first controller that answers (ctl/fleet_client.h).
+  absl::StatusOr<v1::HistoryResponse> fetched =
+      (*client)->History(request, absl::Seconds(10));
+  if (!fetched.ok()) return ControllerError(o.controller, fetched.status());
+  const v1::HistoryResponse& response = *fetched;
   if (o.json) {
     absl::StatusOr<std::string> json = ToJson(response);
     if (!json.ok()) return PrintError(json.status());

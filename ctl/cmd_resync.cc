@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "common/grpc_status.h"
 #include "ctl/commands.h"
+#include "ctl/fleet_client.h"
 #include "ctl/render_fleet.h"
 
 namespace ntpfleet::ctl {
@@ -60,18 +61,15 @@ int RunResync(const CommonOptions& o, const ResyncOptions& r) {
   request.set_burst(true);
   request.set_dry_run(r.dry_run);
   request.mutable_deadline()->set_seconds(10);
-  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> stub =
-      ConnectController(o);
-  if (!stub.ok()) return PrintError(stub.status());
-  grpc::ClientContext context;
+  absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
+  if (!client.ok()) return PrintError(client.status());
   // The controller asks a large fleet in waves (--resync-rate nodes a
-  // second): wait long enough for them.
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(r.all ? 120 : 30));
-  v1::ResyncResponse response;
-  if (grpc::Status s = (*stub)->Resync(&context, request, &response); !s.ok()) {
-    return ControllerError(o.controller, FromGrpcStatus(s));
-  }
+  // second): wait long enough for them. With several controllers, each node
+  // goes through one of them (ctl/fleet_client.h).
+  absl::StatusOr<v1::ResyncResponse> asked = (*client)->Resync(
+      request, r.all ? absl::Seconds(120) : absl::Seconds(30));
+  if (!asked.ok()) return ControllerError(o.controller, asked.status());
+  const v1::ResyncResponse& response = *asked;
   if (o.json) {
     absl::StatusOr<std::string> json = ToJson(response);
     if (!json.ok()) return PrintError(json.status());

@@ -9,19 +9,15 @@
 #include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "ctl/commands.h"
+#include "ctl/fleet_client.h"
 #include "ctl/render_fleet.h"
 #include "google/protobuf/arena.h"
 
 namespace ntpfleet::ctl {
 
 int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew) {
-  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> connected =
-      ConnectController(o);
-  if (!connected.ok()) return PrintError(connected.status());
-  auto& stub = *connected;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(10));
+  absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
+  if (!client.ok()) return PrintError(client.status());
   // Parsed onto an arena: a fleet of thousands of nodes is hundreds of
   // thousands of small messages, and one arena is a few large allocations.
   google::protobuf::ArenaOptions arena_options;
@@ -31,8 +27,10 @@ int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew) {
   v1::GetFleetRequest request;
   // The table shows one peer row per node; JSON has them all.
   request.set_summary(!o.json);
-  if (grpc::Status s = stub->GetFleet(&context, request, &fleet); !s.ok()) {
-    return ControllerError(o.controller, FromGrpcStatus(s));
+  // One controller's, or several merged (ctl/fleet_client.h).
+  if (absl::Status s = (*client)->GetFleet(request, absl::Seconds(10), &fleet);
+      !s.ok()) {
+    return ControllerError(o.controller, s);
   }
   if (o.json) {
     absl::StatusOr<std::string> json = ToJson(fleet);

@@ -16,8 +16,11 @@
 
 namespace ntpfleet::ctl {
 
+class FleetClient;  // ctl/fleet_client.h
+
 struct CommonOptions {
-  std::string controller;      // HOST:PORT
+  // HOST:PORT, or several comma-separated (FleetClient asks them all).
+  std::string controller;
   std::string control_socket;  // the local agent's
   bool json = false;           // --output json
   // Mutual TLS to the controller: all three or none (none: plain text, which
@@ -32,6 +35,11 @@ struct CommonOptions {
 // first call. Fails at once on a bad --controller address or a half or
 // unreadable TLS configuration (never plain text instead).
 absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> ConnectController(
+    const CommonOptions& o);
+// Every controller of o.controller (one or several, comma-separated): the
+// fleet commands' way in (ctl/fleet_client.h). Fails at once on a bad list or
+// a half or unreadable TLS configuration.
+absl::StatusOr<std::unique_ptr<FleetClient>> ConnectFleet(
     const CommonOptions& o);
 // "cannot reach the controller at HOST:PORT (...): is ntpfleet-controller
 // running? ..."

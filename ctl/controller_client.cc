@@ -8,6 +8,7 @@
 #include "common/hostport.h"
 #include "common/tls.h"
 #include "ctl/commands.h"
+#include "ctl/fleet_client.h"
 
 namespace ntpfleet::ctl {
 
@@ -15,24 +16,16 @@ absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> ConnectController(
     const CommonOptions& o) {
   absl::StatusOr<HostPort> at = ParseHostPort(o.controller, "--controller");
   if (!at.ok()) return at.status();
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
-  TlsFiles tls{o.tls_cert, o.tls_key, o.tls_ca};
-  if (tls.empty()) {
-    // Plain text: only a controller on loopback (or one started with
-    // --insecure) answers it.
-    credentials = grpc::InsecureChannelCredentials();
-  } else {
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> c =
-        ClientCredentials(tls, "--tls-cert/--tls-key/--tls-ca");
-    if (!c.ok()) return c.status();
-    credentials = *std::move(c);
-  }
-  grpc::ChannelArguments args;
-  // A fleet of 10 000 nodes with their peers is several MiB: lift gRPC's
-  // 4 MiB default for what the controller sends back.
-  args.SetMaxReceiveMessageSize(256 << 20);
-  return v1::FleetService::NewStub(
-      grpc::CreateCustomChannel(o.controller, credentials, args));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      FleetCredentials(TlsFiles{o.tls_cert, o.tls_key, o.tls_ca});
+  if (!credentials.ok()) return credentials.status();
+  return NewFleetStub(o.controller, *std::move(credentials));
+}
+
+absl::StatusOr<std::unique_ptr<FleetClient>> ConnectFleet(
+    const CommonOptions& o) {
+  return FleetClient::Connect(o.controller,
+                              TlsFiles{o.tls_cert, o.tls_key, o.tls_ca});
 }
 
 int PrintError(const absl::Status& status) {
@@ -42,17 +35,21 @@ int PrintError(const absl::Status& status) {
 }
 
 int ControllerError(const std::string& address, const absl::Status& status) {
+  // --controller A,B: every one of them failed (each is named above).
+  const bool several = address.find(',') != std::string::npos;
   if (absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status)) {
-    std::fprintf(stderr, "ntpfleetctl: the controller at %s refused: %s\n",
-                 address.c_str(), std::string(status.message()).c_str());
+    std::fprintf(stderr, "ntpfleetctl: the controller%s at %s refused: %s\n",
+                 several ? "s" : "", address.c_str(),
+                 std::string(status.message()).c_str());
     return 1;
   }
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     std::fprintf(stderr,
-                 "ntpfleetctl: cannot reach the controller at %s (%s).\n"
+                 "ntpfleetctl: cannot reach %s at %s (%s).\n"
                  "Is ntpfleet-controller running there? Point at it with "
-                 "--controller HOST:PORT "
+                 "--controller HOST:PORT[,HOST:PORT...] "
                  "or $NTPFLEET_CONTROLLER.\n",
+                 several ? "any of the controllers" : "the controller",
                  address.c_str(), std::string(status.message()).c_str());
     return 1;
   }

@@ -663,18 +663,22 @@ void CheckControllerPlain(const Target& target, absl::Duration timeout,
 void GatherController(const config::AgentConfig& cfg,
                       const std::string& half_tls_error, absl::Duration timeout,
                       ControllerFacts* c) {
-  c->address = cfg.controller;
+  // With several `controller` lines, the first is checked (doctor has one
+  // controller line in its report).
+  const std::string controller =
+      cfg.controllers.empty() ? "" : cfg.controllers.front();
+  c->address = controller;
   if (!half_tls_error.empty()) {
     c->outcome = ControllerOutcome::kHalfTls;
     c->detail = half_tls_error;
     return;
   }
-  if (cfg.controller.empty()) {
+  if (controller.empty()) {
     c->outcome = ControllerOutcome::kNotConfigured;
     return;
   }
   c->tls = !cfg.tls_cert.empty();
-  absl::StatusOr<HostPort> at = ParseHostPort(cfg.controller, "controller");
+  absl::StatusOr<HostPort> at = ParseHostPort(controller, "controller");
   if (!at.ok()) {
     c->outcome = ControllerOutcome::kBadAddress;
     c->detail = std::string(at.status().message());
@@ -711,7 +715,7 @@ void GatherServingEvidence(const config::AgentConfig& cfg,
   for (UpstreamFacts& u : f->upstreams)
     if (u.probe.outcome == ProbeOutcome::kNoReply) silent.push_back(&u);
   if (silent.empty()) return;
-  if (cfg.controller.empty()) {
+  if (cfg.controllers.empty()) {
     f->firewall.evidence_error = "no controller to ask which nodes it answers";
     return;
   }
@@ -737,7 +741,7 @@ void GatherServingEvidence(const config::AgentConfig& cfg,
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 << 20);
   auto stub = v1::FleetService::NewStub(
-      grpc::CreateCustomChannel(cfg.controller, creds, args));
+      grpc::CreateCustomChannel(cfg.controllers.front(), creds, args));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(

@@ -20,8 +20,9 @@
 #include "ctl/commands.h"
 
 ABSL_FLAG(std::string, controller, "",
-          "controller address HOST:PORT (default: $NTPFLEET_CONTROLLER, else "
-          "localhost:7123)");
+          "controller address HOST:PORT, or several comma-separated "
+          "(HOST:PORT,HOST:PORT: all are asked and their answers merged) "
+          "(default: $NTPFLEET_CONTROLLER, else localhost:7123)");
 ABSL_FLAG(std::string, control_socket,
           ntpfleet::local_control::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
@@ -97,6 +98,15 @@ The fleet (through the controller):
   ntpfleetctl history [--since 1h]      fleet skew over time
   ntpfleetctl audit [--since 24h]       who resynced what, and each node's result
   ntpfleetctl forget NODE               drop a decommissioned node (admin)
+
+Several controllers (docs/CONTROLLER.md "More than one controller"): --controller A,B asks
+them all at once and merges: the freshest report of each node wins, a node is CONNECTED if
+any controller has it connected, and the fleet's skew and flags are recomputed over the
+merged nodes. A controller that does not answer is named on stderr and the rest are still
+shown (exit code as if it had answered); none answering is an error (exit 1). resync asks
+each node through ONE controller (the first that holds its stream) and says which; forget
+goes to all (exit 1 unless every one that knew the node forgot it); history is the first
+answering controller's; audit merges their logs.
 
 Mutual TLS: --tls-cert, --tls-key, --tls-ca (or $NTPFLEET_TLS_CERT, _KEY, _CA); your
 certificate's role decides what you may do: viewer, operator, admin (docs/SECURITY.md).

@@ -478,11 +478,23 @@ std::string RenderResync(const ResyncResponse& response) {
         {Printable(res.error())},
     });
   }
-  const std::vector<Column> columns = {
+  std::vector<Column> columns = {
       {"NODE", Align::kLeft, 0},           {"OUTCOME", Align::kLeft, 0},
       {"OFFSET BEFORE", Align::kRight, 0}, {"OFFSET AFTER", Align::kRight, 0},
       {"ACTION", Align::kLeft, 0},         {"ERROR", Align::kLeft, 0},
   };
+  // Asked through several controllers (ntpfleetctl --controller A,B): which
+  // one served each node, before ERROR.
+  const bool via = std::any_of(
+      response.results().begin(), response.results().end(),
+      [](const NodeResyncResult& r) { return !r.controller().empty(); });
+  if (via) {
+    columns.insert(columns.end() - 1, {"CONTROLLER", Align::kLeft, 0});
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const std::string& c = response.results(static_cast<int>(i)).controller();
+      rows[i].insert(rows[i].end() - 1, Cell{c.empty() ? "-" : Printable(c)});
+    }
+  }
   std::vector<std::string> parts;
   for (const auto& [outcome, n] : counts) {
     if (n == 0) continue;

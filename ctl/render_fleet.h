@@ -122,9 +122,11 @@ std::string RenderHistory(const ntpfleet::v1::HistoryResponse& history,
 
 // `ntpfleetctl resync`: one row per node in the order given: NODE, OUTCOME
 // (ok, failed, timed out, NOT CONNECTED, dry run), OFFSET BEFORE, OFFSET
-// AFTER, ACTION (stepped/slewed, for "ok" only), ERROR; then a summary such
-// as "3 nodes: 2 ok, 1 not connected". Never coloured: the result is read
-// once, often from a script's log.
+// AFTER, ACTION (stepped/slewed, for "ok" only), [CONTROLLER,] ERROR; then a
+// summary such as "3 nodes: 2 ok, 1 not connected". CONTROLLER (which one
+// asked the node) only when some result names one (ntpfleetctl asked several
+// controllers). Never coloured: the result is read once, often from a
+// script's log.
 std::string RenderResync(const ntpfleet::v1::ResyncResponse& response);
 
 // `ntpfleetctl audit`: one row per resync request, newest first: WHEN (age),

@@ -278,8 +278,8 @@ std::string FormatEffectiveConfig(const AgentConfig& c) {
   absl::StrAppend(&out, "resync_max_step ", FormatSeconds(c.resync_max_step),
                   "\n");
   if (c.rtcsync) out += "rtcsync\n";
-  if (!c.controller.empty()) {
-    absl::StrAppend(&out, "controller ", Quote(c.controller), "\n");
+  for (const std::string& controller : c.controllers) {
+    absl::StrAppend(&out, "controller ", Quote(controller), "\n");
   }
   if (!c.node_name.empty()) {
     absl::StrAppend(&out, "node_name ", Quote(c.node_name), "\n");

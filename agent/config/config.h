@@ -198,8 +198,11 @@ struct AgentConfig {
 
   // --- ntpfleet's own directives
   // `controller HOST:PORT` ("[v6]:PORT", gRPC's "dns:///HOST:PORT"), port
-  // 1..65535; empty: no reporting.
-  std::string controller;
+  // 1..65535; one per line, in file order, at most kMaxControllers, no two
+  // naming the same host and port (an error). The agent reports to every one
+  // over its own stream (docs/CONTROLLER.md "More than one controller");
+  // empty: no reporting.
+  std::vector<std::string> controllers;
   std::string node_name;  // `node_name NAME`; empty: the host name
   absl::Duration report_interval = absl::Seconds(1);  // 100ms..24h
   std::map<std::string, std::string> labels;          // `label KEY=VALUE`
@@ -253,6 +256,11 @@ class NoIncludeFiles : public IncludeLoader {
 inline constexpr int kMaxIncludeDepth = 5;
 // At most this many files are included in all (a guard against fan-out).
 inline constexpr int kMaxIncludedFiles = 100;
+
+// The most `controller` lines: each is a stream, two threads and a
+// connection of the agent's, and a fleet is split over a handful of failure
+// domains, not dozens.
+inline constexpr int kMaxControllers = 8;
 
 // Parses ntp.conf-style `text`; `filename` names it in diagnostics and is the
 // base for relative `includefile` paths.

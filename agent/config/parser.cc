@@ -448,6 +448,9 @@ class Parser {
   // Where the first tls_* line was (for a partial set's error).
   std::optional<Location> first_tls_;
   std::string first_tls_directive_;
+  // Where each `controller` line was, parallel to config_.controllers (for a
+  // duplicate's error).
+  std::vector<Location> controller_lines_;
 };
 
 const std::vector<Parser::DirectiveInfo>& Parser::Directives() {
@@ -1312,7 +1315,27 @@ absl::Status Parser::Controller(Args& args) {
                               "' is not a host name or address; write "
                               "HOST:PORT, e.g. controller.example:7123"));
   }
-  config_.controller = target;
+  // The same controller twice would be two streams to one place: its
+  // registry would see a duplicate name. Spelt differently ("dns:///h:1",
+  // "H:1") is still the same place.
+  for (size_t i = 0; i < config_.controllers.size(); ++i) {
+    absl::StatusOr<HostPort> other =
+        ParseHostPort(config_.controllers[i], "controller");
+    if (other.ok() && other->port == hp->port &&
+        absl::AsciiStrToLower(other->host) == absl::AsciiStrToLower(hp->host)) {
+      return Error(absl::StrCat("controller ", target, " is already listed at ",
+                                controller_lines_[i].ToString(),
+                                ": give each controller once"));
+    }
+  }
+  if (config_.controllers.size() >= static_cast<size_t>(kMaxControllers)) {
+    return Error(absl::StrCat(
+        "controller: at most ", kMaxControllers,
+        " controllers (one per failure domain or site; docs/CONTROLLER.md "
+        "\"More than one controller\")"));
+  }
+  config_.controllers.push_back(target);
+  controller_lines_.push_back(location_);
   return absl::OkStatus();
 }
 

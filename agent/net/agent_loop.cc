@@ -987,7 +987,13 @@ v1::LocalStatus AgentLoop::LocalStatus() const {
   out.set_clock(options_.clock_is_system ? "system" : "sim");
   out.set_pid(static_cast<uint32_t>(getpid()));
   out.set_server_port(server_port_);
+  if (local_status_filler_) local_status_filler_(&out);
   return out;
+}
+
+void AgentLoop::SetLocalStatusFiller(
+    std::function<void(v1::LocalStatus*)> filler) {
+  local_status_filler_ = std::move(filler);
 }
 
 void AgentLoop::SetStatusListener(

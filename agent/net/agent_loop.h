@@ -85,6 +85,9 @@ class AgentLoop {
   // Called after every engine event that may change the status (for the
   // controller reporter).
   void SetStatusListener(std::function<void(const v1::SyncStatus&)> listener);
+  // Adds what the loop does not know to LocalStatus() (the controller
+  // streams' state); called on the loop's thread. Set before Run().
+  void SetLocalStatusFiller(std::function<void(v1::LocalStatus*)> filler);
   // From any thread (the controller reporter): start a resync the controller
   // asked for; `done` runs on the loop's thread with the result. Such a resync
   // never steps the clock by more than min(request.max_step, or else the step
@@ -173,6 +176,7 @@ class AgentLoop {
   std::vector<std::string> last_reasons_;
   uint64_t logged_attempt_ = 0;
   std::function<void(const v1::SyncStatus&)> status_listener_;
+  std::function<void(v1::LocalStatus*)> local_status_filler_;
 
   struct Posted {
     v1::Resync request;

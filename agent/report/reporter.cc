@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 
 namespace ntpfleet::report {
 namespace {
@@ -54,6 +55,16 @@ void Reporter::Publish(const v1::SyncStatus& status) {
   absl::MutexLock lock(&mu_);
   if (!latest_ || Significant(*latest_, status)) urgent_ = true;
   latest_ = status;
+}
+
+v1::ControllerLink Reporter::Link() const {
+  v1::ControllerLink link;
+  link.set_address(options_.controller);
+  absl::MutexLock lock(&mu_);
+  link.set_connected(connected_);
+  SetTimestamp(since_, link.mutable_since());
+  link.set_last_error(last_error_);
+  return link;
 }
 
 void Reporter::Enqueue(v1::AgentMessage message) {
@@ -109,10 +120,19 @@ bool Reporter::Session() {
   v1::AgentMessage hello;
   *hello.mutable_hello() = options_.hello;
   if (!stream->Write(hello)) {
-    stream->Finish();
+    const grpc::Status status = stream->Finish();
+    absl::MutexLock lock(&mu_);
+    last_error_ = status.error_message().empty() ? "cannot connect"
+                                                 : status.error_message();
+    context_.reset();
     return false;
   }
   Log(LogLevel::kInfo, "reporting to controller %s", options_.controller);
+  {
+    absl::MutexLock lock(&mu_);
+    connected_ = true;
+    since_ = absl::Now();
+  }
 
   // Reader: commands from the controller.
   bool reader_done = false;  // guarded by mu_, so that the sender wakes
@@ -179,6 +199,10 @@ bool Reporter::Session() {
     absl::MutexLock lock(&mu_);
     context_.reset();
     urgent_ = true;  // the next session starts with a fresh status
+    connected_ = false;
+    since_ = absl::Now();
+    last_error_ =
+        status.error_message().empty() ? "closed" : status.error_message();
   }
   return true;
 }

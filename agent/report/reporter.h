@@ -1,4 +1,4 @@
-// The agent's link to the controller: one long-lived bidirectional gRPC stream
+// The agent's link to one controller: one long-lived bidirectional gRPC stream
 // (AgentService. Connect) carrying a Hello, then a SyncStatus every report
 // interval and at once on any state change, and carrying Resync commands back
 // (nodes need no inbound port). Reconnects with exponential backoff (1 s to 3
@@ -7,6 +7,12 @@
 //
 // Threads: one sender and one reader while connected (only when a `controller`
 // is configured).
+//
+// An agent with several `controller` lines runs one Reporter per controller:
+// each has its own stream, threads, backoff and latest status, so a slow or
+// dead controller never delays the reports to the others (Publish only takes
+// each Reporter's lock for a copy; a stream's Write blocks only its own
+// sender).
 //
 //   Reporter reporter(options, [&](const v1::Resync& r, auto done) {
 //   loop.PostResync(r, done); }); reporter.Start();
@@ -56,6 +62,8 @@ class Reporter {
   // The latest status (any thread, cheap). Sent at the next report tick, or at
   // once when the sync state, stratum or system peer changed.
   void Publish(const v1::SyncStatus& status);
+  // The stream's state now, for the local status (any thread).
+  v1::ControllerLink Link() const;
 
  private:
   void Run();
@@ -67,11 +75,14 @@ class Reporter {
   std::thread thread_;
   std::atomic<bool> stop_{false};
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::optional<v1::SyncStatus> latest_ ABSL_GUARDED_BY(mu_);
   bool urgent_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<v1::AgentMessage> outbox_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time since_ ABSL_GUARDED_BY(mu_) = absl::Now();
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ntpfleet::report

@@ -27,6 +27,7 @@ using ::ntpfleet::testing::IsOk;
 using ::ntpfleet::testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::Eq;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -140,7 +141,7 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.min_sane, b.min_sane);
   EXPECT_EQ(a.min_clock, b.min_clock);
   EXPECT_EQ(a.max_distance, b.max_distance);
-  EXPECT_EQ(a.controller, b.controller);
+  EXPECT_EQ(a.controllers, b.controllers);
   EXPECT_EQ(a.node_name, b.node_name);
   EXPECT_EQ(a.report_interval, b.report_interval);
   EXPECT_EQ(a.labels, b.labels);
@@ -806,7 +807,7 @@ TEST(NtpfleetDirectivesTest, RecordsEachDirective) {
       "tls_cert /etc/ntpfleet/agent.pem\n"
       "tls_key /etc/ntpfleet/agent.key\n"
       "port 1123\n");
-  EXPECT_EQ(c.controller, "[fd00::1]:7443");
+  EXPECT_THAT(c.controllers, ElementsAre("[fd00::1]:7443"));
   EXPECT_EQ(c.node_name, "node-17");
   EXPECT_EQ(c.report_interval, absl::Seconds(2));
   EXPECT_THAT(c.labels,
@@ -826,7 +827,7 @@ TEST(NtpfleetDirectivesTest, Defaults) {
   EXPECT_EQ(c.server_threads, 1);
   EXPECT_EQ(c.report_interval, absl::Seconds(1));
   EXPECT_FALSE(c.rtcsync);
-  EXPECT_TRUE(c.controller.empty());
+  EXPECT_THAT(c.controllers, IsEmpty());
 }
 
 TEST(NtpfleetDirectivesTest, PortsAreCheckedNeverWrapped) {
@@ -842,12 +843,14 @@ TEST(NtpfleetDirectivesTest, PortsAreCheckedNeverWrapped) {
 }
 
 TEST(NtpfleetDirectivesTest, ControllerAddressForms) {
-  EXPECT_EQ(MustParse("controller 127.0.0.1:7123").controller,
-            "127.0.0.1:7123");
-  EXPECT_EQ(MustParse("controller ctl.example:1").controller, "ctl.example:1");
-  EXPECT_EQ(MustParse("controller dns:///ctl.example:7123").controller,
-            "dns:///ctl.example:7123");
-  EXPECT_EQ(MustParse("controller [::1]:7123").controller, "[::1]:7123");
+  EXPECT_THAT(MustParse("controller 127.0.0.1:7123").controllers,
+              ElementsAre("127.0.0.1:7123"));
+  EXPECT_THAT(MustParse("controller ctl.example:1").controllers,
+              ElementsAre("ctl.example:1"));
+  EXPECT_THAT(MustParse("controller dns:///ctl.example:7123").controllers,
+              ElementsAre("dns:///ctl.example:7123"));
+  EXPECT_THAT(MustParse("controller [::1]:7123").controllers,
+              ElementsAre("[::1]:7123"));
   struct Case {
     const char* line;
     const char* message;
@@ -872,6 +875,63 @@ TEST(NtpfleetDirectivesTest, ControllerAddressForms) {
                                          HasSubstr(c.message))))
         << c.line;
   }
+}
+
+TEST(NtpfleetDirectivesTest, SeveralControllersAreKeptInFileOrder) {
+  const AgentConfig c = MustParse(
+      "controller ctl-a.example:7123\n"
+      "# the second failure domain\n"
+      "controller 10.1.0.5:7123\n"
+      "controller [fd00::1]:7123\n");
+  EXPECT_THAT(c.controllers, ElementsAre("ctl-a.example:7123", "10.1.0.5:7123",
+                                         "[fd00::1]:7123"));
+  EXPECT_THAT(c.warnings, IsEmpty());
+  // The effective configuration lists each, and reads back the same.
+  const std::string effective = FormatEffectiveConfig(c);
+  EXPECT_THAT(effective, HasSubstr("controller ctl-a.example:7123\n"
+                                   "controller 10.1.0.5:7123\n"
+                                   "controller [fd00::1]:7123\n"));
+  EXPECT_THAT(MustParse(effective).controllers,
+              ElementsAreArray(c.controllers));
+}
+
+TEST(NtpfleetDirectivesTest, OneControllerIsFormattedAsBefore) {
+  // The config digest the controller shows is a hash of this text: one
+  // controller line must read exactly as it did when there could be only one.
+  EXPECT_THAT(FormatEffectiveConfig(MustParse("controller 127.0.0.1:7123")),
+              HasSubstr("\ncontroller 127.0.0.1:7123\nreport_interval"));
+}
+
+TEST(NtpfleetDirectivesTest, DuplicateControllerIsAnErrorNamingBothLines) {
+  EXPECT_THAT(Parse("controller 127.0.0.1:7123\n"
+                    "server 127.0.0.1\n"
+                    "controller 127.0.0.1:7123\n"),
+              StatusIs(kInvalid,
+                       "agent.conf:3: controller 127.0.0.1:7123 is already "
+                       "listed at agent.conf:1: give each controller once"));
+  // The same place spelt another way.
+  EXPECT_THAT(Parse("controller CTL.example:7123\n"
+                    "controller dns:///ctl.example:7123\n"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:2: controller "
+                                           "dns:///ctl.example:7123 is already "
+                                           "listed at agent.conf:1")));
+  // Another port of the same host is another controller.
+  EXPECT_THAT(MustParse("controller 127.0.0.1:7123\n"
+                        "controller 127.0.0.1:7124\n")
+                  .controllers,
+              ElementsAre("127.0.0.1:7123", "127.0.0.1:7124"));
+}
+
+TEST(NtpfleetDirectivesTest, AtMostEightControllers) {
+  std::string text;
+  for (int i = 1; i <= kMaxControllers; ++i) {
+    absl::StrAppend(&text, "controller 10.0.0.", i, ":7123\n");
+  }
+  EXPECT_THAT(MustParse(text).controllers, SizeIs(kMaxControllers));
+  absl::StrAppend(&text, "controller 10.0.0.99:7123\n");
+  EXPECT_THAT(Parse(text),
+              StatusIs(kInvalid, HasSubstr("agent.conf:9: controller: at most "
+                                           "8 controllers")));
 }
 
 TEST(NtpfleetDirectivesTest, ServerPortsAreChecked) {
