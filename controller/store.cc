@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -969,14 +970,26 @@ absl::Status Store::AppendNodeHistory(const std::vector<NodeHistoryRow>& rows) {
   if (int rc = tx.Begin(stmts_->begin_write.get()); rc != SQLITE_DONE) {
     return SqliteError(path_, "cannot begin appending node history", rc, db_);
   }
+  // In key order: each row then lands beside the previous one (mostly at
+  // the end of the B-tree), never on a page the batch has left.
+  std::vector<std::pair<int64_t, const NodeHistoryRow*>> keyed;
+  keyed.reserve(rows.size());
   for (const NodeHistoryRow& row : rows) {
     absl::StatusOr<int64_t> id = HistoryNodeId(row.node);
     if (!id.ok()) return id.status();
+    keyed.emplace_back(*id, &row);
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const auto& x, const auto& y) {
+    return std::tie(x.second->width_s, x.second->bucket.start_s, x.first) <
+           std::tie(y.second->width_s, y.second->bucket.start_s, y.first);
+  });
+  for (const auto& [id, row_ptr] : keyed) {
+    const NodeHistoryRow& row = *row_ptr;
     const NodeBucket& b = row.bucket;
     Use q(stmts_->append_node_history.get());
     q.Int(1, row.width_s)
         .Int(2, b.start_s)
-        .Int(3, *id)
+        .Int(3, id)
         .Int(4, b.reports)
         .IntOrNull(5, b.has_offset, b.offset_min_ns)
         .IntOrNull(6, b.has_offset, b.offset_max_ns)
