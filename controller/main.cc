@@ -4,6 +4,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
 
+#include <array>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@
 #include "common/log.h"
 #include "common/tls.h"
 #include "controller/metrics.h"
+#include "controller/node_history.h"
 #include "controller/registry.h"
 #include "controller/service.h"
 #include "controller/store.h"
@@ -29,7 +31,8 @@ ABSL_FLAG(std::string, listen, "0.0.0.0:7123",
           "gRPC address for agents and ntpfleetctl; anything but loopback "
           "needs --tls-cert/--tls-key/--tls-ca (or --insecure)");
 ABSL_FLAG(std::string, db, "/var/lib/ntpfleet-controller/controller.db",
-          "SQLite database: node inventory, skew history, resync audit log");
+          "SQLite database: node inventory, skew and per-node history, resync "
+          "audit log");
 ABSL_FLAG(std::string, metrics_listen, "0.0.0.0:7124",
           "HTTP address for Prometheus /metrics; empty: off");
 ABSL_FLAG(std::string, tls_cert, "",
@@ -62,6 +65,10 @@ ABSL_FLAG(uint64_t, max_nodes, 100000,
 ABSL_FLAG(double, new_names_per_second, 50,
           "new node names admitted per second on average (a token bucket); "
           "known names are always admitted");
+ABSL_FLAG(std::string, node_history_retention, "1h,7d,365d",
+          "how long each node's history is kept at 1 s, 1 min and 1 h "
+          "resolution (0 turns a resolution off); docs/CONTROLLER.md gives "
+          "the disk it takes per node");
 ABSL_FLAG(double, new_names_burst, 2000,
           "new node names admitted at once (the bucket's size): a fleet's "
           "first start");
@@ -170,7 +177,20 @@ int main(int argc, char** argv) {
                   "INTERRUPTED (ntpfleetctl audit)",
                   n);
   }
+  absl::StatusOr<
+      std::array<absl::Duration, ntpfleet::controller::kNodeHistoryTiers>>
+      retention = ntpfleet::controller::ParseNodeHistoryRetention(
+          absl::GetFlag(FLAGS_node_history_retention));
+  if (!retention.ok()) return Fail(retention.status(), 2);
+  ntpfleet::controller::NodeHistoryOptions ho;
+  ho.retention = *retention;
+  ntpfleet::controller::NodeHistory node_history(ho);
   ntpfleet::controller::RegistryOptions ro;
+  ro.on_report = [&node_history](const std::string& node,
+                                 const ntpfleet::v1::SyncStatus& status,
+                                 absl::Time now) {
+    node_history.Record(node, status, now);
+  };
   ro.skew_threshold = absl::GetFlag(FLAGS_skew_threshold);
   ro.max_nodes = absl::GetFlag(FLAGS_max_nodes);
   ro.new_names_per_second = absl::GetFlag(FLAGS_new_names_per_second);
@@ -190,9 +210,11 @@ int main(int argc, char** argv) {
   co.resync.min_interval = absl::GetFlag(FLAGS_resync_min_interval);
   co.resync.nodes_per_second = std::max(1, absl::GetFlag(FLAGS_resync_rate));
   co.max_agent_streams = absl::GetFlag(FLAGS_max_agent_streams);
+  co.node_history = &node_history;
   ntpfleet::controller::ControllerCore core(&clock, &registry, store->get(),
                                             co);
   core.Start();
+  node_history.Start(&clock, core.writer());
   ntpfleet::controller::AgentServiceImpl agents(&core);
   ntpfleet::controller::FleetServiceImpl fleet(&core);
 
@@ -258,6 +280,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   ntpfleet::Log(ntpfleet::LogLevel::kInfo, "stopping");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  node_history.Stop();  // its open buckets go to the writer, which core stops
   core.Stop();
   return 0;
 }

@@ -208,6 +208,8 @@ absl::Status Registry::Report(uint64_t connection,
   e->last_seen = now;
   e->last_heard = mono;
   ++version_;
+  if (options_.on_report)
+    options_.on_report(e->hello->node_name(), *e->status, now);
   return absl::OkStatus();
 }
 

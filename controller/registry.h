@@ -63,6 +63,7 @@
 #define NTPFLEET_CONTROLLER_REGISTRY_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -95,6 +96,13 @@ struct RegistryOptions {
   // (flags --new-names-per-second, --new-names-burst).
   double new_names_per_second = 50;
   double new_names_burst = 2000;
+  // Told every accepted status report: the node's name, the status and the
+  // wall clock at its arrival (the per-node history, NodeHistory::Record).
+  // Called under the registry's lock, so in report order: it must be O(1)
+  // and never block.
+  std::function<void(const std::string& node, const v1::SyncStatus& status,
+                     absl::Time now)>
+      on_report;
 };
 
 // Messages refused or dropped, for /metrics.

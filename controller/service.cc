@@ -29,6 +29,8 @@ constexpr absl::Duration kDefaultResyncDeadline = absl::Seconds(10);
 constexpr absl::Duration kForcedMaxStep = absl::Hours(24 * 365 * 100);
 constexpr absl::Duration kHistoryRetention = absl::Hours(24 * 30);
 constexpr size_t kHistoryPoints = 500;
+// The most buckets of one node's history in one answer (the newest).
+constexpr size_t kMaxNodePoints = 10000;
 // Housekeeping turn: resync deadlines, watchers and history.
 constexpr absl::Duration kHousekeepingTick = absl::Milliseconds(100);
 // A snapshot older than this (controller clock) is rebuilt even if nothing
@@ -868,6 +870,89 @@ std::optional<Caller> Admit(ControllerCore* core,
   return *std::move(caller);
 }
 
+void SetNanos(int64_t ns, google::protobuf::Duration* out) {
+  SetDuration(absl::Nanoseconds(ns), out);
+}
+
+void SetPoint(const NodeBucket& b, v1::NodePoint* p) {
+  SetTimestamp(absl::FromUnixSeconds(b.start_s), p->mutable_time());
+  if (b.has_offset) {
+    SetNanos(b.offset_min_ns, p->mutable_offset_min());
+    SetNanos(b.offset_max_ns, p->mutable_offset_max());
+    SetNanos(b.offset_last_ns, p->mutable_offset_last());
+  }
+  if (b.has_error_bound) SetNanos(b.error_max_ns, p->mutable_max_error_bound());
+  p->set_max_stratum(b.stratum_max);
+  p->set_worst_state(static_cast<v1::SyncState>(b.state_worst));
+  p->set_reports(b.reports);
+}
+
+// History of request.node() over [start, end]: the stored buckets of the
+// tier NodeHistory::ChooseWidth picks, then the bucket still filling in
+// memory (merged into the last stored one when a clean restart wrote part
+// of it).
+grpc::Status NodeHistoryInto(ControllerCore& core,
+                             const v1::HistoryRequest& request,
+                             absl::Time start, absl::Time end,
+                             v1::HistoryResponse* response) {
+  const NodeHistory* history = core.options().node_history;
+  if (core.store() == nullptr || history == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "this controller keeps no per-node history (no "
+                        "store, or --node-history-retention=0,0,0)");
+  }
+  const std::string& node = request.node();
+  // Known: in the fleet now (the shared snapshot, sorted by name), or in the
+  // history store (a node forgotten since).
+  const std::shared_ptr<const v1::Fleet> fleet = core.Fleet();
+  const auto& nodes = fleet->nodes();
+  const auto found =
+      std::lower_bound(nodes.begin(), nodes.end(), node,
+                       [](const v1::Node& n, const std::string& name) {
+                         return n.name() < name;
+                       });
+  if (found == nodes.end() || found->name() != node) {
+    absl::StatusOr<bool> stored = core.store()->HasNodeHistory(node);
+    if (!stored.ok()) return ToGrpcStatus(stored.status());
+    if (!*stored) {
+      return grpc::Status(
+          grpc::StatusCode::NOT_FOUND,
+          absl::StrFormat("no node named '%s' has ever reported to this "
+                          "controller (ntpfleetctl status lists the nodes)",
+                          node));
+    }
+  }
+  const absl::Time now = core.clock().Now();
+  const int64_t width =
+      history->ChooseWidth(start, end, now, FromProto(request.resolution()));
+  if (width == 0) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "every tier of the per-node history is turned off "
+                        "(--node-history-retention=0,0,0)");
+  }
+  absl::StatusOr<std::vector<NodeBucket>> buckets =
+      core.store()->NodeHistory(node, width, start, end, kMaxNodePoints);
+  if (!buckets.ok()) return ToGrpcStatus(buckets.status());
+  std::optional<NodeBucket> open = history->OpenBucket(node, width);
+  if (open.has_value() && absl::FromUnixSeconds(open->start_s) >= start &&
+      absl::FromUnixSeconds(open->start_s) <= end) {
+    if (!buckets->empty() && buckets->back().start_s == open->start_s) {
+      MergeNodeBucket(*open, &buckets->back());
+    } else {
+      if (buckets->size() == kMaxNodePoints) buckets->erase(buckets->begin());
+      buckets->push_back(*open);
+    }
+  } else {
+    open.reset();
+  }
+  for (const NodeBucket& b : *buckets) SetPoint(b, response->add_node_points());
+  if (open.has_value()) {
+    response->mutable_node_points()->rbegin()->set_open(true);
+  }
+  SetDuration(absl::Seconds(width), response->mutable_resolution());
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* FleetServiceImpl::GetFleet(
@@ -993,6 +1078,10 @@ grpc::ServerUnaryReactor* FleetServiceImpl::History(
   const absl::Time end = request->has_end() ? FromProto(request->end()) : now;
   const absl::Time start =
       request->has_start() ? FromProto(request->start()) : end - absl::Hours(1);
+  if (!request->node().empty()) {
+    reactor->Finish(NodeHistoryInto(*core_, *request, start, end, response));
+    return reactor;
+  }
   absl::StatusOr<std::vector<v1::SkewPoint>> points =
       core_->store()->History(start, end, kHistoryPoints);
   if (!points.ok()) {

@@ -43,6 +43,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "controller/authz.h"
+#include "controller/node_history.h"
 #include "controller/registry.h"
 #include "controller/store.h"
 #include "controller/store_writer.h"
@@ -84,6 +85,9 @@ struct ControllerOptions {
   int max_agent_streams = 20000;
   // The store writer's queue (StoreWriter).
   size_t write_queue = 10000;
+  // Per-node history for FleetService.History with a node (null: none kept;
+  // not owned).
+  const NodeHistory* node_history = nullptr;
 };
 
 class ControllerCore {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -82,6 +83,31 @@ constexpr const char* kMigrations[] = {
       seq INTEGER NOT NULL,
       node TEXT NOT NULL,
       PRIMARY KEY (audit_id, seq)
+    ) WITHOUT ROWID;
+    )sql",
+    // 2 -> 3: per-node history (controller/node_history.h). Clustered by
+    // tier, then time: a batch of closed buckets (one start, many nodes) is
+    // appended at the end of the B-tree, pruning deletes from its start.
+    // Times in seconds, not nanoseconds: bucket starts are whole seconds,
+    // and 4 bytes instead of 8 on every row.
+    R"sql(
+    CREATE TABLE history_nodes (
+      id INTEGER PRIMARY KEY,
+      name TEXT NOT NULL UNIQUE
+    );
+
+    CREATE TABLE node_history (
+      width_s INTEGER NOT NULL,          -- the tier: 1, 60 or 3600
+      start_s INTEGER NOT NULL,          -- bucket start, s since the epoch
+      node_id INTEGER NOT NULL,          -- history_nodes.id
+      reports INTEGER NOT NULL,
+      offset_min_ns INTEGER,             -- NULL: no report carried an offset
+      offset_max_ns INTEGER,
+      offset_last_ns INTEGER,
+      error_max_ns INTEGER,              -- NULL: no report had an error bound
+      stratum_max INTEGER NOT NULL,
+      state_worst INTEGER NOT NULL,      -- ntpfleet.v1.SyncState
+      PRIMARY KEY (width_s, start_s, node_id)
     ) WITHOUT ROWID;
     )sql",
 };
@@ -165,6 +191,40 @@ void SetNanos(int64_t ns, google::protobuf::Duration* out) {
   out->set_nanos(static_cast<int32_t>(ns % 1000000000));
 }
 
+// The sync states from best to worst (SyncStateSeverity); any other value
+// is worse than all of them.
+constexpr v1::SyncState kStatesBestFirst[] = {
+    v1::SYNC_STATE_SYNCHRONISED,   v1::SYNC_STATE_LOCAL_CLOCK,
+    v1::SYNC_STATE_SYNCING,        v1::SYNC_STATE_HOLDOVER,
+    v1::SYNC_STATE_UNSYNCHRONISED, v1::SYNC_STATE_REFUSED,
+};
+constexpr int kUnknownStateSeverity =
+    static_cast<int>(sizeof(kStatesBestFirst) / sizeof(kStatesBestFirst[0]));
+
+// SyncStateSeverity(column) as an SQL expression, from the same table.
+std::string SeveritySql(absl::string_view column) {
+  std::string sql = absl::StrCat("(CASE ", column);
+  for (int i = 0; i < kUnknownStateSeverity; ++i) {
+    absl::StrAppend(&sql, " WHEN ", static_cast<int>(kStatesBestFirst[i]),
+                    " THEN ", i);
+  }
+  absl::StrAppend(&sql, " ELSE ", kUnknownStateSeverity, " END)");
+  return sql;
+}
+
+// The largest multiple of `width` (> 0) at or below `t`.
+int64_t FloorTo(int64_t t, int64_t width) {
+  const int64_t q = t / width * width;
+  return q > t ? q - width : q;
+}
+
+// Seconds since the epoch, saturating (InfinitePast/Future included).
+int64_t ToSeconds(absl::Time t) {
+  if (t == absl::InfinitePast()) return INT64_MIN;
+  if (t == absl::InfiniteFuture()) return INT64_MAX;
+  return absl::ToUnixSeconds(t);  // floor
+}
+
 // One use of a prepared statement: bind, step, and reset (clearing the
 // bindings) when it goes out of scope, ready for the next use. A failed bind is
 // reported by the next Step().
@@ -180,6 +240,12 @@ class Use {
 
   Use& Int(int index, int64_t value) {
     Check(sqlite3_bind_int64(stmt_, index, value));
+    return *this;
+  }
+  // NULL when `present` is false.
+  Use& IntOrNull(int index, bool present, int64_t value) {
+    Check(present ? sqlite3_bind_int64(stmt_, index, value)
+                  : sqlite3_bind_null(stmt_, index));
     return *this;
   }
   // std::string, not string_view: its data() is never null, and a null
@@ -199,6 +265,9 @@ class Use {
   int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
 
   int64_t ColumnInt(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool ColumnIsNull(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
   std::string ColumnText(int col) const {
     const auto* text =
         reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
@@ -251,6 +320,11 @@ struct Store::Statements {
   StmtPtr select_unanswered;
   StmtPtr select_audit;
   StmtPtr select_results;
+  StmtPtr insert_history_node;
+  StmtPtr select_history_node;
+  StmtPtr append_node_history;
+  StmtPtr node_history;
+  StmtPtr prune_node_history;
 };
 
 namespace {
@@ -602,6 +676,53 @@ absl::Status Store::Init() {
        }) {
     if (absl::Status s = prepare(sql, out); !s.ok()) return s;
   }
+  const std::string append_node_history = absl::StrCat(
+      "INSERT INTO node_history (width_s, start_s, node_id, reports, "
+      "offset_min_ns, offset_max_ns, offset_last_ns, error_max_ns, "
+      "stratum_max, state_worst) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+      "ON CONFLICT (width_s, start_s, node_id) DO UPDATE SET "
+      "reports = reports + excluded.reports, "
+      // min()/max() of several arguments are NULL if one is: coalesce
+      // falls back to the one that is not.
+      "offset_min_ns = coalesce(min(offset_min_ns, excluded.offset_min_ns), "
+      "offset_min_ns, excluded.offset_min_ns), "
+      "offset_max_ns = coalesce(max(offset_max_ns, excluded.offset_max_ns), "
+      "offset_max_ns, excluded.offset_max_ns), "
+      "offset_last_ns = coalesce(excluded.offset_last_ns, offset_last_ns), "
+      "error_max_ns = coalesce(max(error_max_ns, excluded.error_max_ns), "
+      "error_max_ns, excluded.error_max_ns), "
+      "stratum_max = max(stratum_max, excluded.stratum_max), "
+      "state_worst = CASE WHEN ",
+      SeveritySql("excluded.state_worst"), " > ", SeveritySql("state_worst"),
+      " THEN excluded.state_worst ELSE state_worst END");
+  for (auto [sql, out] :
+       std::initializer_list<std::pair<std::string, StmtPtr*>>{
+           {"INSERT INTO history_nodes (name) VALUES (?1) "
+            "ON CONFLICT (name) DO NOTHING",
+            &st.insert_history_node},
+           {"SELECT id FROM history_nodes WHERE name = ?1",
+            &st.select_history_node},
+           {append_node_history, &st.append_node_history},
+           // One primary-key lookup per bucket of the span (CROSS JOIN keeps
+           // the generated starts as the outer loop): the rows of other
+           // nodes in between are never read.
+           {"WITH RECURSIVE t(s) AS (SELECT ?2 UNION ALL "
+            "SELECT s + ?4 FROM t WHERE s + ?4 <= ?3) "
+            "SELECT h.start_s, h.reports, h.offset_min_ns, h.offset_max_ns, "
+            "h.offset_last_ns, h.error_max_ns, h.stratum_max, h.state_worst "
+            "FROM t CROSS JOIN node_history AS h "
+            "ON h.width_s = ?4 AND h.start_s = t.s AND h.node_id = ?1 "
+            "ORDER BY h.start_s",
+            &st.node_history},
+           {"DELETE FROM node_history WHERE (width_s, start_s, node_id) IN "
+            "(SELECT width_s, start_s, node_id FROM node_history "
+            "WHERE width_s = ?1 AND start_s < ?2 "
+            "ORDER BY width_s, start_s, node_id LIMIT ?3)",
+            &st.prune_node_history},
+       }) {
+    if (absl::Status s = prepare(sql.c_str(), out); !s.ok()) return s;
+  }
   return FinishInterruptedResyncs();
 }
 
@@ -752,6 +873,232 @@ absl::Status Store::ForgetNode(const std::string& name) {
         "' in the inventory; check the name against the fleet's node list"));
   }
   return absl::OkStatus();
+}
+
+// --- Per-node history ------------------------------------------------------
+
+int SyncStateSeverity(int32_t state) {
+  for (int i = 0; i < kUnknownStateSeverity; ++i) {
+    if (state == kStatesBestFirst[i]) return i;
+  }
+  return kUnknownStateSeverity;
+}
+
+void MergeNodeBucket(const NodeBucket& later, NodeBucket* into) {
+  into->reports += later.reports;
+  if (later.has_offset) {
+    if (into->has_offset) {
+      into->offset_min_ns = std::min(into->offset_min_ns, later.offset_min_ns);
+      into->offset_max_ns = std::max(into->offset_max_ns, later.offset_max_ns);
+    } else {
+      into->offset_min_ns = later.offset_min_ns;
+      into->offset_max_ns = later.offset_max_ns;
+    }
+    into->offset_last_ns = later.offset_last_ns;
+    into->has_offset = true;
+  }
+  if (later.has_error_bound) {
+    into->error_max_ns = into->has_error_bound
+                             ? std::max(into->error_max_ns, later.error_max_ns)
+                             : later.error_max_ns;
+    into->has_error_bound = true;
+  }
+  into->stratum_max = std::max(into->stratum_max, later.stratum_max);
+  if (SyncStateSeverity(later.state_worst) >
+      SyncStateSeverity(into->state_worst)) {
+    into->state_worst = later.state_worst;
+  }
+}
+
+bool operator==(const NodeBucket& a, const NodeBucket& b) {
+  return a.start_s == b.start_s && a.reports == b.reports &&
+         a.has_offset == b.has_offset && a.offset_min_ns == b.offset_min_ns &&
+         a.offset_max_ns == b.offset_max_ns &&
+         a.offset_last_ns == b.offset_last_ns &&
+         a.has_error_bound == b.has_error_bound &&
+         a.error_max_ns == b.error_max_ns && a.stratum_max == b.stratum_max &&
+         a.state_worst == b.state_worst;
+}
+
+absl::StatusOr<int64_t> Store::HistoryNodeId(const std::string& node) {
+  if (auto it = history_ids_.find(node); it != history_ids_.end()) {
+    return it->second;
+  }
+  {
+    Use q(stmts_->insert_history_node.get());
+    q.Text(1, node);
+    if (const int rc = q.Step(); rc != SQLITE_DONE) {
+      return SqliteError(
+          path_, absl::StrCat("cannot number node '", node, "' for history"),
+          rc, db_);
+    }
+  }
+  Use q(stmts_->select_history_node.get());
+  q.Text(1, node);
+  if (const int rc = q.Step(); rc != SQLITE_ROW) {
+    return SqliteError(
+        path_, absl::StrCat("cannot read the number of node '", node, "'"), rc,
+        db_);
+  }
+  const int64_t id = q.ColumnInt(0);
+  history_ids_.emplace(node, id);
+  return id;
+}
+
+absl::Status Store::AppendNodeHistory(const std::vector<NodeHistoryRow>& rows) {
+  for (const NodeHistoryRow& row : rows) {
+    if (row.node.empty() || row.width_s <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "controller database ", path_,
+          ": a node history row needs a node name and a positive width (got '",
+          row.node, "', ", row.width_s, " s)"));
+    }
+  }
+  if (rows.empty()) return absl::OkStatus();
+  absl::MutexLock lock(&mu_);
+  Transaction tx(db_, stmts_->rollback.get());
+  // Ids cached during a transaction that then fails were rolled back with
+  // it: forget the cache rather than track which.
+  bool committed = false;
+  struct ForgetIdsUnlessCommitted {
+    bool* committed;
+    absl::flat_hash_map<std::string, int64_t>* ids;
+    ~ForgetIdsUnlessCommitted() {
+      if (!*committed) ids->clear();
+    }
+  } forget{&committed, &history_ids_};
+  if (int rc = tx.Begin(stmts_->begin_write.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot begin appending node history", rc, db_);
+  }
+  // In key order: each row then lands beside the previous one (mostly at
+  // the end of the B-tree), never on a page the batch has left.
+  std::vector<std::pair<int64_t, const NodeHistoryRow*>> keyed;
+  keyed.reserve(rows.size());
+  for (const NodeHistoryRow& row : rows) {
+    absl::StatusOr<int64_t> id = HistoryNodeId(row.node);
+    if (!id.ok()) return id.status();
+    keyed.emplace_back(*id, &row);
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const auto& x, const auto& y) {
+    return std::tie(x.second->width_s, x.second->bucket.start_s, x.first) <
+           std::tie(y.second->width_s, y.second->bucket.start_s, y.first);
+  });
+  for (const auto& [id, row_ptr] : keyed) {
+    const NodeHistoryRow& row = *row_ptr;
+    const NodeBucket& b = row.bucket;
+    Use q(stmts_->append_node_history.get());
+    q.Int(1, row.width_s)
+        .Int(2, b.start_s)
+        .Int(3, id)
+        .Int(4, b.reports)
+        .IntOrNull(5, b.has_offset, b.offset_min_ns)
+        .IntOrNull(6, b.has_offset, b.offset_max_ns)
+        .IntOrNull(7, b.has_offset, b.offset_last_ns)
+        .IntOrNull(8, b.has_error_bound, b.error_max_ns)
+        .Int(9, b.stratum_max)
+        .Int(10, b.state_worst);
+    if (const int rc = q.Step(); rc != SQLITE_DONE) {
+      return SqliteError(
+          path_,
+          absl::StrCat("cannot append the history of node '", row.node, "'"),
+          rc, db_);
+    }
+  }
+  if (int rc = tx.Commit(stmts_->commit.get()); rc != SQLITE_DONE) {
+    return SqliteError(path_, "cannot commit node history", rc, db_);
+  }
+  committed = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Store::HasNodeHistory(const std::string& node) {
+  absl::MutexLock lock(&mu_);
+  if (history_ids_.contains(node)) return true;
+  Use q(stmts_->select_history_node.get());
+  q.Text(1, node);
+  const int rc = q.Step();
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return SqliteError(
+      path_, absl::StrCat("cannot look up the history of node '", node, "'"),
+      rc, db_);
+}
+
+absl::StatusOr<std::vector<NodeBucket>> Store::NodeHistory(
+    const std::string& node, int64_t width_s, absl::Time start, absl::Time end,
+    size_t max_points) {
+  if (width_s <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node history width must be positive, not ", width_s));
+  }
+  if (max_points == 0) max_points = 10000;
+  max_points = std::min<size_t>(max_points, 1000000);
+  std::vector<NodeBucket> buckets;
+  // The bucket starts in [start, end]: from the first multiple of the width
+  // at or after start, to the last at or before end; at most max_points, the
+  // newest. In whole seconds, clamped far beyond any real time (±2^52 s) so
+  // that the arithmetic below cannot overflow.
+  constexpr int64_t kFar = int64_t{1} << 52;
+  int64_t start_s = std::clamp(ToSeconds(start), -kFar, kFar);
+  if (absl::FromUnixSeconds(start_s) < start) ++start_s;  // a fraction: ceil
+  const int64_t end_s = std::clamp(ToSeconds(end), -kFar, kFar);
+  const int64_t first_floor = FloorTo(start_s, width_s);
+  int64_t first = first_floor < start_s ? first_floor + width_s : first_floor;
+  const int64_t last = FloorTo(end_s, width_s);
+  if (first > last) return buckets;
+  const int64_t span = static_cast<int64_t>(max_points - 1) * width_s;
+  if (last - first > span) first = last - span;
+  absl::MutexLock lock(&mu_);
+  int64_t id = 0;
+  {
+    Use q(stmts_->select_history_node.get());
+    q.Text(1, node);
+    const int rc = q.Step();
+    if (rc == SQLITE_DONE) return buckets;
+    if (rc != SQLITE_ROW) {
+      return SqliteError(
+          path_,
+          absl::StrCat("cannot look up the history of node '", node, "'"), rc,
+          db_);
+    }
+    id = q.ColumnInt(0);
+  }
+  Use q(stmts_->node_history.get());
+  q.Int(1, id).Int(2, first).Int(3, last).Int(4, width_s);
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    NodeBucket& b = buckets.emplace_back();
+    b.start_s = q.ColumnInt(0);
+    b.reports = static_cast<uint32_t>(q.ColumnInt(1));
+    b.has_offset = !q.ColumnIsNull(2);
+    b.offset_min_ns = q.ColumnInt(2);
+    b.offset_max_ns = q.ColumnInt(3);
+    b.offset_last_ns = q.ColumnInt(4);
+    b.has_error_bound = !q.ColumnIsNull(5);
+    b.error_max_ns = q.ColumnInt(5);
+    b.stratum_max = static_cast<uint32_t>(q.ColumnInt(6));
+    b.state_worst = static_cast<int32_t>(q.ColumnInt(7));
+  }
+  if (rc != SQLITE_DONE) {
+    return SqliteError(
+        path_, absl::StrCat("cannot read the history of node '", node, "'"), rc,
+        db_);
+  }
+  return buckets;
+}
+
+absl::StatusOr<int64_t> Store::PruneNodeHistory(int64_t width_s,
+                                                absl::Time older_than,
+                                                int64_t max_rows) {
+  absl::MutexLock lock(&mu_);
+  Use q(stmts_->prune_node_history.get());
+  q.Int(1, width_s).Int(2, ToSeconds(older_than)).Int(3, max_rows);
+  if (const int rc = q.Step(); rc != SQLITE_DONE) {
+    return SqliteError(
+        path_, absl::StrCat("cannot prune the ", width_s, " s node history"),
+        rc, db_);
+  }
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 absl::StatusOr<int64_t> Store::BeginResync(

@@ -4,6 +4,9 @@
 //   seen), so a restarted controller lists silent nodes as DISCONNECTED;
 // - the fleet skew history, one point per downsampling bucket
 //   (SkewDownsampler below turns fleet snapshots into those points);
+// - each node's history, one row per node per bucket of each tier (1 s,
+//   1 min, 1 h): offset min/max/last, largest error bound, highest stratum,
+//   worst sync state (controller/node_history.h aggregates the reports);
 // - the audit log of every resync: who asked, when, with which selector and
 //   options, and each node's result; written before any agent is asked.
 //
@@ -48,6 +51,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -58,12 +62,56 @@ struct sqlite3;
 
 namespace ntpfleet::controller {
 
+// One bucket of one node's reports (one row of node_history): what
+// NodeHistory (controller/node_history.h) aggregates in memory and the Store
+// keeps. Plain integers, so that a report costs no allocation.
+struct NodeBucket {
+  int64_t start_s = 0;  // Bucket start, seconds since the Unix epoch (UTC,
+                        // the controller's clock); a multiple of the width.
+  uint32_t reports = 0;
+  // Reference minus local, nanoseconds, over the reports that carried an
+  // offset (has_offset); offset_last_ns is the latest such report's.
+  bool has_offset = false;
+  int64_t offset_min_ns = 0;
+  int64_t offset_max_ns = 0;
+  int64_t offset_last_ns = 0;
+  // The largest error bound reported, nanoseconds (has_error_bound: some
+  // report of the bucket had one).
+  bool has_error_bound = false;
+  int64_t error_max_ns = 0;
+  uint32_t stratum_max = 0;
+  // v1::SyncState: the worst of the bucket (SyncStateSeverity).
+  int32_t state_worst = 0;
+};
+bool operator==(const NodeBucket& a, const NodeBucket& b);
+inline bool operator!=(const NodeBucket& a, const NodeBucket& b) {
+  return !(a == b);
+}
+
+// How bad a sync state is, for NodeBucket.state_worst: 0 SYNCHRONISED,
+// 1 LOCAL_CLOCK, 2 SYNCING, 3 HOLDOVER, 4 UNSYNCHRONISED, 5 REFUSED,
+// 6 UNSPECIFIED or any value this build does not know.
+int SyncStateSeverity(int32_t state);
+
+// Folds `later` (a bucket of the same node, width and start, whose reports
+// came after those of `into`) into `into`: reports added, min of minima, max
+// of maxima, error bounds and strata, the later last offset, the worse state.
+void MergeNodeBucket(const NodeBucket& later, NodeBucket* into);
+
+// A closed bucket on its way to the store.
+struct NodeHistoryRow {
+  std::string node;
+  int64_t width_s = 0;  // The tier: 1, 60 or 3600 (seconds).
+  NodeBucket bucket;
+};
+
 class Store {
  public:
   // The schema version this build writes (PRAGMA user_version).
   // 1: nodes, skew_history, resync_audit, resync_results.
   // 2: resync_audit gains allow_step, force and finished; resync_asked.
-  static constexpr int kSchemaVersion = 2;
+  // 3: history_nodes, node_history (per-node history).
+  static constexpr int kSchemaVersion = 3;
   // PRAGMA application_id of an ntpfleet controller database: "NTPF".
   static constexpr int32_t kApplicationId = 0x4e545046;
 
@@ -140,6 +188,43 @@ class Store {
   // the inventory has no such node.
   absl::Status ForgetNode(const std::string& name);
 
+  // --- Per-node history -----------------------------------------------------
+  //
+  // One table, node_history, keyed (width_s, start_s, node_id): rows are
+  // clustered by tier, then time, so each batch of closed buckets (all of
+  // one start) is appended at the end of the B-tree and pruning deletes from
+  // its beginning; one node's points are found with one index lookup per
+  // bucket of the span (NodeHistory below). Nodes are numbered in
+  // history_nodes so a row does not repeat the name.
+
+  // Appends `rows` in one transaction. A row whose (node, width, start) is
+  // already stored (a bucket written at a clean stop and reopened after the
+  // restart, or after the controller's clock was stepped back) is merged
+  // into it (MergeNodeBucket's rules). InvalidArgument for a row without a
+  // node name or with a width that is not positive.
+  absl::Status AppendNodeHistory(const std::vector<NodeHistoryRow>& rows);
+
+  // The stored buckets of `node` of width `width_s` whose start lies in
+  // [start, end], oldest first, looked up bucket by bucket: only the newest
+  // `max_points` (0: 10 000; at most 1 000 000) bucket starts of the span
+  // are looked at. Empty when the node has none.
+  absl::StatusOr<std::vector<NodeBucket>> NodeHistory(const std::string& node,
+                                                      int64_t width_s,
+                                                      absl::Time start,
+                                                      absl::Time end,
+                                                      size_t max_points);
+
+  // Whether history_nodes knows `node` (it has, or had, history rows).
+  absl::StatusOr<bool> HasNodeHistory(const std::string& node);
+
+  // Deletes at most `max_rows` of the oldest rows of width `width_s` whose
+  // bucket starts before `older_than`, in one transaction; returns how many.
+  // (A caller repeats while it returns max_rows: batches keep each
+  // transaction, and so the writer thread, short.)
+  absl::StatusOr<int64_t> PruneNodeHistory(int64_t width_s,
+                                           absl::Time older_than,
+                                           int64_t max_rows);
+
   // --- Resync audit log -----------------------------------------------------
   //
   // Audit before action: a resync is recorded in two steps.
@@ -205,10 +290,18 @@ class Store {
                              const std::vector<v1::NodeResyncResult>& results)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The id of `node` in history_nodes, inserted if new. Inside a write
+  // transaction.
+  absl::StatusOr<int64_t> HistoryNodeId(const std::string& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const std::string path_;
   absl::Mutex mu_;
   sqlite3* const db_;  // the connection; its use is guarded by mu_
   std::unique_ptr<Statements> stmts_ ABSL_GUARDED_BY(mu_);
+  // history_nodes, cached: name -> id. Cleared when a transaction that may
+  // have added to it fails (its ids were rolled back).
+  absl::flat_hash_map<std::string, int64_t> history_ids_ ABSL_GUARDED_BY(mu_);
   int64_t interrupted_on_open_ = 0;  // written only by Open
 };
 

@@ -62,7 +62,9 @@ struct ResyncOptions {
 int RunResync(const CommonOptions& o, const ResyncOptions& r);
 int RunForget(const CommonOptions& o, const std::string& node);
 int RunAudit(const CommonOptions& o, absl::Duration since);
-int RunHistory(const CommonOptions& o, absl::Duration since);
+// node empty: the fleet's skew; else that node's history.
+int RunHistory(const CommonOptions& o, const std::string& node,
+               absl::Duration since);
 int RunSync(const CommonOptions& o, bool step);               // the local agent
 int RunSimStep(const CommonOptions& o, absl::Duration step);  // the local agent
 

@@ -574,13 +574,27 @@ absl::StatusOr<v1::HistoryResponse> FleetClient::History(
     context.set_deadline(DeadlineIn(deadline));
     return FromGrpcStatus(stubs_[i]->History(&context, request, &responses[i]));
   });
-  if (absl::Status s =
-          Report(statuses, [](const absl::Status& s) { return s.ok(); });
+  // A controller that does not know the node answered too (NOT_FOUND): the
+  // node may report only to the others.
+  if (absl::Status s = Report(
+          statuses,
+          [](const absl::Status& s) { return s.ok() || absl::IsNotFound(s); });
       !s.ok()) {
     return s;
   }
+  // The fleet's skew: the first that answers. One node's: the controller with
+  // the most points for it (the one it reported to longest).
+  std::optional<size_t> best;
   for (size_t i = 0; i < statuses.size(); ++i) {
-    if (statuses[i].ok()) return std::move(responses[i]);
+    if (!statuses[i].ok()) continue;
+    if (!best.has_value() ||
+        responses[i].node_points_size() > responses[*best].node_points_size()) {
+      best = i;
+    }
+  }
+  if (best.has_value()) return std::move(responses[*best]);
+  for (const absl::Status& s : statuses) {
+    if (absl::IsNotFound(s)) return s;
   }
   return absl::InternalError("no history");  // Report returned an error
 }

@@ -60,7 +60,7 @@ ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
           "watch: redraw at most this often");
 ABSL_FLAG(std::optional<absl::Duration>, since, std::nullopt,
           "history, audit: how far back (default 1h for history, 24h for "
-          "audit)");
+          "audit), e.g. 30m, 24h, 168h");
 ABSL_FLAG(bool, force, false,
           "resync: allow a step beyond the controller's operator limit (128 ms "
           "by default); needs the admin role");
@@ -96,6 +96,10 @@ The fleet (through the controller):
                                         measure and correct now, on many nodes at once
                                         (operator; --all and --force: admin)
   ntpfleetctl history [--since 1h]      fleet skew over time
+  ntpfleetctl history NODE [--since 24h]
+                                        one node over time: offset and error-bound sparklines,
+                                        min/max/last, stratum, state changes, a table (1 s,
+                                        1 min or 1 h buckets, chosen by the span)
   ntpfleetctl audit [--since 24h]       who resynced what, and each node's result
   ntpfleetctl forget NODE               drop a decommissioned node (admin)
 
@@ -220,9 +224,10 @@ int main(int argc, char** argv) {
     r.yes = absl::GetFlag(FLAGS_yes);
     return ntpfleet::ctl::RunResync(o, r);
   }
-  if (command == "history") {
+  if (command == "history" && rest.size() <= 1) {
     return ntpfleet::ctl::RunHistory(
-        o, absl::GetFlag(FLAGS_since).value_or(absl::Hours(1)));
+        o, rest.empty() ? "" : rest[0],
+        absl::GetFlag(FLAGS_since).value_or(absl::Hours(1)));
   }
   if (command == "audit" && rest.empty()) {
     return ntpfleet::ctl::RunAudit(

@@ -29,6 +29,7 @@
 #include "common/identity.h"
 #include "common/proto_time.h"
 #include "common/tls.h"
+#include "controller/node_history.h"
 #include "controller/registry.h"
 #include "controller/service.h"
 #include "controller/store.h"
@@ -207,9 +208,14 @@ class AuthTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name(),
             ".db")));
     ASSERT_NE(store_, nullptr);
-    registry_ = std::make_unique<Registry>(&clock_, &mono_);
+    RegistryOptions registry_options;
+    registry_options.on_report =
+        [this](const std::string& node, const v1::SyncStatus& status,
+               absl::Time now) { node_history_.Record(node, status, now); };
+    registry_ = std::make_unique<Registry>(&clock_, &mono_, registry_options);
     ControllerOptions options;
     options.tls = true;
+    options.node_history = &node_history_;
     core_ = std::make_unique<ControllerCore>(&clock_, registry_.get(),
                                              store_.get(), options);
     core_->Start();
@@ -285,6 +291,7 @@ class AuthTest : public ::testing::Test {
   FakeClock clock_{absl::Now()};
   FakeMonotonicClock mono_;
   std::unique_ptr<Store> store_;
+  NodeHistory node_history_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ControllerCore> core_;
   std::unique_ptr<AgentServiceImpl> agents_;
@@ -295,6 +302,27 @@ class AuthTest : public ::testing::Test {
 
 TEST_F(AuthTest, ViewerReadsTheFleet) {
   EXPECT_TRUE(GetFleet(As(Certificates().viewer)).ok());
+}
+
+TEST_F(AuthTest, ViewerReadsANodesHistoryANodeCertificateDoesNot) {
+  auto web = Connected(Certificates().node_a, "web-1");
+  auto history = [&](const KeyCert& who, const std::string& node) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(kWait));
+    v1::HistoryRequest request;
+    request.set_node(node);
+    v1::HistoryResponse response;
+    return v1::FleetService::NewStub(As(who))->History(&context, request,
+                                                       &response);
+  };
+  grpc::Status s = history(Certificates().viewer, "web-1");
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = history(Certificates().viewer, "web-9");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("'web-9'"));
+  // A node's certificate only reports; it reads no one's history.
+  s = history(Certificates().node_b, "web-1");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(AuthTest, RefusesClientWithoutCertificate) {

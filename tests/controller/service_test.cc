@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/proto_time.h"
+#include "controller/node_history.h"
 #include "controller/registry.h"
 #include "controller/store.h"
 #include "gmock/gmock.h"
@@ -330,9 +331,16 @@ class ServiceTest : public ::testing::Test {
         ".db"));
     store_ = ntpfleet::testing::MustOpen(db_path_);
     ASSERT_NE(store_, nullptr);
-    registry_ = std::make_unique<Registry>(&clock_, &mono_);
+    // Per-node history as main.cc wires it; its flushes are the test's.
+    RegistryOptions registry_options;
+    registry_options.on_report =
+        [this](const std::string& node, const v1::SyncStatus& status,
+               absl::Time now) { node_history_.Record(node, status, now); };
+    registry_ = std::make_unique<Registry>(&clock_, &mono_, registry_options);
+    ControllerOptions options = Options();
+    options.node_history = &node_history_;
     core_ = std::make_unique<ControllerCore>(&clock_, registry_.get(),
-                                             store_.get(), Options());
+                                             store_.get(), options);
     core_->Start();
     agent_service_ = std::make_unique<AgentServiceImpl>(core_.get());
     fleet_service_ = std::make_unique<FleetServiceImpl>(core_.get());
@@ -421,6 +429,7 @@ class ServiceTest : public ::testing::Test {
   FakeMonotonicClock mono_;  // the registry's: staleness
   std::string db_path_;
   std::unique_ptr<Store> store_;
+  NodeHistory node_history_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<ControllerCore> core_;
   std::unique_ptr<AgentServiceImpl> agent_service_;
@@ -1019,6 +1028,74 @@ TEST_F(ServiceTest, HistoryHasThePointOfABucketOnceTheClockLeavesIt) {
   EXPECT_EQ(FromProto(p.max_error_bound()), absl::Microseconds(700));
   EXPECT_EQ(p.nodes(), 2u);
   EXPECT_EQ(p.flagged(), 0u);
+}
+
+TEST_F(ServiceTest, NodeHistoryHasStoredBucketsThenTheOpenOne) {
+  auto a = ReportingAgent("a", absl::Microseconds(100));  // at kStart
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(
+      a->Report(MakeStatus(absl::Microseconds(-50), absl::Microseconds(400),
+                           v1::SYNC_STATE_HOLDOVER)));
+  ASSERT_TRUE(WaitForFleet([&](const v1::Fleet& f) {
+    return HasOffset(OnlyNode(f, "a"), absl::Microseconds(-50));
+  }));
+  // The first second's bucket is closed (by the second report): written.
+  node_history_.Flush(clock_.Now(), core_->writer());
+
+  auto history = [&](absl::Duration span, v1::HistoryResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(kWait));
+    v1::HistoryRequest request;
+    request.set_node("a");
+    SetTimestamp(clock_.Now() - span, request.mutable_start());
+    return fleet_->History(&context, request, response);
+  };
+  v1::HistoryResponse seconds;
+  ASSERT_TRUE(WaitFor([&] {
+    seconds.Clear();
+    return history(absl::Minutes(10), &seconds).ok() &&
+           seconds.node_points_size() == 2;
+  })) << seconds.ShortDebugString();
+  EXPECT_EQ(FromProto(seconds.resolution()), absl::Seconds(1));
+  EXPECT_EQ(seconds.points_size(), 0);  // not the fleet's skew
+  const v1::NodePoint& stored = seconds.node_points(0);
+  EXPECT_EQ(FromProto(stored.time()), kStart);
+  EXPECT_EQ(FromProto(stored.offset_last()), absl::Microseconds(100));
+  EXPECT_EQ(FromProto(stored.max_error_bound()), absl::Microseconds(100));
+  EXPECT_EQ(stored.worst_state(), v1::SYNC_STATE_SYNCHRONISED);
+  EXPECT_EQ(stored.max_stratum(), 11u);
+  EXPECT_FALSE(stored.open());
+  const v1::NodePoint& open = seconds.node_points(1);
+  EXPECT_EQ(FromProto(open.time()), kStart + absl::Seconds(1));
+  EXPECT_EQ(FromProto(open.offset_last()), absl::Microseconds(-50));
+  EXPECT_EQ(open.worst_state(), v1::SYNC_STATE_HOLDOVER);
+  EXPECT_TRUE(open.open());
+
+  // A day: the minute tier, whose bucket (both reports) is still open.
+  v1::HistoryResponse day;
+  ASSERT_TRUE(history(absl::Hours(24), &day).ok());
+  EXPECT_EQ(FromProto(day.resolution()), absl::Minutes(1));
+  ASSERT_EQ(day.node_points_size(), 1);
+  EXPECT_EQ(day.node_points(0).reports(), 2u);
+  EXPECT_EQ(FromProto(day.node_points(0).offset_min()),
+            absl::Microseconds(-50));
+  EXPECT_EQ(FromProto(day.node_points(0).offset_max()),
+            absl::Microseconds(100));
+  EXPECT_EQ(FromProto(day.node_points(0).max_error_bound()),
+            absl::Microseconds(400));
+  EXPECT_EQ(day.node_points(0).worst_state(), v1::SYNC_STATE_HOLDOVER);
+  EXPECT_TRUE(day.node_points(0).open());
+}
+
+TEST_F(ServiceTest, NodeHistoryOfAnUnknownNodeIsNotFoundNamingIt) {
+  grpc::ClientContext context;
+  context.set_deadline(Deadline(kWait));
+  v1::HistoryRequest request;
+  request.set_node("no-such-node");
+  v1::HistoryResponse response;
+  const grpc::Status s = fleet_->History(&context, request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("'no-such-node'"));
 }
 
 TEST_F(ServiceTest, WatchFleetSendsTheFleetThenAnUpdateWhenANodeReports) {

@@ -181,6 +181,173 @@ std::vector<std::string> Siblings(const std::string& path,
   return out;
 }
 
+// A bucket of `reports` reports starting at `start_s`, with every field set.
+NodeBucket MakeBucket(int64_t start_s, uint32_t reports,
+                      int64_t offset_ns = 1000) {
+  NodeBucket b;
+  b.start_s = start_s;
+  b.reports = reports;
+  b.has_offset = true;
+  b.offset_min_ns = offset_ns - 500;
+  b.offset_max_ns = offset_ns + 500;
+  b.offset_last_ns = offset_ns;
+  b.has_error_bound = true;
+  b.error_max_ns = 200000;
+  b.stratum_max = 2;
+  b.state_worst = v1::SYNC_STATE_SYNCHRONISED;
+  return b;
+}
+
+NodeHistoryRow MakeRow(const std::string& node, int64_t width_s,
+                       const NodeBucket& bucket) {
+  NodeHistoryRow r;
+  r.node = node;
+  r.width_s = width_s;
+  r.bucket = bucket;
+  return r;
+}
+
+// Column `col` of every row of `sql`, joined by "|".
+std::string RawQueryAll(const std::string& path, const std::string& sql,
+                        int col) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+      << sqlite3_errmsg(db);
+  std::string out;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    const unsigned char* text = sqlite3_column_text(stmt, col);
+    absl::StrAppend(&out, out.empty() ? "" : "|",
+                    text != nullptr ? reinterpret_cast<const char*>(text) : "");
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(StoreTest, NodeHistoryRoundTripKeepsNodesAndTiersApart) {
+  std::unique_ptr<Store> store = MustOpen(FreshDb("node_history.db"));
+  ASSERT_NE(store, nullptr);
+  const int64_t t0 = absl::ToUnixSeconds(kT0);
+  NodeBucket bare;  // no offset, no error bound: NULLs in the file
+  bare.start_s = t0 + 2;
+  bare.reports = 1;
+  bare.stratum_max = 16;
+  bare.state_worst = v1::SYNC_STATE_UNSYNCHRONISED;
+  ASSERT_THAT(store->AppendNodeHistory({
+                  MakeRow("a", 1, MakeBucket(t0, 1, 10)),
+                  MakeRow("a", 1, MakeBucket(t0 + 1, 1, -20)),
+                  MakeRow("a", 1, bare),
+                  MakeRow("b", 1, MakeBucket(t0 + 1, 1, 99)),
+                  MakeRow("a", 60, MakeBucket(t0 - t0 % 60, 3, 7)),
+              }),
+              IsOk());
+  absl::StatusOr<std::vector<NodeBucket>> a =
+      store->NodeHistory("a", 1, kT0, kT0 + absl::Seconds(10), 0);
+  ASSERT_THAT(a, IsOk());
+  EXPECT_THAT(
+      *a, ElementsAre(MakeBucket(t0, 1, 10), MakeBucket(t0 + 1, 1, -20), bare));
+  // [start, end] is inclusive on both ends, and a start with a fraction of a
+  // second leaves out the bucket that began before it.
+  EXPECT_THAT(store->NodeHistory("a", 1, kT0 + absl::Milliseconds(1),
+                                 kT0 + absl::Seconds(1), 0),
+              IsOkAndHolds(ElementsAre(MakeBucket(t0 + 1, 1, -20))));
+  EXPECT_THAT(store->NodeHistory("b", 1, kT0, kT0 + absl::Seconds(10), 0),
+              IsOkAndHolds(ElementsAre(MakeBucket(t0 + 1, 1, 99))));
+  EXPECT_THAT(store->NodeHistory("a", 60, kT0 - absl::Minutes(1),
+                                 kT0 + absl::Minutes(1), 0),
+              IsOkAndHolds(ElementsAre(MakeBucket(t0 - t0 % 60, 3, 7))));
+  EXPECT_THAT(store->NodeHistory("nobody", 1, kT0, kT0 + absl::Seconds(10), 0),
+              IsOkAndHolds(SizeIs(0)));
+  EXPECT_THAT(store->HasNodeHistory("a"), IsOkAndHolds(true));
+  EXPECT_THAT(store->HasNodeHistory("nobody"), IsOkAndHolds(false));
+  // Only the newest max_points bucket starts are looked at.
+  EXPECT_THAT(store->NodeHistory("a", 1, kT0, kT0 + absl::Seconds(2), 2),
+              IsOkAndHolds(ElementsAre(MakeBucket(t0 + 1, 1, -20), bare)));
+  EXPECT_THAT(
+      store->AppendNodeHistory({MakeRow("", 1, bare)}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("node name")));
+}
+
+TEST(StoreTest, NodeHistoryMergesABucketWrittenTwice) {
+  std::unique_ptr<Store> store = MustOpen(FreshDb("node_history_merge.db"));
+  ASSERT_NE(store, nullptr);
+  const int64_t t0 = absl::ToUnixSeconds(kT0) / 3600 * 3600;
+  NodeBucket first = MakeBucket(t0, 10, 1000);  // offsets 500..1500
+  NodeBucket later = MakeBucket(t0, 5, 4000);   // offsets 3500..4500
+  later.error_max_ns = 100;                     // smaller: the first's stays
+  later.stratum_max = 3;
+  later.state_worst = v1::SYNC_STATE_HOLDOVER;
+  ASSERT_THAT(store->AppendNodeHistory({MakeRow("a", 3600, first)}), IsOk());
+  ASSERT_THAT(store->AppendNodeHistory({MakeRow("a", 3600, later)}), IsOk());
+  NodeBucket merged = first;
+  MergeNodeBucket(later, &merged);
+  EXPECT_EQ(merged.reports, 15u);
+  EXPECT_EQ(merged.offset_min_ns, 500);
+  EXPECT_EQ(merged.offset_max_ns, 4500);
+  EXPECT_EQ(merged.offset_last_ns, 4000);
+  EXPECT_EQ(merged.error_max_ns, 200000);
+  EXPECT_EQ(merged.stratum_max, 3u);
+  EXPECT_EQ(merged.state_worst, v1::SYNC_STATE_HOLDOVER);
+  // SQLite's merge agrees with MergeNodeBucket, and a later better state does
+  // not hide the worse one; a bucket without offset keeps the stored one.
+  NodeBucket bare;
+  bare.start_s = t0;
+  bare.reports = 1;
+  bare.state_worst = v1::SYNC_STATE_SYNCHRONISED;
+  ASSERT_THAT(store->AppendNodeHistory({MakeRow("a", 3600, bare)}), IsOk());
+  MergeNodeBucket(bare, &merged);
+  EXPECT_EQ(merged.offset_last_ns, 4000);
+  EXPECT_THAT(store->NodeHistory("a", 3600, absl::FromUnixSeconds(t0),
+                                 absl::FromUnixSeconds(t0), 0),
+              IsOkAndHolds(ElementsAre(merged)));
+}
+
+TEST(StoreTest, PruneNodeHistoryDeletesTheOldestInBatches) {
+  const std::string path = FreshDb("node_history_prune.db");
+  std::unique_ptr<Store> store = MustOpen(path);
+  ASSERT_NE(store, nullptr);
+  const int64_t t0 = absl::ToUnixSeconds(kT0);
+  std::vector<NodeHistoryRow> rows;
+  for (int s = 0; s < 25; ++s)
+    rows.push_back(MakeRow("a", 1, MakeBucket(t0 + s, 1)));
+  rows.push_back(MakeRow("a", 60, MakeBucket(t0 - t0 % 60, 1)));
+  ASSERT_THAT(store->AppendNodeHistory(rows), IsOk());
+  const absl::Time cutoff = kT0 + absl::Seconds(25);
+  EXPECT_THAT(store->PruneNodeHistory(1, cutoff, 10), IsOkAndHolds(10));
+  // The oldest went first.
+  EXPECT_THAT(store->NodeHistory("a", 1, kT0, cutoff, 0),
+              IsOkAndHolds(SizeIs(15)));
+  EXPECT_THAT(store->NodeHistory("a", 1, kT0, kT0 + absl::Seconds(9), 0),
+              IsOkAndHolds(SizeIs(0)));
+  EXPECT_THAT(store->PruneNodeHistory(1, cutoff, 10), IsOkAndHolds(10));
+  EXPECT_THAT(store->PruneNodeHistory(1, cutoff, 10), IsOkAndHolds(5));
+  EXPECT_THAT(store->PruneNodeHistory(1, cutoff, 10), IsOkAndHolds(0));
+  // Another tier is left alone.
+  EXPECT_EQ(RawQuery(path, "SELECT count(*) FROM node_history"), "1");
+}
+
+TEST(StoreTest, NodeHistoryLooksUpEachBucketByPrimaryKey) {
+  const std::string path = FreshDb("node_history_plan.db");
+  ASSERT_NE(MustOpen(path), nullptr);
+  // The statement Store prepares, as the planner sees it: the generated
+  // starts outside, one primary-key search of node_history per start. A plan
+  // that scans node_history (every node's rows in the span) reads "SCAN h".
+  const std::string plan = RawQueryAll(
+      path,
+      "EXPLAIN QUERY PLAN WITH RECURSIVE t(s) AS (SELECT ?2 UNION ALL "
+      "SELECT s + ?4 FROM t WHERE s + ?4 <= ?3) "
+      "SELECT h.start_s FROM t CROSS JOIN node_history AS h "
+      "ON h.width_s = ?4 AND h.start_s = t.s AND h.node_id = ?1 "
+      "ORDER BY h.start_s",
+      3);
+  EXPECT_THAT(plan, HasSubstr("SEARCH h USING PRIMARY KEY (width_s=? AND "
+                              "start_s=? AND node_id=?)"));
+  EXPECT_THAT(plan, ::testing::Not(HasSubstr("SCAN h")));
+}
+
 // Writes one of everything.
 void WriteSample(Store& store) {
   ASSERT_THAT(store.UpsertNode(MakeHello("a", "1.0"), kT0), IsOk());
@@ -780,6 +947,9 @@ TEST(StoreTest, SchemaVersion1DatabaseMigratesForward) {
               "'RESYNC_OUTCOME_OK', '', x'",
               absl::BytesToHexString(ok_result),
               "');"
+              "INSERT INTO skew_history VALUES (",
+              absl::ToUnixNanos(kT0),
+              ", 250000, 10000, 3, 0);"
               "PRAGMA user_version=1; PRAGMA application_id=",
               Store::kApplicationId, "; COMMIT;"));
   ASSERT_EQ(RawQuery(path, "PRAGMA user_version"), "1");
@@ -812,6 +982,18 @@ TEST(StoreTest, SchemaVersion1DatabaseMigratesForward) {
   ASSERT_THAT(*audit, SizeIs(2));
   EXPECT_EQ((*audit)[0].request_id(), "new-1");
   EXPECT_TRUE((*audit)[0].force());
+  // The fleet's skew history is kept; per-node history (schema 3) works.
+  absl::StatusOr<std::vector<v1::SkewPoint>> skew =
+      store->History(absl::InfinitePast(), absl::InfiniteFuture(), 0);
+  ASSERT_THAT(skew, IsOk());
+  EXPECT_THAT(Skews(*skew), ElementsAre(absl::Microseconds(250)));
+  NodeHistoryRow row;
+  row.node = "a";
+  row.width_s = 60;
+  row.bucket = MakeBucket(absl::ToUnixSeconds(kT0) / 60 * 60, 5);
+  ASSERT_THAT(store->AppendNodeHistory({row}), IsOk());
+  EXPECT_THAT(store->NodeHistory("a", 60, kT0 - absl::Hours(1), kT0, 0),
+              IsOkAndHolds(ElementsAre(row.bucket)));
 }
 
 TEST(StoreTest, OpenOrRecoverMovesAGarbageFileAsideNeverOverwriting) {

@@ -6,6 +6,7 @@
 #   (b) resync: one node -> exit 0 with that node's result; --all -> every node has a result;
 #       --dry-run asks nobody; an unknown node -> NOT CONNECTED and exit 3;
 #   (f) --output json of status, resync and history parses and uses the proto's field names;
+#   (h) `history NODE` shows that node's buckets (text and JSON), an unknown node is named;
 #   and ntpfleetctl without a controller to talk to exits 1 saying so.
 source "$(dirname "$0")/lib.sh"
 it_init "$@"
@@ -108,6 +109,22 @@ expect_exit 2 ctl resync --all  # everything, without a terminal and without --y
 expect_exit 0 ctl --output json history
 jcheck '"points" in d and all(set(p) == {"time", "skew", "max_error_bound", "nodes", "flagged"}
                                for p in d["points"])' <<<"$OUT" || fail "history json: $OUT"
+
+# --- per-node history -----------------------------------------------------------------------
+# The buckets still filling are served from memory, the closed ones from the store.
+expect_exit 0 ctl history client-1 --since 10m
+printf '%s\n' "$OUT"  # for the log
+grep -q "^client-1: .* UTC at 1s resolution" <<<"$OUT" || fail "history client-1: $OUT"
+grep -q "^offset  .*  min .*  max .*  last " <<<"$OUT" || fail "no offset sparkline: $OUT"
+grep -q "^TIME (UTC) .* WORST STATE" <<<"$OUT" || fail "no history table: $OUT"
+expect_exit 0 ctl --output json history client-1 --since 24h
+jcheck 'd["resolution"] == "60s" and len(d["node_points"]) >= 1
+        and all(k in p for p in d["node_points"] for k in ("time", "offset_min", "offset_max",
+                "offset_last", "max_error_bound", "max_stratum", "worst_state", "reports"))
+        and d["node_points"][-1]["worst_state"].startswith("SYNC_STATE_")' <<<"$OUT" \
+  || fail "history NODE json: $OUT"
+expect_exit 1 ctl history no-such-node
+grep -q "no node named 'no-such-node'" <<<"$OUT" || fail "unknown node not named: $OUT"
 
 # --- no controller --------------------------------------------------------------------------
 free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
