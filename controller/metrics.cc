@@ -31,6 +31,11 @@ namespace {
 // format 0.0.4); the rest is copied as it is (agents' strings are printable
 // ASCII, controller/validate.h).
 void AppendEscaped(absl::string_view s, std::string* out) {
+  // Node names and most values need nothing escaped: one append.
+  if (s.find_first_of("\\\"\n") == absl::string_view::npos) {
+    out->append(s.data(), s.size());
+    return;
+  }
   for (char c : s) {
     switch (c) {
       case '\\':
@@ -212,7 +217,7 @@ const NodeSeries kNodeSeries[] = {
      "the clock runs fast).",
      [](const v1::Node& n) -> std::optional<double> {
        if (!n.has_status()) return std::nullopt;
-       return n.status().frequency_ppm() * 1e-6;
+       return n.status().frequency_ppm() / 1e6;  // exact for 12.5 ppm
      },
      nullptr},
     {"ntpfleet_node_stratum", "gauge", "Node NTP stratum (16: unsynchronised).",
@@ -267,9 +272,11 @@ const NodeSeries kNodeSeries[] = {
      nullptr},
 };
 
-// Bytes reserved per sample besides its name: labels and value; a guess that
-// only saves reallocations.
+// Bytes reserved per sample besides its name: the node label and the value,
+// and for a series with more labels (info: version, role, a 64-byte digest)
+// that much more. A guess that saves reallocations and their copies.
 constexpr size_t kReservePerSample = 48;
+constexpr size_t kReserveMoreLabels = 128;
 
 }  // namespace
 
@@ -281,8 +288,9 @@ void AppendFleetMetrics(const v1::Fleet& fleet, const ResyncCounters& counters,
   // writes every series' samples into its own buffer; they are joined below.
   std::vector<std::string> samples(kSeries);
   for (size_t i = 0; i < kSeries; ++i) {
-    samples[i].reserve(nodes *
-                       (std::strlen(kNodeSeries[i].name) + kReservePerSample));
+    samples[i].reserve(
+        nodes * (std::strlen(kNodeSeries[i].name) + kReservePerSample +
+                 (kNodeSeries[i].labels != nullptr ? kReserveMoreLabels : 0)));
   }
   int connected = 0;
   int stale = 0;
