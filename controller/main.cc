@@ -261,11 +261,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<ntpfleet::controller::MetricsServer> metrics;
   if (const std::string m = absl::GetFlag(FLAGS_metrics_listen); !m.empty()) {
     absl::StatusOr<std::unique_ptr<ntpfleet::controller::MetricsServer>>
-        started = ntpfleet::controller::MetricsServer::Start(m, [&core] {
-          return ntpfleet::controller::RenderMetrics(*core.Fleet(),
-                                                     core.Counters()) +
-                 ntpfleet::controller::RenderControllerMetrics(core);
-        });
+        started = ntpfleet::controller::MetricsServer::Start(
+            m, [&core] { return ntpfleet::controller::RenderMetrics(core); });
     if (!started.ok()) {
       std::fprintf(stderr, "ntpfleet-controller: %s\n",
                    std::string(started.status().message()).c_str());

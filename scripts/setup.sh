@@ -29,6 +29,7 @@ PACKAGES=(
   sqlite3                # the integration tests read the controller's database
   bc                     # arithmetic in the demo script
   python3                # NTPsec's ntpdig (interop tests) is Python; tests parse JSON with it
+  python3-prometheus-client # the exposition-format parser the /metrics test reads the page with
   dpkg-dev               # dpkg-shlibdeps, dpkg-parsechangelog: the .deb packages (deploy/packaging/)
   rpm                    # rpmbuild: the .rpm packages; rpm --root: their test
   lintian                # the .deb packages' check (tests/deploy/packaging)

@@ -22,6 +22,9 @@ bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 
 # The real chronyd/NTPsec/ntpdig the interop tests run beside ntpfleet (unpacked, never
 # installed, never allowed to touch the clock).
 bash scripts/fetch_peers.sh || { echo "fetching the interop peers failed"; echo "0 passed, 1 failed"; exit 1; }
+# promtool from Debian's prometheus package (unpacked, never installed, never started) for the
+# alert rules' test (tests/deploy/prometheus).
+bash scripts/fetch_tools.sh || { echo "fetching promtool failed"; echo "0 passed, 1 failed"; exit 1; }
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 events=$(mktemp -d)
