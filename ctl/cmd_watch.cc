@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -10,17 +11,22 @@
 #include "common/grpc_status.h"
 #include "common/proto_time.h"
 #include "ctl/commands.h"
-#include "ctl/render_fleet.h"
+#include "ctl/fleet_view.h"
 
 namespace ntpfleet::ctl {
+namespace {
 
-int RunWatch(const CommonOptions& o, absl::Duration interval) {
+// Where watch gets the fleet from: the skew history of the last 30 minutes
+// (empty if the controller has none), then every fleet update of
+// FleetService.WatchFleet, each handed to `on_fleet` until the stream ends.
+// Returns the exit code (the stream only ends on an error).
+int StreamFleet(const CommonOptions& o, absl::Duration interval, bool summary,
+                std::vector<v1::SkewPoint>* history,
+                const std::function<void(const v1::Fleet&)>& on_fleet) {
   absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> connected =
       ConnectController(o);
   if (!connected.ok()) return PrintError(connected.status());
   auto& stub = *connected;
-  // The recent history first, then live updates appended to it.
-  std::vector<v1::SkewPoint> history;
   {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
@@ -29,37 +35,53 @@ int RunWatch(const CommonOptions& o, absl::Duration interval) {
     SetTimestamp(absl::Now() - absl::Minutes(30), request.mutable_start());
     v1::HistoryResponse response;
     if (stub->History(&context, request, &response).ok()) {
-      history.assign(response.points().begin(), response.points().end());
+      history->assign(response.points().begin(), response.points().end());
     }
   }
   grpc::ClientContext context;
   v1::WatchFleetRequest request;
   SetDuration(interval, request.mutable_min_interval());
-  request.set_summary(!o.json);  // as `status`
+  request.set_summary(summary);
   auto reader = stub->WatchFleet(&context, request);
   v1::Fleet fleet;
-  while (reader->Read(&fleet)) {
-    v1::SkewPoint point;
-    *point.mutable_time() = fleet.as_of();
-    *point.mutable_skew() = fleet.skew();
-    *point.mutable_max_error_bound() = fleet.max_error_bound();
-    point.set_nodes(fleet.connected_count());
-    point.set_flagged(fleet.flagged_count());
-    history.push_back(point);
-    if (history.size() > 600) history.erase(history.begin());
-    if (o.json) {
-      absl::StatusOr<std::string> json = ToJson(fleet);
-      if (json.ok()) std::fputs(json->c_str(), stdout);
-    } else {
-      RenderOptions r;
-      r.now = absl::Now();
-      r.color = o.color;  // redraws in place only on a terminal
-      std::fputs(RenderWatchFrame(fleet, history, r).c_str(), stdout);
-      if (!o.color) std::fputs("\n", stdout);
-    }
-    std::fflush(stdout);
-  }
+  while (reader->Read(&fleet)) on_fleet(fleet);
   return ControllerError(o.controller, FromGrpcStatus(reader->Finish()));
+}
+
+}  // namespace
+
+int RunWatch(const CommonOptions& o, absl::Duration interval,
+             const ViewOptions& view) {
+  // The recent history first, then live updates appended to it.
+  std::vector<v1::SkewPoint> history;
+  bool first = true;
+  return StreamFleet(
+      o, interval, !NeedsFullFleet(view), &history,
+      [&](const v1::Fleet& fleet) {
+        v1::SkewPoint point;
+        *point.mutable_time() = fleet.as_of();
+        *point.mutable_skew() = fleet.skew();
+        *point.mutable_max_error_bound() = fleet.max_error_bound();
+        point.set_nodes(fleet.connected_count());
+        point.set_flagged(fleet.flagged_count());
+        history.push_back(point);
+        if (history.size() > 600) history.erase(history.begin());
+        RenderOptions r;
+        r.now = absl::Now();
+        r.color = o.color;  // redraws in place only on a terminal
+        absl::StatusOr<std::string> frame =
+            RenderWatchView(fleet, history, view, r, first);
+        first = false;
+        if (!frame.ok()) {
+          PrintError(frame.status());
+          return;
+        }
+        std::fputs(frame->c_str(), stdout);
+        const bool table = view.output == OutputFormat::kTable ||
+                           view.output == OutputFormat::kWide;
+        if (table && !o.color) std::fputs("\n", stdout);
+        std::fflush(stdout);
+      });
 }
 
 }  // namespace ntpfleet::ctl

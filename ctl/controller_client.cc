@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "common/grpc_status.h"
 #include "common/hostport.h"
 #include "common/tls.h"
 #include "ctl/commands.h"
@@ -57,6 +58,31 @@ int ControllerError(const std::string& address, const absl::Status& status) {
     return 1;
   }
   return PrintError(status);
+}
+
+}  // namespace ntpfleet::ctl
+
+namespace ntpfleet::ctl {
+
+v1::Fleet* FetchFleet(const CommonOptions& o, bool summary,
+                      google::protobuf::Arena* arena) {
+  absl::StatusOr<std::unique_ptr<v1::FleetService::Stub>> stub =
+      ConnectController(o);
+  if (!stub.ok()) {
+    PrintError(stub.status());
+    return nullptr;
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
+  v1::Fleet* fleet = google::protobuf::Arena::CreateMessage<v1::Fleet>(arena);
+  v1::GetFleetRequest request;
+  request.set_summary(summary);
+  if (grpc::Status s = (*stub)->GetFleet(&context, request, fleet); !s.ok()) {
+    ControllerError(o.controller, FromGrpcStatus(s));
+    return nullptr;
+  }
+  return fleet;
 }
 
 }  // namespace ntpfleet::ctl
