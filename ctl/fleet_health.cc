@@ -160,18 +160,20 @@ HealthReport CheckHealth(const Fleet& fleet,
   if (counted < min_nodes) {
     const std::string among =
         shown.size() == static_cast<size_t>(fleet.nodes_size())
-            ? absl::StrCat("of ", Nodes(shown.size()))
-            : absl::StrCat("of the ", Nodes(shown.size()), " shown");
-    report.failed.push_back(
-        {HealthRule::kMinNodes,
-         absl::StrCat(
-             counted == 0 ? "no node" : Nodes(counted), " ", among,
-             counted == 1 ? " is" : " are",
-             " counted in the skew (connected and synchronised, syncing or on "
-             "the local clock), fewer than --min-nodes ",
-             min_nodes,
-             counted == 0 ? ": a skew of no node proves nothing" : ""),
-         {}});
+            ? Nodes(shown.size())
+            : absl::StrCat("the ", Nodes(shown.size()), " shown");
+    std::string message = absl::StrCat(
+        counted == 0 ? "no node" : Nodes(counted), " of ", among,
+        counted > 1 ? " are" : " is",
+        " counted in the skew (connected and synchronised, syncing or on the "
+        "local clock)");
+    if (counted == 0) {
+      absl::StrAppend(&message, ": a skew of no node proves nothing");
+    }
+    if (counted > 0 || min_nodes > 1) {
+      absl::StrAppend(&message, ", fewer than --min-nodes ", min_nodes);
+    }
+    report.failed.push_back({HealthRule::kMinNodes, std::move(message), {}});
   }
   for (HealthRule rule : kNodeRules) {
     RuleResult result{rule, "", {}};
