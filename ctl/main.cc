@@ -147,12 +147,12 @@ Health check (exit 3 and one line per failed rule on stderr, naming the nodes):
     (still listed). A decommissioned node: `ntpfleetctl forget NODE`.
 
 Examples:
-  ntpfleetctl status --label rack=a1 --sort bound        one rack, worst error bound first
-  ntpfleetctl status --state unhealthy                   what the health check complains of
-  ntpfleetctl status 'db-*' --max-skew 1ms --min-nodes 3 a check for the database nodes
-  ntpfleetctl nodes --state disconnected --sort last-seen    gone the longest first
-  ntpfleetctl nodes --output csv > inventory.csv
-  ntpfleetctl drift --by-label rack --state connected
+  ntpfleetctl status --label rack=a1 --sort bound          one rack, worst error bound first
+  ntpfleetctl status --state unhealthy                     what the health check complains of
+  ntpfleetctl status 'db-*' --max-skew 1ms --min-nodes 3   a check of the database nodes
+  ntpfleetctl nodes --state disconnected --sort last-seen  gone the longest first
+  ntpfleetctl nodes --output csv > inventory.csv           the inventory for a spreadsheet
+  ntpfleetctl drift --by-label rack --state connected      configurations per rack, live nodes
 
 Mutual TLS: --tls-cert, --tls-key, --tls-ca (or $NTPFLEET_TLS_CERT, _KEY, _CA); your
 certificate's role decides what you may do: viewer, operator, admin (docs/SECURITY.md).
