@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
       (*store)->LoadNodes();
   if (!known.ok()) return Fail(known.status(), 1);
   for (const auto& node : *known)
-    registry.AddKnownNode(node.hello, node.last_seen);
+    registry.AddKnownNode(node.hello, node.last_seen, node.first_seen);
   ntpfleet::Log(ntpfleet::LogLevel::kInfo, "%s: %d known nodes", db,
                 known->size());
 

@@ -48,14 +48,15 @@ std::shared_ptr<const v1::Fleet> SummarizeFleet(const v1::Fleet& full) {
   auto [owned, fleet] = NewArenaFleet();
   *fleet = full;
   for (v1::Node& node : *fleet->mutable_nodes()) {
-    // What a table does not show: who the agent is beyond its name and role,
-    // and where it connects from.
+    // What a table neither shows nor filters on: where the agent connects
+    // from, its configuration's digest, when it first came. Labels stay:
+    // `ntpfleetctl status --label K=V` selects by them.
     v1::Hello& hello = *node.mutable_hello();
     hello.clear_addresses();
     hello.clear_config_digest();
-    hello.clear_labels();
     hello.clear_instance_id();
     node.clear_peer();
+    node.clear_first_seen();
     if (!node.has_status() || node.status().peers_size() <= 1) continue;
     v1::SyncStatus& status = *node.mutable_status();
     const v1::PeerStatus* keep = SummaryPeer(status);
@@ -145,7 +146,17 @@ absl::StatusOr<uint64_t> Registry::Connect(const v1::Hello& hello,
       }
     }
   }
-  if (slot == nullptr) slot = &entries.emplace_back();
+  if (slot == nullptr) {
+    // A duplicate of a live name (or a new name): the name was first seen
+    // when its first entry was.
+    const absl::Time first_seen =
+        entries.empty() ? absl::InfinitePast() : entries.front().first_seen;
+    slot = &entries.emplace_back();
+    slot->first_seen = first_seen;
+  }
+  // A new name, or one the inventory had no first-seen time for: now, as the
+  // store records it (Store::UpsertNode keeps the first insert's).
+  if (slot->first_seen == absl::InfinitePast()) slot->first_seen = now;
 
   if (slot->connection != 0) live_.erase(slot->connection);
   slot->connection = id;
@@ -256,7 +267,8 @@ void Registry::Disconnect(uint64_t connection) {
   ++version_;
 }
 
-void Registry::AddKnownNode(const v1::Hello& hello, absl::Time last_seen) {
+void Registry::AddKnownNode(const v1::Hello& hello, absl::Time last_seen,
+                            absl::Time first_seen) {
   if (hello.node_name().empty()) return;
   absl::MutexLock lock(&mu_);
   std::vector<Entry>& entries = nodes_[hello.node_name()];
@@ -264,6 +276,7 @@ void Registry::AddKnownNode(const v1::Hello& hello, absl::Time last_seen) {
   Entry& e = entries.emplace_back();
   e.hello = std::make_shared<const v1::Hello>(hello);
   e.last_seen = last_seen;
+  e.first_seen = first_seen;
   ++version_;
 }
 
@@ -310,6 +323,7 @@ Registry::Snapshot Registry::TakeSnapshot() const {
     std::string peer;
     std::shared_ptr<const v1::SyncStatus> status;
     absl::Time last_seen;
+    absl::Time first_seen;
     v1::ConnectionState connection;
     bool duplicate_name;
   };
@@ -336,8 +350,8 @@ Registry::Snapshot Registry::TakeSnapshot() const {
             snapshot.valid_until = std::min(snapshot.valid_until, stale_at);
           }
         }
-        rows.push_back(Row{name, e.hello, e.peer, e.status, e.last_seen, state,
-                           e.connection != 0 && live > 1});
+        rows.push_back(Row{name, e.hello, e.peer, e.status, e.last_seen,
+                           e.first_seen, state, e.connection != 0 && live > 1});
       }
     }
   }
@@ -356,6 +370,9 @@ Registry::Snapshot Registry::TakeSnapshot() const {
     if (row.status != nullptr) *node->mutable_status() = *row.status;
     if (row.last_seen != absl::InfinitePast()) {
       SetTimestamp(row.last_seen, node->mutable_last_seen());
+    }
+    if (row.first_seen != absl::InfinitePast()) {
+      SetTimestamp(row.first_seen, node->mutable_first_seen());
     }
     node->set_duplicate_name(row.duplicate_name);
     node->set_connection(row.connection);

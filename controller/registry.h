@@ -160,11 +160,13 @@ class Registry {
   void Disconnect(uint64_t connection);
 
   // A node from the inventory (Store::LoadNodes) at start-up: DISCONNECTED
-  // with that last_seen until it connects. Ignored when the name already has an
-  // entry (a live stream knows better than the inventory).
+  // with that last_seen until it connects; first_seen is the inventory's
+  // (InfinitePast: unknown, then the next Connect's time). Ignored when the
+  // name already has an entry (a live stream knows better than the inventory).
   // Known names are not limited by max_nodes or the new-name rate (the
   // inventory was admitted when those nodes first connected).
-  void AddKnownNode(const v1::Hello& hello, absl::Time last_seen);
+  void AddKnownNode(const v1::Hello& hello, absl::Time last_seen,
+                    absl::Time first_seen = absl::InfinitePast());
 
   // Removes a decommissioned node: OK (and version() bumps), NotFound when
   // the name is unknown, FailedPrecondition while the name has a live stream
@@ -243,6 +245,9 @@ class Registry {
     // Wall clock at the last accepted message, for people (InfinitePast:
     // never).
     absl::Time last_seen = absl::InfinitePast();
+    // Wall clock when the name first connected (Node.first_seen;
+    // InfinitePast: unknown).
+    absl::Time first_seen = absl::InfinitePast();
     // Monotonic clock at the last accepted message, for staleness; only
     // meaningful while connection != 0.
     clock::MonoTime last_heard;
@@ -279,7 +284,8 @@ class Registry {
 
 // `full` as a fleet table needs it (GetFleetRequest.summary): each node's peer
 // rows trimmed to the one the table shows (SummaryPeer); its Hello without
-// addresses, config digest, labels and instance id; no gRPC peer address.
+// addresses, config digest and instance id (labels kept, for filters); no gRPC
+// peer address, no first_seen.
 // On its own arena, like snapshots.
 std::shared_ptr<const v1::Fleet> SummarizeFleet(const v1::Fleet& full);
 

@@ -1,54 +1,38 @@
-// `ntpfleetctl status` (alias `skew`): the fleet in one table.
-#include <grpcpp/grpcpp.h>
-
+// `ntpfleetctl status` (alias `skew`): the fleet in one table, and with
+// --max-skew/--min-nodes the health check.
 #include <cstdio>
-#include <optional>
+#include <string>
 
 #include "absl/time/clock.h"
-#include "absl/time/time.h"
-#include "common/grpc_status.h"
-#include "common/proto_time.h"
 #include "ctl/commands.h"
-#include "ctl/fleet_client.h"
-#include "ctl/render_fleet.h"
+#include "ctl/fleet_health.h"
+#include "ctl/fleet_view.h"
 #include "google/protobuf/arena.h"
 
 namespace ntpfleet::ctl {
 
-int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew) {
-  absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
-  if (!client.ok()) return PrintError(client.status());
+int RunStatus(const CommonOptions& o, const StatusOptions& s) {
   // Parsed onto an arena: a fleet of thousands of nodes is hundreds of
   // thousands of small messages, and one arena is a few large allocations.
   google::protobuf::ArenaOptions arena_options;
   arena_options.max_block_size = 4 << 20;
   google::protobuf::Arena arena(arena_options);
-  v1::Fleet& fleet = *google::protobuf::Arena::CreateMessage<v1::Fleet>(&arena);
-  v1::GetFleetRequest request;
-  // The table shows one peer row per node; JSON has them all.
-  request.set_summary(!o.json);
-  // One controller's, or several merged (ctl/fleet_client.h).
-  if (absl::Status s = (*client)->GetFleet(request, absl::Seconds(10), &fleet);
-      !s.ok()) {
-    return ControllerError(o.controller, s);
-  }
-  if (o.json) {
-    absl::StatusOr<std::string> json = ToJson(fleet);
-    if (!json.ok()) return PrintError(json.status());
-    std::fputs(json->c_str(), stdout);
-  } else {
-    RenderOptions r;
-    r.now = absl::Now();
-    r.color = o.color;
-    std::fputs(RenderFleetStatus(fleet, r).c_str(), stdout);
-  }
-  if (max_skew && FromProto(fleet.skew()) > *max_skew) {
-    std::fprintf(stderr, "ntpfleetctl: fleet skew %s exceeds --max-skew %s\n",
-                 ctl::FormatDuration(FromProto(fleet.skew())).c_str(),
-                 ctl::FormatDuration(*max_skew).c_str());
-    return 3;
-  }
-  return 0;
+  // The table shows one peer row per node and filters on labels: a summary
+  // has both. wide, csv and json show what only the full Hellos have.
+  const v1::Fleet* fleet = FetchFleet(o, !NeedsFullFleet(s.view), &arena);
+  if (fleet == nullptr) return 1;
+  RenderOptions r;
+  r.now = absl::Now();
+  r.color = o.color;
+  absl::StatusOr<std::string> text = RenderStatusView(*fleet, s.view, r);
+  if (!text.ok()) return PrintError(text.status());
+  std::fputs(text->c_str(), stdout);
+  if (!s.check) return 0;
+  const HealthReport report = CheckHealth(
+      *fleet, SelectNodes(*fleet, s.view.filter, SortKey::kOffset), s.health);
+  std::fflush(stdout);
+  std::fputs(FormatHealthReport(report).c_str(), stderr);
+  return report.healthy() ? 0 : 3;
 }
 
 }  // namespace ntpfleet::ctl

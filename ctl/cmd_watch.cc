@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
+#include <functional>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -11,31 +12,48 @@
 #include "common/proto_time.h"
 #include "ctl/commands.h"
 #include "ctl/fleet_client.h"
-#include "ctl/render_fleet.h"
+#include "ctl/fleet_view.h"
 
 namespace ntpfleet::ctl {
+namespace {
 
-int RunWatch(const CommonOptions& o, absl::Duration interval) {
+// Where watch gets the fleet from: the skew history of the last 30 minutes
+// (empty if no controller has one), then every fleet update of
+// FleetService.WatchFleet — one controller's stream, or each controller's
+// merged on every update (ctl/fleet_client.h) — each handed to `on_fleet`
+// until the stream ends. Returns the exit code (the stream only ends on an
+// error).
+int StreamFleet(const CommonOptions& o, absl::Duration interval, bool summary,
+                std::vector<v1::SkewPoint>* history,
+                const std::function<void(const v1::Fleet&)>& on_fleet) {
   absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
   if (!client.ok()) return PrintError(client.status());
-  // The recent history first, then live updates appended to it.
-  std::vector<v1::SkewPoint> history;
   {
     v1::HistoryRequest request;
     SetTimestamp(absl::Now() - absl::Minutes(30), request.mutable_start());
     absl::StatusOr<v1::HistoryResponse> response =
         (*client)->History(request, absl::Seconds(10));
     if (response.ok()) {
-      history.assign(response->points().begin(), response->points().end());
+      history->assign(response->points().begin(), response->points().end());
     }
   }
   v1::WatchFleetRequest request;
   SetDuration(interval, request.mutable_min_interval());
-  request.set_summary(!o.json);  // as `status`
-  // One controller's stream, or each controller's merged on every update
-  // (ctl/fleet_client.h).
-  const absl::Status ended =
-      (*client)->WatchFleet(request, [&](const v1::Fleet& fleet) {
+  request.set_summary(summary);
+  const absl::Status ended = (*client)->WatchFleet(request, on_fleet);
+  return ControllerError(o.controller, ended);
+}
+
+}  // namespace
+
+int RunWatch(const CommonOptions& o, absl::Duration interval,
+             const ViewOptions& view) {
+  // The recent history first, then live updates appended to it.
+  std::vector<v1::SkewPoint> history;
+  bool first = true;
+  return StreamFleet(
+      o, interval, !NeedsFullFleet(view), &history,
+      [&](const v1::Fleet& fleet) {
         v1::SkewPoint point;
         *point.mutable_time() = fleet.as_of();
         *point.mutable_skew() = fleet.skew();
@@ -44,19 +62,22 @@ int RunWatch(const CommonOptions& o, absl::Duration interval) {
         point.set_flagged(fleet.flagged_count());
         history.push_back(point);
         if (history.size() > 600) history.erase(history.begin());
-        if (o.json) {
-          absl::StatusOr<std::string> json = ToJson(fleet);
-          if (json.ok()) std::fputs(json->c_str(), stdout);
-        } else {
-          RenderOptions r;
-          r.now = absl::Now();
-          r.color = o.color;  // redraws in place only on a terminal
-          std::fputs(RenderWatchFrame(fleet, history, r).c_str(), stdout);
-          if (!o.color) std::fputs("\n", stdout);
+        RenderOptions r;
+        r.now = absl::Now();
+        r.color = o.color;  // redraws in place only on a terminal
+        absl::StatusOr<std::string> frame =
+            RenderWatchView(fleet, history, view, r, first);
+        first = false;
+        if (!frame.ok()) {
+          PrintError(frame.status());
+          return;
         }
+        std::fputs(frame->c_str(), stdout);
+        const bool table = view.output == OutputFormat::kTable ||
+                           view.output == OutputFormat::kWide;
+        if (table && !o.color) std::fputs("\n", stdout);
         std::fflush(stdout);
       });
-  return ControllerError(o.controller, ended);
 }
 
 }  // namespace ntpfleet::ctl

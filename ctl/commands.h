@@ -1,6 +1,6 @@
 // ntpfleetctl's commands, one file each (cmd_*.cc). Each returns the process
 // exit code: 0 fine, 1 an error (printed to stderr), 2 a usage error, 3 a check
-// failed (--max-skew, a resync with a failed node).
+// failed (status's health check, drift found, a resync with a failed node).
 #ifndef NTPFLEET_CTL_COMMANDS_H_
 #define NTPFLEET_CTL_COMMANDS_H_
 
@@ -12,6 +12,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ctl/fleet_health.h"
+#include "ctl/fleet_view.h"
+#include "google/protobuf/arena.h"
 #include "proto/ntpfleet.grpc.pb.h"
 
 namespace ntpfleet::ctl {
@@ -21,8 +24,9 @@ class FleetClient;  // ctl/fleet_client.h
 struct CommonOptions {
   // HOST:PORT, or several comma-separated (FleetClient asks them all).
   std::string controller;
-  std::string control_socket;  // the local agent's
-  bool json = false;           // --output json
+  std::string control_socket;                  // the local agent's
+  bool json = false;                           // --output json
+  OutputFormat output = OutputFormat::kTable;  // --output
   // Mutual TLS to the controller: all three or none (none: plain text, which
   // only a controller on loopback or started with --insecure accepts).
   std::string tls_ca;
@@ -46,8 +50,30 @@ absl::StatusOr<std::unique_ptr<FleetClient>> ConnectFleet(
 int ControllerError(const std::string& address, const absl::Status& status);
 int PrintError(const absl::Status& status);
 
-int RunStatus(const CommonOptions& o, std::optional<absl::Duration> max_skew);
-int RunWatch(const CommonOptions& o, absl::Duration interval);
+// The fleet now (FleetService.GetFleet; `summary` as GetFleetRequest.summary),
+// parsed onto `arena`. On failure prints why (ControllerError, PrintError) and
+// returns null: the command exits 1. The one place status, nodes and drift get
+// the fleet from.
+v1::Fleet* FetchFleet(const CommonOptions& o, bool summary,
+                      google::protobuf::Arena* arena);
+
+struct StatusOptions {
+  ViewOptions view;
+  // The health check (ctl/fleet_health.h) runs when `check` is set (--max-skew
+  // or --min-nodes given): exit 3 when it fails.
+  bool check = false;
+  HealthOptions health;
+};
+int RunStatus(const CommonOptions& o, const StatusOptions& s);
+int RunWatch(const CommonOptions& o, absl::Duration interval,
+             const ViewOptions& view);
+// `ntpfleetctl nodes`: the inventory (ctl/fleet_view.h RenderNodesView).
+int RunNodes(const CommonOptions& o, const ViewOptions& view);
+// `ntpfleetctl drift`: nodes grouped by config digest (ctl/fleet_drift.h);
+// exit 3 when a node's configuration differs from its cohort's, or when no
+// node was compared.
+int RunDrift(const CommonOptions& o, const ViewOptions& view,
+             const std::string& by_label);
 int RunPeers(const CommonOptions& o,
              const std::string& node);  // node empty: the local agent
 struct ResyncOptions {

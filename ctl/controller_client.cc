@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "common/grpc_status.h"
 #include "common/hostport.h"
 #include "common/tls.h"
 #include "ctl/commands.h"
@@ -54,6 +55,29 @@ int ControllerError(const std::string& address, const absl::Status& status) {
     return 1;
   }
   return PrintError(status);
+}
+
+}  // namespace ntpfleet::ctl
+
+namespace ntpfleet::ctl {
+
+v1::Fleet* FetchFleet(const CommonOptions& o, bool summary,
+                      google::protobuf::Arena* arena) {
+  absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
+  if (!client.ok()) {
+    PrintError(client.status());
+    return nullptr;
+  }
+  v1::Fleet* fleet = google::protobuf::Arena::CreateMessage<v1::Fleet>(arena);
+  v1::GetFleetRequest request;
+  request.set_summary(summary);
+  // One controller's, or several merged (ctl/fleet_client.h).
+  if (absl::Status s = (*client)->GetFleet(request, absl::Seconds(10), fleet);
+      !s.ok()) {
+    ControllerError(o.controller, s);
+    return nullptr;
+  }
+  return fleet;
 }
 
 }  // namespace ntpfleet::ctl

@@ -11,6 +11,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/flags.h"
 #include "common/local_control.h"
@@ -18,6 +20,8 @@
 #include "ctl/cmd_doctor.h"
 #include "ctl/cmd_import.h"
 #include "ctl/commands.h"
+#include "ctl/fleet_health.h"
+#include "ctl/fleet_view.h"
 
 ABSL_FLAG(std::string, controller, "",
           "controller address HOST:PORT, or several comma-separated "
@@ -26,7 +30,9 @@ ABSL_FLAG(std::string, controller, "",
 ABSL_FLAG(std::string, control_socket,
           ntpfleet::local_control::kDefaultControlSocket,
           "the local agent's control socket (peers without NODE, sync)");
-ABSL_FLAG(std::string, output, "table", "`table` (or `text`) or `json`");
+ABSL_FLAG(std::string, output, "table",
+          "`table` (or `text`) or `json`; status, watch, nodes and drift also "
+          "`wide` (more columns) and `csv`");
 ABSL_FLAG(std::string, config, "/etc/ntpfleet/agent.conf",
           "doctor: the agent's configuration");
 ABSL_FLAG(std::string, out_file, "",
@@ -43,9 +49,28 @@ ABSL_FLAG(std::string, tls_key, "",
 ABSL_FLAG(std::string, color, "auto",
           "`auto` (only on a terminal), `always` or `never`");
 ABSL_FLAG(std::optional<absl::Duration>, max_skew, std::nullopt,
-          "status: exit with code 3 when the fleet's skew exceeds this (e.g. "
-          "1ms), for scripts "
-          "and health checks");
+          "status: the health check: exit 3 when the fleet's skew exceeds this "
+          "(e.g. 1ms), or a node shown is stale, disconnected, unsynchronised "
+          "or flagged, or fewer than --min-nodes nodes are counted");
+ABSL_FLAG(std::optional<int>, min_nodes, std::nullopt,
+          "status: the health check (also without --max-skew): fail when "
+          "fewer than N of the nodes shown are counted in the skew (default "
+          "1)");
+ABSL_FLAG(std::string, allow, "",
+          "status --max-skew/--min-nodes: tolerate these node rules "
+          "(repeatable or comma list: stale, disconnected, unsynchronised, "
+          "flagged); their nodes are still listed on stderr");
+ABSL_FLAG(std::string, state, "",
+          "status, watch, nodes, drift: only nodes in any of these states "
+          "(repeatable or comma list): connected, stale, disconnected, "
+          "synchronised, syncing, unsynchronised, holdover, local-clock, "
+          "refused, no-report, flagged, duplicate, healthy, unhealthy");
+ABSL_FLAG(std::string, sort, "",
+          "status, watch, nodes: `offset` (status's default), `bound`, "
+          "`name` (nodes's default) or `last-seen`; worst first");
+ABSL_FLAG(std::string, by_label, "",
+          "drift: compare each node with the nodes of its value of this "
+          "label (default: of its role)");
 ABSL_FLAG(
     bool, step, false,
     "resync/sync: step the clock for any offset above 1 ms (without it, "
@@ -53,7 +78,8 @@ ABSL_FLAG(
     "step threshold, 128 ms, are still stepped and smaller ones are slewed)");
 ABSL_FLAG(bool, all, false, "resync: every node");
 ABSL_FLAG(std::string, label, "",
-          "resync: the nodes with this label, KEY=VALUE");
+          "resync: the nodes with this label, KEY=VALUE; status, watch, "
+          "nodes, drift: only the nodes with it (repeatable: all must match)");
 ABSL_FLAG(bool, dry_run, false,
           "resync: show which nodes would be asked, ask none");
 ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
@@ -88,9 +114,13 @@ ABSL_FLAG(std::string, root, "",
 constexpr char kUsage[] = R"(see and steer the fleet's clocks.
 
 The fleet (through the controller):
-  ntpfleetctl status [--max-skew 1ms]   every node: offset, error bound, stratum, ...
+  ntpfleetctl status [NAME-GLOB...]     every node: offset, error bound, stratum, ...
                                         sorted by |offset|, fleet skew on top (alias: skew)
-  ntpfleetctl watch                     the same, live, with a skew sparkline
+  ntpfleetctl watch [NAME-GLOB...]      the same, live, with a skew sparkline
+  ntpfleetctl nodes [NAME-GLOB...]      the inventory: role, version, addresses, labels,
+                                        config digest, first and last seen
+  ntpfleetctl drift [--by-label K]      nodes grouped by config digest; the odd ones out of
+                                        each role (or label value); exit 3 if any
   ntpfleetctl peers NODE                a node's upstreams, in ntpq -p's layout
   ntpfleetctl resync NODE...|--label K=V|--all [--step] [--force] [--dry-run] [--yes]
                                         measure and correct now, on many nodes at once
@@ -111,6 +141,33 @@ shown (exit code as if it had answered); none answering is an error (exit 1). re
 each node through ONE controller (the first that holds its stream) and says which; forget
 goes to all (exit 1 unless every one that knew the node forgot it); history is the first
 answering controller's; audit merges their logs.
+
+Choosing nodes (status, watch, nodes, drift; all given must match):
+  NAME-GLOB...                          names, fnmatch patterns ('web-*'; quote them)
+  --label K=V                           with this label (repeat: all of them)
+  --state S[,S]                         in any of these states: connected, stale,
+                                        disconnected, synchronised, syncing, unsynchronised,
+                                        holdover, local-clock, refused, no-report, flagged,
+                                        duplicate, healthy, unhealthy
+  --sort offset|bound|name|last-seen    worst first (status: offset; nodes: name)
+  --output table|wide|json|csv          wide adds role, version, addresses, labels, digest
+The fleet's skew and counts on top stay the whole fleet's ("3 of 40 nodes shown").
+
+Health check (exit 3 and one line per failed rule on stderr, naming the nodes):
+  ntpfleetctl status --max-skew 1ms [--min-nodes N] [--allow disconnected]
+    fails when the fleet's skew exceeds 1ms, when a node shown is stale, disconnected,
+    unsynchronised (holdover, refused, no report, a client on its local clock; syncing
+    passes) or flagged, or when fewer than N nodes shown (default 1) are counted in the
+    skew. --allow RULE tolerates stale, disconnected, unsynchronised or flagged nodes
+    (still listed). A decommissioned node: `ntpfleetctl forget NODE`.
+
+Examples:
+  ntpfleetctl status --label rack=a1 --sort bound          one rack, worst error bound first
+  ntpfleetctl status --state unhealthy                     what the health check complains of
+  ntpfleetctl status 'db-*' --max-skew 1ms --min-nodes 3   a check of the database nodes
+  ntpfleetctl nodes --state disconnected --sort last-seen  gone the longest first
+  ntpfleetctl nodes --output csv > inventory.csv           the inventory for a spreadsheet
+  ntpfleetctl drift --by-label rack --state connected      configurations per rack, live nodes
 
 Mutual TLS: --tls-cert, --tls-key, --tls-ca (or $NTPFLEET_TLS_CERT, _KEY, _CA); your
 certificate's role decides what you may do: viewer, operator, admin (docs/SECURITY.md).
@@ -140,7 +197,38 @@ Certificates (mutual TLS; no controller needed):
                                         [--days 825]; never overwrites a file
 
 --output json prints the API's messages as JSON. Exit codes: 0 fine, 1 error, 2 usage,
-3 a check failed (--max-skew exceeded, or a resync that did not succeed everywhere).)";
+3 a check failed (status's health check, drift found, or a resync that did not succeed
+everywhere).)";
+
+namespace {
+
+// Every value of a repeatable flag (--label a=1 --label b=2): Abseil keeps only
+// the last. `args` as DashedFlags rewrote them; nothing after "--".
+std::vector<std::string> RepeatedFlag(int argc, char** argv,
+                                      const std::string& name) {
+  std::vector<std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    for (const char* dash : {"--", "-"}) {
+      const std::string flag = std::string(dash) + name;
+      if (a == flag && i + 1 < argc) {
+        values.push_back(argv[++i]);
+      } else if (a.rfind(flag + "=", 0) == 0) {
+        values.push_back(a.substr(flag.size() + 1));
+      }
+    }
+  }
+  return values;
+}
+
+int Usage(const absl::Status& status) {
+  std::fprintf(stderr, "ntpfleetctl: %s\n",
+               std::string(status.message()).c_str());
+  return 2;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
@@ -155,6 +243,12 @@ int main(int argc, char** argv) {
     }
   }
   ntpfleet::DashedFlags flags(argc, argv);
+  const std::vector<std::string> labels =
+      RepeatedFlag(flags.argc(), flags.argv(), "label");
+  const std::vector<std::string> states =
+      RepeatedFlag(flags.argc(), flags.argv(), "state");
+  const std::vector<std::string> allowed =
+      RepeatedFlag(flags.argc(), flags.argv(), "allow");
   std::vector<char*> args = absl::ParseCommandLine(flags.argc(), flags.argv());
   if (args.size() >= 2 && (std::string(args[1]) == "import-ntp-conf" ||
                            std::string(args[1]) == "import-chrony-conf")) {
@@ -182,14 +276,11 @@ int main(int argc, char** argv) {
   o.tls_ca = flag_or_env(absl::GetFlag(FLAGS_tls_ca), "NTPFLEET_TLS_CA");
   o.tls_cert = flag_or_env(absl::GetFlag(FLAGS_tls_cert), "NTPFLEET_TLS_CERT");
   o.tls_key = flag_or_env(absl::GetFlag(FLAGS_tls_key), "NTPFLEET_TLS_KEY");
-  const std::string output = absl::GetFlag(FLAGS_output);
-  if (output != "table" && output != "text" && output != "json") {
-    std::fprintf(stderr,
-                 "ntpfleetctl: --output must be `table` (or `text`) or "
-                 "`json`\n");
-    return 2;
-  }
-  o.json = output == "json";
+  absl::StatusOr<ntpfleet::ctl::OutputFormat> output =
+      ntpfleet::ctl::ParseOutputFormat(absl::GetFlag(FLAGS_output));
+  if (!output.ok()) return Usage(output.status());
+  o.output = *output;
+  o.json = o.output == ntpfleet::ctl::OutputFormat::kJson;
   const std::string color = absl::GetFlag(FLAGS_color);
   o.color = color == "always" || (color == "auto" && isatty(STDOUT_FILENO));
 
@@ -199,6 +290,31 @@ int main(int argc, char** argv) {
   }
   const std::string command = args[1];
   const std::vector<std::string> rest(args.begin() + 2, args.end());
+  const bool view_command = command == "status" || command == "skew" ||
+                            command == "watch" || command == "nodes" ||
+                            command == "drift";
+  if (!view_command && (o.output == ntpfleet::ctl::OutputFormat::kWide ||
+                        o.output == ntpfleet::ctl::OutputFormat::kCsv)) {
+    std::fprintf(stderr,
+                 "ntpfleetctl: --output wide and csv are for status, watch, "
+                 "nodes and drift; `%s` has table and json\n",
+                 command.c_str());
+    return 2;
+  }
+  ntpfleet::ctl::ViewOptions view;
+  if (view_command) {
+    absl::StatusOr<ntpfleet::ctl::NodeFilter> filter =
+        ntpfleet::ctl::ParseNodeFilter(labels, states, rest);
+    if (!filter.ok()) return Usage(filter.status());
+    view.filter = *std::move(filter);
+    view.output = o.output;
+    if (const std::string sort = absl::GetFlag(FLAGS_sort); !sort.empty()) {
+      absl::StatusOr<ntpfleet::ctl::SortKey> key =
+          ntpfleet::ctl::ParseSortKey(sort);
+      if (!key.ok()) return Usage(key.status());
+      view.sort = *key;
+    }
+  }
   if (command == "certs") {  // --controller is the host list here
     return ntpfleet::ctl::RunCerts(
         rest, {absl::GetFlag(FLAGS_dir), absl::GetFlag(FLAGS_node),
@@ -206,14 +322,45 @@ int main(int argc, char** argv) {
                absl::GetFlag(FLAGS_controller), absl::GetFlag(FLAGS_days)});
   }
   if (command == "status" || command == "skew") {
-    return ntpfleet::ctl::RunStatus(o, absl::GetFlag(FLAGS_max_skew));
+    ntpfleet::ctl::StatusOptions s;
+    s.view = view;
+    s.health.max_skew = absl::GetFlag(FLAGS_max_skew);
+    const std::optional<int> min_nodes = absl::GetFlag(FLAGS_min_nodes);
+    if (min_nodes.has_value() && *min_nodes < 1) {
+      std::fprintf(stderr, "ntpfleetctl: --min-nodes must be at least 1\n");
+      return 2;
+    }
+    s.health.min_nodes = min_nodes.value_or(1);
+    s.check = s.health.max_skew.has_value() || min_nodes.has_value();
+    absl::StatusOr<std::vector<ntpfleet::ctl::HealthRule>> allow =
+        ntpfleet::ctl::ParseAllowedRules(allowed);
+    if (!allow.ok()) return Usage(allow.status());
+    if (!allow->empty() && !s.check) {
+      std::fprintf(stderr,
+                   "ntpfleetctl: --allow tolerates a rule of the health check: "
+                   "give --max-skew D (or --min-nodes N) too\n");
+      return 2;
+    }
+    s.health.allow = *std::move(allow);
+    return ntpfleet::ctl::RunStatus(o, s);
   }
-  if (command == "watch")
-    return ntpfleet::ctl::RunWatch(o, absl::GetFlag(FLAGS_interval));
+  if (command == "watch") {
+    return ntpfleet::ctl::RunWatch(o, absl::GetFlag(FLAGS_interval), view);
+  }
+  if (command == "nodes") return ntpfleet::ctl::RunNodes(o, view);
+  if (command == "drift") {
+    return ntpfleet::ctl::RunDrift(o, view, absl::GetFlag(FLAGS_by_label));
+  }
   if (command == "peers" && rest.size() <= 1) {
     return ntpfleet::ctl::RunPeers(o, rest.empty() ? "" : rest[0]);
   }
   if (command == "resync") {
+    if (labels.size() > 1) {
+      std::fprintf(stderr,
+                   "ntpfleetctl: resync takes one --label KEY=VALUE (it "
+                   "selects the nodes with it); run one resync per label\n");
+      return 2;
+    }
     ntpfleet::ctl::ResyncOptions r;
     r.nodes = rest;
     r.label = absl::GetFlag(FLAGS_label);

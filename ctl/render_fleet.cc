@@ -19,6 +19,7 @@
 #include "common/proto_time.h"
 #include "common/summary_peer.h"
 #include "ctl/printable.h"
+#include "ctl/text_table.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -37,11 +38,6 @@ using ::ntpfleet::v1::ResyncResult;
 using ::ntpfleet::v1::SkewPoint;
 using ::ntpfleet::v1::SyncStatus;
 
-constexpr absl::string_view kRed = "\x1b[31m";
-constexpr absl::string_view kYellow = "\x1b[33m";
-constexpr absl::string_view kGreen = "\x1b[32m";
-constexpr absl::string_view kReset = "\x1b[0m";
-constexpr absl::string_view kNoColor = "";
 constexpr absl::string_view kHomeAndClear = "\x1b[H\x1b[2J";
 
 // Eighths, lowest first (U+2581..U+2588).
@@ -49,96 +45,10 @@ constexpr absl::string_view kBlocks[] = {"▁", "▂", "▃", "▄",
                                          "▅", "▆", "▇", "█"};
 
 constexpr size_t kRefidWidth = 15;  // As ntpq cuts it.
-constexpr absl::string_view kColumnGap = "  ";
 constexpr absl::string_view kTimeFormat = "%Y-%m-%d %H:%M:%S";
-
-std::string FormatUtc(absl::Time t) {
-  return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone());
-}
-
-// Terminal columns taken by UTF-8 text: one per code point (a byte that is
-// not a continuation byte 10xxxxxx starts one).
-size_t Width(absl::string_view s) {
-  size_t n = 0;
-  for (char c : s) {
-    if ((static_cast<unsigned char>(c) & 0xc0) != 0x80) ++n;
-  }
-  return n;
-}
-
-// The first `width` code points of s.
-absl::string_view CutToWidth(absl::string_view s, size_t width) {
-  size_t seen = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xc0) == 0x80) continue;
-    if (seen == width) return s.substr(0, i);
-    ++seen;
-  }
-  return s;
-}
-
-std::string Paint(absl::string_view text, absl::string_view color,
-                  bool enabled) {
-  if (!enabled || color.empty() || text.empty()) return std::string(text);
-  return absl::StrCat(color, text, kReset);
-}
 
 std::string Plural(uint64_t n, absl::string_view one, absl::string_view many) {
   return absl::StrCat(n, " ", n == 1 ? one : many);
-}
-
-// ---------------------------------------------------------------------------
-// A text table: every column as wide as its widest cell (or its minimum),
-// columns two spaces apart, colour around the text only (never the padding,
-// so widths do not depend on it), trailing spaces stripped.
-
-enum class Align { kLeft, kRight };
-
-struct Column {
-  absl::string_view header;
-  Align align;
-  size_t min_width;
-};
-
-struct Cell {
-  std::string text;
-  absl::string_view color = kNoColor;
-};
-
-std::string RenderTable(const std::vector<Column>& columns,
-                        const std::vector<std::vector<Cell>>& rows,
-                        bool color) {
-  std::vector<size_t> widths;
-  for (const Column& c : columns) {
-    widths.push_back(std::max(c.min_width, Width(c.header)));
-  }
-  for (const std::vector<Cell>& row : rows) {
-    for (size_t i = 0; i < row.size() && i < widths.size(); ++i) {
-      widths[i] = std::max(widths[i], Width(row[i].text));
-    }
-  }
-  auto line = [&](const std::vector<Cell>& cells) {
-    std::string out;
-    for (size_t i = 0; i < columns.size(); ++i) {
-      const Cell empty;
-      const Cell& cell = i < cells.size() ? cells[i] : empty;
-      const std::string pad(widths[i] - Width(cell.text), ' ');
-      if (i > 0) absl::StrAppend(&out, kColumnGap);
-      if (columns[i].align == Align::kRight) {
-        absl::StrAppend(&out, pad, Paint(cell.text, cell.color, color));
-      } else {
-        absl::StrAppend(&out, Paint(cell.text, cell.color, color), pad);
-      }
-    }
-    out.erase(out.find_last_not_of(' ') + 1);  // npos + 1 == 0: all spaces.
-    out.push_back('\n');
-    return out;
-  };
-  std::vector<Cell> header;
-  for (const Column& c : columns) header.push_back({std::string(c.header)});
-  std::string out = line(header);
-  for (const std::vector<Cell>& row : rows) out += line(row);
-  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -216,7 +126,22 @@ Cell StateCell(const Node& node) {
   }
 }
 
-std::vector<Cell> NodeRow(const Node& node, absl::Time now) {
+// --output wide: ROLE, VERSION, ADDRESSES, LABELS, DIGEST (12 hex digits, as
+// git shortens a hash: enough to tell a fleet's few configurations apart).
+std::vector<Cell> WideCells(const Node& node) {
+  const v1::Hello& hello = node.hello();
+  auto or_dash = [](std::string s) { return s.empty() ? "-" : s; };
+  return {
+      {or_dash(RoleName(hello.role()))},
+      {or_dash(Printable(hello.agent_version()))},
+      {or_dash(Printable(absl::StrJoin(hello.addresses(), ",")))},
+      {or_dash(Printable(FormatLabels(hello)))},
+      {or_dash(std::string(
+          absl::string_view(hello.config_digest()).substr(0, kShortDigest)))},
+  };
+}
+
+std::vector<Cell> NodeRow(const Node& node, absl::Time now, bool wide) {
   std::vector<Cell> row;
   row.push_back({Printable(node.name())});
   row.push_back(StateCell(node));
@@ -241,6 +166,9 @@ std::vector<Cell> NodeRow(const Node& node, absl::Time now) {
   row.push_back({node.has_last_seen()
                      ? FormatAge(now - FromProto(node.last_seen()))
                      : "never"});
+  if (wide) {
+    for (Cell& cell : WideCells(node)) row.push_back(std::move(cell));
+  }
   std::vector<absl::string_view> flags;
   if (node.flagged()) flags.push_back("FLAGGED");
   if (node.duplicate_name()) flags.push_back("DUPLICATE NAME");
@@ -337,6 +265,29 @@ absl::string_view OutcomeLabel(v1::ResyncOutcome outcome) {
 
 }  // namespace
 
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime(kTimeFormat, t, absl::UTCTimeZone());
+}
+
+std::string RoleName(v1::Role role) {
+  switch (role) {
+    case v1::ROLE_CLIENT:
+      return "client";
+    case v1::ROLE_SERVER:
+      return "server";
+    default:
+      return "";
+  }
+}
+
+std::string FormatLabels(const v1::Hello& hello) {
+  // A proto map's order is unspecified: sorted by key, so that the same
+  // labels always read the same.
+  const std::map<std::string, std::string> sorted(hello.labels().begin(),
+                                                  hello.labels().end());
+  return absl::StrJoin(sorted, ",", absl::PairFormatter("="));
+}
+
 std::string FormatOffset(absl::Duration d) { return FormatSigned(d, "+"); }
 
 std::string FormatDuration(absl::Duration d) { return FormatSigned(d, ""); }
@@ -383,25 +334,47 @@ std::string RenderSparkline(const std::vector<SkewPoint>& points) {
 }
 
 std::string RenderFleetStatus(const Fleet& fleet, const RenderOptions& opts) {
-  std::string out = absl::StrCat(FleetHeader(fleet, opts.color), "\n");
+  StatusRows every;
+  every.nodes = SortedNodes(fleet);
+  return RenderFleetStatus(fleet, every, opts);
+}
+
+std::string RenderFleetStatus(const Fleet& fleet, const StatusRows& shown,
+                              const RenderOptions& opts) {
+  std::string out = FleetHeader(fleet, opts.color);
+  if (!shown.filter.empty()) {
+    absl::StrAppend(&out, shown.nodes.size(), " of ",
+                    Plural(fleet.nodes_size(), "node", "nodes"), " shown (",
+                    Printable(shown.filter), ")\n");
+  }
+  absl::StrAppend(&out, "\n");
   if (fleet.nodes().empty()) return absl::StrCat(out, "no nodes\n");
+  if (shown.nodes.empty()) return absl::StrCat(out, "no node matches\n");
   std::vector<std::vector<Cell>> rows;
-  for (const Node* n : SortedNodes(fleet))
-    rows.push_back(NodeRow(*n, opts.now));
+  for (const Node* n : shown.nodes) {
+    rows.push_back(NodeRow(*n, opts.now, shown.wide));
+  }
   // Minimum widths fit the usual values ("unsynchronised", "+999.999ms",
   // "192.168.100.200", "59.9s ago"), so that a watch frame does not jump.
-  const std::vector<Column> columns = {
+  std::vector<Column> columns = {
       {"NODE", Align::kLeft, 0},     {"STATE", Align::kLeft, 14},
       {"OFFSET", Align::kRight, 10}, {"ERROR BOUND", Align::kRight, 0},
       {"ST", Align::kRight, 0},      {"REFID", Align::kLeft, kRefidWidth},
       {"REACH", Align::kRight, 0},   {"LAST SEEN", Align::kRight, 0},
-      {"FLAGS", Align::kLeft, 0},
   };
+  if (shown.wide) {
+    columns.insert(columns.end(), {{"ROLE", Align::kLeft, 0},
+                                   {"VERSION", Align::kLeft, 0},
+                                   {"ADDRESSES", Align::kLeft, 0},
+                                   {"LABELS", Align::kLeft, 0},
+                                   {"DIGEST", Align::kLeft, 0}});
+  }
+  columns.push_back({"FLAGS", Align::kLeft, 0});
   absl::StrAppend(&out, RenderTable(columns, rows, opts.color));
   // Why a node is not synchronised, when it said more than its state (who
   // refused it, a clock beyond the panic threshold), in the rows' order.
   std::string reasons;
-  for (const Node* n : SortedNodes(fleet)) {
+  for (const Node* n : shown.nodes) {
     if (!n->has_status() || n->status().reason().empty()) continue;
     absl::StrAppend(&reasons, Printable(n->name()), ": ",
                     Printable(n->status().reason()), "\n");
@@ -413,12 +386,22 @@ std::string RenderFleetStatus(const Fleet& fleet, const RenderOptions& opts) {
 std::string RenderWatchFrame(const Fleet& fleet,
                              const std::vector<SkewPoint>& history,
                              const RenderOptions& opts) {
+  StatusRows every;
+  every.nodes = SortedNodes(fleet);
+  return RenderWatchFrame(fleet, history, every, opts);
+}
+
+std::string RenderWatchFrame(const Fleet& fleet,
+                             const std::vector<SkewPoint>& history,
+                             const StatusRows& shown,
+                             const RenderOptions& opts) {
   const size_t keep =
       std::min(history.size(), static_cast<size_t>(kSparklineWidth));
   const std::vector<SkewPoint> recent(history.end() - keep, history.end());
   return absl::StrCat(opts.color ? kHomeAndClear : absl::string_view(),
                       "ntpfleetctl watch  ", FormatUtc(opts.now), " UTC\n\n",
-                      SkewChart(recent), "\n", RenderFleetStatus(fleet, opts));
+                      SkewChart(recent), "\n",
+                      RenderFleetStatus(fleet, shown, opts));
 }
 
 std::string RenderHistory(const HistoryResponse& history,

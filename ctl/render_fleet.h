@@ -35,6 +35,7 @@
 #ifndef NTPFLEET_CTL_RENDER_FLEET_H_
 #define NTPFLEET_CTL_RENDER_FLEET_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,25 @@ struct RenderOptions {
 // The most points a sparkline shows.
 inline constexpr int kSparklineWidth = 60;
 
+// How many hex digits of a config digest a table shows (as git shortens a
+// hash: enough to tell a fleet's few configurations apart).
+inline constexpr size_t kShortDigest = 12;
+
+// Which nodes a status table shows, in which order, and how: ctl/fleet_view.h
+// chooses them (filters, --sort, --output wide).
+struct StatusRows {
+  // Pointers into the fleet being rendered, in the order shown.
+  std::vector<const ntpfleet::v1::Node*> nodes;
+  // What selected them ("label rack=a1, state stale"). Non-empty adds the line
+  // "12 of 10000 nodes shown (label rack=a1, state stale)" under the header,
+  // whose skew and counts stay the whole fleet's. Empty: no filter.
+  std::string filter;
+  // Adds ROLE, VERSION, ADDRESSES, LABELS and DIGEST (kShortDigest hex digits)
+  // before FLAGS; "-" where the Hello does not say (a summary fleet has no
+  // addresses nor digest).
+  bool wide = false;
+};
+
 // A signed offset in human units, sign always shown: "+312µs", "-1.234ms",
 // "+2.500s". Rounded half up on the magnitude; the sign is that of the value
 // before rounding ("-0µs" for -0.2 µs, as ntpq keeps "-0.000"). Infinite
@@ -69,6 +89,16 @@ std::string FormatOffset(absl::Duration d);
 // (ctl::FormatDuration): argument-dependent lookup also finds
 // absl::FormatDuration, and an unqualified call does not compile.
 std::string FormatDuration(absl::Duration d);
+
+// A time as "2026-11-25 23:41:10" (UTC, whole seconds).
+std::string FormatUtc(absl::Time t);
+
+// "client", "server", or "" for ROLE_UNSPECIFIED (and anything newer).
+std::string RoleName(ntpfleet::v1::Role role);
+
+// A Hello's labels as "rack=a1,zone=b", sorted by key; "" without labels.
+// Not made printable: the caller does that for a terminal.
+std::string FormatLabels(const ntpfleet::v1::Hello& hello);
 
 // How long ago, coarser as it grows: "0.4s ago" (tenths below 10 s), "12s
 // ago", "3m ago", "5h ago", "2d ago"; each unit truncated, not rounded. A
@@ -101,6 +131,13 @@ std::string RenderSparkline(const std::vector<ntpfleet::v1::SkewPoint>& points);
 // local clock; the skew is red above the threshold.
 std::string RenderFleetStatus(const ntpfleet::v1::Fleet& fleet,
                               const RenderOptions& opts);
+// The same with the rows the caller chose (StatusRows): the two header lines
+// are the whole fleet's, then the "N of M nodes shown" line when filtered,
+// then the table of `shown.nodes` in their order ("no node matches" when there
+// is none), then their reasons.
+std::string RenderFleetStatus(const ntpfleet::v1::Fleet& fleet,
+                              const StatusRows& shown,
+                              const RenderOptions& opts);
 
 // One frame of `ntpfleetctl watch`, for the caller to redraw in place: with
 // opts.color, first "\x1b[H\x1b[2J" (cursor home, clear screen); then the
@@ -112,6 +149,11 @@ std::string RenderWatchFrame(
     const ntpfleet::v1::Fleet& fleet,
     const std::vector<ntpfleet::v1::SkewPoint>& history,
     const RenderOptions& opts);
+// The same with the rows the caller chose (see RenderFleetStatus above).
+std::string RenderWatchFrame(
+    const ntpfleet::v1::Fleet& fleet,
+    const std::vector<ntpfleet::v1::SkewPoint>& history,
+    const StatusRows& shown, const RenderOptions& opts);
 
 // `ntpfleetctl history`: the sparkline of all points (grouped to
 // kSparklineWidth) with the min and max skew, a blank line, then a table

@@ -300,6 +300,39 @@ TEST_F(RegistryTest, KnownNodeIsDisconnectedUntilItConnects) {
             "agent-new");
 }
 
+// Node.first_seen: the inventory's for a known node (kept when it connects
+// again), the Connect's time for a new name, the name's for a duplicate, and
+// the Connect's time for a known node the inventory had none for.
+TEST_F(RegistryTest, FirstSeenComesFromTheInventoryOrTheFirstConnect) {
+  const absl::Time first = clock_.Now() - absl::Hours(48);
+  registry_.AddKnownNode(MakeHello("known", "old"),
+                         clock_.Now() - absl::Hours(2), first);
+  registry_.AddKnownNode(MakeHello("undated", "old"),
+                         clock_.Now() - absl::Hours(2));
+  EXPECT_EQ(FromProto(OnlyNode(registry_.GetFleet(), "known").first_seen()),
+            first);
+  EXPECT_FALSE(OnlyNode(registry_.GetFleet(), "undated").has_first_seen());
+
+  clock_.Advance(absl::Minutes(5));
+  const absl::Time connected_at = clock_.Now();
+  MustConnect(MakeHello("known", "new"));
+  MustConnect(MakeHello("undated", "new"));
+  MustConnect(MakeHello("fresh", "i1"));
+  clock_.Advance(absl::Minutes(5));
+  MustConnect(MakeHello("fresh", "i2"));  // a duplicate of a live name
+
+  const v1::Fleet fleet = registry_.GetFleet();
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "known").first_seen()), first);
+  EXPECT_EQ(FromProto(OnlyNode(fleet, "undated").first_seen()), connected_at);
+  int fresh = 0;
+  for (const v1::Node& n : fleet.nodes()) {
+    if (n.name() != "fresh") continue;
+    ++fresh;
+    EXPECT_EQ(FromProto(n.first_seen()), connected_at);
+  }
+  EXPECT_EQ(fresh, 2);
+}
+
 // Offsets +0.3 ms, −0.2 ms, +1.5 ms: skew = 1.5 − (−0.2) = 1.7 ms; sorted
 // (−0.2, 0.3, 1.5) so the median is 0.3 ms; deviations 0, −0.5, +1.2 ms. With
 // the 1 ms threshold only c is flagged (|offset| 1.5 and |deviation| 1.2).
@@ -841,6 +874,7 @@ TEST(SummarizeFleetTest, KeepsOnlyThePeerRowATableShows) {
   v1::Node* by_name = fleet.add_nodes();  // system_peer names the row
   by_name->set_name("a");
   by_name->set_peer("ipv4:10.0.0.7:5123");
+  by_name->mutable_first_seen()->set_seconds(1'700'000'000);
   by_name->mutable_hello()->set_role(v1::ROLE_SERVER);
   by_name->mutable_hello()->set_config_digest("ab12");
   by_name->mutable_hello()->add_addresses("10.0.0.7");
@@ -876,13 +910,15 @@ TEST(SummarizeFleetTest, KeepsOnlyThePeerRowATableShows) {
   EXPECT_THAT(remotes(1), ElementsAre("10.0.0.9"));
   EXPECT_THAT(remotes(2), ElementsAre("10.0.0.4"));
   EXPECT_FALSE(summary->nodes(3).has_status());
-  // The table's columns stay; the rest of the Hello and the address go.
+  // The table's columns and what `status` filters on (labels) stay; the rest
+  // of the Hello, the address and first_seen go.
   EXPECT_EQ(summary->nodes(0).name(), "a");
   EXPECT_EQ(summary->nodes(0).hello().role(), v1::ROLE_SERVER);
+  EXPECT_EQ(summary->nodes(0).hello().labels().at("rack"), "a1");
   EXPECT_TRUE(summary->nodes(0).hello().config_digest().empty());
   EXPECT_EQ(summary->nodes(0).hello().addresses_size(), 0);
-  EXPECT_TRUE(summary->nodes(0).hello().labels().empty());
   EXPECT_TRUE(summary->nodes(0).peer().empty());
+  EXPECT_FALSE(summary->nodes(0).has_first_seen());
   EXPECT_EQ(fleet.nodes(0).status().peers_size(), 3);  // the input is intact
 }
 

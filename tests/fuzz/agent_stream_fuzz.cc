@@ -250,8 +250,13 @@ void CheckSummary(const v1::Fleet& full) {
     Check(n.name() == full.nodes(i).name(), "SummarizeFleet reordered nodes");
     Check(n.status().peers_size() <= 1,
           "SummarizeFleet left more than one peer row");
-    Check(n.peer().empty() && n.hello().labels().empty(),
-          "SummarizeFleet kept the peer address or labels");
+    Check(n.peer().empty() && n.hello().addresses().empty() &&
+              n.hello().config_digest().empty() && !n.has_first_seen(),
+          "SummarizeFleet kept the peer address, addresses, config digest "
+          "or first_seen");
+    // Kept: `ntpfleetctl status --label K=V` filters a summary on them.
+    Check(n.hello().labels_size() == full.nodes(i).hello().labels_size(),
+          "SummarizeFleet dropped labels");
   }
 }
 

@@ -4,7 +4,9 @@
 #     intervals (1 s each here), is counted in stale_count and no longer in the skew;
 #   * killed (kill -9: the kernel closes its connection), it turns DISCONNECTED at once, keeps
 #     its last status, and a resync of it answers NOT CONNECTED with exit 3;
-#   * a restarted agent of that name takes the entry over.
+#   * a restarted agent of that name takes the entry over;
+#   * the health check (`status --max-skew`) fails on the stale node, then on the disconnected
+#     one, naming it, unless --allow tolerates that rule.
 source "$(dirname "$0")/lib.sh"
 it_init "$@"
 
@@ -30,6 +32,12 @@ jcheck 'd["stale_count"] == 1 and d["connected_count"] == 2
   fail "a stale node must not count as connected nor in the skew: $json"
 ctl status | tee "$WORK/status-stale.txt"
 grep -Eq '^client-2 +STALE' "$WORK/status-stale.txt" || fail "the table does not show STALE"
+expect_exit 3 ctl status --max-skew 1s
+grep -q "^ntpfleetctl: unhealthy: stale: 1 node connected but silent for 3 report intervals: client-2$" \
+  <<<"$OUT" || fail "the health check does not name the stale node: $OUT"
+expect_exit 0 ctl status --max-skew 1s --allow stale
+grep -q "^ntpfleetctl: allowed (--allow stale): stale: .*: client-2$" <<<"$OUT" ||
+  fail "an allowed stale node is not listed: $OUT"
 
 # --- killed: DISCONNECTED -------------------------------------------------------------------
 signal client-2 KILL
@@ -42,6 +50,18 @@ jcheck 'd["stale_count"] == 0 and d["connected_count"] == 2
 ctl status | tee "$WORK/status-disconnected.txt"
 grep -Eq '^client-2 +DISCONNECTED' "$WORK/status-disconnected.txt" ||
   fail "the table does not show DISCONNECTED"
+expect_exit 3 ctl status --max-skew 1s
+grep -q "^ntpfleetctl: unhealthy: disconnected: 1 node not connected .*: client-2$" <<<"$OUT" ||
+  fail "the health check does not name the disconnected node: $OUT"
+expect_exit 0 ctl status --max-skew 1s --allow disconnected
+expect_exit 0 ctl status --max-skew 1s --state connected  # or leave it out of the view
+expect_exit 0 ctl nodes --state disconnected --output csv
+python3 -c '
+import csv, sys
+rows = list(csv.DictReader(sys.stdin))
+assert [(r["name"], r["connection"]) for r in rows] == [("client-2", "disconnected")], rows
+assert rows[0]["last_seen"] and rows[0]["first_seen"], rows
+' <<<"$OUT" || fail "nodes --state disconnected --output csv: $OUT"
 
 expect_exit 3 ctl resync client-2
 echo "$OUT"

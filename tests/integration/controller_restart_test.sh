@@ -2,7 +2,8 @@
 # kill -9 of the controller, and a restart on the same --db (and the same port: the agents'
 # `controller` lines name it):
 #   * while it is down, ntpfleetctl exits 1 and says it cannot reach it; the agents go on;
-#   * right after the restart, `status` lists every node (from the SQLite inventory);
+#   * right after the restart, `status` lists every node (from the SQLite inventory), and
+#     `nodes` shows the first-seen times from before the crash;
 #   * the agents reconnect on their own (their backoff starts at 1 s) and report again;
 #   * `history` still has the points written before the crash;
 #   * the audit log of the resyncs made before the crash survives (checked with sqlite3 in the
@@ -43,6 +44,13 @@ sql() { sqlite3 -batch -noheader "$DB" "$1"; }
 audit_before=$(sql "SELECT count(*) FROM resync_audit")
 [ "$audit_before" = 2 ] || fail "expected 2 audited resyncs before the crash, found $audit_before"
 
+# name -> first seen (RFC 3339), from `nodes --output csv`.
+first_seen() { ctl nodes --output csv | python3 -c '
+import csv, json, sys
+print(json.dumps({r["name"]: r["first_seen"] for r in csv.DictReader(sys.stdin)}))'; }
+first_seen_before=$(first_seen)
+log "first seen before the crash: $first_seen_before"
+
 # --- the crash ------------------------------------------------------------------------------
 port="$CPORT"
 signal controller KILL
@@ -68,6 +76,21 @@ jcheck 'all(n["hello"]["agent_version"] != "" and n["hello"]["role"] != "ROLE_UN
 
 wait_until 40 "every agent reconnected and the fleet converged" converged 4
 ctl status
+# The inventory's first-seen times, not the reconnect's (over 10 s later: the history wait
+# above). The registry stamps a new name when it connects and the store a few microseconds
+# later, so they are compared to within a second.
+first_seen_after=$(first_seen)
+python3 -c '
+import datetime, json, sys
+def t(s): return datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+before, after = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+assert sorted(before) == ["client-1", "client-2", "client-3", "server"], before
+assert all(before[n] for n in before), before
+assert sorted(after) == sorted(before), after
+assert all(abs((t(after[n]) - t(before[n])).total_seconds()) < 1 for n in before), (before, after)
+' "$first_seen_before" "$first_seen_after" ||
+  fail "first seen did not survive the restart: $first_seen_before -> $first_seen_after"
+log "ok: first seen kept across the restart"
 
 # History: the pre-crash points are still there.
 after=$(ctl --output json history)

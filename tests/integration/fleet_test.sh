@@ -7,6 +7,11 @@
 #       --dry-run asks nobody; an unknown node -> NOT CONNECTED and exit 3;
 #   (f) --output json of status, resync and history parses and uses the proto's field names;
 #   (h) `history NODE` shows that node's buckets (text and JSON), an unknown node is named;
+#   (v) views: --label (repeatable), --state, name globs, --sort, --output wide and csv (read
+#       back with Python's csv module), `nodes` (first seen), the health check's min-nodes rule
+#       (a filter that matches nothing fails it), usage errors;
+#   (d) drift: two agents with the same configuration and one with another: the odd one out
+#       is named and the exit code is 3; the same two alone: no drift, exit 0;
 #   and ntpfleetctl without a controller to talk to exits 1 saying so.
 source "$(dirname "$0")/lib.sh"
 it_init "$@"
@@ -61,6 +66,54 @@ def keys(v):
 bad = sorted({k for k in keys(json.load(sys.stdin)) if re.search("[A-Z]", k)})
 sys.exit("camelCase keys: %s" % bad if bad else 0)' <<<"$json"
 log "ok: status --output json has the proto field names"
+
+# --- (v) views -------------------------------------------------------------------------------
+expect_exit 0 ctl status --label rack=a
+grep -q "^2 of 4 nodes shown (label rack=a)$" <<<"$OUT" || fail "no 'shown' line: $OUT"
+grep -q "^4 nodes: 4 connected" <<<"$OUT" || fail "the fleet-wide counts changed: $OUT"
+grep -Eq "^client-2 " <<<"$OUT" && fail "client-2 (rack=b) shown: $OUT"
+[ "$(grep -Ec '^client-[13] ' <<<"$OUT")" = 2 ] || fail "client-1 and client-3 not shown: $OUT"
+expect_exit 0 ctl status --label rack=a --label role=server  # both must match: none does
+grep -q "^0 of 4 nodes shown" <<<"$OUT" || fail "two labels: $OUT"
+expect_exit 0 ctl status 'client-*' --state synchronised --sort name --output csv
+python3 -c '
+import csv, sys
+rows = list(csv.DictReader(sys.stdin))
+names = [r["name"] for r in rows]
+assert names == ["client-1", "client-2", "client-3"], names
+assert all(r["connection"] == "connected" and r["state"] == "synchronised" for r in rows), rows
+assert [r["labels"] for r in rows] == ["rack=a", "rack=b", "rack=a"], rows
+assert all(len(r["config_digest"]) == 64 and r["first_seen"].endswith("Z") for r in rows), rows
+assert all(abs(float(r["offset"])) < 0.001 for r in rows), rows
+' <<<"$OUT" || fail "status --output csv: $OUT"
+digest=$(jget 'named(d, "server")[0]["hello"]["config_digest"][:12]' <<<"$(status_json)")
+expect_exit 0 ctl status server --output wide
+grep -Eq "^server .* server +[^ ]+ +[^ ]+ +role=server +$digest" <<<"$OUT" ||
+  fail "status --output wide lacks the server's role, version, label or digest $digest: $OUT"
+expect_exit 0 ctl status --state unhealthy --sort last-seen
+grep -q "^0 of 4 nodes shown (state unhealthy)" <<<"$OUT" || fail "unhealthy nodes: $OUT"
+expect_exit 0 ctl nodes
+grep -q "FIRST SEEN" <<<"$OUT" || fail "nodes has no FIRST SEEN: $OUT"
+expect_exit 0 ctl nodes --output json 'client-[12]'
+jcheck 'sorted(n["name"] for n in d["nodes"]) == ["client-1", "client-2"]
+        and all("first_seen" in n and n["hello"]["config_digest"] for n in d["nodes"])' \
+  <<<"$OUT" || fail "nodes --output json: $OUT"
+# The health check: --min-nodes counts the nodes shown that are in the skew.
+expect_exit 0 ctl status --max-skew 10ms --min-nodes 4
+expect_exit 3 ctl status --max-skew 10ms --min-nodes 5
+grep -q "unhealthy: min-nodes: 4 nodes of 4 nodes are counted" <<<"$OUT" || fail "min-nodes: $OUT"
+expect_exit 3 ctl status 'nobody-*' --max-skew 10ms
+grep -q "unhealthy: min-nodes: no node of the 0 nodes shown is counted" <<<"$OUT" ||
+  fail "a check of no node passed or said nothing: $OUT"
+expect_exit 0 ctl status --min-nodes 2 --label rack=a  # the check without --max-skew
+expect_exit 2 ctl status --state sleeping
+grep -q "unknown state .sleeping." <<<"$OUT" || fail "bad --state: $OUT"
+expect_exit 2 ctl status --label rack
+expect_exit 2 ctl status --sort age
+expect_exit 2 ctl history --output csv
+expect_exit 2 ctl status --allow stale  # --allow is for the health check
+expect_exit 2 ctl resync --label rack=a --label rack=b
+log "ok: views and the health check's min-nodes rule"
 
 # --- (b) resync -----------------------------------------------------------------------------
 expect_exit 0 ctl resync client-1
@@ -133,4 +186,27 @@ grep -q "cannot reach the controller" <<<"$OUT" || fail "unhelpful error: $OUT"
 
 # The fleet is still converged after all the resyncs.
 wait_until 20 "still converged" converged 4
+
+# --- (d) drift --------------------------------------------------------------------------------
+# Each agent's digest covers its whole configuration, node_name included: the twins take their
+# names from --node-name, so that twin-a and twin-b have one configuration between them.
+TWIN="# Identical on twin-a and twin-b.
+server 127.0.0.1:$SPORT iburst minpoll 4
+controller 127.0.0.1:$CPORT
+label rack=t"
+start_agent twin-a "$TWIN" --node-name twin-a --sim-offset=+5ms
+start_agent twin-b "$TWIN" --node-name twin-b --sim-offset=-5ms
+start_agent twin-c "${TWIN/minpoll 4/minpoll 5}" --node-name twin-c --sim-offset=+1ms
+wait_until 30 "the twins connected" fleet_is \
+  'sorted(n["name"] for n in d["nodes"] if conn(n) == "CONNECTED" and n["name"].startswith("twin-")) == ["twin-a", "twin-b", "twin-c"]'
+expect_exit 3 ctl drift 'twin-*'
+grep -Eq "^twin-c +client +[0-9a-f]{12} +[0-9a-f]{12} \(2 of 3\)$" <<<"$OUT" ||
+  fail "drift does not name twin-c as the odd one out: $OUT"
+grep -Eq "^twin-[ab] " <<<"$OUT" && fail "drift names a twin with the common configuration: $OUT"
+expect_exit 3 ctl drift --by-label rack --output json --label rack=t
+jcheck '[o["node"] for o in d["odd_ones_out"]] == ["twin-c"] and d["by"] == "label rack"
+        and d["odd_ones_out"][0]["cohort"] == "rack=t"' <<<"${OUT%%ntpfleetctl: drift*}" ||
+  fail "drift --output json: $OUT"
+expect_exit 0 ctl drift 'twin-[ab]'
+grep -q "^no drift" <<<"$OUT" || fail "twin-a and twin-b differ: $OUT"
 log "PASS"
