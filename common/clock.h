@@ -93,6 +93,12 @@ class SystemWallClock final : public Clock {
   absl::Time Now() const override;
 };
 
+// The largest frequency correction, phase slew included (RFC 5905 §A.5.5.2
+// MAXFREQ; the kernel's limit), in ppm either way: what an AdjustableClock
+// (agent/clock/clock.h) accepts and what a drift file (common/drift_file.h)
+// may hold.
+inline constexpr double kMaxFrequencyPpm = 500.0;
+
 }  // namespace ntpfleet::clock
 
 #endif  // NTPFLEET_COMMON_CLOCK_H_

@@ -34,7 +34,7 @@ inline constexpr size_t kMaxAgentVersionBytes = 64;  // printable ASCII
 inline constexpr size_t kMaxConfigDigestBytes = 64;  // printable ASCII
 inline constexpr size_t kMaxInstanceIdBytes = 64;    // printable ASCII
 // Hello.report_interval must be set and within these (inclusive). The upper
-// bound is the agent's own (agent/config/parser.cc: report_interval from
+// bound is the agent's own (common/config/parser.cc: report_interval from
 // 100ms to 24h), so every agent configuration the agent accepts is accepted
 // here; with stale_intervals 3 a silent node is STALE within 72 h at most.
 inline constexpr absl::Duration kMinReportInterval = absl::Milliseconds(100);

@@ -32,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -42,22 +43,26 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "agent/clock/drift_file.h"
-#include "agent/config/access_list.h"
-#include "agent/config/config.h"
-#include "agent/config/config_file.h"
-#include "agent/net/port_owner.h"
-#include "agent/ntp/timestamp.h"
+#include "common/config/config.h"
+#include "common/config/config_file.h"
+#include "common/drift_file.h"
 #include "common/files.h"
 #include "common/hostport.h"
 #include "common/local_control.h"
 #include "common/local_users.h"
+#include "common/ntp/timestamp.h"
+#include "common/port_owner.h"
 #include "common/tls.h"
 #include "ctl/printable.h"
 #include "proto/ntpfleet.grpc.pb.h"
 
 namespace ntpfleet::ctl {
 namespace {
+
+// "192.0.2.1" of "192.0.2.1:123".
+std::string HostOf(const std::string& address) {
+  return address.substr(0, address.rfind(':'));
+}
 
 constexpr char kAgentComm[] = "ntpfleet-agent";
 
@@ -1222,7 +1227,6 @@ absl::StatusOr<DoctorFacts> GatherFacts(const GatherOptions& o) {
     f.local_clock_stratum = cfg.local_clock->stratum;
 
   // 8. On a serving node: its own server on each address it serves on.
-  const ntp::AccessList access = config::ToAccessList(cfg.restrictions);
   std::vector<absl::StatusOr<Target>> local_targets;
   std::vector<bool> local_loopback;
   if (f.agent.running && f.agent.status.has_value() &&
@@ -1248,6 +1252,24 @@ absl::StatusOr<DoctorFacts> GatherFacts(const GatherOptions& o) {
   std::vector<ProbeResult> probed = ProbeAll(all, o.probe_timeout);
   for (size_t i = 0; i < f.upstreams.size(); ++i)
     f.upstreams[i].probe = probed[i];
+  // The query to our own address comes from that address: does our own
+  // restrict list serve it? The running agent answers for the rules it runs
+  // (ntpfleetctl carries no copy of the server's access control).
+  v1::LocalRequest check;
+  for (size_t i = 0; i < local_targets.size(); ++i) {
+    const std::string& a = probed[targets.size() + i].address;
+    if (!a.empty()) check.mutable_serve_check()->add_address(HostOf(a));
+  }
+  absl::flat_hash_set<std::string> refused;
+  if (check.has_serve_check()) {
+    absl::StatusOr<v1::LocalResponse> r =
+        local_control::CallAgent(o.control_socket, check, absl::Seconds(3));
+    if (r.ok() && r->has_serve_check()) {
+      for (const v1::ServeVerdict& v : r->serve_check().verdict()) {
+        if (v.refused()) refused.insert(v.address());
+      }
+    }
+  }
   for (size_t i = 0; i < local_targets.size(); ++i) {
     const ProbeResult& r = probed[targets.size() + i];
     LocalServeProbe lp;
@@ -1256,14 +1278,8 @@ absl::StatusOr<DoctorFacts> GatherFacts(const GatherOptions& o) {
     lp.answered = r.outcome == ProbeOutcome::kAnswered ||
                   r.outcome == ProbeOutcome::kUnsynchronised ||
                   r.outcome == ProbeOutcome::kKissOfDeath;
-    // The query to our own address comes from that address: does our own
-    // restrict list serve it?
-    const std::string host = lp.address.substr(0, lp.address.rfind(':'));
-    if (absl::StatusOr<ntp::IpAddress> ip = ntp::IpAddress::Parse(host);
-        ip.ok()) {
-      const uint32_t flags = access.Lookup(*ip);
-      lp.refused_by_restrict = (flags & (ntp::kIgnore | ntp::kNoServe)) != 0;
-    }
+    lp.refused_by_restrict =
+        !r.address.empty() && refused.contains(HostOf(r.address));
     f.firewall.local.push_back(lp);
   }
 

@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 #include "ctl/doctor.h"
 
 namespace ntpfleet::ctl {

@@ -89,7 +89,7 @@ std::string FormatIp(const IpAddress& ip);
 // A DNS host name: letters, digits, '-', '.', '_', not starting with '-'.
 bool IsHostName(absl::string_view s);
 // The host part of a server address is a name or an address the agent
-// accepts (see agent/config's server syntax).
+// accepts (see common/config's server syntax).
 bool IsServerHost(absl::string_view s);
 // `path` joined to the directory of `including_file` when relative.
 std::string JoinToDirOf(absl::string_view including_file,

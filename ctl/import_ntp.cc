@@ -1,5 +1,5 @@
 // ImportNtpConf(): an ntpd ntp.conf to an agent configuration. The agent reads
-// ntp.conf syntax itself (agent/config), so most lines are kept as written;
+// ntp.conf syntax itself (common/config), so most lines are kept as written;
 // what changes is what the agent would only warn about and ignore (dropped
 // here, with the reason), what it cannot do the same way (rewritten), and the
 // drift file's place. ntpd's grammar: ntp_parser.y of ntpd 4.2.8 and NTPsec.

@@ -45,9 +45,9 @@ class AdjustableClock : public Clock {
   virtual absl::Status SetSyncState(const SyncState& state) = 0;
 };
 
-// The largest frequency correction, phase slew included (RFC 5905 §A.5.5.2
-// MAXFREQ; the kernel's limit).
-inline constexpr double kMaxFrequencyPpm = 500.0;
+// kMaxFrequencyPpm, the largest correction SetFrequencyAdjustment takes, is in
+// common/clock.h (the drift file, which ntpfleetctl reads too, is bounded by
+// it).
 
 }  // namespace ntpfleet::clock
 

@@ -1,6 +1,7 @@
-// The configured `restrict` rules (agent/config) as the NTP server's access
-// list (agent/ntp/access): what the agent serves, and what `ntpfleetctl doctor`
-// checks a silent address against before it blames a firewall.
+// The configured `restrict` rules (common/config) as the NTP server's access
+// list (agent/ntp/access): what the agent serves, and what it answers
+// `ntpfleetctl doctor`'s serve check with (LocalRequest.serve_check) before
+// doctor blames a firewall.
 //
 // Example:
 //   ntp::AccessList access = config::ToAccessList(cfg.restrictions);
@@ -10,8 +11,8 @@
 
 #include <vector>
 
-#include "agent/config/config.h"
 #include "agent/ntp/access.h"
+#include "common/config/config.h"
 
 namespace ntpfleet::config {
 

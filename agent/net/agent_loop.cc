@@ -27,15 +27,15 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "agent/clock/drift_file.h"
 #include "agent/config/access_list.h"
-#include "agent/config/config_file.h"
 #include "agent/ntp/access.h"
-#include "agent/ntp/timestamp.h"
 #include "agent/report/status_proto.h"
+#include "common/config/config_file.h"
+#include "common/drift_file.h"
 #include "common/local_control.h"
 #include "common/local_users.h"
 #include "common/log.h"
+#include "common/ntp/timestamp.h"
 #include "common/version.h"
 
 namespace ntpfleet::net {
@@ -718,6 +718,22 @@ void AgentLoop::HandleControl(ControlConn& conn) {
           absl::FormatDuration(step));
       *response.mutable_status() = LocalStatus();
     }
+  } else if (request.has_serve_check()) {
+    // The same list the server was built with (Setup): the rules it runs.
+    const ntp::AccessList access =
+        config::ToAccessList(options_.config.restrictions);
+    v1::ServeCheckResult* result = response.mutable_serve_check();
+    for (const std::string& address : request.serve_check().address()) {
+      v1::ServeVerdict* v = result->add_verdict();
+      v->set_address(address);
+      absl::StatusOr<ntp::IpAddress> ip = ntp::IpAddress::Parse(address);
+      if (!ip.ok()) {
+        v->set_error(std::string(ip.status().message()));
+        continue;
+      }
+      v->set_refused((access.Lookup(*ip) & (ntp::kIgnore | ntp::kNoServe)) !=
+                     0);
+    }
   } else {
     *response.mutable_status() = LocalStatus();
   }
@@ -763,7 +779,7 @@ std::string LimitText(absl::Duration d) {
 
 // Resync and sim-step move the clock: root only (not even the agent's own
 // user: the agent may hold CAP_SYS_TIME that its user's other processes do
-// not). The status: root, or the ntpfleet group.
+// not). The status and the serve check: root, or the ntpfleet group.
 std::optional<std::string> AgentLoop::RefuseControl(
     const ControlConn& conn, const v1::LocalRequest& request) {
   const bool privileged = conn.uid == 0;
@@ -774,7 +790,7 @@ std::optional<std::string> AgentLoop::RefuseControl(
   } else if (request.has_sim_step()) {
     what = "`sim-step`";
   } else {
-    what = "status";
+    what = request.has_serve_check() ? "serve-check" : "status";
     needs = "root or the ntpfleet group";
     if (privileged) return std::nullopt;
     if (control_group_) {

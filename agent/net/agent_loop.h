@@ -30,12 +30,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
-#include "agent/config/config.h"
 #include "agent/net/udp.h"
 #include "agent/ntp/auth.h"
 #include "agent/ntp/engine.h"
 #include "agent/ntp/leap.h"
 #include "agent/ntp/server.h"
+#include "common/config/config.h"
 #include "proto/ntpfleet.pb.h"
 
 namespace ntpfleet::net {

@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "agent/net/port_owner.h"
+#include "common/port_owner.h"
 #include "third_party/system/resolver.h"
 
 namespace ntpfleet::net {

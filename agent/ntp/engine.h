@@ -36,10 +36,10 @@
 #include "agent/ntp/discipline.h"
 #include "agent/ntp/filter.h"
 #include "agent/ntp/leap.h"
-#include "agent/ntp/packet.h"
 #include "agent/ntp/selection.h"
 #include "agent/ntp/server.h"
 #include "agent/ntp/source.h"
+#include "common/ntp/packet.h"
 
 namespace ntpfleet::ntp {
 

@@ -33,7 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 
 namespace ntpfleet::ntp {
 

@@ -5,7 +5,7 @@
 
 #include "absl/types/span.h"
 #include "agent/ntp/auth.h"
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 
 namespace ntpfleet::ntp {
 

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "agent/ntp/packet.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/packet.h"
+#include "common/ntp/timestamp.h"
 
 namespace ntpfleet::ntp {
 namespace {

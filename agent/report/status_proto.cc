@@ -6,7 +6,7 @@
 
 #include "absl/time/time.h"
 #include "agent/ntp/engine.h"
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 
 namespace ntpfleet::report {
 namespace {

@@ -136,6 +136,16 @@ if grep -q "^FAIL  upstream 127.0.0.1:$PORT: no reply" <<<"$OUT"; then
   has "^WARN  firewall: no reply from 127.0.0.1:$PORT, and nothing shows it answers anyone else"
 fi
 
+# --- (c2) a server whose own restrict refuses its own address -----------------------------------
+# Silent by design, not a firewall: the running agent says so (the serve check on its control
+# socket), so doctor needs no copy of the agent's access control.
+start_ntp closed "$AGENT" "server 127.127.1.0
+fudge 127.127.1.0 stratum 10
+restrict default ignore" --control-socket "$SOCKS/closed.sock"
+doctor any closed --control-socket "$SOCKS/closed.sock"
+has "^OK    firewall: no sign of NTP being dropped: its restrict rules do not serve 127.0.0.1:$PORT"
+stop closed
+
 # --- (d) a healthy client, and JSON -------------------------------------------------------------
 start_ntp server "$AGENT" "server 127.127.1.0
 fudge 127.127.1.0 stratum 10" --control-socket "$SOCKS/server.sock"

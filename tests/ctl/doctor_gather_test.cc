@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "agent/ntp/packet.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/packet.h"
+#include "common/ntp/timestamp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

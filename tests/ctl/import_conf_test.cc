@@ -3,7 +3,7 @@
 // ntp.conf files, CentOS 7's stock ntp.conf and Debian 12's chrony.conf
 // (testdata/import/README.md says where each comes from).
 //
-// Every output is also read by the agent's own parser (agent/config): it must
+// Every output is also read by the agent's own parser (common/config): it must
 // parse, and without a single warning — the importer's promise is that what
 // it keeps, the agent acts on, and everything else is a comment.
 #include "ctl/import_conf.h"
@@ -20,8 +20,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "agent/config/config.h"
 #include "agent/ntp/auth.h"
+#include "common/config/config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -10,9 +10,9 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "agent/ntp/access.h"
-#include "agent/ntp/packet.h"
 #include "agent/ntp/server.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/packet.h"
+#include "common/ntp/timestamp.h"
 
 namespace ntpfleet::sim {
 namespace {

@@ -26,10 +26,10 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/clock/drift_file.h"
 #include "agent/clock/sim_clock.h"
 #include "agent/clock/system_clock.h"
-#include "agent/config/config.h"
+#include "common/config/config.h"
+#include "common/drift_file.h"
 #include "common/local_control.h"
 #include "common/proto_time.h"
 #include "gmock/gmock.h"
@@ -357,6 +357,40 @@ TEST_F(AgentLoopTest, RefusedControlRequestsAreCounted) {
   ASSERT_TRUE(st.ok()) << st.status();
   EXPECT_EQ(st->server_counters().at("control_refused"), 1u);
   EXPECT_EQ(agent.clock().steps(), 0);
+}
+
+// The serve check answers from the restrict rules the agent runs: the longest
+// matching prefix wins (ntpd), `ignore` and `noserve` refuse, `nomodify` and
+// `limited` do not, no rule means served, and a non-address is an error for
+// that address only. An agent that answered its status instead (or ignored
+// the rules) fails the has_serve_check / refused expectations.
+TEST_F(AgentLoopTest, ServeCheckAnswersFromTheRestrictRulesItRuns) {
+  RunningAgent agent(
+      "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n"
+      "restrict default ignore\n"
+      "restrict 127.0.0.1\n"
+      "restrict 192.0.2.0 mask 255.255.255.0 nomodify limited\n"
+      "restrict 192.0.2.7 noserve\n",
+      socket_);
+  ASSERT_NE(agent.loop(), nullptr);
+  v1::LocalRequest request;
+  for (const char* a :
+       {"127.0.0.1", "192.0.2.1", "192.0.2.7", "198.51.100.1", "::1", "nope"}) {
+    request.mutable_serve_check()->add_address(a);
+  }
+  absl::StatusOr<v1::LocalResponse> r = Call(socket_, request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->has_serve_check()) << r->DebugString();
+  const auto& v = r->serve_check().verdict();
+  ASSERT_EQ(v.size(), 6);
+  EXPECT_EQ(v[0].address(), "127.0.0.1");
+  EXPECT_FALSE(v[0].refused());  // its own rule, no flags
+  EXPECT_FALSE(v[1].refused());  // nomodify limited: still served
+  EXPECT_TRUE(v[2].refused());   // noserve, longer prefix than the /24
+  EXPECT_TRUE(v[3].refused());   // default ignore
+  EXPECT_TRUE(v[4].refused());   // `restrict default` covers IPv6 too
+  EXPECT_TRUE(v[0].error().empty() && v[4].error().empty());
+  EXPECT_THAT(v[5].error(), ::testing::Not(::testing::IsEmpty()));
 }
 
 // A leapfile the agent cannot use is a warning naming the file and the

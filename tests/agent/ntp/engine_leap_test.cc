@@ -26,8 +26,8 @@
 #include "agent/clock/sim_clock.h"
 #include "agent/ntp/engine.h"
 #include "agent/ntp/leap.h"
-#include "agent/ntp/packet.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/packet.h"
+#include "common/ntp/timestamp.h"
 #include "gtest/gtest.h"
 #include "tests/testing/fake_clock.h"
 

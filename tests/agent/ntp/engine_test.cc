@@ -21,9 +21,9 @@
 #include "agent/clock/sim_clock.h"
 #include "agent/ntp/access.h"
 #include "agent/ntp/discipline.h"
-#include "agent/ntp/packet.h"
 #include "agent/ntp/server.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/packet.h"
+#include "common/ntp/timestamp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -14,7 +14,7 @@
 #include "agent/clock/clock.h"
 #include "agent/ntp/access.h"
 #include "agent/ntp/auth.h"
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 #include "gtest/gtest.h"
 
 namespace ntpfleet::ntp {

@@ -10,8 +10,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
-#include "agent/ntp/packet.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/packet.h"
+#include "common/ntp/timestamp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

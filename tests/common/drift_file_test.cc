@@ -1,4 +1,4 @@
-#include "agent/clock/drift_file.h"
+#include "common/drift_file.h"
 
 #include <signal.h>
 #include <sys/resource.h>

@@ -1,4 +1,4 @@
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 
 #include <cstdint>
 #include <random>
@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/timestamp.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"

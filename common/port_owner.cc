@@ -1,4 +1,4 @@
-#include "agent/net/port_owner.h"
+#include "common/port_owner.h"
 
 #include <dirent.h>
 #include <unistd.h>

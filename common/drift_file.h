@@ -33,8 +33,8 @@
 // Thread safety: both functions are safe to call concurrently (each write uses
 // its own uniquely named temporary file); concurrent writers of the same path
 // race only in which one wins.
-#ifndef NTPFLEET_AGENT_CLOCK_DRIFT_FILE_H_
-#define NTPFLEET_AGENT_CLOCK_DRIFT_FILE_H_
+#ifndef NTPFLEET_COMMON_DRIFT_FILE_H_
+#define NTPFLEET_COMMON_DRIFT_FILE_H_
 
 #include <string>
 
@@ -59,4 +59,4 @@ absl::Status WriteDriftFile(const std::string& path, double ppm);
 
 }  // namespace ntpfleet::clock
 
-#endif  // NTPFLEET_AGENT_CLOCK_DRIFT_FILE_H_
+#endif  // NTPFLEET_COMMON_DRIFT_FILE_H_

@@ -1,4 +1,4 @@
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 
 #include <algorithm>
 #include <cstddef>

@@ -1,4 +1,4 @@
-#include "agent/config/config_file.h"
+#include "common/config/config_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "agent/config/config.h"
+#include "common/config/config.h"
 
 namespace ntpfleet::config {
 namespace {

@@ -1,6 +1,6 @@
 // Golden tests: real packets captured from chronyd 4.3 and NTPsec 1.2.2 (Debian
 // 12), decoded field by field against values computed independently
-// (testdata/README.md says how they were captured and decoded;
+// (tests/agent/ntp/testdata/README.md says how they were captured and decoded;
 // testdata/expected.txt holds the values).
 #include <cstdint>
 #include <cstdlib>
@@ -20,7 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "agent/ntp/packet.h"
+#include "common/ntp/packet.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

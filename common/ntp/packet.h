@@ -18,8 +18,8 @@
 //   absl::StatusOr<NtpPacket> p = DecodePacket(bytes);
 //   if (!p.ok()) { ++stats.malformed; return; }
 //   if (p->mode == Mode::kServer && p->IsKissOfDeath()) ...
-#ifndef NTPFLEET_AGENT_NTP_PACKET_H_
-#define NTPFLEET_AGENT_NTP_PACKET_H_
+#ifndef NTPFLEET_COMMON_NTP_PACKET_H_
+#define NTPFLEET_COMMON_NTP_PACKET_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -30,7 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/timestamp.h"
 
 namespace ntpfleet::ntp {
 
@@ -209,4 +209,4 @@ absl::StatusOr<ControlHeader> DecodeControlHeader(
 
 }  // namespace ntpfleet::ntp
 
-#endif  // NTPFLEET_AGENT_NTP_PACKET_H_
+#endif  // NTPFLEET_COMMON_NTP_PACKET_H_

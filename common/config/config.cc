@@ -1,6 +1,6 @@
 // AgentConfig's helpers and FormatEffectiveConfig(); the parser is in
 // parser.cc.
-#include "agent/config/config.h"
+#include "common/config/config.h"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>

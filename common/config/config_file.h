@@ -1,16 +1,16 @@
-// Reading the configuration from disk: the only IO of agent/config.
+// Reading the configuration from disk: the only IO of common/config.
 //
 //   absl::StatusOr<AgentConfig> config =
 //   LoadConfigFile("/etc/ntpfleet/agent.conf");
 //
 // Thread safety: safe to call concurrently.
-#ifndef NTPFLEET_AGENT_CONFIG_CONFIG_FILE_H_
-#define NTPFLEET_AGENT_CONFIG_CONFIG_FILE_H_
+#ifndef NTPFLEET_COMMON_CONFIG_CONFIG_FILE_H_
+#define NTPFLEET_COMMON_CONFIG_CONFIG_FILE_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "agent/config/config.h"
+#include "common/config/config.h"
 
 namespace ntpfleet::config {
 
@@ -38,4 +38,4 @@ absl::StatusOr<AgentConfig> LoadConfigFile(const std::string& path);
 
 }  // namespace ntpfleet::config
 
-#endif  // NTPFLEET_AGENT_CONFIG_CONFIG_FILE_H_
+#endif  // NTPFLEET_COMMON_CONFIG_CONFIG_FILE_H_

@@ -17,8 +17,8 @@
 //
 // Thread safety: all functions are stateless and may be called from any
 // thread.
-#ifndef NTPFLEET_AGENT_NET_PORT_OWNER_H_
-#define NTPFLEET_AGENT_NET_PORT_OWNER_H_
+#ifndef NTPFLEET_COMMON_PORT_OWNER_H_
+#define NTPFLEET_COMMON_PORT_OWNER_H_
 
 #include <cstdint>
 #include <optional>
@@ -74,4 +74,4 @@ std::vector<uint64_t> UdpSocketInodes(std::string_view proc_net_udp_text,
 
 }  // namespace ntpfleet::net
 
-#endif  // NTPFLEET_AGENT_NET_PORT_OWNER_H_
+#endif  // NTPFLEET_COMMON_PORT_OWNER_H_

@@ -1,4 +1,4 @@
-#include "agent/config/config.h"
+#include "common/config/config.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
-#include "agent/config/config_file.h"
+#include "common/config/config_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/testing/status_matchers.h"
@@ -85,7 +85,7 @@ std::string TestData(const std::string& name) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const std::string path =
       absl::StrCat(srcdir == nullptr ? "." : srcdir,
-                   "/ntpfleet/tests/agent/config/testdata/", name);
+                   "/ntpfleet/tests/common/config/testdata/", name);
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << path;
   return std::string(std::istreambuf_iterator<char>(in),

@@ -1,4 +1,4 @@
-#include "agent/ntp/timestamp.h"
+#include "common/ntp/timestamp.h"
 
 #include <cstdint>
 #include <limits>

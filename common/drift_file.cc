@@ -1,4 +1,4 @@
-#include "agent/clock/drift_file.h"
+#include "common/drift_file.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "agent/clock/clock.h"
+#include "common/clock.h"
 #include "common/files.h"
 
 namespace ntpfleet::clock {

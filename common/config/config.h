@@ -31,8 +31,8 @@
 //   time (it retries names that do not resolve).
 //
 // Thread safety: the functions here are pure and safe to call concurrently.
-#ifndef NTPFLEET_AGENT_CONFIG_CONFIG_H_
-#define NTPFLEET_AGENT_CONFIG_CONFIG_H_
+#ifndef NTPFLEET_COMMON_CONFIG_CONFIG_H_
+#define NTPFLEET_COMMON_CONFIG_CONFIG_H_
 
 #include <array>
 #include <bitset>
@@ -277,4 +277,4 @@ std::string FormatEffectiveConfig(const AgentConfig& config);
 
 }  // namespace ntpfleet::config
 
-#endif  // NTPFLEET_AGENT_CONFIG_CONFIG_H_
+#endif  // NTPFLEET_COMMON_CONFIG_CONFIG_H_

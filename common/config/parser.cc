@@ -27,7 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "agent/config/config.h"
+#include "common/config/config.h"
 #include "common/hostport.h"
 #include "common/labels.h"
 

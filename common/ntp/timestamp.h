@@ -23,8 +23,8 @@
 //   NtpTimestamp t = NtpTimestamp::FromTime(clock.Now());
 //   absl::Duration d = NtpTimestamp::Diff(t2, t);      // t2 - t, signed,
 //   era-safe absl::Time back = t.ToTime(/*pivot=*/clock.Now());
-#ifndef NTPFLEET_AGENT_NTP_TIMESTAMP_H_
-#define NTPFLEET_AGENT_NTP_TIMESTAMP_H_
+#ifndef NTPFLEET_COMMON_NTP_TIMESTAMP_H_
+#define NTPFLEET_COMMON_NTP_TIMESTAMP_H_
 
 #include <cstdint>
 
@@ -118,4 +118,4 @@ class NtpShort {
 
 }  // namespace ntpfleet::ntp
 
-#endif  // NTPFLEET_AGENT_NTP_TIMESTAMP_H_
+#endif  // NTPFLEET_COMMON_NTP_TIMESTAMP_H_
