@@ -337,7 +337,7 @@ int main(int argc, char** argv) {
     ro.hello = (*loop)->LocalStatus().node();
     for (const std::string& a : HostAddresses()) ro.hello.add_addresses(a);
     ro.hello.set_config_digest(
-        Sha256Hex(ntpfleet::config::FormatEffectiveConfig(*config)));
+        Sha256Hex(ntpfleet::config::FormatSharedConfig(*config)));
     ntpfleet::report::SetDuration(config->report_interval,
                                   ro.hello.mutable_report_interval());
     // One instance id for all: each controller sees this agent's reconnects

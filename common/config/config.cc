@@ -184,6 +184,13 @@ bool AgentConfig::IsTrustedKey(uint32_t id) const {
   return false;
 }
 
+std::string FormatSharedConfig(const AgentConfig& config) {
+  AgentConfig shared = config;
+  shared.node_name.clear();
+  shared.labels.clear();
+  return FormatEffectiveConfig(shared);
+}
+
 std::string FormatEffectiveConfig(const AgentConfig& c) {
   std::string out = "# ntpfleet effective configuration\n";
   for (const std::string& file : c.included_files) {

@@ -275,6 +275,12 @@ absl::StatusOr<AgentConfig> ParseConfig(absl::string_view text,
 // warnings.
 std::string FormatEffectiveConfig(const AgentConfig& config);
 
+// FormatEffectiveConfig() without what names this one node (node_name and its
+// labels): the part nodes of one role are meant to share. Its SHA-256 is the
+// Hello's config_digest, so `ntpfleetctl drift` compares configurations, not
+// identities.
+std::string FormatSharedConfig(const AgentConfig& config);
+
 }  // namespace ntpfleet::config
 
 #endif  // NTPFLEET_COMMON_CONFIG_CONFIG_H_

@@ -1300,3 +1300,20 @@ TEST_F(LoadConfigFileTest, ErrorsCarryThePath) {
 
 }  // namespace
 }  // namespace ntpfleet::config
+
+// The digest input leaves out the node's identity, and only that: two nodes
+// that differ in name and labels share it, a different server does not. A
+// digest over FormatEffectiveConfig (the old one) fails the first expectation.
+TEST(SharedConfigTest, LeavesOutNameAndLabelsOnly) {
+  const std::string common = "server 10.0.0.1 iburst\ndriftfile /d\n";
+  const AgentConfig a =
+      MustParse(common + "node_name web-1\nlabel rack=a1\nlabel zone=x\n");
+  const AgentConfig b = MustParse(common + "node_name web-2\nlabel rack=b7\n");
+  const AgentConfig c = MustParse(
+      "server 10.0.0.2 iburst\ndriftfile /d\nnode_name web-1\nlabel rack=a1\n");
+  EXPECT_NE(FormatEffectiveConfig(a), FormatEffectiveConfig(b));
+  EXPECT_EQ(FormatSharedConfig(a), FormatSharedConfig(b));
+  EXPECT_NE(FormatSharedConfig(a), FormatSharedConfig(c));
+  EXPECT_THAT(FormatSharedConfig(a), Not(HasSubstr("web-1")));
+  EXPECT_THAT(FormatSharedConfig(a), Not(HasSubstr("rack")));
+}
