@@ -34,6 +34,8 @@ constexpr absl::Duration kHousekeepingTick = absl::Milliseconds(100);
 // A snapshot older than this (controller clock) is out of date even if nothing
 // changed, so that as_of and the history keep moving.
 constexpr absl::Duration kMaxSnapshotAge = absl::Seconds(1);
+// How long AgentServiceImpl::Shutdown waits for the streams the server ended.
+constexpr absl::Duration kShutdownWait = absl::Seconds(10);
 
 }  // namespace
 
@@ -56,17 +58,18 @@ class ControllerCore::AgentStream {
   };
 
   // Waits for the next Connect call on `cq` (AgentServiceImpl::Await).
-  AgentStream(ControllerCore* core, v1::AgentService::AsyncService* service,
+  AgentStream(ControllerCore* core, AgentServiceImpl* owner,
+              v1::AgentService::AsyncService* service,
               grpc::ServerCompletionQueue* cq)
-      : core_(core), stream_(&context_) {
+      : core_(core), owner_(owner), stream_(&context_) {
     context_.AsyncNotifyWhenDone(&done_tag_);
     service->RequestConnect(&context_, &stream_, cq, cq, &accepted_tag_);
   }
+  ~AgentStream() { owner_->Gone(); }
 
   // The queue's thread: `op` completed, `ok` as the queue said. Returns
   // false when the stream deleted itself.
-  bool Proceed(Op op, bool ok, AgentServiceImpl* service,
-               grpc::ServerCompletionQueue* cq) {
+  bool Proceed(Op op, bool ok, grpc::ServerCompletionQueue* cq) {
     switch (op) {
       case Op::kAccepted:
         if (!ok) {  // the server is shutting down: there never was a call
@@ -74,7 +77,7 @@ class ControllerCore::AgentStream {
           return false;
         }
         // The next stream may arrive while this one is served.
-        service->Await(cq);
+        owner_->Await(cq);
         OnAccepted();
         break;
       case Op::kRead: {
@@ -269,6 +272,7 @@ class ControllerCore::AgentStream {
   }
 
   ControllerCore* const core_;
+  AgentServiceImpl* const owner_;
   grpc::ServerContext context_;
   grpc::ServerAsyncReaderWriter<v1::ControllerMessage, v1::AgentMessage>
       stream_;
@@ -416,6 +420,7 @@ ControllerCore::ControllerCore(const clock::Clock* clock, Registry* registry,
       writer_(store != nullptr
                   ? std::make_unique<StoreWriter>(store, options.write_queue)
                   : nullptr),
+      snapshot_(Build()),
       last_fleet_(std::make_shared<const v1::Fleet>()) {}
 
 ControllerCore::~ControllerCore() { Stop(); }
@@ -464,12 +469,12 @@ void ControllerCore::Stop() {
 }
 
 std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {
-  const std::shared_ptr<const FleetSnapshot> s = Snapshot();
+  const std::shared_ptr<const FleetSnapshot> s = Snapshot(/*builder=*/false);
   return summary ? s->summary : s->taken.fleet;
 }
 
 grpc::Slice ControllerCore::EncodedFleet(bool summary) {
-  const std::shared_ptr<const FleetSnapshot> s = Snapshot();
+  const std::shared_ptr<const FleetSnapshot> s = Snapshot(/*builder=*/false);
   return summary ? s->summary_bytes : s->fleet_bytes;
 }
 
@@ -480,22 +485,31 @@ bool ControllerCore::OutOfDate(const FleetSnapshot& s) const {
          age >= kMaxSnapshotAge;
 }
 
-std::shared_ptr<const FleetSnapshot> ControllerCore::Snapshot() {
-  absl::MutexLock lock(&snapshot_mu_);
-  const absl::Time now = absl::Now();
-  if (snapshot_ != nullptr &&
-      (now - snapshot_->built < options_.snapshot_interval ||
-       !OutOfDate(*snapshot_))) {
-    return snapshot_;
+std::shared_ptr<const FleetSnapshot> ControllerCore::Snapshot(bool builder) {
+  std::shared_ptr<const FleetSnapshot> current = std::atomic_load(&snapshot_);
+  if (!builder && options_.snapshot_interval > absl::ZeroDuration()) {
+    return current;
   }
+  absl::MutexLock lock(&build_mu_);
+  current =
+      std::atomic_load(&snapshot_);  // another builder may have been first
+  if (absl::Now() - current->built < options_.snapshot_interval ||
+      !OutOfDate(*current)) {
+    return current;
+  }
+  current = Build();
+  std::atomic_store(&snapshot_, current);
+  return current;
+}
+
+std::shared_ptr<const FleetSnapshot> ControllerCore::Build() const {
   auto s = std::make_shared<FleetSnapshot>();
   s->taken = registry_->TakeSnapshot();
   s->summary = SummarizeFleet(*s->taken.fleet);
   s->fleet_bytes = grpc::Slice(s->taken.fleet->SerializeAsString());
   s->summary_bytes = grpc::Slice(s->summary->SerializeAsString());
   s->built = absl::Now();
-  snapshot_ = std::move(s);
-  return snapshot_;
+  return s;
 }
 
 void ControllerCore::Attach(uint64_t connection, AgentStream* stream) {
@@ -810,7 +824,8 @@ void ControllerCore::Housekeep() {
 
     // Outside mu_: Snapshot() may build, and watchers' reactors take mu_ (via
     // RemoveWatcher) on their own threads.
-    const std::shared_ptr<const FleetSnapshot> snapshot = Snapshot();
+    const std::shared_ptr<const FleetSnapshot> snapshot =
+        Snapshot(/*builder=*/true);
     const std::shared_ptr<const v1::Fleet>& fleet = snapshot->taken.fleet;
     bool fresh;
     {
@@ -881,8 +896,15 @@ void AgentServiceImpl::Start() {
 bool AgentServiceImpl::Await(grpc::ServerCompletionQueue* cq) {
   absl::MutexLock lock(&mu_);
   if (!accepting_) return false;
-  new ControllerCore::AgentStream(core_, &service_, cq);  // deletes itself
+  ++streams_;
+  new ControllerCore::AgentStream(core_, this, &service_,
+                                  cq);  // deletes itself
   return true;
+}
+
+void AgentServiceImpl::Gone() {
+  absl::MutexLock lock(&mu_);
+  --streams_;
 }
 
 void AgentServiceImpl::Serve(grpc::ServerCompletionQueue* cq) {
@@ -890,7 +912,7 @@ void AgentServiceImpl::Serve(grpc::ServerCompletionQueue* cq) {
   bool ok = false;
   while (cq->Next(&tag, &ok)) {
     auto* t = static_cast<ControllerCore::AgentStream::Tag*>(tag);
-    t->stream->Proceed(t->op, ok, this, cq);
+    t->stream->Proceed(t->op, ok, cq);
   }
 }
 
@@ -900,9 +922,27 @@ void AgentServiceImpl::Shutdown() {
   {
     absl::MutexLock lock(&mu_);
     accepting_ = false;
+    // The server has ended every call: each stream's operations complete and
+    // it deletes itself (a waiting one is told the server is gone). Only then
+    // are the queues shut down: a handler may still start an operation (a
+    // Finish after a failed read), and a shut-down queue takes none.
+    if (!threads_.empty() &&
+        !mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](int* n) { return *n == 0; }, &streams_),
+                              kShutdownWait)) {
+      Log(LogLevel::kError,
+          "%d agent streams still open %s after the server stopped; not "
+          "waiting for them",
+          streams_, absl::FormatDuration(kShutdownWait));
+      // Left running, as are their queues (destroying a queue with work on
+      // it aborts): the process is about to end.
+      for (std::thread& t : threads_) t.detach();
+      threads_.clear();
+      for (auto& cq : queues_) (void)cq.release();
+      return;
+    }
   }
-  // Every stream's operations complete (the server has ended the calls); the
-  // threads run them to the end, then Next() returns false.
+  // Nothing is outstanding any more: Next() returns false at once.
   for (const auto& cq : queues_) cq->Shutdown();
   if (threads_.empty()) {  // never started: drained here
     for (const auto& cq : queues_) Serve(cq.get());

@@ -11,15 +11,16 @@
 //   callback API (a reactor per RPC): a handful of calls from people.
 //
 // Fleet snapshots (FleetSnapshot): GetFleet, GetNode, WatchFleet and /metrics
-// all read one immutable snapshot, built whole (the fleet, its summary and
-// both serialized) and replaced, never changed. It is rebuilt when it is out
-// of date — the registry changed, a node may have turned STALE, or it is older
-// than 1 s — but not before ControllerOptions.snapshot_interval (real time)
-// has passed since the last build ended, by whichever thread asks first: the
-// housekeeper every tick, or a reader. One mutex; one build at a time, and a
-// reader that arrives during a build waits for it. A report is therefore
-// visible after at most snapshot_interval + one build, and builds take at most
-// build / (build + snapshot_interval) of a core.
+// all read one immutable snapshot, built whole (the fleet, its summary, both
+// serialized) and then only shared, never changed. The housekeeper, every
+// 100 ms, replaces it when it is out of date — the registry changed, a node
+// may have turned STALE, or it is older than 1 s — and the last build ended at
+// least ControllerOptions.snapshot_interval ago. Readers take the current one
+// and never wait for a build. So a report is visible after at most
+// snapshot_interval + one tick + one build, and building costs at most build /
+// (build + snapshot_interval) of a core however many agents report and people
+// read. With a zero interval (the tests) every reader rebuilds first what is
+// out of date, so every read sees every change.
 //
 // A housekeeping thread, every 100 ms, expires resyncs at their deadline,
 // asks the next wave, offers the snapshot to watchers and downsamples skew
@@ -187,18 +188,22 @@ class ControllerCore {
   absl::Notification stop_;
   absl::once_flag stop_once_;
 
-  // The current snapshot, rebuilt first if it is out of date and the last
-  // build ended at least snapshot_interval ago (see the top of this file).
-  std::shared_ptr<const FleetSnapshot> Snapshot()
-      ABSL_LOCKS_EXCLUDED(snapshot_mu_);
+  // The current snapshot (see the top of this file). A `builder` (the
+  // housekeeper; and every reader when snapshot_interval is zero) first
+  // rebuilds it if it is out of date and the last build ended at least
+  // snapshot_interval ago; anyone else takes it as it is, at once.
+  std::shared_ptr<const FleetSnapshot> Snapshot(bool builder)
+      ABSL_LOCKS_EXCLUDED(build_mu_);
   // Whether `s` no longer shows the registry: it changed, a node of `s` may
   // have turned STALE, or `s` is older than kMaxSnapshotAge on the controller
   // clock (so that as_of and the history keep moving; a snapshot from the
   // future, after the clock was stepped back, is out of date too).
   bool OutOfDate(const FleetSnapshot& s) const;
-  // Held while the snapshot is read, and while it is rebuilt.
-  absl::Mutex snapshot_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  std::shared_ptr<const FleetSnapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
+  std::shared_ptr<const FleetSnapshot> Build() const;
+  // Held by the one thread building; never by a reader that does not build.
+  absl::Mutex build_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Never null. Read and replaced whole with std::atomic_load/atomic_store.
+  std::shared_ptr<const FleetSnapshot> snapshot_;
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, AgentStream*> streams_ ABSL_GUARDED_BY(mu_);
@@ -221,7 +226,7 @@ class ControllerCore {
 // several, each holds its share: the search costs 1/queues as much.
 // Why this design: "Serving design" in docs/CONTROLLER.md.
 //
-//   AgentServiceImpl agents(&core, /*queues=*/8);
+//   AgentServiceImpl agents(&core, /*queues=*/4);
 //   grpc::ServerBuilder builder;
 //   agents.AddTo(builder);  // registers the service, takes its queues
 //   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -233,7 +238,7 @@ class ControllerCore {
 // Thread-safety: AddTo, Start and Shutdown from one thread, in that order.
 class AgentServiceImpl final {
  public:
-  static constexpr int kDefaultQueues = 8;
+  static constexpr int kDefaultQueues = 4;
   AgentServiceImpl(ControllerCore* core, int queues = kDefaultQueues);
   ~AgentServiceImpl();  // Shutdown()
 
@@ -251,6 +256,8 @@ class AgentServiceImpl final {
   // The queue's thread: waits for a new stream on `cq`. False once shutting
   // down (a shut-down queue takes no new operation).
   bool Await(grpc::ServerCompletionQueue* cq);
+  // A stream deleted itself.
+  void Gone();
 
  private:
   void Serve(grpc::ServerCompletionQueue* cq);
@@ -262,6 +269,7 @@ class AgentServiceImpl final {
   std::vector<std::thread> threads_;
   absl::Mutex mu_;
   bool accepting_ ABSL_GUARDED_BY(mu_) = false;
+  int streams_ ABSL_GUARDED_BY(mu_) = 0;  // AgentStream objects alive
   bool shut_down_ = false;
 };
 
