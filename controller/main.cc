@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <array>
 #include <cstdio>
@@ -51,11 +52,21 @@ ABSL_FLAG(absl::Duration, operator_max_step, absl::Milliseconds(128),
           "admin must add --force");
 ABSL_FLAG(absl::Duration, resync_min_interval, absl::Seconds(5),
           "a node is asked to resync at most once per this interval");
-ABSL_FLAG(int, resync_rate, 1000,
+ABSL_FLAG(int, resync_rate, 25000,
           "nodes asked to resync per second (a fleet-wide resync goes out in "
-          "waves, so the NTP server is not flooded)");
+          "waves of rate/10 every 100 ms, so the NTP server is not flooded: "
+          "each node sends it 4 requests 2 s apart; lower it for a server "
+          "that answers fewer than ~4 x rate requests per second)");
 ABSL_FLAG(int, max_agent_streams, 20000,
           "agent streams held at once; more are refused");
+ABSL_FLAG(int, agent_queues,
+          ntpfleet::controller::AgentServiceImpl::kDefaultQueues,
+          "gRPC completion queues (one thread each) serving the agent streams; "
+          "see \"Serving design\" in docs/CONTROLLER.md");
+ABSL_FLAG(absl::Duration, snapshot_interval, absl::Seconds(1),
+          "the fleet view (status, GetFleet, /metrics) is rebuilt at most once "
+          "per this after its last build: a report shows after at most this "
+          "plus one build");
 ABSL_FLAG(absl::Duration, skew_threshold, absl::Milliseconds(1),
           "nodes whose offset or deviation from the fleet median exceeds this "
           "are flagged");
@@ -77,6 +88,24 @@ namespace {
 
 // The largest message the controller takes (bytes).
 constexpr int kMaxReceiveMessage = 256 << 10;
+
+// Every agent holds a TCP connection, so one descriptor, for as long as it
+// runs: the soft limit (often 1024) would refuse agents long before memory or
+// CPU run out. Raised to the hard limit (the systemd unit sets LimitNOFILE).
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t soft = limit.rlim_cur;
+  if (soft < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = soft;
+  }
+  ntpfleet::Log(ntpfleet::LogLevel::kInfo,
+                "descriptors: up to %d open files (soft limit raised from %d; "
+                "one per connected agent)",
+                static_cast<uint64_t>(limit.rlim_cur),
+                static_cast<uint64_t>(soft));
+}
 
 int Fail(const absl::Status& status, int code) {
   std::fprintf(stderr, "ntpfleet-controller: %s\n",
@@ -103,6 +132,7 @@ int main(int argc, char** argv) {
   // the report path; the tests keep it on, where it finds lock-order bugs.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ntpfleet::SetLogProgram("ntpfleet-controller");
+  RaiseDescriptorLimit();
 
   // Signals are taken by sigwait() below, so block them before any thread
   // starts.
@@ -211,11 +241,14 @@ int main(int argc, char** argv) {
   co.resync.nodes_per_second = std::max(1, absl::GetFlag(FLAGS_resync_rate));
   co.max_agent_streams = absl::GetFlag(FLAGS_max_agent_streams);
   co.node_history = &node_history;
+  co.snapshot_interval =
+      std::max(absl::ZeroDuration(), absl::GetFlag(FLAGS_snapshot_interval));
   ntpfleet::controller::ControllerCore core(&clock, &registry, store->get(),
                                             co);
   core.Start();
   node_history.Start(&clock, core.writer());
-  ntpfleet::controller::AgentServiceImpl agents(&core);
+  ntpfleet::controller::AgentServiceImpl agents(
+      &core, absl::GetFlag(FLAGS_agent_queues));
   ntpfleet::controller::FleetServiceImpl fleet(&core);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -226,7 +259,7 @@ int main(int argc, char** argv) {
   // A second controller must not share the port (the kernel would split the
   // agents between them): no SO_REUSEPORT.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.RegisterService(&agents);
+  agents.AddTo(builder);
   builder.RegisterService(&fleet);
   // Agents ping every 10 s (keepalive) to find a dead peer in seconds; allow
   // it, and ping them.
@@ -254,6 +287,7 @@ int main(int argc, char** argv) {
                  absl::GetFlag(FLAGS_listen).c_str());
     return 1;
   }
+  agents.Start();
   ntpfleet::Log(ntpfleet::LogLevel::kInfo, "listening on %s:%d (%s)",
                 listen.substr(0, listen.rfind(':')), port,
                 co.tls ? "mutual TLS" : "plain text, nobody authenticated");
@@ -277,6 +311,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   ntpfleet::Log(ntpfleet::LogLevel::kInfo, "stopping");
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  agents.Shutdown();
   node_history.Stop();  // its open buckets go to the writer, which core stops
   core.Stop();
   return 0;

@@ -33,47 +33,76 @@ constexpr size_t kHistoryPoints = 500;
 constexpr size_t kMaxNodePoints = 10000;
 // Housekeeping turn: resync deadlines, watchers and history.
 constexpr absl::Duration kHousekeepingTick = absl::Milliseconds(100);
-// A snapshot older than this (controller clock) is rebuilt even if nothing
+// A snapshot older than this (controller clock) is out of date even if nothing
 // changed, so that as_of and the history keep moving.
 constexpr absl::Duration kMaxSnapshotAge = absl::Seconds(1);
-// Snapshots are rebuilt at most once per this multiple of the last build's
-// (real) cost, and never less often than kMaxRebuildInterval allows.
-constexpr int kRebuildCostFactor = 10;
-constexpr absl::Duration kMaxRebuildInterval = absl::Seconds(1);
-// A snapshot that costs this much to build is built by the housekeeper only;
-// readers take the latest one (at most kMaxSnapshotAge old).
-constexpr absl::Duration kExpensiveBuild = absl::Milliseconds(5);
-// After a summary was asked for, the housekeeper derives one with every new
-// snapshot for this long, so that the next `status` finds it ready.
-constexpr absl::Duration kSummaryInterest = absl::Minutes(1);
+// How long AgentServiceImpl::Shutdown waits for the streams the server ended.
+constexpr absl::Duration kShutdownWait = absl::Seconds(10);
 
 }  // namespace
 
 // --------------------------------------------------------------------------------------------
-// One agent's stream.
+// One agent's stream, on the async API.
+//
+// Every operation it starts names one of its tags; the queue's thread hands
+// the completion back to Proceed(). All of a stream's completions come from
+// one queue, served by one thread, so they never run at once; only Send()
+// comes from elsewhere (the housekeeper's resync waves), hence mu_. The
+// stream deletes itself once the call is over (the done tag) and none of its
+// operations is outstanding, after leaving the core and the registry.
 
-class ControllerCore::AgentStream
-    : public grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage> {
+class ControllerCore::AgentStream {
  public:
-  AgentStream(ControllerCore* core, grpc::CallbackServerContext* context)
-      : core_(core), peer_(context->peer()) {
-    if (!core_->TakeStreamSlot()) {
-      FinishOnce(grpc::Status(
-          grpc::StatusCode::RESOURCE_EXHAUSTED,
-          absl::StrFormat("this controller already holds %d agent streams "
-                          "(--max-agent-streams)",
-                          core_->options().max_agent_streams)));
-      return;
+  enum class Op { kAccepted, kRead, kWrite, kFinish, kDone };
+  struct Tag {
+    AgentStream* stream;
+    Op op;
+  };
+
+  // Waits for the next Connect call on `cq` (AgentServiceImpl::Await).
+  AgentStream(ControllerCore* core, AgentServiceImpl* owner,
+              v1::AgentService::AsyncService* service,
+              grpc::ServerCompletionQueue* cq)
+      : core_(core), owner_(owner), stream_(&context_) {
+    context_.AsyncNotifyWhenDone(&done_tag_);
+    service->RequestConnect(&context_, &stream_, cq, cq, &accepted_tag_);
+  }
+  ~AgentStream() { owner_->Gone(); }
+
+  // The queue's thread: `op` completed, `ok` as the queue said. Returns
+  // false when the stream deleted itself.
+  bool Proceed(Op op, bool ok, grpc::ServerCompletionQueue* cq) {
+    switch (op) {
+      case Op::kAccepted:
+        if (!ok) {  // the server is shutting down: there never was a call
+          delete this;
+          return false;
+        }
+        // The next stream may arrive while this one is served.
+        owner_->Await(cq);
+        OnAccepted();
+        break;
+      case Op::kRead: {
+        absl::MutexLock lock(&mu_);
+        reading_ = false;
+      }
+        OnRead(ok);
+        break;
+      case Op::kWrite:
+        OnWriteDone(ok);
+        break;
+      case Op::kFinish: {
+        absl::MutexLock lock(&mu_);
+        finishing_ = false;
+        break;
+      }
+      case Op::kDone: {
+        absl::MutexLock lock(&mu_);
+        done_ = true;
+        break;
+      }
     }
-    slot_ = true;
-    absl::StatusOr<Caller> caller = core_->authz().Identify(
-        context->auth_context().get(), peer_, "Connect");
-    if (!caller.ok()) {
-      FinishOnce(ToGrpcStatus(caller.status()));
-      return;
-    }
-    caller_ = *std::move(caller);
-    StartRead(&in_);
+    return MaybeDelete();
   }
 
   // Any thread. Dropped once the stream is finishing.
@@ -84,14 +113,37 @@ class ControllerCore::AgentStream
     if (!writing_) WriteNext();
   }
 
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (ok && !finished_ && !queue_.empty()) WriteNext();
+ private:
+  void OnAccepted() {
+    peer_ = context_.peer();
+    if (!core_->TakeStreamSlot()) {
+      FinishOnce(grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrFormat("this controller already holds %d agent streams "
+                          "(--max-agent-streams)",
+                          core_->options().max_agent_streams)));
+      return;
+    }
+    slot_ = true;
+    absl::StatusOr<Caller> caller = core_->authz().Identify(
+        context_.auth_context().get(), peer_, "Connect");
+    if (!caller.ok()) {
+      FinishOnce(ToGrpcStatus(caller.status()));
+      return;
+    }
+    caller_ = *std::move(caller);
+    StartRead();
   }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) {
+  void StartRead() {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;  // the call ended while this message was handled
+    reading_ = true;
+    stream_.Read(&in_, &read_tag_);
+  }
+
+  void OnRead(bool ok) {
+    if (!ok) {  // the agent closed its side, or the call ended
       FinishOnce(grpc::Status::OK);
       return;
     }
@@ -140,25 +192,29 @@ class ControllerCore::AgentStream
       if (s.ok()) core_->OnResyncResult(connection_, in_.resync_result());
       if (!Accepted(s)) return;
     }
-    StartRead(&in_);
+    StartRead();
   }
 
-  void OnDone() override {
-    if (connection_ != 0) {
-      core_->Detach(connection_);
-      core_->registry().Disconnect(connection_);
+  void OnWriteDone(bool ok) {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      // The call is broken: nothing more goes out (the read fails too).
+      queue_.clear();
+    } else if (!queue_.empty() && !finish_pending_) {
+      WriteNext();
+      return;
     }
-    if (slot_) core_->ReleaseStreamSlot();
-    delete this;
+    if (finish_pending_) StartFinishLocked();
   }
 
- private:
   void WriteNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     current_ = std::move(queue_.front());
     queue_.pop_front();
     writing_ = true;
-    StartWrite(&current_);
+    stream_.Write(current_, &write_tag_);
   }
+
   // What a Report/ReportResult status means for the stream (see
   // controller/registry.h): false when the stream was ended (not live); a
   // dropped message is logged (the first on this stream only: the registry
@@ -179,25 +235,72 @@ class ControllerCore::AgentStream
     }
     return true;
   }
+
+  // Ends the call with `status` once: now, or after the write in flight (one
+  // write at a time, and the status goes after it).
   void FinishOnce(const grpc::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_) return;
-      finished_ = true;
-    }
-    Finish(status);
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    queue_.clear();
+    finish_status_ = status;
+    finish_pending_ = true;
+    if (!writing_) StartFinishLocked();
   }
 
-  ControllerCore* core_;
-  const std::string peer_;
+  void StartFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    finish_pending_ = false;
+    finishing_ = true;
+    stream_.Finish(finish_status_, &finish_tag_);
+  }
+
+  // Once the call is over and nothing of it is outstanding: leaves the core
+  // (no Send can come after Detach, which takes the core's lock that Send is
+  // called under) and the registry, and deletes itself.
+  bool MaybeDelete() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!done_) return true;
+      finished_ = true;  // no new writes
+      if (reading_ || writing_ || finishing_ || finish_pending_) return true;
+    }
+    if (connection_ != 0) {
+      core_->Detach(connection_);
+      core_->registry().Disconnect(connection_);
+    }
+    if (slot_) core_->ReleaseStreamSlot();
+    delete this;
+    return false;
+  }
+
+  ControllerCore* const core_;
+  AgentServiceImpl* const owner_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<v1::ControllerMessage, v1::AgentMessage>
+      stream_;
+  Tag accepted_tag_{this, Op::kAccepted};
+  Tag read_tag_{this, Op::kRead};
+  Tag write_tag_{this, Op::kWrite};
+  Tag finish_tag_{this, Op::kFinish};
+  Tag done_tag_{this, Op::kDone};
+
+  // The queue's thread only.
+  std::string peer_;
   Caller caller_;
   bool slot_ = false;
   v1::AgentMessage in_;
   uint64_t connection_ = 0;
   bool warned_ = false;  // a dropped message was logged
+
   absl::Mutex mu_;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;   // a Read outstanding
+  bool done_ ABSL_GUARDED_BY(mu_) = false;      // the call is over
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;  // no more writes
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;   // a Write outstanding
+  // Finish is due once the write in flight completes.
+  bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;  // a Finish outstanding
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::ControllerMessage> queue_ ABSL_GUARDED_BY(mu_);
   v1::ControllerMessage current_ ABSL_GUARDED_BY(mu_);
 };
@@ -319,6 +422,7 @@ ControllerCore::ControllerCore(const clock::Clock* clock, Registry* registry,
       writer_(store != nullptr
                   ? std::make_unique<StoreWriter>(store, options.write_queue)
                   : nullptr),
+      snapshot_(Build()),
       last_fleet_(std::make_shared<const v1::Fleet>()) {}
 
 ControllerCore::~ControllerCore() { Stop(); }
@@ -367,115 +471,47 @@ void ControllerCore::Stop() {
 }
 
 std::shared_ptr<const v1::Fleet> ControllerCore::Fleet(bool summary) {
-  return Snapshot(summary, /*housekeeper=*/false);
-}
-
-bool ControllerCore::Usable(const std::shared_ptr<const v1::Fleet>& fleet,
-                            absl::Time now, absl::Duration limit) const {
-  if (fleet == nullptr) return false;
-  // A negative age: the controller's clock was stepped back.
-  const absl::Duration age = now - FromProto(fleet->as_of());
-  return age >= absl::ZeroDuration() && age < limit;
-}
-
-bool ControllerCore::FreshEnough(absl::Time now, absl::Time real_now,
-                                 bool housekeeper) const {
-  // as_of is stamped when a build starts. The housekeeper renews a snapshot a
-  // tick before kMaxSnapshotAge; readers accept one up to a build longer, so
-  // they find the renewed one rather than wait for a build of their own.
-  const absl::Duration limit = housekeeper ? kMaxSnapshotAge - kHousekeepingTick
-                                           : kMaxSnapshotAge + last_build_cost_;
-  if (!Usable(snapshot_.fleet, now, limit) || registry_->Expired(snapshot_)) {
-    return false;
-  }
-  // Exact: nothing changed since it was taken.
-  if (snapshot_.version == registry_->version()) return true;
-  // Changed, but the last build was too recent to pay for another: a large
-  // fleet whose reports arrive all the time.
-  if (real_now - last_build_ < rebuild_interval_) return true;
-  // A reader does not wait for an expensive build: the housekeeper makes one
-  // within a tick.
-  return !housekeeper && last_build_cost_ >= kExpensiveBuild;
-}
-
-std::shared_ptr<const v1::Fleet> ControllerCore::Snapshot(bool summary,
-                                                          bool housekeeper) {
-  const absl::Time now = clock_->Now();
-  const absl::Time real_now = absl::Now();
-  bool want_summary = summary;
-  {
-    absl::MutexLock lock(&snapshot_mu_);
-    if (summary) summary_wanted_until_ = real_now + kSummaryInterest;
-    want_summary |= housekeeper && real_now < summary_wanted_until_;
-    if (FreshEnough(now, real_now, housekeeper)) {
-      if (!summary) return snapshot_.fleet;
-      if (summary_of_ == snapshot_.fleet ||
-          (!housekeeper && last_build_cost_ >= kExpensiveBuild &&
-           Usable(summary_, now, kMaxSnapshotAge + last_build_cost_))) {
-        return summary_;
-      }
-    }
-  }
-  // One builder at a time; readers of the current snapshot are not held up.
-  absl::MutexLock build(&build_mu_);
-  std::shared_ptr<const v1::Fleet> fleet;
-  {
-    absl::MutexLock lock(&snapshot_mu_);
-    if (FreshEnough(now, absl::Now(), housekeeper)) fleet = snapshot_.fleet;
-    if (fleet != nullptr && !want_summary) return fleet;
-    if (fleet != nullptr && summary_of_ == fleet) {
-      return summary ? summary_ : fleet;
-    }
-  }
-  if (fleet == nullptr) {
-    const absl::Time start = absl::Now();
-    Registry::Snapshot taken = registry_->TakeSnapshot();
-    const absl::Time end = absl::Now();
-    fleet = taken.fleet;
-    absl::MutexLock lock(&snapshot_mu_);
-    snapshot_ = std::move(taken);
-    last_build_ = end;
-    last_build_cost_ = end - start;
-    rebuild_interval_ =
-        std::min(kRebuildCostFactor * last_build_cost_, kMaxRebuildInterval);
-  }
-  if (!want_summary) {
-    if (housekeeper) {
-      // Nobody asked for a summary for a while: let the old one go.
-      absl::MutexLock lock(&snapshot_mu_);
-      summary_.reset();
-      summary_of_.reset();
-      encoded_[1] = Encoded{};
-    }
-    return fleet;
-  }
-  std::shared_ptr<const v1::Fleet> derived = SummarizeFleet(*fleet);
-  // The housekeeper prepares the bytes as well: `status` then only sends.
-  std::optional<grpc::Slice> bytes;
-  if (housekeeper) bytes.emplace(derived->SerializeAsString());
-  absl::MutexLock lock(&snapshot_mu_);
-  if (snapshot_.fleet == fleet) {
-    summary_ = derived;
-    summary_of_ = fleet;
-    if (bytes) encoded_[1] = Encoded{derived, *bytes};
-  }
-  return summary ? derived : fleet;
+  const std::shared_ptr<const FleetSnapshot> s = Snapshot(/*builder=*/false);
+  return summary ? s->summary : s->taken.fleet;
 }
 
 grpc::Slice ControllerCore::EncodedFleet(bool summary) {
-  const std::shared_ptr<const v1::Fleet> fleet = Fleet(summary);
-  {
-    absl::MutexLock lock(&snapshot_mu_);
-    if (encoded_[summary].of == fleet) return encoded_[summary].bytes;
+  const std::shared_ptr<const FleetSnapshot> s = Snapshot(/*builder=*/false);
+  return summary ? s->summary_bytes : s->fleet_bytes;
+}
+
+bool ControllerCore::OutOfDate(const FleetSnapshot& s) const {
+  const absl::Duration age = clock_->Now() - FromProto(s.taken.fleet->as_of());
+  return s.taken.version != registry_->version() ||
+         registry_->Expired(s.taken) || age < absl::ZeroDuration() ||
+         age >= kMaxSnapshotAge;
+}
+
+std::shared_ptr<const FleetSnapshot> ControllerCore::Snapshot(bool builder) {
+  std::shared_ptr<const FleetSnapshot> current = std::atomic_load(&snapshot_);
+  if (!builder && options_.snapshot_interval > absl::ZeroDuration()) {
+    return current;
   }
-  // Outside the lock. Kept only while `fleet` is still the current one, so
-  // that a slow caller does not replace newer bytes with older ones.
-  grpc::Slice bytes(fleet->SerializeAsString());
-  absl::MutexLock lock(&snapshot_mu_);
-  if (fleet == (summary ? summary_ : snapshot_.fleet)) {
-    encoded_[summary] = Encoded{fleet, bytes};
+  absl::MutexLock lock(&build_mu_);
+  current =
+      std::atomic_load(&snapshot_);  // another builder may have been first
+  if (absl::Now() - current->built < options_.snapshot_interval ||
+      !OutOfDate(*current)) {
+    return current;
   }
-  return bytes;
+  current = Build();
+  std::atomic_store(&snapshot_, current);
+  return current;
+}
+
+std::shared_ptr<const FleetSnapshot> ControllerCore::Build() const {
+  auto s = std::make_shared<FleetSnapshot>();
+  s->taken = registry_->TakeSnapshot();
+  s->summary = SummarizeFleet(*s->taken.fleet);
+  s->fleet_bytes = grpc::Slice(s->taken.fleet->SerializeAsString());
+  s->summary_bytes = grpc::Slice(s->summary->SerializeAsString());
+  s->built = absl::Now();
+  return s;
 }
 
 void ControllerCore::Attach(uint64_t connection, AgentStream* stream) {
@@ -490,14 +526,12 @@ void ControllerCore::Detach(uint64_t connection) {
 
 void ControllerCore::AddWatcher(FleetWatcher* watcher) {
   absl::MutexLock lock(&mu_);
-  if (watchers_.insert(watcher).second && watcher->summary()) {
-    ++summary_watchers_;
-  }
+  watchers_.insert(watcher);
 }
 
 void ControllerCore::RemoveWatcher(FleetWatcher* watcher) {
   absl::MutexLock lock(&mu_);
-  if (watchers_.erase(watcher) > 0 && watcher->summary()) --summary_watchers_;
+  watchers_.erase(watcher);
 }
 
 std::shared_ptr<const v1::Fleet> ControllerCore::LastFleet() const {
@@ -790,19 +824,11 @@ void ControllerCore::Housekeep() {
     }
     for (Completed& c : done) Deliver(std::move(c));
 
-    // Outside mu_: Fleet() may build, and watchers' reactors take mu_ (via
+    // Outside mu_: Snapshot() may build, and watchers' reactors take mu_ (via
     // RemoveWatcher) on their own threads.
-    bool want_summary;
-    {
-      absl::MutexLock lock(&mu_);
-      want_summary = summary_watchers_ > 0;
-    }
-    std::shared_ptr<const v1::Fleet> fleet =
-        Snapshot(/*summary=*/false, /*housekeeper=*/true);
-    // Derived from `fleet` or a newer snapshot; either is fine for watchers.
-    std::shared_ptr<const v1::Fleet> summary =
-        want_summary ? Snapshot(/*summary=*/true, /*housekeeper=*/true)
-                     : nullptr;
+    const std::shared_ptr<const FleetSnapshot> snapshot =
+        Snapshot(/*builder=*/true);
+    const std::shared_ptr<const v1::Fleet>& fleet = snapshot->taken.fleet;
     bool fresh;
     {
       absl::MutexLock lock(&mu_);
@@ -811,10 +837,8 @@ void ControllerCore::Housekeep() {
       for (FleetWatcher* w : watchers_) {
         if (!fresh) {
           w->Flush(absl::Now());
-        } else if (w->summary() && summary != nullptr) {
-          w->Push(summary, absl::Now());
         } else {
-          w->Push(fleet, absl::Now());
+          w->Push(w->summary() ? snapshot->summary : fleet, absl::Now());
         }
       }
     }
@@ -846,9 +870,87 @@ void ControllerCore::Housekeep() {
 // --------------------------------------------------------------------------------------------
 // Services.
 
-grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>*
-AgentServiceImpl::Connect(grpc::CallbackServerContext* context) {
-  return new ControllerCore::AgentStream(core_, context);
+AgentServiceImpl::AgentServiceImpl(ControllerCore* core, int queues)
+    : core_(core), queue_count_(std::max(1, queues)) {}
+
+AgentServiceImpl::~AgentServiceImpl() { Shutdown(); }
+
+void AgentServiceImpl::AddTo(grpc::ServerBuilder& builder) {
+  builder.RegisterService(&service_);
+  for (int i = 0; i < queue_count_; ++i) {
+    queues_.push_back(builder.AddCompletionQueue());
+  }
+}
+
+void AgentServiceImpl::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    accepting_ = true;
+  }
+  for (const auto& cq : queues_) {
+    // A few calls waiting per queue, so that a fleet connecting at once is
+    // taken in without waiting for each accept to be handled.
+    for (int i = 0; i < 4; ++i) Await(cq.get());
+    threads_.emplace_back([this, cq = cq.get()] { Serve(cq); });
+  }
+}
+
+bool AgentServiceImpl::Await(grpc::ServerCompletionQueue* cq) {
+  absl::MutexLock lock(&mu_);
+  if (!accepting_) return false;
+  ++streams_;
+  new ControllerCore::AgentStream(core_, this, &service_,
+                                  cq);  // deletes itself
+  return true;
+}
+
+void AgentServiceImpl::Gone() {
+  absl::MutexLock lock(&mu_);
+  --streams_;
+}
+
+void AgentServiceImpl::Serve(grpc::ServerCompletionQueue* cq) {
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq->Next(&tag, &ok)) {
+    auto* t = static_cast<ControllerCore::AgentStream::Tag*>(tag);
+    t->stream->Proceed(t->op, ok, cq);
+  }
+}
+
+void AgentServiceImpl::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    accepting_ = false;
+    // The server has ended every call: each stream's operations complete and
+    // it deletes itself (a waiting one is told the server is gone). Only then
+    // are the queues shut down: a handler may still start an operation (a
+    // Finish after a failed read), and a shut-down queue takes none.
+    if (!threads_.empty() &&
+        !mu_.AwaitWithTimeout(absl::Condition(
+                                  +[](int* n) { return *n == 0; }, &streams_),
+                              kShutdownWait)) {
+      Log(LogLevel::kError,
+          "%d agent streams still open %s after the server stopped; not "
+          "waiting for them",
+          streams_, absl::FormatDuration(kShutdownWait));
+      // Left running, as are their queues (destroying a queue with work on
+      // it aborts): the process is about to end.
+      for (std::thread& t : threads_) t.detach();
+      threads_.clear();
+      for (auto& cq : queues_) (void)cq.release();
+      return;
+    }
+  }
+  // Nothing is outstanding any more: Next() returns false at once.
+  for (const auto& cq : queues_) cq->Shutdown();
+  if (threads_.empty()) {  // never started: drained here
+    for (const auto& cq : queues_) Serve(cq.get());
+  }
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
 }
 
 namespace {

@@ -1,32 +1,34 @@
 // The controller's gRPC services, as thin adapters over the Registry and the
-// Store, on gRPC's callback API (a reactor per RPC, no thread per stream):
+// Store:
 //
 // - AgentService.Connect: one bidirectional stream per agent (Hello,
-// SyncStatus, ResyncResult
-//   in; Resync out).
+//   SyncStatus, ResyncResult in; Resync out), on gRPC's ASYNC API over several
+//   completion queues, one thread each (AgentServiceImpl; why: "Serving
+//   design" in docs/CONTROLLER.md).
 // - FleetService: GetFleet, WatchFleet (server stream), GetNode, Resync
-// (parallel fan-out with a
-//   deadline; every selected node gets a result: ok/failed/timed out/not
-//   connected), History.
+//   (fan-out in waves with a deadline; every selected node gets a result:
+//   ok/failed/timed out/not connected), History, Forget, Audit — on the
+//   callback API (a reactor per RPC): a handful of calls from people.
 //
-// Fleet snapshots: GetFleet, GetNode, WatchFleet and /metrics all read one
-// shared immutable snapshot (Fleet()), rebuilt only when the registry changed
-// or its time-dependent states (STALE) or age (1 s) ran out — and, for a
-// large fleet whose agents change it all the time, at most once per ten times
-// the cost of the last build, so building full snapshots is held to about a
-// tenth of the time however many agents report (more once a build takes over
-// 0.1 s: at least one a second). A report is therefore visible after at
-// most about that interval (measured by bench/controller_scale.sh). When a
-// build costs more than a few milliseconds, only the housekeeper builds and a
-// reader is served the latest snapshot at once (never older than 1 s); and
-// for a minute after a summary was asked for, the housekeeper derives one with
-// every snapshot, so `ntpfleetctl status` on a large fleet waits for neither.
+// Fleet snapshots (FleetSnapshot): GetFleet, GetNode, WatchFleet and /metrics
+// all read one immutable snapshot, built whole (the fleet, its summary, both
+// serialized) and then only shared, never changed. The housekeeper, every
+// 100 ms, replaces it when it is out of date — the registry changed, a node
+// may have turned STALE, or it is older than 1 s — and the last build ended at
+// least ControllerOptions.snapshot_interval ago. Readers take the current one
+// and never wait for a build. So a report is visible after at most
+// snapshot_interval + one tick + one build, and building costs at most build /
+// (build + snapshot_interval) of a core however many agents report and people
+// read. With a zero interval (the tests) every reader rebuilds first what is
+// out of date, so every read sees every change.
 //
 // A housekeeping thread, every 100 ms, expires resyncs at their deadline,
-// offers a new snapshot to watchers and downsamples skew into the store's
-// history.
+// asks the next wave, offers the snapshot to watchers and downsamples skew
+// into the store's history.
 #ifndef NTPFLEET_CONTROLLER_SERVICE_H_
 #define NTPFLEET_CONTROLLER_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
 
 #include <atomic>
 #include <cstdint>
@@ -66,13 +68,18 @@ struct ResyncPolicy {
   absl::Duration operator_max_step = absl::Milliseconds(128);
   // A node resynced less than this ago is not asked again (RATE_LIMITED).
   absl::Duration min_interval = absl::Seconds(5);
-  // Nodes asked per second, spread over housekeeping ticks (100 ms). Each
-  // resync makes an agent send a burst of 4 requests, 2 s apart, to each of
-  // its servers: the fleet's NTP server then sees at most about rate / 10
-  // requests at once per tick and 2 x rate requests per second on average,
-  // far below the ~60 000 per second that chronyd, NTPsec and ntpfleet
-  // answer without loss on one core (docs/BENCHMARKS.md).
-  int nodes_per_second = 1000;
+  // Nodes asked per second, spread over housekeeping ticks (100 ms): a
+  // fleet-wide resync of N nodes is asked within N / nodes_per_second seconds.
+  // Each resync makes an agent send a burst of 4 requests, 2 s apart, to each
+  // of its servers, so at this rate R the fleet's NTP server receives about R
+  // requests per second (R / 10 at each tick), and at most 4 R once a fan-out
+  // lasts longer than a burst (6 s). At the default 25 000: 100 000 nodes
+  // asked in 4 s, the server sees at most 50 000 requests/s from them (two
+  // bursts overlap), any larger fleet at most 100 000/s — under half of the
+  // 240 000/s one ntpfleet server thread answers with < 1 % loss, and of
+  // chronyd's and NTPsec's ~190 000–200 000/s (docs/BENCHMARKS.md, "NTP
+  // server throughput"). Lower it (--resync-rate) for a slower server.
+  int nodes_per_second = 25000;
 };
 
 struct ControllerOptions {
@@ -88,6 +95,21 @@ struct ControllerOptions {
   // Per-node history for FleetService.History with a node (null: none kept;
   // not owned).
   const NodeHistory* node_history = nullptr;
+  // A fleet snapshot is rebuilt at most once per this (real time), so the CPU
+  // that fleet views cost is bounded by one build per interval however many
+  // agents report and people read; a change shows after at most this plus
+  // one build. Zero: rebuilt on every read that finds it out of date (every
+  // read sees every change; the tests).
+  absl::Duration snapshot_interval = absl::Seconds(1);
+};
+
+// One immutable view of the fleet, built whole and then only shared.
+struct FleetSnapshot {
+  Registry::Snapshot taken;                  // the fleet, as GetFleet answers
+  std::shared_ptr<const v1::Fleet> summary;  // SummarizeFleet(*taken.fleet)
+  grpc::Slice fleet_bytes;                   // serialized, as GetFleet sends
+  grpc::Slice summary_bytes;
+  absl::Time built = absl::InfinitePast();  // real time the build ended
 };
 
 class ControllerCore {
@@ -133,8 +155,8 @@ class ControllerCore {
   void AddWatcher(FleetWatcher* watcher);
   void RemoveWatcher(FleetWatcher* watcher);
 
-  // The fleet as GetFleet serves it (see the top of this file); `summary`:
-  // with SummarizeFleet's trimmed peer rows, derived once per snapshot. Never
+  // The fleet as GetFleet serves it, from the current snapshot (see the top
+  // of this file); `summary`: with SummarizeFleet's trimmed peer rows. Never
   // null.
   std::shared_ptr<const v1::Fleet> Fleet(bool summary = false);
   // Fleet(summary) serialized, as GetFleet sends it: once per snapshot, then
@@ -170,35 +192,22 @@ class ControllerCore {
   absl::Notification stop_;
   absl::once_flag stop_once_;
 
-  // Snapshots. build_mu_ is held by the one thread building (so concurrent
-  // readers build once); snapshot_mu_ only while the pointers are read or
-  // swapped, never during a build.
-  std::shared_ptr<const v1::Fleet> Snapshot(bool summary, bool housekeeper)
-      ABSL_LOCKS_EXCLUDED(snapshot_mu_, build_mu_);
-  // Whether `fleet` is younger than `limit` (controller clock; a snapshot
-  // from the future, after the clock was stepped back, is not).
-  bool Usable(const std::shared_ptr<const v1::Fleet>& fleet, absl::Time now,
-              absl::Duration limit) const;
-  bool FreshEnough(absl::Time now, absl::Time real_now, bool housekeeper) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(snapshot_mu_);
-  absl::Mutex build_mu_ ABSL_ACQUIRED_BEFORE(snapshot_mu_);
-  absl::Mutex snapshot_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  Registry::Snapshot snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
-  absl::Time last_build_ ABSL_GUARDED_BY(snapshot_mu_) = absl::InfinitePast();
-  absl::Duration last_build_cost_ ABSL_GUARDED_BY(snapshot_mu_);
-  absl::Duration rebuild_interval_ ABSL_GUARDED_BY(snapshot_mu_);
-  // SummarizeFleet(*summary_of_), once asked for; the housekeeper keeps it
-  // current until summary_wanted_until_ (real time).
-  std::shared_ptr<const v1::Fleet> summary_of_ ABSL_GUARDED_BY(snapshot_mu_);
-  std::shared_ptr<const v1::Fleet> summary_ ABSL_GUARDED_BY(snapshot_mu_);
-  absl::Time summary_wanted_until_ ABSL_GUARDED_BY(snapshot_mu_) =
-      absl::InfinitePast();
-  // EncodedFleet's cache: [0] full, [1] summary.
-  struct Encoded {
-    std::shared_ptr<const v1::Fleet> of;
-    grpc::Slice bytes;
-  };
-  Encoded encoded_[2] ABSL_GUARDED_BY(snapshot_mu_);
+  // The current snapshot (see the top of this file). A `builder` (the
+  // housekeeper; and every reader when snapshot_interval is zero) first
+  // rebuilds it if it is out of date and the last build ended at least
+  // snapshot_interval ago; anyone else takes it as it is, at once.
+  std::shared_ptr<const FleetSnapshot> Snapshot(bool builder)
+      ABSL_LOCKS_EXCLUDED(build_mu_);
+  // Whether `s` no longer shows the registry: it changed, a node of `s` may
+  // have turned STALE, or `s` is older than kMaxSnapshotAge on the controller
+  // clock (so that as_of and the history keep moving; a snapshot from the
+  // future, after the clock was stepped back, is out of date too).
+  bool OutOfDate(const FleetSnapshot& s) const;
+  std::shared_ptr<const FleetSnapshot> Build() const;
+  // Held by the one thread building; never by a reader that does not build.
+  absl::Mutex build_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Never null. Read and replaced whole with std::atomic_load/atomic_store.
+  std::shared_ptr<const FleetSnapshot> snapshot_;
 
   mutable absl::Mutex mu_;
   std::map<uint64_t, AgentStream*> streams_ ABSL_GUARDED_BY(mu_);
@@ -208,20 +217,64 @@ class ControllerCore {
   // ResyncPolicy.min_interval.
   std::map<std::string, absl::Time> last_asked_ ABSL_GUARDED_BY(mu_);
   std::set<FleetWatcher*> watchers_ ABSL_GUARDED_BY(mu_);
-  int summary_watchers_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const v1::Fleet> last_fleet_ ABSL_GUARDED_BY(mu_);
   ResyncCounters counters_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
-class AgentServiceImpl final : public v1::AgentService::CallbackService {
+// AgentService.Connect on gRPC's async API, over `queues` completion queues
+// with one thread each. Debian's libgrpc (built without NDEBUG) checks every
+// completion against a list of all operations outstanding on its queue, by
+// linear search; an agent stream keeps two outstanding (its next read, and the
+// call's end), so with one queue that list holds two entries per agent. With
+// several, each holds its share: the search costs 1/queues as much.
+// Why this design: "Serving design" in docs/CONTROLLER.md.
+//
+//   AgentServiceImpl agents(&core, /*queues=*/4);
+//   grpc::ServerBuilder builder;
+//   agents.AddTo(builder);  // registers the service, takes its queues
+//   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+//   agents.Start();         // the threads; accepts streams
+//   ...
+//   server->Shutdown(deadline);
+//   agents.Shutdown();      // drains the queues, joins the threads
+//
+// Thread-safety: AddTo, Start and Shutdown from one thread, in that order.
+class AgentServiceImpl final {
  public:
-  explicit AgentServiceImpl(ControllerCore* core) : core_(core) {}
-  grpc::ServerBidiReactor<v1::AgentMessage, v1::ControllerMessage>* Connect(
-      grpc::CallbackServerContext* context) override;
+  static constexpr int kDefaultQueues = 4;
+  AgentServiceImpl(ControllerCore* core, int queues = kDefaultQueues);
+  ~AgentServiceImpl();  // Shutdown()
+
+  AgentServiceImpl(const AgentServiceImpl&) = delete;
+  AgentServiceImpl& operator=(const AgentServiceImpl&) = delete;
+
+  // Before builder.BuildAndStart().
+  void AddTo(grpc::ServerBuilder& builder);
+  // After BuildAndStart(): one thread per queue, each waiting for streams.
+  void Start();
+  // After the server's Shutdown() (which ends every stream): stops the queues,
+  // lets their threads finish what is left, joins them. Idempotent.
+  void Shutdown();
+
+  // The queue's thread: waits for a new stream on `cq`. False once shutting
+  // down (a shut-down queue takes no new operation).
+  bool Await(grpc::ServerCompletionQueue* cq);
+  // A stream deleted itself.
+  void Gone();
 
  private:
-  ControllerCore* core_;
+  void Serve(grpc::ServerCompletionQueue* cq);
+
+  ControllerCore* const core_;
+  const int queue_count_;
+  v1::AgentService::AsyncService service_;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues_;
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  bool accepting_ ABSL_GUARDED_BY(mu_) = false;
+  int streams_ ABSL_GUARDED_BY(mu_) = 0;  // AgentStream objects alive
+  bool shut_down_ = false;
 };
 
 // A gRPC message allocator that puts a unary call's request and response on

@@ -216,6 +216,7 @@ class AuthTest : public ::testing::Test {
     ControllerOptions options;
     options.tls = true;
     options.node_history = &node_history_;
+    options.snapshot_interval = absl::ZeroDuration();  // every change shows
     core_ = std::make_unique<ControllerCore>(&clock_, registry_.get(),
                                              store_.get(), options);
     core_->Start();
@@ -226,15 +227,17 @@ class AuthTest : public ::testing::Test {
     builder.AddListeningPort(
         "127.0.0.1:0",
         ServerCredentialsFromPem(pki.controller, pki.ca.cert_pem), &port_);
-    builder.RegisterService(agents_.get());
+    agents_->AddTo(builder);
     builder.RegisterService(fleet_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
+    agents_->Start();
     ASSERT_NE(port_, 0);
   }
 
   void TearDown() override {
     if (server_) server_->Shutdown(Deadline(absl::Seconds(1)));
+    if (agents_) agents_->Shutdown();
     if (core_) core_->Stop();
   }
 

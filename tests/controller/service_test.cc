@@ -345,21 +345,31 @@ class ServiceTest : public ::testing::Test {
     agent_service_ = std::make_unique<AgentServiceImpl>(core_.get());
     fleet_service_ = std::make_unique<FleetServiceImpl>(core_.get());
     grpc::ServerBuilder builder;  // no listening port: in-process only
-    builder.RegisterService(agent_service_.get());
+    agent_service_->AddTo(builder);
     builder.RegisterService(fleet_service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
+    agent_service_->Start();
     channel_ = server_->InProcessChannel(grpc::ChannelArguments());
     fleet_ = v1::FleetService::NewStub(channel_);
   }
 
   void TearDown() override {
     if (server_) server_->Shutdown(Deadline(absl::Seconds(1)));
+    if (agent_service_) agent_service_->Shutdown();
     if (core_) core_->Stop();
   }
 
-  // The controller's options for this fixture (the defaults of main.cc).
-  virtual ControllerOptions Options() { return ControllerOptions(); }
+  // The controller's options for this fixture: the defaults of main.cc, but
+  // with exact snapshots (every read sees every change; see
+  // ExactSnapshots()).
+  virtual ControllerOptions Options() { return ExactSnapshots(); }
+
+  static ControllerOptions ExactSnapshots() {
+    ControllerOptions o;
+    o.snapshot_interval = absl::ZeroDuration();
+    return o;
+  }
 
   std::unique_ptr<FakeAgent> Agent(const v1::Hello& hello) {
     auto agent = std::make_unique<FakeAgent>(channel_, hello);
@@ -1159,7 +1169,7 @@ TEST_F(ServiceTest, WatchFleetDeliversAChangeOfferedWhileAWriteWasInFlight) {
 class WavesTest : public ServiceTest {
  protected:
   ControllerOptions Options() override {
-    ControllerOptions o;
+    ControllerOptions o = ExactSnapshots();
     o.resync.nodes_per_second = 10;
     return o;
   }
@@ -1185,6 +1195,35 @@ TEST_F(WavesTest, FleetWideResyncGoesOutInWaves) {
   // Four nodes, one per tick: the last is asked at least three ticks after
   // the first (a loaded machine only spreads them further).
   EXPECT_GE(asked.back() - start, absl::Milliseconds(190));
+}
+
+// Snapshots at the production cadence: rebuilt at most once per
+// snapshot_interval, however much changed. An interval of an hour, so that
+// no rebuild can come due while the test runs.
+class SnapshotIntervalTest : public ServiceTest {
+ protected:
+  ControllerOptions Options() override {
+    ControllerOptions o;
+    o.snapshot_interval = absl::Hours(1);
+    return o;
+  }
+};
+
+TEST_F(SnapshotIntervalTest, ChangeWaitsForTheNextBuild) {
+  // The first read finds (or makes) the first snapshot: an empty fleet.
+  EXPECT_EQ(GetFleet().nodes_size(), 0);
+  auto agent = Agent(MakeHello("web-1", "i1"));
+  ASSERT_TRUE(agent->Report(MakeStatus(absl::Microseconds(30))));
+  // Accepted by the registry (the version moves) ...
+  ASSERT_TRUE(WaitFor([&] {
+    return core_->registry().GetNode("web-1").has_value() &&
+           core_->registry().GetNode("web-1")->has_status();
+  }));
+  // ... and not shown: a snapshot rebuilt on every change (the old cache, or
+  // none) would show it here. Summary, encoded and watched views alike.
+  EXPECT_EQ(GetFleet().nodes_size(), 0);
+  EXPECT_EQ(core_->Fleet(/*summary=*/true)->nodes_size(), 0);
+  EXPECT_EQ(core_->LastFleet()->nodes_size(), 0);
 }
 
 }  // namespace
