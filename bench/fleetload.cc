@@ -435,6 +435,9 @@ void FakeAgent::Open() {
     queue_.clear();
     queue_.push_back(std::move(m));
     opened_ = absl::Now();
+    // The stream lives in its call's arena, which the context owns: the old
+    // stream goes first.
+    stream_.reset();
     channel_ = make_channel_();
     context_ = std::make_unique<grpc::ClientContext>();
     context = context_.get();
