@@ -33,6 +33,9 @@
 #                        1024:524288), applied with prlimit, capped at this shell's hard limit
 #   --resync-rate R      the controller's --resync-rate (default: its own default)
 #   --calibrate N        connection-cost calibration with N agents (default 2000; 0: none)
+#   --nice N             scheduling priority of the benchmark's autogroup (default -20, when root:
+#                        other work on the machine, builds, must not starve the controller: a
+#                        starved TLS handshake times out and the agent reconnects, a storm)
 #   --controller BIN, --ctl BIN, --fleetload BIN
 #                        the binaries; without all three, they are built with `bazel build -c opt`
 #   --work DIR           logs and databases (default: a new temporary directory, kept)
@@ -45,6 +48,22 @@
 set -euo pipefail
 export LC_ALL=C
 
+if [ -z "${NTPFLEET_SCALE_SESSION:-}" ] && command -v setsid >/dev/null; then
+  # The benchmark proper runs as the leader of a new session (hence a scheduler autogroup of its
+  # own, see --nice); Ctrl-C or SIGTERM here stops all of it (its process group), and its EXIT trap
+  # removes the namespace.
+  export NTPFLEET_SCALE_SESSION=1
+  setsid -w "$0" "$@" &
+  child=$!
+  trap 'kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null' INT TERM
+  while :; do
+    rc=0
+    wait "$child" || rc=$?
+    kill -0 "$child" 2>/dev/null || break
+  done
+  exit "$rc"
+fi
+
 smoke=0
 sizes="10000 100000@10"
 duration=30
@@ -53,6 +72,7 @@ netns=auto
 nofile=""
 resync_rate=""
 calibrate=2000
+nice_level=-20
 controller="" ctl="" fleetload="" work=""
 cache=${NTPFLEET_BENCH_CACHE:-/var/tmp/ntpfleet-bench}
 while [ $# -gt 0 ]; do
@@ -65,6 +85,7 @@ while [ $# -gt 0 ]; do
     --nofile) nofile="$2"; shift ;;
     --resync-rate) resync_rate="$2"; shift ;;
     --calibrate) calibrate="$2"; shift ;;
+    --nice) nice_level="$2"; shift ;;
     --controller) controller="$2"; shift ;;
     --ctl) ctl="$2"; shift ;;
     --fleetload) fleetload="$2"; shift ;;
@@ -111,6 +132,13 @@ if [ "$(id -u)" = 0 ]; then
   SAFE=(setpriv --inh-caps=-sys_time --bounding-set=-sys_time --)
 else
   SAFE=(setpriv --no-new-privs --)
+fi
+
+# Scheduling: the whole benchmark in one autogroup (setsid above) at --nice.
+niced=""
+if [ "$(id -u)" = 0 ] && [ -w "/proc/$$/autogroup" ] &&
+  echo "$nice_level" >"/proc/$$/autogroup" 2>/dev/null; then
+  niced="the benchmark's processes in a scheduler autogroup of their own at nice $nice_level"
 fi
 
 # --- descriptors ---------------------------------------------------------------------------------
@@ -335,8 +363,9 @@ if [ "$calibrate" -gt 0 ] && [ "$tls" = on ]; then
   # steady CPU per report (% of a core per report/s) beyond the idle part.
   shared=$(( cn - cn / 8 ))
   C[m.kib]=$(calc "v = (${C[c.kib]} - ${C[a.kib]}) * $cn / $shared; printf \"%.1f\", v < 0 ? 0 : v")
-  C[m.idle]=$(calc "v = (${C[c.idle]} - ${C[a.idle]}) / $shared; printf \"%.6f\", v < 0 ? 0 : v")
-  C[m.report]=$(calc "v = ((${C[c.steady]} - ${C[c.idle]}) - (${C[a.steady]} - ${C[a.idle]})) / $cn; printf \"%.6f\", v < 0 ? 0 : v")
+  # In µs of CPU a second (% of a core × 10 000): per idle connection, and per report a second.
+  C[m.idle]=$(calc "v = (${C[c.idle]} - ${C[a.idle]}) * 1e4 / $shared; printf \"%.1f\", v < 0 ? 0 : v")
+  C[m.report]=$(calc "v = ((${C[c.steady]} - ${C[c.idle]}) - (${C[a.steady]} - ${C[a.idle]})) * 1e4 / $cn; printf \"%.1f\", v < 0 ? 0 : v")
   C[tls.us]=$(calc "printf \"%.0f\", ${C[c.cpu_us]} - ${C[b.cpu_us]}")
   C[tls.fl_us]=$(calc "printf \"%.0f\", ${C[c.fl_us]} - ${C[b.fl_us]}")
   C[tls.kib]=$(calc "printf \"%.1f\", ${C[c.kib]} - ${C[b.kib]}")
@@ -412,6 +441,9 @@ for spec in $sizes; do
   [ "$resync_fail" != "0" ] && [ "$resync_fail" != "-1" ] &&
     notes+=("$resync_fail of $resync_rounds Resync(all) calls failed: $(get resync_error | tr '_' ' ')")
   [ "$ok" != "$connected" ] && [ "$ok" != "-1" ] && notes+=("resync: $ok ok of $connected (worst round)")
+  if accept=$(grep -m1 'Failed accept4' "$work/n$n/controller.log"); then
+    notes+=("the controller ran out of descriptors and stopped accepting connections for good (gRPC 1.51: $(sed 's/.*Failed accept4/Failed accept4/' <<<"$accept"))")
+  fi
   mfail=$(get metrics_failures)
   [ "$mfail" != "0" ] && notes+=("/metrics: $(get metrics_error | tr '_' ' ')")
   [ "$(get cert_issue_s)" != "-1" ] &&
@@ -456,8 +488,8 @@ for spec in $sizes; do
   if (( conns < n )) && [ -n "${C[m.kib]:-}" ]; then
     extra=$(( n - conns ))
     G[$key.ext_mib]=$(calc "printf \"%.0f\", ($hwm + $extra * ${C[m.kib]}) / 1024")
-    G[$key.ext_cpu]=$(calc "printf \"%.1f\", $cpu + $extra * ${C[m.idle]} + $(get report_rate) * ${C[m.report]}")
-    extrap_notes+=("$(num "$n") agents on $(num "$conns") plain-text connections, extrapolated to one TLS connection each: memory = VmHWM $hwm_mib MiB + $(num "$extra") × ${C[m.kib]} KiB = ${G[$key.ext_mib]} MiB; CPU = $cpu % + $(num "$extra") × ${C[m.idle]} % (idle connection) + $(get report_rate) reports/s × ${C[m.report]} % (TLS per report) = ${G[$key.ext_cpu]} %.")
+    G[$key.ext_cpu]=$(calc "printf \"%.1f\", $cpu + ($extra * ${C[m.idle]} + $(get report_rate) * ${C[m.report]}) / 1e4")
+    extrap_notes+=("$(num "$n") agents on $(num "$conns") plain-text connections, extrapolated to one TLS connection each with the calibration's figures: memory = VmHWM $hwm_mib MiB + $(num "$extra") more connections × ${C[m.kib]} KiB = ${G[$key.ext_mib]} MiB; CPU = $cpu % + ($(num "$extra") connections × ${C[m.idle]} µs/s + $(get report_rate) reports/s × ${C[m.report]} µs) = ${G[$key.ext_cpu]} % of a core.")
   fi
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -488,9 +520,9 @@ if [ "${#calib_rows[@]}" -gt 0 ]; then
   echo "The TLS handshake (mutual, EC P-256, OpenSSL 3 through gRPC) costs the controller ${C[tls.us]} µs of CPU"
   echo "and ${C[tls.kib]} KiB of RSS per connection, and the client ${C[tls.fl_us]} µs and ${C[tls.fl_kib]} KiB (TLS minus"
   echo "plain text, one connection each). A TLS connection of its own, against a stream on a shared"
-  echo "plain-text connection, costs the controller ${C[m.kib]} KiB and ${C[m.idle]} % of a core idle (keepalive"
-  echo "pings from both sides every 10 s), and ${C[m.report]} % per report a second (the figures the"
-  echo "extrapolation below uses). The $(mib "$mem_avail_kib") MiB free at the start would hold about"
+  echo "plain-text connection, costs the controller ${C[m.kib]} KiB, ${C[m.idle]} µs of CPU a second idle (keepalive"
+  echo "pings from both sides every 10 s) and ${C[m.report]} µs more per report (TLS records, its own socket; the"
+  echo "figures the extrapolation below uses; a difference of noisy measurements, 0 when negative). The $(mib "$mem_avail_kib") MiB free at the start would hold about"
   echo "$(num "${C[fit]}") such connections, controller and fleetload together: memory is not what limits this"
   echo "machine; descriptors are ($nofile_note)."
   echo
@@ -553,8 +585,10 @@ goal_rows() {
 goal_rows 10k 10000 "10 000" 100 1024 200 2000 10000
 goal_rows 100k 100000 "100 000" 200 4096 1000 5000 10000
 echo
+rate_used=${resync_rate:-$("$controller" --helpfull 2>&1 | tr -d '\n' |
+  sed -n 's/.*--resync_rate ([^;]*; default: \([0-9]*\);.*/\1/p')}
 echo "Per size: a fresh controller and database (\`--resync-min-interval 1s\`$([ -n "$resync_rate" ] && echo ", \`--resync-rate $resync_rate\`"); otherwise"
-echo "defaults, so a fleet-wide resync goes out in waves of $([ -n "$resync_rate" ] && echo "$resync_rate" || echo "the default") nodes a second); the agents connect"
+echo "defaults: a fleet-wide resync goes out in waves of ${rate_used:-?} nodes a second); the agents connect"
 echo "(TLS at 200 a second, plain text at 1000), then $duration s of reports (at least three intervals; CPU"
 echo "measured over exactly that window), $idle s without reports (idle CPU), a visibility phase (GetFleet"
 echo "polled back to back by a separate client: a report counts as visible when a response that arrives"
@@ -570,4 +604,4 @@ echo "Each fake agent is bench/fleetload's: one gRPC channel and TCP connection 
 echo "its own), mutual TLS with a node certificate naming it, keepalive as the agent's, one Connect"
 echo "stream, a report with 2–3 peers each interval; fleetload's streams run on many completion"
 echo "queues, a thread each. $(nproc) CPUs, shared with the load generator; load average $load_before"
-echo "before, $load_after after: other work on the machine makes these numbers noisy."
+echo "before, $load_after after: other work on the machine makes these numbers noisy${niced:+ ($niced)}."
