@@ -119,7 +119,7 @@ ABSL_FLAG(absl::Duration, report_interval, absl::Seconds(1),
           "each agent's SyncStatus interval");
 ABSL_FLAG(int, cqs, 0,
           "completion queues (one thread each) the streams are spread over; "
-          "0: one per 256 agents, at least 2, at most 256");
+          "0: one per 256 agents, at least 2, at most 64");
 ABSL_FLAG(std::string, tls_ca, "",
           "fleet CA certificate (PEM); with --tls-ca-key every fake agent "
           "connects with mutual TLS and a node certificate of its own; "
@@ -926,7 +926,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int cqs = absl::GetFlag(FLAGS_cqs) > 0 ? absl::GetFlag(FLAGS_cqs)
-                                               : std::clamp(n / 256, 2, 256);
+                                               : std::clamp(n / 256, 2, 64);
   const int conns = absl::GetFlag(FLAGS_connections) > 0
                         ? std::min(n, absl::GetFlag(FLAGS_connections))
                         : n;
