@@ -589,8 +589,10 @@ goal_rows() {
 goal_rows 10k 10000 "10 000" 100 1024 200 2000 10000
 goal_rows 100k 100000 "100 000" 200 4096 1000 5000 10000
 echo
-rate_used=${resync_rate:-$("$controller" --helpfull 2>&1 | tr -d '\n' |
-  sed -n 's/.*--resync_rate ([^;]*; default: \([0-9]*\);.*/\1/p')}
+rate_used=$resync_rate
+# (--helpfull exits with 1.)
+[ -n "$rate_used" ] || rate_used=$({ "$controller" --helpfull 2>&1 || true; } | tr -d '\n' |
+  sed -n 's/.*--resync_rate ([^;]*; default: \([0-9]*\);.*/\1/p')
 echo "Per size: a fresh controller and database (\`--resync-min-interval 1s\`$([ -n "$resync_rate" ] && echo ", \`--resync-rate $resync_rate\`"); otherwise"
 echo "defaults: a fleet-wide resync goes out in waves of ${rate_used:-?} nodes a second); the agents connect"
 echo "(TLS at 200 a second, plain text at 500; fleetload at nice 5 beside the controller), then $duration s of reports (at least three intervals; CPU"
