@@ -262,6 +262,8 @@ run_size() {
   fi
   local extra=()
   [ -n "$resync_rate" ] && extra+=(--resync-rate "$resync_rate")
+  # (Created here: the loop below may look before the background job opens it.)
+  : >"$dir/controller.log"
   # A fresh inventory: all N names are new at once, beyond the default burst; the resync rounds
   # come 1.5 s apart, inside the default once-per-5-s limit per node: 1 s here.
   "${IN[@]}" prlimit --nofile="$ctl_soft:$ctl_hard" -- "${SAFE[@]}" "$controller" \
@@ -272,8 +274,8 @@ run_size() {
   CPID=$!
   local port="" metrics=""
   for _ in $(seq 150); do
-    port=$(sed -n 's/.*listening on [0-9.]*:\([0-9][0-9]*\).*/\1/p' "$dir/controller.log" | head -1)
-    metrics=$(sed -n 's|.*metrics on http://\([0-9.:]*\)/metrics.*|\1|p' "$dir/controller.log" | head -1)
+    port=$(sed -n 's/.*listening on [0-9.]*:\([0-9][0-9]*\).*/\1/p' "$dir/controller.log" | head -1 || true)
+    metrics=$(sed -n 's|.*metrics on http://\([0-9.:]*\)/metrics.*|\1|p' "$dir/controller.log" | head -1 || true)
     [ -n "$port" ] && [ -n "$metrics" ] && break
     kill -0 "$CPID" 2>/dev/null || break
     sleep 0.1
