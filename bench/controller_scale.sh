@@ -306,7 +306,7 @@ run_size() {
   "${IN[@]}" nice -n 5 "${SAFE[@]}" "$fleetload" --controller "$targets" --agents "$n" \
     --connections "$([ "$conns" = "$n" ] && echo 0 || echo "$conns")" \
     --report-interval "${interval}s" --controller-pid "$CPID" --metrics "$metrics" \
-    --connect-rate "$rate" --connect-timeout "$(( n / rate * 4 + 120 ))s" \
+    --connect-rate "$rate" --connect-timeout "$(( n / rate + 180 ))s" \
     "${fl_tls[@]}" "$@" >"$dir/fleetload.out" 2> >(tee "$dir/fleetload.log" >&2) || rc=$?
   result=$(grep '^RESULT ' "$dir/fleetload.out" | tail -1 || true)
   psi1=$(psi_some) sched1=$(runq_wait "$CPID") t1=$(date +%s.%N)
