@@ -230,6 +230,9 @@ psi_some() { sed -n 's/^some .*total=\([0-9]*\).*/\1/p' /proc/pressure/cpu 2>/de
 runq_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $2} END {printf "%.0f", s}'; }
 ms() { awk -v v="$1" 'BEGIN {if (v < 0) print "–"; else if (v < 10) printf "%.1f", v; else printf "%.0f", v}'; }
 calc() { awk "BEGIN {$1}"; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a >= 0 && a <= b)}'; }
+# A measured value, or – where it was not measured (-1).
+val() { awk -v v="$1" 'BEGIN {if (v == "" || v < 0) print "–"; else print v}'; }
 num() { awk -v v="$1" 'BEGIN {printf "%d", v}' | sed ':a;s/\B[0-9]\{3\}\>/ &/;ta'; }
 
 result=""
@@ -436,7 +439,7 @@ for spec in $sizes; do
   [ -n "$why" ] && notes+=("$why")
   [ "$connected" != "$n" ] && notes+=("only $connected of $n connected")
   [ "$failed" != "0" ] && [ "$failed" != "-1" ] &&
-    notes+=("$failed streams dropped after all had connected")
+    notes+=("$failed streams dropped after the connect phase")
   [ "$(get failed_streams)" != "0" ] && [ "$(get failed_streams)" != "-1" ] &&
     notes+=("$(get failed_streams) streams ended and were reopened after 1–3 s, as agents do (the first: $(get stream_error | tr '_' ' '))")
   status_fail=$(get status_failures)
@@ -454,14 +457,19 @@ for spec in $sizes; do
   [ "$mfail" != "0" ] && notes+=("/metrics: $(get metrics_error | tr '_' ' ')")
   [ "$(get cert_issue_s)" != "-1" ] &&
     notes+=("$(num "$n") node certificates issued in $(get cert_issue_s) s ($(get cert_issue_cpu_us) µs CPU each)")
-  notes+=("connected in $(get connect_s) s" "$(get report_rate) reports/s"
-    "fleetload itself $(get fleetload_cpu_pct) % CPU, $(mib "$(get fleetload_hwm_kib)") MiB"
-    "GetFleet (summary) p50 $(ms "$(get getfleet_p50_ms)") ms" "$noise")
+  if [ "$connected" = 0 ]; then
+    notes+=("GetFleet never counted a connected agent within $(get connect_s) s; no phase after the connect was run")
+  else
+    notes+=("connected in $(get connect_s) s" "$(get report_rate) reports/s"
+      "fleetload itself $(get fleetload_cpu_pct) % CPU, $(mib "$(get fleetload_hwm_kib)") MiB"
+      "GetFleet (summary) p50 $(ms "$(get getfleet_p50_ms)") ms")
+  fi
+  notes+=("$noise")
   note=$(printf '%s; ' "${notes[@]}")
   note=${note%; }
   cpu=$(get controller_cpu_pct)
-  rows+=("| $label | $(num "$conns") ($([ "$mode" = on ] && echo TLS || echo plain)) | $cpu | $(mib "$rss_max") / $(mib "$hwm") | $(ms "$(get status_p50_ms)") / $(ms "$(get status_max_ms)") | $(ms "$(get resync_total_ms)") | $(ms "$(get resync_ack_p50_ms)") / $(ms "$(get resync_ack_p99_ms)") | $(ms "$(get visible_p50_ms)") / $(ms "$(get visible_p99_ms)") | $mfail of $(get metrics_scrapes) failed, slowest $(ms "$(get metrics_max_ms)") ms | $(get controller_fds) / $(get fleetload_fds) | $note |")
-  cost_rows+=("| $label | $(num "$conns") ($([ "$mode" = on ] && echo TLS || echo plain)) | $(get connect_cpu_us_controller) | $(get controller_kib_per_conn) | $(get idle_controller_cpu_pct) | $(get connect_cpu_us_fleetload) | $(get fleetload_kib_per_conn) |")
+  rows+=("| $label | $(num "$conns") ($([ "$mode" = on ] && echo TLS || echo plain)) | $(val "$cpu") | $(mib "$rss_max") / $(mib "$hwm") | $(ms "$(get status_p50_ms)") / $(ms "$(get status_max_ms)") | $(ms "$(get resync_total_ms)") | $(ms "$(get resync_ack_p50_ms)") / $(ms "$(get resync_ack_p99_ms)") | $(ms "$(get visible_p50_ms)") / $(ms "$(get visible_p99_ms)") | $mfail of $(get metrics_scrapes) failed, slowest $(ms "$(get metrics_max_ms)") ms | $(val "$(get controller_fds)") / $(val "$(get fleetload_fds)") | $note |")
+  cost_rows+=("| $label | $(num "$conns") ($([ "$mode" = on ] && echo TLS || echo plain)) | $(val "$(get connect_cpu_us_controller)") | $(val "$(get controller_kib_per_conn)") | $(val "$(get idle_controller_cpu_pct)") | $(val "$(get connect_cpu_us_fleetload)") | $(val "$(get fleetload_kib_per_conn)") |")
 
   # Goals: judged on the measurement and, when the agents shared connections, on the
   # extrapolation to one TLS connection each (the worse of the two).
@@ -491,7 +499,7 @@ for spec in $sizes; do
   G[$key.mmax]=$(get metrics_max_ms)
   G[$key.ext_cpu]=""
   G[$key.ext_mib]=""
-  if (( conns < n )) && [ -n "${C[m.kib]:-}" ]; then
+  if (( conns < n )) && [ -n "${C[m.kib]:-}" ] && [ "$connected" = "$n" ] && le "$cpu" 1e9; then
     extra=$(( n - conns ))
     G[$key.ext_mib]=$(calc "printf \"%.0f\", ($hwm + $extra * ${C[m.kib]}) / 1024")
     G[$key.ext_cpu]=$(calc "printf \"%.1f\", $cpu + ($extra * ${C[m.idle]} + $(get report_rate) * ${C[m.report]}) / 1e4")
@@ -539,7 +547,6 @@ if [ "${#extrap_notes[@]}" -gt 0 ]; then
 fi
 
 verdict() { if [ "$1" = 1 ]; then echo MET; else echo MISSED; fi; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a >= 0 && a <= b)}'; }
 echo "| goal | target | measured | verdict |"
 echo "|---|---|---|---|"
 goal_rows() {
@@ -569,7 +576,9 @@ goal_rows() {
   fi
   local at=""
   [ "$scaled" != "${G[$key.cpu]}" ] && at=" at ${G[$key.rate]} reports/s (${scaled} % scaled to $nominal/s)"
-  echo "| $name: controller CPU | ≤ $(calc "printf \"%g\", $cpu_max / 100") core$([ "$cpu_max" -gt 100 ] && echo s) ($cpu_max %) | ${G[$key.cpu]} %$at$via$ext$held | $(verdict $m) |"
+  local cpu_cell="${G[$key.cpu]} %$at"
+  le "${G[$key.cpu]}" 1e9 || cpu_cell="not measured"
+  echo "| $name: controller CPU | ≤ $(calc "printf \"%g\", $cpu_max / 100") core$([ "$cpu_max" -gt 100 ] && echo s) ($cpu_max %) | $cpu_cell$via$ext$held | $(verdict $m) |"
   m=0; [ "$all" = 1 ] && le "${G[$key.rss]}" "$mem_max" && le "${G[$key.hwm]}" "$mem_max" && m=1
   ext=""
   if [ -n "${G[$key.ext_mib]}" ]; then
@@ -579,12 +588,18 @@ goal_rows() {
   echo "| $name: controller memory | ≤ $(calc "printf \"%g\", $mem_max / 1024") GiB RSS | ${G[$key.rss]} MiB (VmHWM ${G[$key.hwm]} MiB)$via$ext$held | $(verdict $m) |"
   m=0; [ "${G[$key.status_fail]}" = 0 ] && le "${G[$key.status]}" "$status_max" && m=1
   local sf=""; [ "${G[$key.status_fail]}" != 0 ] && sf=" (${G[$key.status_fail]} runs failed)"
-  echo "| $name: \`ntpfleetctl status\` (p50 of $status_runs runs) | ≤ $status_max ms | $(ms "${G[$key.status]}") ms (max $(ms "${G[$key.status_max]}") ms)$sf | $(verdict $m) |"
+  [ "${G[$key.status_fail]}" = -1 ] && sf=" (not run$held)"
+  local scell="$(ms "${G[$key.status]}") ms (max $(ms "${G[$key.status_max]}") ms)$sf"
+  [ "${G[$key.status_fail]}" = -1 ] && scell="not run$held"
+  echo "| $name: \`ntpfleetctl status\` (p50 of $status_runs runs) | ≤ $status_max ms | $scell | $(verdict $m) |"
   m=0
   [ "$all" = 1 ] && [ "${G[$key.resync_ok]}" = "$n" ] && [ "${G[$key.resync_fail]}" = 0 ] &&
     le "${G[$key.resync_p99]}" "$resync_max" && m=1
   local rf=""; [ "${G[$key.resync_fail]}" != 0 ] && rf=", ${G[$key.resync_fail]} calls failed"
-  echo "| $name: resync of all acked (p99) | ≤ $(calc "printf \"%g\", $resync_max / 1000") s, every node ok | $(ms "${G[$key.resync_p99]}") ms p99 ack (call $(ms "${G[$key.resync_total]}") ms, worst of $resync_rounds), ${G[$key.resync_ok]} ok$rf$held | $(verdict $m) |"
+  [ "${G[$key.resync_fail]}" = -1 ] && rf=" (not run)"
+  local rcell="$(ms "${G[$key.resync_p99]}") ms p99 ack (call $(ms "${G[$key.resync_total]}") ms, worst of $resync_rounds), ${G[$key.resync_ok]} ok$rf$held"
+  [ "${G[$key.resync_fail]}" = -1 ] && rcell="not run$held"
+  echo "| $name: resync of all acked (p99) | ≤ $(calc "printf \"%g\", $resync_max / 1000") s, every node ok | $rcell | $(verdict $m) |"
   m=0; [ "${G[$key.mfail]}" = 0 ] && [ "${G[$key.mscrapes]}" -gt 0 ] && m=1
   echo "| $name: /metrics answers throughout | every scrape | ${G[$key.mfail]} of ${G[$key.mscrapes]} scrapes failed, slowest $(ms "${G[$key.mmax]}") ms | $(verdict $m) |"
 }

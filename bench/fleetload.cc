@@ -1187,8 +1187,9 @@ int main(int argc, char** argv) {
     // Connections in use: all of them when every agent connected.
     const double k =
         std::max(1.0, static_cast<double>(conns) * std::max(1, connected) / n);
+    // Not measured when GetFleet never counted a connected agent.
     auto per = [&](double a, double b, double scale) {
-      return a < 0 || b < 0 ? -1.0 : (b - a) * scale / k;
+      return a < 0 || b < 0 || connected == 0 ? -1.0 : (b - a) * scale / k;
     };
     result.push_back(absl::StrFormat("connect_cpu_us_controller=%.0f",
                                      per(ctl0.cpu_s, ctl1.cpu_s, 1e6)));
