@@ -91,11 +91,12 @@ struct ControllerOptions {
   int max_agent_streams = 20000;
   // The store writer's queue (StoreWriter).
   size_t write_queue = 10000;
-  // A fleet snapshot is rebuilt at most once per this (real time), so the CPU
-  // that fleet views cost is bounded by one build per interval however many
-  // agents report and people read; a change shows after at most this plus
-  // one build. Zero: rebuilt on every read that finds it out of date (every
-  // read sees every change; the tests).
+  // A fleet snapshot is rebuilt no sooner than this (real time) after the last
+  // build ended, so fleet views cost at most build / (build + interval) of a
+  // core however many agents report and people read; a change shows after at
+  // most this plus a housekeeping tick plus one build. Zero: every read that
+  // finds the snapshot out of date rebuilds it first (every read sees every
+  // change; the tests).
   absl::Duration snapshot_interval = absl::Seconds(1);
 };
 
@@ -239,7 +240,7 @@ class ControllerCore {
 class AgentServiceImpl final {
  public:
   static constexpr int kDefaultQueues = 4;
-  AgentServiceImpl(ControllerCore* core, int queues = kDefaultQueues);
+  explicit AgentServiceImpl(ControllerCore* core, int queues = kDefaultQueues);
   ~AgentServiceImpl();  // Shutdown()
 
   AgentServiceImpl(const AgentServiceImpl&) = delete;
