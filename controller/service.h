@@ -95,11 +95,12 @@ struct ControllerOptions {
   // Per-node history for FleetService.History with a node (null: none kept;
   // not owned).
   const NodeHistory* node_history = nullptr;
-  // A fleet snapshot is rebuilt at most once per this (real time), so the CPU
-  // that fleet views cost is bounded by one build per interval however many
-  // agents report and people read; a change shows after at most this plus
-  // one build. Zero: rebuilt on every read that finds it out of date (every
-  // read sees every change; the tests).
+  // A fleet snapshot is rebuilt no sooner than this (real time) after the last
+  // build ended, so fleet views cost at most build / (build + interval) of a
+  // core however many agents report and people read; a change shows after at
+  // most this plus a housekeeping tick plus one build. Zero: every read that
+  // finds the snapshot out of date rebuilds it first (every read sees every
+  // change; the tests).
   absl::Duration snapshot_interval = absl::Seconds(1);
 };
 
@@ -243,7 +244,7 @@ class ControllerCore {
 class AgentServiceImpl final {
  public:
   static constexpr int kDefaultQueues = 4;
-  AgentServiceImpl(ControllerCore* core, int queues = kDefaultQueues);
+  explicit AgentServiceImpl(ControllerCore* core, int queues = kDefaultQueues);
   ~AgentServiceImpl();  // Shutdown()
 
   AgentServiceImpl(const AgentServiceImpl&) = delete;
