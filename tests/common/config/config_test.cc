@@ -1298,9 +1298,6 @@ TEST_F(LoadConfigFileTest, ErrorsCarryThePath) {
                                                   "restrict flag 'nomodfy'")));
 }
 
-}  // namespace
-}  // namespace ntpfleet::config
-
 // The digest input leaves out the node's identity, and only that: two nodes
 // that differ in name and labels share it, a different server does not. A
 // digest over FormatEffectiveConfig (the old one) fails the first expectation.
@@ -1317,3 +1314,6 @@ TEST(SharedConfigTest, LeavesOutNameAndLabelsOnly) {
   EXPECT_THAT(FormatSharedConfig(a), Not(HasSubstr("web-1")));
   EXPECT_THAT(FormatSharedConfig(a), Not(HasSubstr("rack")));
 }
+
+}  // namespace
+}  // namespace ntpfleet::config
