@@ -608,8 +608,9 @@ goal_rows 100k 100000 "100 000" 200 4096 1000 5000 10000
 echo
 rate_used=$resync_rate
 # (--helpfull exits with 1.)
+# The first "default: N;" after the flag's name is its own (its description has none).
 [ -n "$rate_used" ] || rate_used=$({ "$controller" --helpfull 2>&1 || true; } | tr -d '\n' |
-  sed -n 's/.*--resync_rate ([^;]*; default: \([0-9]*\);.*/\1/p')
+  grep -o -- '--resync_rate (.*' | grep -o 'default: [0-9]*;' | head -n 1 | tr -cd '0-9')
 echo "Per size: a fresh controller and database (\`--resync-min-interval 1s\`$([ -n "$resync_rate" ] && echo ", \`--resync-rate $resync_rate\`"); otherwise"
 echo "defaults: a fleet-wide resync goes out in waves of ${rate_used:-?} nodes a second); the agents connect"
 echo "(TLS at 200 a second, plain text at 500; fleetload at nice 5 beside the controller), then $duration s of reports (at least three intervals; CPU"

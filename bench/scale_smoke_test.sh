@@ -46,6 +46,7 @@ if [ "$(id -u)" = 0 ]; then
   grep -q ' addresses=2 ' <<<"$r24" || fail "TLS agents in the namespace dialled one address: $r24"
 fi
 grep -q '^| goal | target | measured | verdict |' <<<"$out" || fail "no goals table"
+grep -q 'waves of [0-9][0-9]* nodes a second' <<<"$out" || fail "the controller's wave rate not read"
 [ "$(grep -cE '^\| (10|100) 000 agents: ' <<<"$out")" = 10 ] || fail "not ten goal rows"
 
 echo "== bench/agent_footprint.sh --smoke"
@@ -53,6 +54,6 @@ out=$(bash "$footprint" --smoke --agent "$agent" --controller "$controller" --ct
   --work "$tmp/footprint")
 echo "$out"
 grep -q '^| agent (poll 64 s' <<<"$out" || fail "no agent-footprint table header"
-grep -Eq '^\| reporting every 1 s .*\| (MET|MISSED) \|$' <<<"$out" || fail "no row for the reporting agent"
+grep -Eq '^\| reporting every 1 s .*\| (MET|MISSED) \|' <<<"$out" || fail "no row for the reporting agent"
 grep -Eq '^\| no controller .*\| (MET|MISSED) \|$' <<<"$out" || fail "no row for the standalone agent"
 echo PASS
