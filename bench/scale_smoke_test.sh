@@ -55,5 +55,5 @@ out=$(bash "$footprint" --smoke --agent "$agent" --controller "$controller" --ct
 echo "$out"
 grep -q '^| agent (poll 64 s' <<<"$out" || fail "no agent-footprint table header"
 grep -Eq '^\| reporting every 1 s .*\| (MET|MISSED) \|' <<<"$out" || fail "no row for the reporting agent"
-grep -Eq '^\| no controller .*\| (MET|MISSED) \|$' <<<"$out" || fail "no row for the standalone agent"
+grep -Eq '^\| no controller .*\| (MET|MISSED) \|' <<<"$out" || fail "no row for the standalone agent"
 echo PASS
