@@ -210,17 +210,23 @@ absl::Status Registry::Report(uint64_t connection,
   }
   const absl::Time now = clock_->Now();
   const clock::MonoTime mono = monotonic_->Now();
-  absl::MutexLock lock(&mu_);
-  Entry* e = FindLive(connection);
-  if (e == nullptr) return NotLive(connection);
-  // The old status is released outside the lock when `status` goes out of
-  // scope after the swap.
-  e->status.swap(status);
-  e->last_seen = now;
-  e->last_heard = mono;
-  ++version_;
-  if (options_.on_report)
-    options_.on_report(e->hello->node_name(), *e->status, now);
+  const std::shared_ptr<const v1::SyncStatus> reported = status;
+  std::string node;  // for on_report, which runs outside the lock
+  {
+    absl::MutexLock lock(&mu_);
+    Entry* e = FindLive(connection);
+    if (e == nullptr) return NotLive(connection);
+    // The old status is released outside the lock when `status` goes out of
+    // scope after the swap.
+    e->status.swap(status);
+    e->last_seen = now;
+    e->last_heard = mono;
+    ++version_;
+    if (options_.on_report) node = e->hello->node_name();
+  }
+  // Per-node history's aggregation (its own sharded locks) does not hold up
+  // every other report behind the registry's lock.
+  if (options_.on_report) options_.on_report(node, *reported, now);
   return absl::OkStatus();
 }
 

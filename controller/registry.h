@@ -98,8 +98,10 @@ struct RegistryOptions {
   double new_names_burst = 2000;
   // Told every accepted status report: the node's name, the status and the
   // wall clock at its arrival (the per-node history, NodeHistory::Record).
-  // Called under the registry's lock, so in report order: it must be O(1)
-  // and never block.
+  // Called after each accepted report, outside the registry's lock (so it
+  // never holds up other streams' reports); one node's reports come from its
+  // one stream, one at a time, so they arrive in order. Must be cheap and
+  // never block for long.
   std::function<void(const std::string& node, const v1::SyncStatus& status,
                      absl::Time now)>
       on_report;
