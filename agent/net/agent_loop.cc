@@ -1070,11 +1070,15 @@ void AgentLoop::ReportProbes() {
   for (ntp::MonitorStatus& m : engine_->Monitors(MonoNow())) {
     const auto probe = probes_.find(m.address);
     if (probe == probes_.end()) continue;
+    // A new sample, or a new reason for having none — but not the passing
+    // "no reply yet" of a request still in flight.
+    const std::string error =
+        m.health == ntp::SourceHealth::kNew ? "" : m.error;
     if (m.samples != probe->second.reported_samples ||
-        m.error != probe->second.reported_error) {
+        error != probe->second.reported_error) {
       changed = true;
       probe->second.reported_samples = m.samples;
-      probe->second.reported_error = m.error;
+      probe->second.reported_error = error;
     }
     by_address.emplace(m.address, std::move(m));
   }
