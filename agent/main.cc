@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <random>
@@ -60,6 +61,11 @@ ABSL_FLAG(double, sim_freq_ppm, 0,
           "with --clock=sim: the oscillator's error in ppm (+ = fast)");
 ABSL_FLAG(double, sim_wander, 1e-9,
           "with --clock=sim: random-walk frequency wander per second");
+ABSL_FLAG(absl::Duration, sim_report_bias, absl::ZeroDuration(),
+          "with --clock=sim, for tests: report offsets this far off the truth "
+          "(added to the offset sent to controllers and shown locally; never "
+          "to the clock, its error bound or the time it serves): a lying node "
+          "for the crosscheck (docs/CROSSCHECK.md)");
 ABSL_FLAG(std::string, control_socket,
           ntpfleet::local_control::kDefaultControlSocket,
           "local control socket for ntpfleetctl (root-only); empty: none");
@@ -253,8 +259,19 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  const absl::Duration report_bias = absl::GetFlag(FLAGS_sim_report_bias);
+  if (report_bias != absl::ZeroDuration() &&
+      absl::GetFlag(FLAGS_clock) != "sim") {
+    std::fprintf(stderr,
+                 "ntpfleet-agent: --sim-report-bias makes the agent report "
+                 "offsets that are not true: it is for tests, and only "
+                 "accepted with --clock=sim\n");
+    return 2;
+  }
+
   ntpfleet::clock::SystemMonotonicClock mono;
   std::unique_ptr<ntpfleet::clock::AdjustableClock> clock;
+  std::function<absl::Duration()> sim_true_offset;
   const std::string clock_kind = absl::GetFlag(FLAGS_clock);
   if (clock_kind == "system") {
     auto system = std::make_unique<ntpfleet::clock::SystemClock>();
@@ -274,8 +291,13 @@ int main(int argc, char** argv) {
     params.frequency_error_ppm = absl::GetFlag(FLAGS_sim_freq_ppm);
     params.wander = absl::GetFlag(FLAGS_sim_wander);
     params.seed = static_cast<uint64_t>(getpid());
-    clock =
+    auto sim =
         std::make_unique<ntpfleet::clock::SimClock>(&mono, absl::Now(), params);
+    const ntpfleet::clock::SimClock* sim_clock = sim.get();
+    // True minus local (LocalStatus.sim_true_offset): the truth the reports
+    // are tested against.
+    sim_true_offset = [sim_clock] { return -sim_clock->Phase(); };
+    clock = std::move(sim);
   } else {
     std::fprintf(
         stderr, "ntpfleet-agent: --clock must be `system` or `sim`, not `%s`\n",
@@ -295,6 +317,13 @@ int main(int argc, char** argv) {
   options.mono = &mono;
   options.clock_is_system = clock_kind == "system";
   options.once = absl::GetFlag(FLAGS_once);
+  options.report_bias = report_bias;
+  options.sim_true_offset = sim_true_offset;
+  if (report_bias != absl::ZeroDuration()) {
+    ntpfleet::Log(ntpfleet::LogLevel::kWarning,
+                  "sim: reporting offsets %s off the truth (--sim-report-bias)",
+                  absl::FormatDuration(report_bias));
+  }
 
   absl::StatusOr<std::unique_ptr<ntpfleet::net::AgentLoop>> loop =
       ntpfleet::net::AgentLoop::Create(std::move(options));
@@ -367,6 +396,25 @@ int main(int argc, char** argv) {
             l->PostResync(r, std::move(done));
           }));
     }
+    // The crosscheck: each controller's probe assignment to the loop, and the
+    // results for its targets back to its stream.
+    for (size_t i = 0; i < reporters.size(); ++i) {
+      const std::string controller = config->controllers[i];
+      reporters[i]->SetProbesHandler(
+          [l, controller](const ntpfleet::v1::ProbeAssignment& a) {
+            l->PostProbes(controller, a);
+          });
+    }
+    (*loop)->SetProbeListener(
+        [&reporters, &config](
+            const std::string& controller,
+            const std::vector<ntpfleet::v1::ProbeResult>& results) {
+          for (size_t i = 0; i < reporters.size(); ++i) {
+            if (config->controllers[i] == controller) {
+              reporters[i]->PublishProbes(results);
+            }
+          }
+        });
     (*loop)->SetStatusListener([&reporters](const ntpfleet::v1::SyncStatus& s) {
       for (const auto& reporter : reporters) reporter->Publish(s);
     });

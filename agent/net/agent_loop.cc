@@ -83,6 +83,58 @@ bool WriteAll(int fd, const std::string& data) {
   return true;
 }
 
+// A crosscheck probe target's address: "IP:port" or "[IPv6]:port", literals
+// only (no names: the controller sends the address it sees the node at).
+absl::StatusOr<Endpoint> ParseProbeAddress(absl::string_view text) {
+  absl::string_view host;
+  absl::string_view port;
+  if (absl::ConsumePrefix(&text, "[")) {
+    const size_t close = text.find("]:");
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("not [IPv6]:port");
+    }
+    host = text.substr(0, close);
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.find(':');
+    if (colon == absl::string_view::npos ||
+        text.find(':', colon + 1) != absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          "not IP:port (an IPv6 address goes in brackets)");
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  absl::StatusOr<ntp::IpAddress> ip = ntp::IpAddress::Parse(host);
+  if (!ip.ok()) return absl::InvalidArgumentError("not an IP address");
+  int number = 0;
+  if (!absl::SimpleAtoi(port, &number) || number < 1 || number > 65535) {
+    return absl::InvalidArgumentError("no valid port");
+  }
+  return Endpoint{*ip, static_cast<uint16_t>(number)};
+}
+
+// One monitor's latest result, as the controller reads it (ProbeResult).
+v1::ProbeResult ToProbeResult(const ntp::MonitorStatus& m,
+                              const std::string& node) {
+  v1::ProbeResult r;
+  r.set_node(node);
+  r.set_address(m.address);
+  if (m.offset && m.measured_at) {
+    report::SetTimestamp(*m.measured_at, r.mutable_measured_at());
+    report::SetDuration(*m.offset, r.mutable_offset());
+    report::SetDuration(m.delay, r.mutable_delay());
+    report::SetDuration(m.jitter, r.mutable_jitter());
+  } else {
+    r.set_error(m.error.empty() ? "no measurement yet" : m.error);
+  }
+  r.set_samples(static_cast<uint32_t>(m.samples));
+  if (m.counters.responses > 0) {
+    r.set_target_stratum(static_cast<uint32_t>(m.stratum));
+  }
+  return r;
+}
+
 }  // namespace
 
 struct AgentLoop::SourceSlot {
@@ -539,13 +591,21 @@ absl::Time AgentLoop::ToClockTime(
 
 void AgentLoop::Send(std::vector<ntp::Transmit> transmits) {
   for (ntp::Transmit& t : transmits) {
-    const SourceSlot& slot = sources_[static_cast<size_t>(t.source)];
-    if (!slot.endpoint) continue;
-    UdpSocket& socket = slot.endpoint->ip.v6 ? client_v6_ : client_v4_;
+    const Endpoint* endpoint = nullptr;
+    if (t.source >= ntp::Engine::kFirstMonitorId) {  // a crosscheck probe
+      for (const auto& [address, probe] : probes_) {
+        if (probe.monitor_id == t.source) endpoint = &probe.endpoint;
+      }
+    } else if (const SourceSlot& slot = sources_[static_cast<size_t>(t.source)];
+               slot.endpoint) {
+      endpoint = &*slot.endpoint;
+    }
+    if (endpoint == nullptr) continue;
+    UdpSocket& socket = endpoint->ip.v6 ? client_v6_ : client_v4_;
     if (socket.fd() < 0) continue;
     // The transmit timestamp, as late as possible.
     engine_->OnTransmit(t.source, options_.clock->Now(), MonoNow());
-    if (absl::Status s = socket.SendTo(t.bytes, *slot.endpoint); !s.ok()) {
+    if (absl::Status s = socket.SendTo(t.bytes, *endpoint); !s.ok()) {
       Log(LogLevel::kDebug, "%s", s.message());
     }
   }
@@ -891,6 +951,159 @@ bool AgentLoop::RunPostedResyncs() {
   return !posted.empty();
 }
 
+void AgentLoop::PostProbes(const std::string& controller,
+                           const v1::ProbeAssignment& assignment) {
+  {
+    absl::MutexLock lock(&posted_mu_);
+    posted_probes_.emplace_back(controller, assignment);
+  }
+  Notify(wake_fd_);
+}
+
+void AgentLoop::SetProbeListener(ProbeListener listener) {
+  probe_listener_ = std::move(listener);
+}
+
+bool AgentLoop::RunPostedProbes() {
+  std::vector<std::pair<std::string, v1::ProbeAssignment>> posted;
+  {
+    absl::MutexLock lock(&posted_mu_);
+    posted.swap(posted_probes_);
+  }
+  if (posted.empty()) return false;
+  for (const auto& [controller, assignment] : posted) {
+    ProbeAssignmentState state;
+    state.interval = std::max(assignment.has_interval()
+                                  ? report::FromProto(assignment.interval())
+                                  : ntp::kMinMonitorInterval,
+                              ntp::kMinMonitorInterval);
+    for (const v1::ProbeTarget& target : assignment.targets()) {
+      if (state.targets.size() >= static_cast<size_t>(kMaxProbeTargets)) {
+        Log(LogLevel::kWarning,
+            "controller %s: %d probe targets, only the first %d are probed",
+            controller, assignment.targets_size(), kMaxProbeTargets);
+        break;
+      }
+      absl::StatusOr<Endpoint> endpoint = ParseProbeAddress(target.address());
+      if (!endpoint.ok()) {
+        Log(LogLevel::kWarning,
+            "controller %s: probe target %s address '%s' ignored: %s",
+            controller, target.node(), target.address(),
+            endpoint.status().message());
+        continue;
+      }
+      v1::ProbeTarget valid = target;
+      valid.set_address(endpoint->ToString());
+      if (std::any_of(state.targets.begin(), state.targets.end(),
+                      [&](const v1::ProbeTarget& t) {
+                        return t.address() == valid.address();
+                      })) {
+        continue;
+      }
+      state.targets.push_back(std::move(valid));
+    }
+    Log(LogLevel::kInfo, "controller %s: probing %d nodes every %s", controller,
+        static_cast<int>(state.targets.size()),
+        absl::FormatDuration(state.interval));
+    if (state.targets.empty()) {
+      probe_assignments_.erase(controller);
+    } else {
+      probe_assignments_[controller] = std::move(state);
+    }
+  }
+  // The union over all controllers, one monitor per address, at the shortest
+  // interval any of them asked for.
+  std::map<std::string, std::pair<std::string, absl::Duration>> wanted;
+  for (const auto& [controller, state] : probe_assignments_) {
+    for (const v1::ProbeTarget& t : state.targets) {
+      auto [it, added] =
+          wanted.emplace(t.address(), std::make_pair(t.node(), state.interval));
+      if (!added)
+        it->second.second = std::min(it->second.second, state.interval);
+    }
+  }
+  for (auto it = probes_.begin(); it != probes_.end();) {
+    const auto w = wanted.find(it->first);
+    if (w == wanted.end() || w->second.second != it->second.interval) {
+      engine_->RemoveMonitor(it->second.monitor_id);
+      it = probes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  int precision;
+  {
+    absl::MutexLock lock(&system_mu_);
+    precision = system_.precision;
+  }
+  for (const auto& [address, w] : wanted) {
+    if (probes_.count(address) > 0) continue;
+    Probe probe;
+    probe.endpoint = *ParseProbeAddress(address);
+    probe.interval = w.second;
+    probe.node = w.first;
+    ntp::MonitorConfig mc;
+    mc.name = w.first;
+    mc.address = address;
+    mc.interval = w.second;
+    mc.precision = precision;
+    probe.monitor_id = engine_->AddMonitor(mc, MonoNow());
+    probes_.emplace(address, std::move(probe));
+  }
+  return true;
+}
+
+std::vector<v1::ProbeResult> AgentLoop::ProbeResults() const {
+  std::vector<v1::ProbeResult> out;
+  for (const ntp::MonitorStatus& m : engine_->Monitors(MonoNow())) {
+    const auto probe = probes_.find(m.address);
+    out.push_back(
+        ToProbeResult(m, probe != probes_.end() ? probe->second.node : m.name));
+  }
+  return out;
+}
+
+void AgentLoop::ReportProbes() {
+  if (probes_.empty()) return;
+  bool changed = false;
+  std::map<std::string, ntp::MonitorStatus> by_address;
+  for (ntp::MonitorStatus& m : engine_->Monitors(MonoNow())) {
+    const auto probe = probes_.find(m.address);
+    if (probe == probes_.end()) continue;
+    // A new sample, or a new reason for having none — but not the passing
+    // "no reply yet" of a request still in flight.
+    const std::string error =
+        m.health == ntp::SourceHealth::kNew ? "" : m.error;
+    if (m.samples != probe->second.reported_samples ||
+        error != probe->second.reported_error) {
+      changed = true;
+      probe->second.reported_samples = m.samples;
+      probe->second.reported_error = error;
+    }
+    by_address.emplace(m.address, std::move(m));
+  }
+  if (!changed || !probe_listener_) return;
+  for (const auto& [controller, state] : probe_assignments_) {
+    std::vector<v1::ProbeResult> results;
+    for (const v1::ProbeTarget& t : state.targets) {
+      const auto m = by_address.find(t.address());
+      if (m != by_address.end()) {
+        results.push_back(ToProbeResult(m->second, t.node()));
+      }
+    }
+    probe_listener_(controller, results);
+  }
+}
+
+v1::SyncStatus AgentLoop::ReportedStatus(const ntp::EngineStatus& st) const {
+  v1::SyncStatus out = report::ToProto(st, options_.clock->Now());
+  if (options_.report_bias != absl::ZeroDuration()) {
+    report::SetDuration(report::FromProto(out.offset()) + options_.report_bias,
+                        out.mutable_offset());
+  }
+  return out;
+}
+
 void AgentLoop::FinishResyncs(clock::MonoTime now, bool all) {
   for (auto it = resyncs_.begin(); it != resyncs_.end();) {
     v1::ResyncResult result;
@@ -968,8 +1181,13 @@ v1::LocalStatus AgentLoop::LocalStatus() const {
                                              : v1::ROLE_CLIENT);
   for (const auto& [k, v] : options_.config.labels)
     (*node->mutable_labels())[k] = v;
-  *out.mutable_status() =
-      report::ToProto(engine_->Status(MonoNow()), options_.clock->Now());
+  node->set_ntp_port(server_port_);
+  *out.mutable_status() = ReportedStatus(engine_->Status(MonoNow()));
+  if (options_.sim_true_offset) {
+    report::SetDuration(options_.sim_true_offset(),
+                        out.mutable_sim_true_offset());
+  }
+  for (v1::ProbeResult& r : ProbeResults()) *out.add_probes() = std::move(r);
   ntp::ServerCounters total;
   auto add = [&total](const ntp::ServerCounters& c) {
     total.answered += c.answered;
@@ -1064,6 +1282,7 @@ absl::Status AgentLoop::Run() {
       (void)!read(wake_fd_, &count, sizeof(count));
     }
     touched |= RunPostedResyncs();
+    touched |= RunPostedProbes();
     if (ready > 0) {
       if (fds[1].revents || fds[2].revents) {
         HandleClientSocket();
@@ -1111,9 +1330,8 @@ absl::Status AgentLoop::Run() {
       const ntp::EngineStatus st = engine_->Status(now);
       PublishSystemVariables(st);
       LogStateChanges(st);
-      if (status_listener_) {
-        status_listener_(report::ToProto(st, options_.clock->Now()));
-      }
+      if (status_listener_) status_listener_(ReportedStatus(st));
+      ReportProbes();
       next_refresh = now + absl::Seconds(1);
       touched = false;
     }

@@ -20,10 +20,12 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -62,7 +64,19 @@ struct AgentOptions {
   // How often to retry a name that does not resolve.
   absl::Duration resolve_retry = absl::Seconds(60);
   absl::Duration drift_interval = absl::Hours(1);
+  // --sim-report-bias (tests only, --clock=sim): added to SyncStatus.offset in
+  // every status this agent reports (controllers, local status), never to the
+  // clock, its error bound or what it serves: a lying node.
+  absl::Duration report_bias;
+  // --clock=sim: the simulated clock's true offset now (true time minus the
+  // clock), for LocalStatus.sim_true_offset. Unset: not reported.
+  std::function<absl::Duration()> sim_true_offset;
 };
+
+// The crosscheck's probes (docs/CROSSCHECK.md): at most this many targets per
+// controller, each one NTP exchange per interval, never more often than
+// ntp::kMinMonitorInterval.
+inline constexpr int kMaxProbeTargets = 16;
 
 class AgentLoop {
  public:
@@ -96,6 +110,21 @@ class AgentLoop {
   // root only, and --once are not limited.)
   void PostResync(const v1::Resync& request,
                   std::function<void(const v1::ResyncResult&)> done);
+
+  // From any thread (a controller's reporter): the nodes controller
+  // `controller` asks this agent to probe, replacing its earlier assignment
+  // (no targets: none). Applied on the loop's thread; the loop probes the
+  // union of every controller's targets, one monitor-only source per address
+  // (ntp::Engine::AddMonitor). Targets that are not "IP:port" literals, and
+  // those beyond kMaxProbeTargets, are ignored with a log line.
+  void PostProbes(const std::string& controller,
+                  const v1::ProbeAssignment& assignment);
+  // Called on the loop's thread whenever a probe measured something new (a
+  // sample, or a new reason for having none), once per controller with
+  // targets: the latest result for each of ITS targets. Set before Run().
+  using ProbeListener = std::function<void(
+      const std::string& controller, const std::vector<v1::ProbeResult>&)>;
+  void SetProbeListener(ProbeListener listener);
 
   // The UDP port the server side answers on (0: not serving).
   uint16_t server_port() const { return server_port_; }
@@ -132,6 +161,15 @@ class AgentLoop {
   std::optional<std::string> RefuseControl(const ControlConn& conn,
                                            const v1::LocalRequest& request);
   bool RunPostedResyncs();  // true if any
+  // Posted probe assignments: validated, then the engine's monitors follow
+  // the union of all controllers' targets. True if any.
+  bool RunPostedProbes();
+  // The latest result of each monitor, keyed by address.
+  std::vector<v1::ProbeResult> ProbeResults() const;
+  // Tells the probe listener, when a monitor's result changed.
+  void ReportProbes();
+  // The status as reported (ToProto, with options_.report_bias).
+  v1::SyncStatus ReportedStatus(const ntp::EngineStatus& st) const;
   // On every way out of Run(): the clock at its learned frequency with no
   // slew running, and the drift file written.
   void LeaveClock();
@@ -184,6 +222,27 @@ class AgentLoop {
   };
   absl::Mutex posted_mu_;
   std::vector<Posted> posted_ ABSL_GUARDED_BY(posted_mu_);
+  std::vector<std::pair<std::string, v1::ProbeAssignment>> posted_probes_
+      ABSL_GUARDED_BY(posted_mu_);
+
+  // The crosscheck probes (loop thread only). Per controller: its valid
+  // targets and interval. Per address: the engine's monitor.
+  struct ProbeAssignmentState {
+    std::vector<v1::ProbeTarget> targets;  // address canonical (Endpoint)
+    absl::Duration interval;
+  };
+  std::map<std::string, ProbeAssignmentState> probe_assignments_;
+  struct Probe {
+    Endpoint endpoint;
+    int monitor_id = 0;
+    absl::Duration interval;
+    std::string node;  // the first assignment's name for it
+    // What was last told to the listener: samples, and the reason for none.
+    uint64_t reported_samples = 0;
+    std::string reported_error;
+  };
+  std::map<std::string, Probe> probes_;  // by Endpoint::ToString()
+  ProbeListener probe_listener_;
 
   // The system variables the server side answers with, shared with worker
   // threads.

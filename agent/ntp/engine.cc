@@ -138,6 +138,118 @@ int Engine::AddSource(const SourceConfig& config) {
   return static_cast<int>(peers_.size()) - 1;
 }
 
+int Engine::AddMonitor(const MonitorConfig& config, clock::MonoTime now) {
+  SourceConfig sc;
+  sc.name = config.name;
+  sc.address = config.address;
+  sc.precision = config.precision;
+  sc.key = config.key;
+  sc.fixed_interval = std::max(config.interval, kMinMonitorInterval);
+  // The poll the requests announce (RFC 5905 §7.3), log2 of the interval
+  // rounded up; minpoll = maxpoll, so nothing moves it but a KoD RATE.
+  sc.minpoll = sc.maxpoll = std::clamp(
+      static_cast<int>(
+          std::ceil(std::log2(absl::ToDoubleSeconds(*sc.fixed_interval)))),
+      6, 17);
+  sc.pair_from_poll = 0;  // one exchange per interval, never two
+  sc.measure_unfit = true;
+  Monitor monitor;
+  monitor.source =
+      std::make_unique<Source>(sc, next_seed_++ * 0x9e3779b97f4a7c15ULL);
+  monitor.filter = SourceFilter(options_.filter);
+  monitor.filter.SetFrequencyPrior(
+      discipline_.base_frequency_ppm() * 1e-6,
+      options_.initial_frequency_ppm ? 10e-6
+                                     : options_.filter.initial_frequency_sigma);
+  const int id = next_monitor_id_++;
+  Monitor& m = monitors_.emplace(id, std::move(monitor)).first->second;
+  std::vector<Transmit> none;  // Start only arms the first poll's timer
+  ExecuteMonitor(id, m.source->Start(now), &none);
+  return id;
+}
+
+bool Engine::RemoveMonitor(int id) { return monitors_.erase(id) > 0; }
+
+const Source& Engine::SourceOf(int id) const {
+  return id >= kFirstMonitorId ? *monitors_.at(id).source : *peers_[id].source;
+}
+
+void Engine::ExecuteMonitor(int id, std::vector<SourceAction> actions,
+                            std::vector<Transmit>* out) {
+  Monitor& monitor = monitors_.at(id);
+  for (SourceAction& action : actions) {
+    std::visit(Overloaded{
+                   [&](SendRequest& send) {
+                     out->push_back(Transmit{id, monitor.source->address(),
+                                             std::move(send.bytes)});
+                   },
+                   [&](const ArmTimer& arm) { monitor.timer = arm.at; },
+                   [&](const SampleAccepted& accepted) {
+                     OnMonitorSample(monitor, accepted.sample);
+                   },
+                   [&](const HealthChanged&) {},
+               },
+               action);
+  }
+}
+
+void Engine::OnMonitorSample(Monitor& monitor, const Sample& sample) {
+  // As OnSample, in the same free-running coordinates, but nothing reaches
+  // selection, the discipline or the system variables.
+  ++monitor.samples;
+  monitor.measured_at = clock_->Now();
+  const double x = absl::ToDoubleSeconds(sample.offset) +
+                   discipline_.CorrectionAt(sample.time);
+  const FilterVerdict verdict =
+      monitor.filter.Add(sample.time, x, absl::ToDoubleSeconds(sample.delay));
+  if (verdict == FilterVerdict::kSpike) return;
+  if (verdict == FilterVerdict::kRestarted) monitor.window.clear();
+  monitor.window.push_back(sample);
+  if (monitor.window.size() > kFilterWindow) monitor.window.pop_front();
+  monitor.offset = absl::Seconds(monitor.filter.OffsetAt(sample.time) -
+                                 discipline_.CorrectionAt(sample.time));
+}
+
+std::vector<MonitorStatus> Engine::Monitors(clock::MonoTime now) const {
+  (void)now;
+  std::vector<MonitorStatus> out;
+  for (const auto& [id, monitor] : monitors_) {
+    const Source& source = *monitor.source;
+    MonitorStatus m;
+    m.id = id;
+    m.name = source.config().name;
+    m.address = source.address();
+    m.interval = *source.config().fixed_interval;
+    m.health = source.health();
+    m.stratum = source.stratum();
+    m.samples = monitor.samples;
+    m.offset = monitor.offset;
+    m.measured_at = monitor.measured_at;
+    m.jitter = absl::Seconds(monitor.filter.jitter());
+    if (!monitor.window.empty()) {
+      m.delay = std::min_element(monitor.window.begin(), monitor.window.end(),
+                                 [](const Sample& a, const Sample& b) {
+                                   return a.delay < b.delay;
+                                 })
+                    ->delay;
+    }
+    if (!m.offset) {
+      m.error = !source.reason().empty()         ? source.reason()
+                : source.has_response()          ? "no usable reply yet"
+                : source.counters().requests > 0 ? "no reply yet"
+                                                 : "not probed yet";
+    }
+    m.counters = source.counters();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+void Engine::VoidExchanges() {
+  for (Peer& peer : peers_) peer.source->ClockStepped();
+  for (auto& [id, monitor] : monitors_) monitor.source->ClockStepped();
+}
+
 void Engine::Execute(int id, std::vector<SourceAction> actions,
                      clock::MonoTime now, std::vector<Transmit>* out) {
   Peer& peer = peers_[id];
@@ -175,12 +287,19 @@ std::vector<Transmit> Engine::HandleTimer(clock::MonoTime now) {
               &out);
     }
   }
+  for (auto& [id, monitor] : monitors_) {
+    if (monitor.timer <= now) {
+      ExecuteMonitor(id, monitor.source->HandleTimer(now), &out);
+    }
+  }
   return out;
 }
 
 void Engine::OnTransmit(int source, absl::Time t1_local, clock::MonoTime now) {
   if (source >= 0 && source < static_cast<int>(peers_.size())) {
     peers_[source].source->OnTransmit(t1_local, now);
+  } else if (auto it = monitors_.find(source); it != monitors_.end()) {
+    it->second.source->OnTransmit(t1_local, now);
   }
 }
 
@@ -190,15 +309,41 @@ std::vector<Transmit> Engine::HandleResponse(const std::string& from,
                                              clock::MonoTime now) {
   std::vector<Transmit> out;
   CrossLeap(now);
-  for (size_t i = 0; i < peers_.size(); ++i) {
-    if (!from.empty() && peers_[i].source->address() == from) {
-      Execute(static_cast<int>(i),
-              peers_[i].source->HandleResponse(bytes, t4_local, now), now,
-              &out);
-      return out;
-    }
+  if (from.empty()) {
+    ++unknown_sender_;
+    return out;
   }
-  ++unknown_sender_;
+  // An upstream and a monitor (or two monitors) may share an address: the
+  // reply goes to the source whose request it answers (its origin timestamp,
+  // RFC 5905 §8), else to the first one, which counts it.
+  uint64_t origin = 0;
+  for (size_t k = 24; k < 32 && bytes.size() >= kHeaderSize; ++k) {
+    origin = (origin << 8) | bytes[k];
+  }
+  std::optional<int> chosen;
+  auto consider = [&](int id, const Source& source) {
+    if (source.address() != from) return;
+    if (!chosen || (source.expected_origin().raw() == origin &&
+                    SourceOf(*chosen).expected_origin().raw() != origin)) {
+      chosen = id;
+    }
+  };
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    consider(static_cast<int>(i), *peers_[i].source);
+  }
+  for (const auto& [id, monitor] : monitors_) consider(id, *monitor.source);
+  if (!chosen) {
+    ++unknown_sender_;
+  } else if (*chosen >= kFirstMonitorId) {
+    ExecuteMonitor(
+        *chosen,
+        monitors_.at(*chosen).source->HandleResponse(bytes, t4_local, now),
+        &out);
+  } else {
+    Execute(*chosen,
+            peers_[*chosen].source->HandleResponse(bytes, t4_local, now), now,
+            &out);
+  }
   return out;
 }
 
@@ -247,6 +392,8 @@ std::vector<Transmit> Engine::StartResync(clock::MonoTime now, bool allow_step,
 clock::MonoTime Engine::next_timer() const {
   clock::MonoTime next = std::min(discipline_.next_timer(), leap_timer_);
   for (const Peer& peer : peers_) next = std::min(next, peer.timer);
+  for (const auto& [id, monitor] : monitors_)
+    next = std::min(next, monitor.timer);
   return next;
 }
 
@@ -507,9 +654,7 @@ void Engine::UpdateClock(clock::MonoTime now) {
   forced_pending_ = false;
   forced_limit_.reset();
   ++corrections_;
-  if (correction.kind == CorrectionKind::kStep) {
-    for (Peer& peer : peers_) peer.source->ClockStepped();
-  }
+  if (correction.kind == CorrectionKind::kStep) VoidExchanges();
   last_update_ = now;
   reference_time_ = clock_->Now();
   last_offset_ = e;
@@ -605,7 +750,7 @@ void Engine::CrossLeap(clock::MonoTime now) {
   leap_done_ = leap_->at;
   leap_timer_ = clock::MonoTime::Infinite();
   // An exchange in flight may have its timestamps on both sides of the leap.
-  for (Peer& peer : peers_) peer.source->ClockStepped();
+  VoidExchanges();
   const clock::LeapAction action = leap_->kind == Leap::kInsertSecond
                                        ? clock::LeapAction::kInsert
                                        : clock::LeapAction::kDelete;

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -134,6 +135,41 @@ struct PeerStatus {
   SourceCounters counters;
 };
 
+// A monitor-only source (Engine::AddMonitor): a server measured as an
+// upstream is (Source, SourceFilter) but never used — the fleet's crosscheck
+// probes of other nodes (docs/CROSSCHECK.md).
+struct MonitorConfig {
+  std::string name;     // for status and logs (the target's node name)
+  std::string address;  // "ip:port"
+  // One exchange per interval, never more often than kMinMonitorInterval.
+  absl::Duration interval = absl::Seconds(64);
+  int precision = -20;  // this node's clock precision, log2 s
+  std::optional<Key> key;
+};
+inline constexpr absl::Duration kMinMonitorInterval = absl::Seconds(64);
+
+// What a monitor measured, as its filter has it.
+struct MonitorStatus {
+  int id = 0;
+  std::string name;
+  std::string address;
+  absl::Duration interval;  // in force (>= kMinMonitorInterval)
+  SourceHealth health = SourceHealth::kNew;
+  // Why there is no measurement, in words; empty when `offset` is set.
+  std::string error;
+  // The target's stratum in its last reply (16: unsynchronised, or no reply).
+  int stratum = 16;
+  uint64_t samples = 0;  // samples the filter took (spikes not counted)
+  // The filter's estimate at its last sample: the target's clock minus ours
+  // (reference minus local). Unset before the first sample.
+  std::optional<absl::Duration> offset;
+  absl::Duration delay;   // of the minimum-delay sample in the window
+  absl::Duration jitter;  // the filter's
+  // Our clock when that sample arrived.
+  std::optional<absl::Time> measured_at;
+  SourceCounters counters;
+};
+
 struct EngineStatus {
   SyncState state = SyncState::kUnsynchronized;
   absl::Duration offset;  // estimated current offset, reference minus local
@@ -181,6 +217,19 @@ class Engine {
 
   // Adds an upstream; returns its id. Before Start().
   int AddSource(const SourceConfig& config);
+  // Monitor-only sources, at any time (before or after Start): polled once
+  // per interval (no burst), measured by the same Source and SourceFilter as
+  // upstreams, but never selection candidates and without any effect on the
+  // clock, the system variables, the error bound or the sync state. A target
+  // answering unsynchronised is measured all the same. Ids are
+  // >= kFirstMonitorId (Transmit.source carries them); the first request
+  // goes out within 0.5 s (at the next timer).
+  static constexpr int kFirstMonitorId = 1 << 24;
+  int AddMonitor(const MonitorConfig& config, clock::MonoTime now);
+  // Stops polling it; a reply still in flight is counted as unknown. False if
+  // there is no such monitor.
+  bool RemoveMonitor(int id);
+  std::vector<MonitorStatus> Monitors(clock::MonoTime now) const;
   std::vector<Transmit> Start(clock::MonoTime now);
   std::vector<Transmit> HandleTimer(clock::MonoTime now);
   void OnTransmit(int source, absl::Time t1_local, clock::MonoTime now);
@@ -242,8 +291,26 @@ class Engine {
     std::deque<Sample> window;
   };
 
+  // A monitor-only source (AddMonitor).
+  struct Monitor {
+    std::unique_ptr<Source> source;
+    SourceFilter filter;
+    clock::MonoTime timer = clock::MonoTime::Infinite();
+    std::deque<Sample> window;  // as Peer::window
+    uint64_t samples = 0;
+    std::optional<absl::Time> measured_at;
+    std::optional<absl::Duration> offset;  // at the last sample
+  };
+
   void Execute(int id, std::vector<SourceAction> actions, clock::MonoTime now,
                std::vector<Transmit>* out);
+  void ExecuteMonitor(int id, std::vector<SourceAction> actions,
+                      std::vector<Transmit>* out);
+  void OnMonitorSample(Monitor& monitor, const Sample& sample);
+  // An upstream's (id < kFirstMonitorId) or a monitor's Source.
+  const Source& SourceOf(int id) const;
+  // Every source's outstanding exchange is void (the clock stepped).
+  void VoidExchanges();
   void OnSample(int id, const Sample& sample, clock::MonoTime now);
   void UpdateClock(clock::MonoTime now);
   absl::Duration RootDistance(const Peer& peer, clock::MonoTime now) const;
@@ -272,6 +339,8 @@ class Engine {
   EngineOptions options_;
   Discipline discipline_;
   std::vector<Peer> peers_;
+  std::map<int, Monitor> monitors_;
+  int next_monitor_id_ = kFirstMonitorId;
   uint64_t next_seed_;
   uint64_t unknown_sender_ = 0;
 

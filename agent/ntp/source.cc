@@ -58,6 +58,13 @@ void Source::ScheduleNext(clock::MonoTime now, std::vector<SourceAction>* out) {
   absl::Duration interval;
   if (burst_left_ > 0) {
     interval = kBurstSpacing;
+  } else if (config_.fixed_interval) {
+    // Exactly the interval (a monitor: "at most one probe per 64 s" holds
+    // for every pair), or the KoD RATE floor if longer.
+    interval = *config_.fixed_interval;
+    if (poll_floor_ > config_.minpoll) {
+      interval = std::max(interval, absl::Seconds(std::ldexp(1.0, poll_)));
+    }
   } else {
     // 2^poll seconds, up to 1/16 earlier at random (RFC 5905 §13 randomises to
     // avoid synchronised clients).
@@ -325,6 +332,9 @@ std::vector<SourceAction> Source::HandleResponse(
   last_response_ = now;
   stratum_ = reply->stratum;
   reference_id_ = reply->reference_id;
+  // A monitor measures an unfit server's clock all the same (measure_unfit):
+  // the health says why it could not synchronise anyone.
+  bool unfit = false;
   if (reply->leap == Leap::kUnsynchronized || reply->stratum >= kMaxStratum) {
     ++counters_.unsynchronized;
     SetHealth(SourceHealth::kUnsynchronized,
@@ -332,13 +342,14 @@ std::vector<SourceAction> Source::HandleResponse(
                   "unsynchronised (stratum %d%s)", reply->stratum,
                   reply->leap == Leap::kUnsynchronized ? ", leap alarm" : ""),
               &out);
-    return out;
+    if (!config_.measure_unfit) return out;
+    unfit = true;
   }
   // A node synchronised to a stratum-15 server would be at stratum 16, which
   // means unsynchronised (RFC 5905 §7.3): such a server cannot synchronise
   // us. ntpd's peer_unfit() refuses it the same way (stratum >= `tos
   // ceiling`, TEST10); RFC 5905 A.5.2 fit() stops only at 16.
-  if (reply->stratum + 1 >= kMaxStratum) {
+  if (!unfit && reply->stratum + 1 >= kMaxStratum) {
     ++counters_.unsynchronized;
     SetHealth(SourceHealth::kUnsynchronized,
               absl::StrFormat("stratum %d is too high to synchronise from: "
@@ -346,7 +357,8 @@ std::vector<SourceAction> Source::HandleResponse(
                               "(unsynchronised)",
                               reply->stratum, reply->stratum + 1),
               &out);
-    return out;
+    if (!config_.measure_unfit) return out;
+    unfit = true;
   }
 
   Sample sample;
@@ -362,16 +374,17 @@ std::vector<SourceAction> Source::HandleResponse(
   // RFC 5905 §11.2 root distance of this sample alone.
   const absl::Duration distance = (sample.root_delay + delay) / 2 +
                                   sample.root_dispersion + sample.dispersion;
-  if (distance > config_.max_distance) {
+  if (!unfit && distance > config_.max_distance) {
     ++counters_.too_far;
     SetHealth(SourceHealth::kTooFar,
               absl::StrFormat("root distance %s beyond maxdist %s",
                               absl::FormatDuration(distance),
                               absl::FormatDuration(config_.max_distance)),
               &out);
-    return out;
+    if (!config_.measure_unfit) return out;
+    unfit = true;
   }
-  SetHealth(SourceHealth::kOk, "", &out);
+  if (!unfit) SetHealth(SourceHealth::kOk, "", &out);
   out.push_back(SampleAccepted{sample});
   // A KoD RATE floor is not for ever: the server may have been overloaded for
   // a while. After kRateFloorDecayReplies replies without another RATE kiss,

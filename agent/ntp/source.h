@@ -61,6 +61,14 @@ struct SourceConfig {
   // `server ... key N`: requests are signed with this key, and only replies
   // signed with it (RFC 5905 §7.3, RFC 8573) are accepted.
   std::optional<Key> key;
+  // Monitor-only sources (Engine::AddMonitor): one request every
+  // `fixed_interval` exactly (no randomisation, no adaptive poll, no backoff;
+  // a KoD RATE floor still lengthens it), instead of 2^poll.
+  std::optional<absl::Duration> fixed_interval;
+  // Monitor-only sources: a reply from an unsynchronised server (leap alarm,
+  // stratum 15 or 16) or one beyond max_distance is still a sample (its clock
+  // is a fact); the health still says kUnsynchronized or kTooFar.
+  bool measure_unfit = false;
 };
 
 // How a source stands, with the reason in words for the ones that cannot be
@@ -191,6 +199,9 @@ class Source {
   clock::MonoTime last_response() const { return last_response_; }
   bool has_response() const { return counters_.responses > 0; }
   const SourceCounters& counters() const { return counters_; }
+  // The transmit timestamp of the outstanding request (zero: none): which of
+  // two sources at one address a reply answers.
+  NtpTimestamp expected_origin() const { return expected_origin_; }
 
  private:
   void SetHealth(SourceHealth health, std::string reason,

@@ -38,6 +38,27 @@ Reporter::Reporter(ReporterOptions options, ResyncHandler on_resync)
 
 Reporter::~Reporter() { Stop(); }
 
+void Reporter::SetProbesHandler(ProbesHandler on_probes) {
+  on_probes_ = std::move(on_probes);
+}
+
+void Reporter::PublishProbes(const std::vector<v1::ProbeResult>& results) {
+  absl::MutexLock lock(&mu_);
+  if (!assignment_) return;  // a result of an earlier session's targets
+  v1::ProbeReport report;
+  for (const v1::ProbeResult& r : results) {
+    // Only this assignment's targets (the loop may not have applied it yet),
+    // and never more than the controller accepts.
+    const bool assigned = std::any_of(
+        assignment_->targets().begin(), assignment_->targets().end(),
+        [&](const v1::ProbeTarget& t) {
+          return t.node() == r.node() && t.address() == r.address();
+        });
+    if (assigned && report.results_size() < 16) *report.add_results() = r;
+  }
+  if (report.results_size() > 0) probe_report_ = std::move(report);
+}
+
 void Reporter::Start() {
   thread_ = std::thread([this] { Run(); });
 }
@@ -139,6 +160,14 @@ bool Reporter::Session() {
   std::thread reader([&] {
     v1::ControllerMessage command;
     while (stream->Read(&command)) {
+      if (command.has_probes()) {
+        {
+          absl::MutexLock lock(&mu_);
+          assignment_ = command.probes();
+          probe_report_.reset();
+        }
+        if (on_probes_) on_probes_(command.probes());
+      }
       if (command.has_resync()) {
         const std::string id = command.resync().request_id();
         on_resync_(command.resync(),
@@ -164,17 +193,26 @@ bool Reporter::Session() {
     std::deque<v1::AgentMessage> batch;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this, &next, &reader_done]()
-                       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-                         return stop_ || reader_done || !outbox_.empty() ||
-                                (latest_ && (urgent_ || absl::Now() >= next));
-                       };
+      auto ready = [this, &next,
+                    &reader_done]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stop_ || reader_done || !outbox_.empty() ||
+               (latest_ && (urgent_ || absl::Now() >= next)) ||
+               (probe_report_ && absl::Now() >= next_probe_report_);
+      };
       // Stop() sets stop_ and then takes mu_, which re-evaluates `ready`;
-      // so does Publish() of a first status.
-      mu_.AwaitWithDeadline(absl::Condition(&ready),
-                            latest_ ? next : absl::InfiniteFuture());
+      // so does Publish() of a first status, and PublishProbes().
+      absl::Time deadline = latest_ ? next : absl::InfiniteFuture();
+      if (probe_report_) deadline = std::min(deadline, next_probe_report_);
+      mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
       if (reader_done) break;
       batch.swap(outbox_);
+      if (probe_report_ && absl::Now() >= next_probe_report_) {
+        v1::AgentMessage m;
+        *m.mutable_probe_report() = *std::move(probe_report_);
+        probe_report_.reset();
+        batch.push_back(std::move(m));
+        next_probe_report_ = absl::Now() + kProbeReportMinInterval;
+      }
       if ((urgent_ || absl::Now() >= next) && latest_) {
         v1::AgentMessage m;
         *m.mutable_status() = *latest_;
@@ -190,6 +228,17 @@ bool Reporter::Session() {
   context->TryCancel();
   reader.join();
   const grpc::Status status = stream->Finish();
+  // The controller's assignment was for this stream: until it sends a new
+  // one, this controller's targets are not probed.
+  bool had_assignment;
+  {
+    absl::MutexLock lock(&mu_);
+    had_assignment = assignment_.has_value();
+    assignment_.reset();
+    probe_report_.reset();
+    next_probe_report_ = absl::InfinitePast();
+  }
+  if (had_assignment && on_probes_) on_probes_(v1::ProbeAssignment());
   if (!stop_) {
     Log(LogLevel::kWarning, "stream to controller %s ended: %s",
         options_.controller,

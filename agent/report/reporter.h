@@ -18,6 +18,13 @@
 //   loop.PostResync(r, done); }); reporter.Start();
 //   loop.SetStatusListener([&](const v1::SyncStatus& s) { reporter.Publish(s);
 //   });
+//
+// The crosscheck (docs/CROSSCHECK.md): the controller's ProbeAssignment goes
+// to the probes handler (the loop's PostProbes); a broken stream hands it an
+// empty assignment, so a reconnect drops this controller's targets until it
+// sends them again. PublishProbes takes the loop's results for this
+// controller's targets; they leave as a ProbeReport, at most one per
+// kProbeReportMinInterval.
 #ifndef NTPFLEET_AGENT_REPORT_REPORTER_H_
 #define NTPFLEET_AGENT_REPORT_REPORTER_H_
 
@@ -30,6 +37,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -49,12 +57,20 @@ struct ReporterOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
+// The shortest time between two ProbeReports on one stream.
+inline constexpr absl::Duration kProbeReportMinInterval = absl::Seconds(10);
+
 class Reporter {
  public:
   using ResyncHandler = std::function<void(
       const v1::Resync&, std::function<void(const v1::ResyncResult&)>)>;
 
+  using ProbesHandler = std::function<void(const v1::ProbeAssignment&)>;
+
   Reporter(ReporterOptions options, ResyncHandler on_resync);
+  // Before Start(): where the controller's probe assignments go (called on
+  // the stream's reader thread; an empty one when the stream breaks).
+  void SetProbesHandler(ProbesHandler on_probes);
   ~Reporter();
 
   void Start();
@@ -62,6 +78,10 @@ class Reporter {
   // The latest status (any thread, cheap). Sent at the next report tick, or at
   // once when the sync state, stratum or system peer changed.
   void Publish(const v1::SyncStatus& status);
+  // The latest probe results for this controller's targets (any thread):
+  // sent as a ProbeReport, coalesced to one per kProbeReportMinInterval, and
+  // only those for targets of the assignment this stream received.
+  void PublishProbes(const std::vector<v1::ProbeResult>& results);
   // The stream's state now, for the local status (any thread).
   v1::ControllerLink Link() const;
 
@@ -72,6 +92,7 @@ class Reporter {
 
   ReporterOptions options_;
   ResyncHandler on_resync_;
+  ProbesHandler on_probes_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
 
@@ -83,6 +104,11 @@ class Reporter {
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time since_ ABSL_GUARDED_BY(mu_) = absl::Now();
   std::string last_error_ ABSL_GUARDED_BY(mu_);
+  // This session's probe assignment (none until the controller sends one),
+  // the results waiting to be sent, and when the next report may leave.
+  std::optional<v1::ProbeAssignment> assignment_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::ProbeReport> probe_report_ ABSL_GUARDED_BY(mu_);
+  absl::Time next_probe_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace ntpfleet::report

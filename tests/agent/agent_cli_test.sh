@@ -74,6 +74,11 @@ expect_usage_error "tls.conf:2: tls_cert without tls_ca: mutual TLS needs tls_ce
   --config "$T/tls.conf"
 printf 'resync_max_step -1\n' > "$T/maxstep.conf"
 expect_usage_error "maxstep.conf:1: resync_max_step must not be negative" --config "$T/maxstep.conf"
+# A lying node is for tests only: never on the real clock (expect_usage_error
+# passes --clock=sim first; the later --clock wins).
+expect_usage_error "--sim-report-bias makes the agent report offsets that are not true: it is for tests, and only accepted with --clock=sim" \
+  --config "$T/ok.conf" --clock=system --sim-report-bias 5ms
+expect_usage_error "only accepted with --clock=sim" --config "$T/ok.conf" --clock=system --sim-report-bias=-2ms
 
 echo "== a missing configuration file"
 "$AGENT" --config "$T/none.conf" --clock=sim >"$T/none.out" 2>&1 && fail "started without a config"

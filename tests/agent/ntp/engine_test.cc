@@ -131,6 +131,18 @@ class Node {
     return engine_.AddSource(config);
   }
   ServerSpec& server(const std::string& address) { return servers_[address]; }
+  // A monitor-only source (Engine::AddMonitor) of a server played as above.
+  int AddMonitor(const std::string& address, const ServerSpec& spec,
+                 absl::Duration interval = absl::Seconds(64)) {
+    servers_[address] = spec;
+    return engine_.AddMonitor(
+        {.name = address, .address = address, .interval = interval},
+        mono_->Now());
+  }
+  // When each request to `address` left.
+  const std::vector<MonoTime>& sent_at(const std::string& address) {
+    return sent_at_[address];
+  }
 
   // Carries out the engine's transmits: each request reaches its server after
   // kOneWay, the server stamps T2 and T3 from true time, and the reply arrives
@@ -138,6 +150,7 @@ class Node {
   void Send(std::vector<Transmit> transmits) {
     for (Transmit& t : transmits) {
       ++transmits_;
+      sent_at_[t.address].push_back(mono_->Now());
       engine_.OnTransmit(t.source, clock_.Now(), mono_->Now());
       const auto server = servers_.find(t.address);
       if (server == servers_.end() || server->second.silent) continue;
@@ -206,6 +219,7 @@ class Node {
   clock::SimClock clock_;
   Engine engine_;
   std::map<std::string, ServerSpec> servers_;
+  std::map<std::string, std::vector<MonoTime>> sent_at_;
   int transmits_ = 0;
 };
 
@@ -1043,6 +1057,247 @@ TEST(EngineTest, HoldoverFallsBackToTheLocalClockOrTheAlarm) {
     EXPECT_EQ(st.leap, Leap::kNone);
     EXPECT_THAT(st.state, AnyOf(SyncState::kSynchronized, SyncState::kSyncing));
   }
+}
+
+// --- Monitor-only sources (the crosscheck's probes, docs/CROSSCHECK.md) ---
+
+constexpr char kTargetAddress[] = "192.0.2.77:123";
+
+// The monitor's filtered offset, or a failure.
+MonitorStatus OnlyMonitor(Node& node) {
+  const std::vector<MonitorStatus> monitors =
+      node.engine().Monitors(node.mono().Now());
+  EXPECT_EQ(monitors.size(), 1u);
+  return monitors.empty() ? MonitorStatus{} : monitors[0];
+}
+
+TEST(EngineMonitorTest, MeasuresATargetsOffsetWithinHalfItsDelay) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  // The target's clock is 3 ms ahead of true time, and its path back to us
+  // 600 µs longer than the way there: the measurement is 300 µs low, within
+  // the ±delay/2 that asymmetry allows (RFC 5905 §8).
+  ServerSpec target;
+  target.offset = absl::Milliseconds(3);
+  target.extra_return_delay = absl::Microseconds(600);
+  node.AddMonitor(kTargetAddress, target);
+  node.RunUntil(node.mono().Now() + absl::Seconds(700));
+
+  const MonitorStatus m = OnlyMonitor(node);
+  ASSERT_TRUE(m.offset.has_value()) << m.error;
+  EXPECT_EQ(m.error, "");
+  EXPECT_EQ(m.health, SourceHealth::kOk);
+  EXPECT_EQ(m.stratum, 2);
+  EXPECT_GE(m.samples, 10u);  // 700 s at 64 s
+  ASSERT_TRUE(m.measured_at.has_value());
+  // The truth: target minus local now (Phase: local minus true). A sign error
+  // would measure -3 ms, a monitor that ignored the discipline's corrections
+  // would be off by the 50 ms start-up step.
+  const absl::Duration truth = target.offset - node.clock().Phase();
+  // Both ways 1 ms, 600 µs more back (timestamps at 2^-32 s resolution).
+  EXPECT_LT(absl::AbsDuration(m.delay - absl::Microseconds(2600)),
+            absl::Microseconds(1));
+  EXPECT_LE(absl::AbsDuration(*m.offset - truth), m.delay / 2)
+      << "measured " << *m.offset << ", truth " << truth;
+  // And, with a symmetric part that cancels, close to truth - 300 µs.
+  EXPECT_LT(absl::AbsDuration(*m.offset - (truth - absl::Microseconds(300))),
+            absl::Microseconds(50));
+}
+
+TEST(EngineMonitorTest, MeasuresAnUnsynchronisedTarget) {
+  Node node({});
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  ServerSpec target;
+  target.stratum = 16;
+  target.leap = Leap::kUnsynchronized;
+  target.offset = absl::Milliseconds(-7);
+  node.AddMonitor(kTargetAddress, target);
+  node.RunUntil(node.mono().Now() + absl::Seconds(200));
+
+  const MonitorStatus m = OnlyMonitor(node);
+  // An upstream like it would give no sample at all (IgnoresAnUnsynchronised
+  // Server); a monitor measures its clock and says what it is.
+  EXPECT_EQ(m.stratum, 16);
+  EXPECT_EQ(m.health, SourceHealth::kUnsynchronized);
+  ASSERT_TRUE(m.offset.has_value());
+  EXPECT_LE(
+      absl::AbsDuration(*m.offset - (target.offset - node.clock().Phase())),
+      m.delay / 2);
+}
+
+TEST(EngineMonitorTest, SaysWhyThereIsNoMeasurement) {
+  Node node({});
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  ServerSpec target;
+  target.silent = true;
+  node.AddMonitor(kTargetAddress, target);
+  EXPECT_EQ(OnlyMonitor(node).error, "not probed yet");
+  node.RunUntil(node.mono().Now() + absl::Seconds(10));
+  EXPECT_EQ(OnlyMonitor(node).error, "no reply yet");
+  node.RunUntil(node.mono().Now() + absl::Seconds(64 * 9));
+  const MonitorStatus m = OnlyMonitor(node);
+  EXPECT_FALSE(m.offset.has_value());
+  EXPECT_EQ(m.health, SourceHealth::kUnreachable);
+  EXPECT_THAT(m.error, HasSubstr("no reply"));
+}
+
+// What the clock and the served system variables look like at the end of a
+// run, for comparing runs with and without a monitor.
+struct Outcome {
+  EngineStatus status;
+  absl::Duration phase;
+  int steps;
+  uint64_t corrections;
+};
+
+// A node 50 ms behind, 10 ppm fast, synchronised to a stratum-2 upstream at
+// true time for 2000 s; `with`: also a stratum-1 target 20 ms ahead, as a
+// monitor (kMonitor) or as a second upstream (kUpstream, the control run).
+enum class Target { kNone, kMonitor, kUpstream };
+Outcome RunWith(Target with) {
+  Node node(
+      {.initial_offset = absl::Milliseconds(-50), .frequency_error_ppm = 10});
+  node.AddServer(kServerAddress);
+  ServerSpec target;
+  target.offset = absl::Milliseconds(20);
+  target.stratum = 1;
+  if (with == Target::kUpstream) node.AddServer(kTargetAddress, target);
+  const MonoTime start = node.mono().Now();
+  node.Send(node.engine().Start(start));
+  if (with == Target::kMonitor) node.AddMonitor(kTargetAddress, target);
+  node.RunUntil(start + absl::Seconds(2000));
+  return Outcome{node.engine().Status(node.mono().Now()), node.clock().Phase(),
+                 node.clock().steps(), node.engine().corrections()};
+}
+
+TEST(EngineMonitorTest, NeverTouchesTheClockSelectionOrTheErrorBound) {
+  const Outcome without = RunWith(Target::kNone);
+  const Outcome with = RunWith(Target::kMonitor);
+  // The monitor's exchanges take simulated time (the fake network advances
+  // the monotonic clock), so the runs are not bit-identical: the clock's path
+  // differs by the wander over those milliseconds, far below these margins.
+  // A monitor that were a candidate would move the clock towards the target
+  // (20 ms away) or leave no majority (two sources 20 ms apart: no system
+  // peer); one that fed the system variables would give stratum 2 (the
+  // target's 1 + 1) instead of 3; see the control run below.
+  EXPECT_EQ(with.status.state, without.status.state);
+  EXPECT_EQ(with.status.stratum, 3);
+  EXPECT_EQ(with.status.stratum, without.status.stratum);
+  EXPECT_EQ(with.status.reference_id, without.status.reference_id);
+  ASSERT_TRUE(with.status.system_peer.has_value());
+  EXPECT_EQ(*with.status.system_peer, 0);
+  ASSERT_EQ(with.status.peers.size(), 1u);  // not listed as a peer
+  EXPECT_EQ(with.steps, without.steps);
+  EXPECT_EQ(with.corrections, without.corrections);
+  EXPECT_LT(absl::AbsDuration(with.phase - without.phase),
+            absl::Microseconds(5));
+  EXPECT_LT(
+      absl::AbsDuration(with.status.error_bound - without.status.error_bound),
+      absl::Microseconds(5));
+  EXPECT_LT(absl::AbsDuration(with.status.root_dispersion -
+                              without.status.root_dispersion),
+            absl::Microseconds(5));
+  EXPECT_EQ(with.status.root_delay, without.status.root_delay);
+
+  // The control run: the same target as an upstream does change what the
+  // assertions above look at, so they can fail.
+  const Outcome upstream = RunWith(Target::kUpstream);
+  EXPECT_TRUE(upstream.status.stratum != without.status.stratum ||
+              upstream.status.peers.size() != 1 ||
+              absl::AbsDuration(upstream.phase - without.phase) >
+                  absl::Microseconds(5) ||
+              upstream.status.state != without.status.state);
+}
+
+TEST(EngineMonitorTest, PollsOncePerIntervalAndNeverBelow64Seconds) {
+  for (const auto& [asked, expected] :
+       {std::pair{absl::Seconds(100), absl::Seconds(100)},
+        std::pair{absl::Seconds(10), absl::Seconds(64)},
+        std::pair{absl::ZeroDuration(), absl::Seconds(64)}}) {
+    Node node({});
+    node.AddServer(kServerAddress);
+    node.StartAndRunFor(kAfterBurst);
+    node.AddMonitor(kTargetAddress, {}, asked);
+    const MonoTime added = node.mono().Now();
+    node.RunUntil(added + absl::Seconds(1000));
+    EXPECT_EQ(OnlyMonitor(node).interval, expected);
+    const std::vector<MonoTime>& sent = node.sent_at(kTargetAddress);
+    // The first within 0.5 s (no burst: one request), then one per interval
+    // exactly: never two within 64 s.
+    ASSERT_GE(sent.size(), 2u);
+    EXPECT_LE(sent[0] - added, absl::Milliseconds(500));
+    for (size_t i = 1; i < sent.size(); ++i) {
+      EXPECT_EQ(sent[i] - sent[i - 1], expected) << "asked " << asked;
+    }
+    EXPECT_EQ(sent.size(),
+              static_cast<size_t>((added + absl::Seconds(1000) - sent[0]) /
+                                  expected) +
+                  1);
+  }
+}
+
+TEST(EngineMonitorTest, KeepsItsIntervalWhileUnreachable) {
+  Node node({});
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  ServerSpec target;
+  target.silent = true;
+  node.AddMonitor(kTargetAddress, target);
+  node.RunUntil(node.mono().Now() + absl::Seconds(64 * 20));
+  const std::vector<MonoTime>& sent = node.sent_at(kTargetAddress);
+  ASSERT_GE(sent.size(), 20u);
+  // An upstream backs off towards maxpoll; a probe keeps its interval.
+  EXPECT_EQ(sent.back() - sent[sent.size() - 2], absl::Seconds(64));
+}
+
+TEST(EngineMonitorTest, RemovalStopsPolling) {
+  Node node({});
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  const int id = node.AddMonitor(kTargetAddress, {});
+  EXPECT_GE(id, Engine::kFirstMonitorId);
+  node.RunUntil(node.mono().Now() + absl::Seconds(200));
+  const size_t before = node.sent_at(kTargetAddress).size();
+  EXPECT_GE(before, 3u);
+  EXPECT_TRUE(node.engine().RemoveMonitor(id));
+  EXPECT_FALSE(node.engine().RemoveMonitor(id));
+  EXPECT_TRUE(node.engine().Monitors(node.mono().Now()).empty());
+  node.RunUntil(node.mono().Now() + absl::Seconds(1000));
+  EXPECT_EQ(node.sent_at(kTargetAddress).size(), before);
+  // The upstream carries on.
+  EXPECT_GT(node.sent_at(kServerAddress).size(), Source::kBurstSize + 10u);
+  // A late reply from it is a stranger's now.
+  NtpPacket request;
+  request.transmit = NtpTimestamp::FromRaw(0x0123456789abcdefULL);
+  const uint64_t drops = node.engine().unknown_sender_drops();
+  node.engine().HandleResponse(
+      kTargetAddress,
+      ServerReply(request, {}, node.clock().TrueNow(), node.clock().TrueNow()),
+      node.clock().Now(), node.mono().Now());
+  EXPECT_EQ(node.engine().unknown_sender_drops(), drops + 1);
+}
+
+// The mesh may assign this node its own upstream as a target: both are
+// measured, each reply reaching the source whose request it answers.
+TEST(EngineMonitorTest, AnUpstreamAndAMonitorMayShareAnAddress) {
+  Node node({.initial_offset = absl::Milliseconds(-50)});
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  node.AddMonitor(kServerAddress, node.server(kServerAddress));
+  node.RunUntil(node.mono().Now() + absl::Seconds(600));
+  const EngineStatus st = node.engine().Status(node.mono().Now());
+  ASSERT_EQ(st.peers.size(), 1u);
+  EXPECT_EQ(st.peers[0].counters.bogus_origin, 0u);
+  EXPECT_EQ(st.peers[0].counters.duplicate, 0u);
+  EXPECT_EQ(st.state, SyncState::kSynchronized);
+  const MonitorStatus m = OnlyMonitor(node);
+  EXPECT_GE(m.samples, 9u);
+  EXPECT_EQ(m.counters.bogus_origin, 0u);
+  ASSERT_TRUE(m.offset.has_value());
+  EXPECT_LE(absl::AbsDuration(*m.offset + node.clock().Phase()), m.delay / 2);
 }
 
 }  // namespace
