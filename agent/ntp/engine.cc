@@ -194,10 +194,17 @@ void Engine::ExecuteMonitor(int id, std::vector<SourceAction> actions,
 }
 
 void Engine::OnMonitorSample(Monitor& monitor, const Sample& sample) {
-  // As OnSample, in the same free-running coordinates, but nothing reaches
-  // selection, the discipline or the system variables.
+  // The crosscheck wants each probe's own measurement: one exchange every 64 s
+  // or more, whose error is at most half its delay (RFC 5905 §8), and which
+  // shows a target's clock that moved at once. The filter (in the same
+  // free-running coordinates as OnSample) only gives the jitter: its spike
+  // rejection would hold a stepped target's old phase for kSpikesToRestart
+  // polls, minutes at this interval. Nothing here reaches selection, the
+  // discipline or the system variables.
   ++monitor.samples;
   monitor.measured_at = clock_->Now();
+  monitor.offset = sample.offset;
+  monitor.delay = sample.delay;
   const double x = absl::ToDoubleSeconds(sample.offset) +
                    discipline_.CorrectionAt(sample.time);
   const FilterVerdict verdict =
@@ -206,8 +213,6 @@ void Engine::OnMonitorSample(Monitor& monitor, const Sample& sample) {
   if (verdict == FilterVerdict::kRestarted) monitor.window.clear();
   monitor.window.push_back(sample);
   if (monitor.window.size() > kFilterWindow) monitor.window.pop_front();
-  monitor.offset = absl::Seconds(monitor.filter.OffsetAt(sample.time) -
-                                 discipline_.CorrectionAt(sample.time));
 }
 
 std::vector<MonitorStatus> Engine::Monitors(clock::MonoTime now) const {
@@ -226,13 +231,7 @@ std::vector<MonitorStatus> Engine::Monitors(clock::MonoTime now) const {
     m.offset = monitor.offset;
     m.measured_at = monitor.measured_at;
     m.jitter = absl::Seconds(monitor.filter.jitter());
-    if (!monitor.window.empty()) {
-      m.delay = std::min_element(monitor.window.begin(), monitor.window.end(),
-                                 [](const Sample& a, const Sample& b) {
-                                   return a.delay < b.delay;
-                                 })
-                    ->delay;
-    }
+    m.delay = monitor.delay;
     if (!m.offset) {
       m.error = !source.reason().empty()         ? source.reason()
                 : source.has_response()          ? "no usable reply yet"

@@ -160,10 +160,11 @@ struct MonitorStatus {
   // The target's stratum in its last reply (16: unsynchronised, or no reply).
   int stratum = 16;
   uint64_t samples = 0;  // samples the filter took (spikes not counted)
-  // The filter's estimate at its last sample: the target's clock minus ours
-  // (reference minus local). Unset before the first sample.
+  // The last sample's offset: the target's clock minus ours (reference minus
+  // local), from one exchange, so wrong by at most delay / 2 (RFC 5905 §8).
+  // Unset before the first sample.
   std::optional<absl::Duration> offset;
-  absl::Duration delay;   // of the minimum-delay sample in the window
+  absl::Duration delay;   // of the last sample
   absl::Duration jitter;  // the filter's
   // Our clock when that sample arrived.
   std::optional<absl::Time> measured_at;
@@ -299,7 +300,8 @@ class Engine {
     std::deque<Sample> window;  // as Peer::window
     uint64_t samples = 0;
     std::optional<absl::Time> measured_at;
-    std::optional<absl::Duration> offset;  // at the last sample
+    std::optional<absl::Duration> offset;  // of the last sample
+    absl::Duration delay;                  // of the last sample
   };
 
   void Execute(int id, std::vector<SourceAction> actions, clock::MonoTime now,

@@ -1105,6 +1105,31 @@ TEST(EngineMonitorTest, MeasuresATargetsOffsetWithinHalfItsDelay) {
             absl::Microseconds(50));
 }
 
+// A target whose clock someone moved is seen at the very next probe: the
+// crosscheck's point. A monitor that reported its filter's estimate would
+// reject the new phase as a spike for three polls (over three minutes here)
+// and still say about 0 ms after the next probe.
+TEST(EngineMonitorTest, SeesATargetsMovedClockAtTheNextProbe) {
+  Node node({});
+  node.AddServer(kServerAddress);
+  node.StartAndRunFor(kAfterBurst);
+  ServerSpec target;
+  node.AddMonitor(kTargetAddress, target);
+  node.RunUntil(node.mono().Now() + absl::Seconds(64 * 6));
+  ASSERT_GE(OnlyMonitor(node).samples, 5u);
+  const uint64_t before = OnlyMonitor(node).samples;
+
+  node.server(kTargetAddress).offset = absl::Milliseconds(20);
+  while (OnlyMonitor(node).samples == before) {
+    node.RunUntil(node.mono().Now() + absl::Seconds(1));
+  }
+  const MonitorStatus m = OnlyMonitor(node);
+  ASSERT_TRUE(m.offset.has_value()) << m.error;
+  const absl::Duration truth = absl::Milliseconds(20) - node.clock().Phase();
+  EXPECT_LE(absl::AbsDuration(*m.offset - truth), m.delay / 2)
+      << "measured " << *m.offset << ", truth " << truth;
+}
+
 TEST(EngineMonitorTest, MeasuresAnUnsynchronisedTarget) {
   Node node({});
   node.AddServer(kServerAddress);
