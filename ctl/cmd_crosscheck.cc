@@ -20,10 +20,10 @@ const char kCrosscheckHelp[] =
 
 The fleet checks itself (docs/CROSSCHECK.md). The controller gives every node a few
 other nodes to measure (--crosscheck-probes K, 3 by default; in a fleet of more than
-K+1 nodes each node is measured by at least K others); each agent asks those nodes' NTP servers for the time once per
---crosscheck-interval (64 s by default, never more often), as it measures an upstream
-but never using the answer for its own clock, and reports what it measured. The
-controller solves the probe graph (weighted least squares, each probe weighted by
+K+1 nodes each node is measured by at least K others). Each agent asks those nodes'
+NTP servers for the time once per --crosscheck-interval (64 s by default, never more
+often), as it measures an upstream but never using the answer for its own clock, and
+reports what it measured. The controller solves the probe graph (weighted least squares, each probe weighted by
 its round-trip delay) for every node's clock relative to the reference (the fleet's
 server node), and compares that with the offset the node reports itself.
 
@@ -61,18 +61,18 @@ int RunCrosscheck(const CommonOptions& o, bool edges) {
   absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
   if (!client.ok()) return PrintError(client.status());
   CrosscheckPick pick = (*client)->Crosscheck(absl::Seconds(10));
-  if (!pick.status.ok()) {
-    if (absl::IsUnimplemented(pick.status)) return PrintError(pick.status);
-    return ControllerError(o.controller, pick.status);
-  }
   const bool several = (*client)->several();
-  if (several) {
+  if (several && !absl::IsUnimplemented(pick.status)) {
     for (const std::string& old : pick.without_rpc) {
       std::fprintf(stderr,
                    "ntpfleetctl: controller %s has no crosscheck "
                    "(UNIMPLEMENTED: older than the mesh); skipped\n",
                    old.c_str());
     }
+  }
+  if (!pick.status.ok()) {
+    if (absl::IsUnimplemented(pick.status)) return PrintError(pick.status);
+    return ControllerError(o.controller, pick.status);
   }
   if (o.json) {
     absl::StatusOr<std::string> json = ToJson(pick.response);
