@@ -1,6 +1,7 @@
 // ntpfleetctl's commands, one file each (cmd_*.cc). Each returns the process
 // exit code: 0 fine, 1 an error (printed to stderr), 2 a usage error, 3 a check
-// failed (status's health check, drift found, a resync with a failed node).
+// failed (status's health check, drift found, a resync with a failed node, a
+// node flagged by the crosscheck).
 #ifndef NTPFLEET_CTL_COMMANDS_H_
 #define NTPFLEET_CTL_COMMANDS_H_
 
@@ -88,6 +89,11 @@ struct ResyncOptions {
 int RunResync(const CommonOptions& o, const ResyncOptions& r);
 int RunForget(const CommonOptions& o, const std::string& node);
 int RunAudit(const CommonOptions& o, absl::Duration since);
+// `ntpfleetctl crosscheck`: the mesh's measurement of each node beside its
+// report (ctl/render_crosscheck.h); `edges` adds the probe graph. Exit 3 when
+// a node is flagged. kCrosscheckHelp: `ntpfleetctl crosscheck --help`.
+int RunCrosscheck(const CommonOptions& o, bool edges);
+extern const char kCrosscheckHelp[];
 // node empty: the fleet's skew; else that node's history.
 int RunHistory(const CommonOptions& o, const std::string& node,
                absl::Duration since);

@@ -188,7 +188,101 @@ std::vector<std::string> MergeFleets(const std::vector<ControllerFleet>& fleets,
   }
   if (as_of != absl::InfinitePast()) SetTimestamp(as_of, out->mutable_as_of());
   ComputeFleetStats(threshold, out);
+  CarryCrosscheckFields(fleets, out);
   return notes;
+}
+
+void CarryCrosscheckFields(const std::vector<ControllerFleet>& fleets,
+                           v1::Fleet* out) {
+  // The freshest snapshot that has the value: each controller solves its own
+  // mesh, and mixing one's p50 with another's p99 would describe no solve.
+  auto freshest_with = [&fleets](auto has) -> const v1::Fleet* {
+    const v1::Fleet* best = nullptr;
+    for (const ControllerFleet& f : fleets) {
+      if (!has(*f.fleet)) continue;
+      if (best == nullptr || TimeOr(f.fleet->has_as_of(), f.fleet->as_of()) >
+                                 TimeOr(best->has_as_of(), best->as_of())) {
+        best = f.fleet;  // strictly later: on a tie the one given first
+      }
+    }
+    return best;
+  };
+  if (const v1::Fleet* f = freshest_with(
+          [](const v1::Fleet& x) { return x.has_fleet_bound(); })) {
+    *out->mutable_fleet_bound() = f->fleet_bound();
+  }
+  if (const v1::Fleet* f = freshest_with(
+          [](const v1::Fleet& x) { return x.has_mesh_skew_p99(); })) {
+    out->clear_mesh_skew_p50();
+    out->clear_mesh_skew_max();
+    if (f->has_mesh_skew_p50())
+      *out->mutable_mesh_skew_p50() = f->mesh_skew_p50();
+    *out->mutable_mesh_skew_p99() = f->mesh_skew_p99();
+    if (f->has_mesh_skew_max())
+      *out->mutable_mesh_skew_max() = f->mesh_skew_max();
+  }
+  // Counted over the merged nodes, so the count and the rows marked
+  // CROSSCHECK agree (each node's verdict came with its freshest entry).
+  uint32_t flagged = 0;
+  for (const v1::Node& n : out->nodes()) flagged += n.crosscheck().flagged();
+  out->set_crosscheck_flagged_count(flagged);
+}
+
+CrosscheckPick PickCrosscheck(const std::vector<std::string>& addresses,
+                              const std::vector<absl::Status>& statuses,
+                              std::vector<v1::CrosscheckResponse>* responses) {
+  CrosscheckPick pick;
+  std::optional<size_t> chosen;
+  // The first (in --controller order) with a solve; else the first answering
+  // at all (it says "no solve yet").
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (statuses[i].ok() && (*responses)[i].has_as_of()) {
+      chosen = i;
+      break;
+    }
+  }
+  if (!chosen.has_value()) {
+    for (size_t i = 0; i < statuses.size(); ++i) {
+      if (statuses[i].ok()) {
+        chosen = i;
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < statuses.size(); ++i) {
+    if (absl::IsUnimplemented(statuses[i]))
+      pick.without_rpc.push_back(addresses[i]);
+  }
+  if (!chosen.has_value()) {
+    if (pick.without_rpc.size() == statuses.size()) {
+      pick.status = absl::UnimplementedError(absl::StrCat(
+          addresses.size() == 1 ? "the controller at " : "the controllers at ",
+          absl::StrJoin(addresses, ", "),
+          addresses.size() == 1 ? " has" : " have",
+          " no crosscheck (FleetService.Crosscheck is UNIMPLEMENTED): "
+          "it is older than the mesh (docs/CROSSCHECK.md); upgrade it, or "
+          "use `ntpfleetctl status`"));
+      return pick;
+    }
+    // The first error that is not UNIMPLEMENTED: the likelier cause.
+    for (const absl::Status& s : statuses) {
+      if (!absl::IsUnimplemented(s)) {
+        pick.status = s;
+        break;
+      }
+    }
+    if (statuses.size() > 1) {
+      pick.status = absl::Status(pick.status.code(),
+                                 absl::StrCat("no controller answered (",
+                                              absl::StrJoin(addresses, ", "),
+                                              "): ", pick.status.message()));
+    }
+    return pick;
+  }
+  pick.index = *chosen;
+  pick.address = addresses[*chosen];
+  pick.response = std::move((*responses)[*chosen]);
+  return pick;
 }
 
 v1::AuditResponse MergeAudits(const std::vector<v1::AuditResponse>& audits,
@@ -597,6 +691,25 @@ absl::StatusOr<v1::HistoryResponse> FleetClient::History(
     if (absl::IsNotFound(s)) return s;
   }
   return absl::InternalError("no history");  // Report returned an error
+}
+
+CrosscheckPick FleetClient::Crosscheck(absl::Duration deadline) {
+  std::vector<v1::CrosscheckResponse> responses(stubs_.size());
+  const std::vector<absl::Status> statuses = ForEach([&](size_t i) {
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineIn(deadline));
+    return FromGrpcStatus(stubs_[i]->Crosscheck(
+        &context, v1::CrosscheckRequest(), &responses[i]));
+  });
+  CrosscheckPick pick = PickCrosscheck(addresses_, statuses, &responses);
+  if (pick.status.ok() && several()) {
+    for (size_t i = 0; i < statuses.size(); ++i) {
+      if (!statuses[i].ok() && !absl::IsUnimplemented(statuses[i])) {
+        Warn(DidNotAnswer(addresses_[i], statuses[i]));
+      }
+    }
+  }
+  return pick;
 }
 
 absl::StatusOr<v1::AuditResponse> FleetClient::Audit(

@@ -24,6 +24,8 @@
 // and then recomputes the fleet-wide values (skew, max error bound,
 // deviations, flags, counts) over the merged nodes with ComputeFleetStats(),
 // the function the controller itself uses (common/fleet_stats.h). The
+// crosscheck's fleet-wide values (fleet bound, mesh skew) are taken from the
+// freshest snapshot that has them (CarryCrosscheckFields). The
 // threshold is the controllers' Fleet.threshold; if they differ, the smallest,
 // and a note on stderr says so. Fleet.as_of is the latest of the answers.
 // Nodes are sorted by name.
@@ -93,6 +95,34 @@ struct ControllerFleet {
 // *out is a copy of it: nothing is recomputed.
 std::vector<std::string> MergeFleets(const std::vector<ControllerFleet>& fleets,
                                      v1::Fleet* out);
+
+// The crosscheck fields of the fleets (Fleet.fleet_bound, mesh_skew_*) into
+// *out, from the freshest snapshot (latest Fleet.as_of; on a tie the one given
+// first) that has each: every controller solves its own mesh, and they are
+// not averaged. crosscheck_flagged_count is recounted over out's nodes (each
+// node's NodeCrosscheck came with its freshest entry), so that it matches the
+// nodes marked. MergeFleets calls it after ComputeFleetStats.
+void CarryCrosscheckFields(const std::vector<ControllerFleet>& fleets,
+                           v1::Fleet* out);
+
+// `ntpfleetctl crosscheck` through several controllers: the answer of the
+// first (in --controller order) that has a solve (CrosscheckResponse.as_of
+// set), else of the first that answered at all. Controllers answering
+// UNIMPLEMENTED (older than the crosscheck) are listed in `without_rpc`. When
+// none answered: `status` is UNIMPLEMENTED with a message that says the
+// controller is too old when every one was, else the first other error.
+struct CrosscheckPick {
+  absl::Status status;  // OK: `response` is controller `index`'s answer
+  size_t index = 0;
+  std::string address;
+  v1::CrosscheckResponse response;
+  std::vector<std::string> without_rpc;
+};
+// statuses[i] and (*responses)[i]: controller addresses[i]'s answer (the
+// chosen response is moved out).
+CrosscheckPick PickCrosscheck(const std::vector<std::string>& addresses,
+                              const std::vector<absl::Status>& statuses,
+                              std::vector<v1::CrosscheckResponse>* responses);
 
 // The audit logs of several controllers as one, newest first (by time, then
 // request id), at most `limit` records (0: no limit). A record is kept once
@@ -164,6 +194,10 @@ class FleetClient {
   // fleet's; they are not averaged.
   absl::StatusOr<v1::HistoryResponse> History(const v1::HistoryRequest& request,
                                               absl::Duration deadline);
+
+  // FleetService.Crosscheck of every controller at once, one chosen
+  // (PickCrosscheck); the others' failures (not UNIMPLEMENTED) are named.
+  CrosscheckPick Crosscheck(absl::Duration deadline);
 
   // Every controller's audit log, merged (MergeAudits).
   absl::StatusOr<v1::AuditResponse> Audit(const v1::AuditRequest& request,

@@ -21,10 +21,9 @@ using ::ntpfleet::v1::Fleet;
 using ::ntpfleet::v1::Node;
 
 constexpr HealthRule kNodeRules[] = {
-    HealthRule::kStale,
-    HealthRule::kDisconnected,
-    HealthRule::kUnsynchronised,
-    HealthRule::kFlagged,
+    HealthRule::kStale,          HealthRule::kDisconnected,
+    HealthRule::kUnsynchronised, HealthRule::kFlagged,
+    HealthRule::kCrosscheck,
 };
 
 std::string Nodes(size_t n) {
@@ -51,6 +50,8 @@ bool Breaks(const Node& node, HealthRule rule) {
       return NotSynchronised(node);
     case HealthRule::kFlagged:
       return node.flagged();
+    case HealthRule::kCrosscheck:
+      return node.crosscheck().flagged();
     default:
       return false;
   }
@@ -68,6 +69,16 @@ std::string Detail(const Node& node, HealthRule rule) {
       if (!node.has_status()) return "";
       return absl::StrCat(" (", FormatOffset(FromProto(node.status().offset())),
                           ")");
+    case HealthRule::kCrosscheck:
+      // By how much its report and the mesh disagree, against what it may.
+      return absl::StrCat(
+          " (reports ",
+          FormatOffset(FromProto(node.crosscheck().disagreement())),
+          " off the mesh's measurement, bound ",
+          node.has_status() && node.status().has_error_bound()
+              ? ctl::FormatDuration(FromProto(node.status().error_bound()))
+              : std::string("-"),
+          ")");
     case HealthRule::kStale:
     case HealthRule::kDisconnected:
       return "";
@@ -93,6 +104,12 @@ std::string Description(HealthRule rule, size_t n, const Fleet& fleet) {
           Nodes(n), " beyond the threshold ",
           ctl::FormatDuration(FromProto(fleet.threshold())),
           " (offset, or deviation from the fleet's median offset)");
+    case HealthRule::kCrosscheck:
+      return absl::StrCat(
+          Nodes(n),
+          " whose reported offset the other nodes' measurements contradict "
+          "(beyond its bound plus 3 x their uncertainty; `ntpfleetctl "
+          "crosscheck`)");
     default:
       return "";
   }
@@ -114,6 +131,8 @@ absl::string_view RuleName(HealthRule rule) {
       return "unsynchronised";
     case HealthRule::kFlagged:
       return "flagged";
+    case HealthRule::kCrosscheck:
+      return "crosscheck";
   }
   return "unknown";
 }
@@ -130,7 +149,7 @@ absl::StatusOr<std::vector<HealthRule>> ParseAllowedRules(
         return absl::InvalidArgumentError(
             absl::StrCat("--allow: `", word,
                          "` is not a rule that can be allowed; one of stale, "
-                         "disconnected, unsynchronised, flagged"));
+                         "disconnected, unsynchronised, flagged, crosscheck"));
       }
       if (std::find(out.begin(), out.end(), *it) == out.end()) {
         out.push_back(*it);

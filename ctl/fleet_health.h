@@ -20,7 +20,12 @@
 //                 passes: its offset is counted in the skew and flagged if
 //                 large);
 //   flagged       a node shown is flagged (|offset| or |deviation| beyond the
-//                 controller's threshold).
+//                 controller's threshold);
+//   crosscheck    a node shown is crosscheck-flagged (Node.crosscheck.flagged:
+//                 the other nodes measured its clock further from what it
+//                 reports than its own error bound plus 3 x the measurement's
+//                 uncertainty; docs/CROSSCHECK.md). A controller without the
+//                 crosscheck flags no node: the rule passes.
 // The node rules look at the nodes shown (after --label, --state and name
 // filters); --allow RULE tolerates a node rule: its nodes are still reported,
 // as allowed, but do not fail the check (a maintenance window: --allow
@@ -54,11 +59,14 @@ enum class HealthRule {
   kDisconnected,
   kUnsynchronised,
   kFlagged,
+  kCrosscheck,
 };
-// "skew", "min-nodes", "stale", "disconnected", "unsynchronised", "flagged".
+// "skew", "min-nodes", "stale", "disconnected", "unsynchronised", "flagged",
+// "crosscheck".
 absl::string_view RuleName(HealthRule rule);
 // The values of --allow (each may be a comma list): only the node rules
-// (stale, disconnected, unsynchronised, flagged); InvalidArgument otherwise.
+// (stale, disconnected, unsynchronised, flagged, crosscheck); InvalidArgument
+// otherwise.
 absl::StatusOr<std::vector<HealthRule>> ParseAllowedRules(
     const std::vector<std::string>& values);
 

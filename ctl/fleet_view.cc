@@ -48,6 +48,7 @@ constexpr StateWordEntry kStateWords[] = {
     {StateName::kNoReport, "no-report"},
     {StateName::kFlagged, "flagged"},
     {StateName::kDuplicate, "duplicate"},
+    {StateName::kCrosscheck, "crosscheck"},
     {StateName::kHealthy, "healthy"},
     {StateName::kUnhealthy, "unhealthy"},
 };
@@ -59,7 +60,7 @@ bool SyncStateIs(const Node& node, v1::SyncState state) {
 bool Unhealthy(const Node& node) {
   return node.connection() == v1::CONNECTION_STATE_STALE ||
          node.connection() == v1::CONNECTION_STATE_DISCONNECTED ||
-         node.flagged() || NotSynchronised(node);
+         node.flagged() || node.crosscheck().flagged() || NotSynchronised(node);
 }
 
 // Signed decimal seconds with all nine digits: "-0.000312000".
@@ -81,6 +82,8 @@ std::vector<std::string> CsvRow(const Node& node) {
   const v1::Hello& hello = node.hello();
   const bool reported = node.has_status();
   const v1::SyncStatus& s = node.status();
+  const bool xc = node.has_crosscheck();
+  const v1::NodeCrosscheck& c = node.crosscheck();
   std::string reach;
   if (const v1::PeerStatus* p = reported ? SummaryPeer(s) : nullptr) {
     reach = absl::StrFormat("%o", p->reach() & 0xffu);
@@ -108,6 +111,11 @@ std::vector<std::string> CsvRow(const Node& node) {
       FormatLabels(hello),
       hello.config_digest(),
       node.peer(),
+      xc ? CsvSeconds(FromProto(c.measured_offset())) : "",
+      xc ? CsvSeconds(FromProto(c.uncertainty())) : "",
+      xc ? CsvSeconds(FromProto(c.disagreement())) : "",
+      c.flagged() ? "true" : "false",
+      xc ? absl::StrCat(c.probed_by()) : "",
   };
 }
 
@@ -284,6 +292,8 @@ bool HasState(const Node& node, StateName state) {
       return node.flagged();
     case StateName::kDuplicate:
       return node.duplicate_name();
+    case StateName::kCrosscheck:
+      return node.crosscheck().flagged();
     case StateName::kHealthy:
       return !Unhealthy(node);
     case StateName::kUnhealthy:

@@ -25,8 +25,10 @@
 //
 // Output (--output):
 //   table  the status table (render_fleet.h) / the inventory table;
-//   wide   the table plus ROLE, VERSION, ADDRESSES, LABELS, DIGEST (status) or
-//          plus PEER and the full digest (nodes);
+//   wide   the table plus ROLE, VERSION, ADDRESSES, LABELS, DIGEST, and the
+//          crosscheck's MEASURED (the mesh's measurement of the node's offset)
+//          and DISAGREE (reported minus measured) (status), or plus PEER and
+//          the full digest (nodes);
 //   json   the v1::Fleet message as before (render_fleet.h ToJson), with only
 //          the nodes shown, in the order shown; skew and counts unchanged;
 //   csv    a header line, then one line per node (kCsvColumns), RFC 4180
@@ -80,9 +82,12 @@ enum class StateName {
   // Marks.
   kFlagged,    // "flagged": |offset| or |deviation| beyond the threshold
   kDuplicate,  // "duplicate": another live agent claims the name
+  // "crosscheck": the mesh measured its clock elsewhere than it reports
+  // (Node.crosscheck.flagged; docs/CROSSCHECK.md).
+  kCrosscheck,
   // The health check's node rules (fleet_health.h): "unhealthy" is a node
-  // that is stale, disconnected, flagged, or connected and not synchronised
-  // (NotSynchronised); "healthy" is any other node.
+  // that is stale, disconnected, flagged, crosscheck-flagged, or connected
+  // and not synchronised (NotSynchronised); "healthy" is any other node.
   kHealthy,
   kUnhealthy,
 };
@@ -158,15 +163,37 @@ v1::Fleet ShownFleet(const v1::Fleet& fleet,
 // RFC 3339 UTC ("2026-11-25T23:41:10.250Z"); a value the node has not
 // reported is empty. error_bound is empty and error_bound_local "true" for a
 // bound relative to the node's own clock. reach is octal, as ntpq prints it.
-// labels "k=v,k=v" sorted by key, addresses comma-separated.
+// labels "k=v,k=v" sorted by key, addresses comma-separated. The crosscheck_*
+// columns are Node.crosscheck (docs/CROSSCHECK.md): empty when no node has
+// measured this one; crosscheck_flagged "true"/"false".
 inline constexpr absl::string_view kCsvColumns[] = {
-    "name",          "connection",  "state",
-    "offset",        "error_bound", "error_bound_local",
-    "stratum",       "refid",       "reach",
-    "deviation",     "flagged",     "duplicate_name",
-    "last_seen",     "first_seen",  "role",
-    "agent_version", "addresses",   "labels",
-    "config_digest", "peer",
+    "name",
+    "connection",
+    "state",
+    "offset",
+    "error_bound",
+    "error_bound_local",
+    "stratum",
+    "refid",
+    "reach",
+    "deviation",
+    "flagged",
+    "duplicate_name",
+    "last_seen",
+    "first_seen",
+    "role",
+    "agent_version",
+    "addresses",
+    "labels",
+    "config_digest",
+    "peer",
+    // Added with the crosscheck (#14), at the end: scripts that read the
+    // columns above by position keep working.
+    "crosscheck_measured_offset",
+    "crosscheck_uncertainty",
+    "crosscheck_disagreement",
+    "crosscheck_flagged",
+    "crosscheck_probed_by",
 };
 // The header line and one line per node of `shown`.
 std::string RenderCsv(const std::vector<const v1::Node*>& shown);

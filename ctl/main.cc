@@ -51,7 +51,8 @@ ABSL_FLAG(std::string, color, "auto",
 ABSL_FLAG(std::optional<absl::Duration>, max_skew, std::nullopt,
           "status: the health check: exit 3 when the fleet's skew exceeds this "
           "(e.g. 1ms), or a node shown is stale, disconnected, unsynchronised "
-          "or flagged, or fewer than --min-nodes nodes are counted");
+          "or flagged (also by the crosscheck), or fewer than --min-nodes "
+          "nodes are counted");
 ABSL_FLAG(std::optional<int>, min_nodes, std::nullopt,
           "status: the health check (also without --max-skew): fail when "
           "fewer than N of the nodes shown are counted in the skew (default "
@@ -59,12 +60,13 @@ ABSL_FLAG(std::optional<int>, min_nodes, std::nullopt,
 ABSL_FLAG(std::string, allow, "",
           "status --max-skew/--min-nodes: tolerate these node rules "
           "(repeatable or comma list: stale, disconnected, unsynchronised, "
-          "flagged); their nodes are still listed on stderr");
+          "flagged, crosscheck); their nodes are still listed on stderr");
 ABSL_FLAG(std::string, state, "",
           "status, watch, nodes, drift: only nodes in any of these states "
           "(repeatable or comma list): connected, stale, disconnected, "
           "synchronised, syncing, unsynchronised, holdover, local-clock, "
-          "refused, no-report, flagged, duplicate, healthy, unhealthy");
+          "refused, no-report, flagged, duplicate, crosscheck, healthy, "
+          "unhealthy");
 ABSL_FLAG(std::string, sort, "",
           "status, watch, nodes: `offset` (status's default), `bound`, "
           "`name` (nodes's default) or `last-seen`; worst first");
@@ -77,6 +79,8 @@ ABSL_FLAG(
     "offsets above the "
     "step threshold, 128 ms, are still stepped and smaller ones are slewed)");
 ABSL_FLAG(bool, all, false, "resync: every node");
+ABSL_FLAG(bool, edges, false,
+          "crosscheck: also list every measured edge of the probe graph");
 ABSL_FLAG(std::string, label, "",
           "resync: the nodes with this label, KEY=VALUE; status, watch, "
           "nodes, drift: only the nodes with it (repeatable: all must match)");
@@ -132,6 +136,10 @@ The fleet (through the controller):
                                         1 min or 1 h buckets, chosen by the span)
   ntpfleetctl audit [--since 24h]       who resynced what, and each node's result
   ntpfleetctl forget NODE               drop a decommissioned node (admin)
+  ntpfleetctl crosscheck [--edges]      the fleet checks itself: each node's clock as the
+                                        other nodes measured it, beside what it reports;
+                                        pairwise skew p50/p99/max; exit 3 if a node is
+                                        flagged (ntpfleetctl crosscheck --help)
 
 Several controllers (docs/CONTROLLER.md "More than one controller"): --controller A,B asks
 them all at once and merges: the freshest report of each node wins, a node is CONNECTED if
@@ -140,7 +148,8 @@ merged nodes. A controller that does not answer is named on stderr and the rest 
 shown (exit code as if it had answered); none answering is an error (exit 1). resync asks
 each node through ONE controller (the first that holds its stream) and says which; forget
 goes to all (exit 1 unless every one that knew the node forgot it); history is the first
-answering controller's; audit merges their logs.
+answering controller's; audit merges their logs; crosscheck shows the first controller
+with a solve, and says which.
 
 Choosing nodes (status, watch, nodes, drift; all given must match):
   NAME-GLOB...                          names, fnmatch patterns ('web-*'; quote them)
@@ -148,7 +157,7 @@ Choosing nodes (status, watch, nodes, drift; all given must match):
   --state S[,S]                         in any of these states: connected, stale,
                                         disconnected, synchronised, syncing, unsynchronised,
                                         holdover, local-clock, refused, no-report, flagged,
-                                        duplicate, healthy, unhealthy
+                                        duplicate, crosscheck, healthy, unhealthy
   --sort offset|bound|name|last-seen    worst first (status: offset; nodes: name)
   --output table|wide|json|csv          wide adds role, version, addresses, labels, digest
 The fleet's skew and counts on top stay the whole fleet's ("3 of 40 nodes shown").
@@ -157,9 +166,10 @@ Health check (exit 3 and one line per failed rule on stderr, naming the nodes):
   ntpfleetctl status --max-skew 1ms [--min-nodes N] [--allow disconnected]
     fails when the fleet's skew exceeds 1ms, when a node shown is stale, disconnected,
     unsynchronised (holdover, refused, no report, a client on its local clock; syncing
-    passes) or flagged, or when fewer than N nodes shown (default 1) are counted in the
-    skew. --allow RULE tolerates stale, disconnected, unsynchronised or flagged nodes
-    (still listed). A decommissioned node: `ntpfleetctl forget NODE`.
+    passes), flagged, or crosscheck-flagged (the other nodes measured its clock
+    elsewhere than it reports: ntpfleetctl crosscheck), or when fewer than N nodes
+    shown (default 1) are counted in the skew. --allow RULE tolerates stale,
+    disconnected, unsynchronised, flagged or crosscheck nodes (still listed). A decommissioned node: `ntpfleetctl forget NODE`.
 
 Examples:
   ntpfleetctl status --label rack=a1 --sort bound          one rack, worst error bound first
@@ -197,8 +207,8 @@ Certificates (mutual TLS; no controller needed):
                                         [--days 825]; never overwrites a file
 
 --output json prints the API's messages as JSON. Exit codes: 0 fine, 1 error, 2 usage,
-3 a check failed (status's health check, drift found, or a resync that did not succeed
-everywhere).)";
+3 a check failed (status's health check, drift found, a resync that did not succeed
+everywhere, or a node flagged by the crosscheck).)";
 
 namespace {
 
@@ -233,11 +243,16 @@ int Usage(const absl::Status& status) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(kUsage);
   // `ntpfleetctl doctor --help`: the checks, not every flag of every command.
-  if (argc >= 3 && std::string(argv[1]) == "doctor") {
+  // `ntpfleetctl crosscheck --help`: what is measured and what a flag means.
+  if (argc >= 3 && (std::string(argv[1]) == "doctor" ||
+                    std::string(argv[1]) == "crosscheck")) {
     for (int i = 2; i < argc; ++i) {
       const std::string a = argv[i];
       if (a == "--help" || a == "-h" || a == "-help") {
-        std::fputs(ntpfleet::ctl::kDoctorHelp, stdout);
+        std::fputs(std::string(argv[1]) == "doctor"
+                       ? ntpfleet::ctl::kDoctorHelp
+                       : ntpfleet::ctl::kCrosscheckHelp,
+                   stdout);
         return 0;
       }
     }
@@ -379,6 +394,9 @@ int main(int argc, char** argv) {
   if (command == "audit" && rest.empty()) {
     return ntpfleet::ctl::RunAudit(
         o, absl::GetFlag(FLAGS_since).value_or(absl::Hours(24)));
+  }
+  if (command == "crosscheck" && rest.empty()) {
+    return ntpfleet::ctl::RunCrosscheck(o, absl::GetFlag(FLAGS_edges));
   }
   if (command == "forget" && rest.size() == 1) {
     return ntpfleet::ctl::RunForget(o, rest[0]);

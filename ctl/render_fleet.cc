@@ -138,6 +138,15 @@ std::vector<Cell> WideCells(const Node& node) {
       {or_dash(Printable(FormatLabels(hello)))},
       {or_dash(std::string(
           absl::string_view(hello.config_digest()).substr(0, kShortDigest)))},
+      // The crosscheck (docs/CROSSCHECK.md): the mesh's measurement of the
+      // node's offset, and the report minus it; "-" when no node measured it.
+      {node.has_crosscheck()
+           ? FormatOffset(FromProto(node.crosscheck().measured_offset()))
+           : "-"},
+      {node.has_crosscheck()
+           ? FormatOffset(FromProto(node.crosscheck().disagreement()))
+           : "-",
+       node.crosscheck().flagged() ? kRed : kNoColor},
   };
 }
 
@@ -171,6 +180,9 @@ std::vector<Cell> NodeRow(const Node& node, absl::Time now, bool wide) {
   }
   std::vector<absl::string_view> flags;
   if (node.flagged()) flags.push_back("FLAGGED");
+  // The mesh measured this node's clock elsewhere than it says
+  // (docs/CROSSCHECK.md; `ntpfleetctl crosscheck` shows by how much).
+  if (node.crosscheck().flagged()) flags.push_back("CROSSCHECK");
   if (node.duplicate_name()) flags.push_back("DUPLICATE NAME");
   row.push_back({absl::StrJoin(flags, ", "), kRed});
   return row;
@@ -200,6 +212,35 @@ std::vector<const Node*> SortedNodes(const Fleet& fleet) {
   return nodes;
 }
 
+// "fleet bound ±2.100ms (two largest bounds)  mesh p99 41µs (5 nodes
+// measured)[, 1 crosscheck-flagged]": what any two nodes may disagree by, by
+// their own bounds, beside what the mesh measured them to disagree by. Empty
+// from a controller without the crosscheck (neither value set), so its status
+// reads as before.
+std::string FleetBoundLine(const Fleet& fleet, bool color) {
+  if (!fleet.has_fleet_bound() && !fleet.has_mesh_skew_p99()) return "";
+  uint64_t measured = 0;
+  for (const Node& n : fleet.nodes()) measured += n.has_crosscheck() ? 1 : 0;
+  std::string out = absl::StrCat(
+      "fleet bound ",
+      fleet.has_fleet_bound()
+          ? absl::StrCat("±",
+                         ctl::FormatDuration(FromProto(fleet.fleet_bound())))
+          : std::string("-"),
+      " (two largest bounds)  mesh p99 ",
+      DurationOrDash(fleet.has_mesh_skew_p99(), fleet.mesh_skew_p99()), " (",
+      measured == 0 ? std::string("no node")
+                    : Plural(measured, "node", "nodes"),
+      " measured)");
+  if (fleet.crosscheck_flagged_count() > 0) {
+    absl::StrAppend(&out, ", ",
+                    Paint(absl::StrCat(fleet.crosscheck_flagged_count(),
+                                       " crosscheck-flagged"),
+                          kRed, color));
+  }
+  return absl::StrCat(out, "\n");
+}
+
 std::string FleetHeader(const Fleet& fleet, bool color) {
   const bool over_threshold =
       fleet.has_skew() && fleet.has_threshold() &&
@@ -222,7 +263,8 @@ std::string FleetHeader(const Fleet& fleet, bool color) {
       fleet.connected_count(), " connected, ",
       red_if_any(fleet.stale_count(), "stale", "stale"), ", ",
       red_if_any(fleet.flagged_count(), "flagged", "flagged"), ", ",
-      red_if_any(duplicates, "duplicate name", "duplicate names"), "\n");
+      red_if_any(duplicates, "duplicate name", "duplicate names"), "\n",
+      FleetBoundLine(fleet, color));
 }
 
 // "skew history  ▁▂▃  min 0µs  max 700µs": the sparkline of `points`, and the
@@ -367,7 +409,9 @@ std::string RenderFleetStatus(const Fleet& fleet, const StatusRows& shown,
                                    {"VERSION", Align::kLeft, 0},
                                    {"ADDRESSES", Align::kLeft, 0},
                                    {"LABELS", Align::kLeft, 0},
-                                   {"DIGEST", Align::kLeft, 0}});
+                                   {"DIGEST", Align::kLeft, 0},
+                                   {"MEASURED", Align::kRight, 0},
+                                   {"DISAGREE", Align::kRight, 0}});
   }
   columns.push_back({"FLAGS", Align::kLeft, 0});
   absl::StrAppend(&out, RenderTable(columns, rows, opts.color));

@@ -72,9 +72,9 @@ struct StatusRows {
   // "12 of 10000 nodes shown (label rack=a1, state stale)" under the header,
   // whose skew and counts stay the whole fleet's. Empty: no filter.
   std::string filter;
-  // Adds ROLE, VERSION, ADDRESSES, LABELS and DIGEST (kShortDigest hex digits)
-  // before FLAGS; "-" where the Hello does not say (a summary fleet has no
-  // addresses nor digest).
+  // Adds ROLE, VERSION, ADDRESSES, LABELS, DIGEST (kShortDigest hex digits),
+  // MEASURED and DISAGREE (Node.crosscheck) before FLAGS; "-" where the Hello
+  // does not say (a summary fleet has no addresses nor digest).
   bool wide = false;
 };
 
@@ -114,21 +114,26 @@ std::string RenderSparkline(const std::vector<ntpfleet::v1::SkewPoint>& points);
 
 // `ntpfleetctl status`: two header lines (fleet skew with the threshold, max
 // error bound; the node counts as the controller gives them, plus the number
-// of nodes with a duplicate name), a blank line, then one row per node:
+// of nodes with a duplicate name), then, from a controller with the crosscheck
+// (Fleet.fleet_bound or mesh_skew_p99 set), a third: "fleet bound ±2.100ms
+// (two largest bounds)  mesh p99 41µs (5 nodes measured)", with ", N
+// crosscheck-flagged" when any is (docs/CROSSCHECK.md); a blank line, then
+// one row per node:
 // NODE, STATE (STALE/DISCONNECTED override the sync state), OFFSET, ERROR
 // BOUND, ST (stratum), REFID (cut to 15), REACH (octal, of the system peer,
 // else of the first peer), LAST SEEN (relative to opts.now), FLAGS ("FLAGGED",
-// "DUPLICATE NAME"). "-" marks a value the node has not reported. Rows are
-// sorted by |offset|, largest first; nodes without a status last; ties by
-// name. Every column is as wide as its widest cell (NODE grows with the
-// longest name; the others have room for the usual values, so a watch frame
-// does not jump). Then, after a blank line, "NODE: REASON" for every node
-// whose status carries a reason (SyncStatus.reason: who refused it, a clock
-// beyond the panic threshold), in the rows' order. STATE "REFUSED": every
-// server refused the node (KoD DENY). Colours: red for flagged, duplicate,
-// stale, disconnected, unsynchronised and refused; yellow for syncing, holdover
-// and a client on its local clock; green for synchronised and the server on its
-// local clock; the skew is red above the threshold.
+// "CROSSCHECK": the mesh contradicts its report, "DUPLICATE NAME"). "-" marks a
+// value the node has not reported. Rows are sorted by |offset|, largest first;
+// nodes without a status last; ties by name. Every column is as wide as its
+// widest cell (NODE grows with the longest name; the others have room for the
+// usual values, so a watch frame does not jump). Then, after a blank line,
+// "NODE: REASON" for every node whose status carries a reason
+// (SyncStatus.reason: who refused it, a clock beyond the panic threshold), in
+// the rows' order. STATE "REFUSED": every server refused the node (KoD DENY).
+// Colours: red for flagged, duplicate, stale, disconnected, unsynchronised and
+// refused; yellow for syncing, holdover and a client on its local clock; green
+// for synchronised and the server on its local clock; the skew is red above the
+// threshold.
 std::string RenderFleetStatus(const ntpfleet::v1::Fleet& fleet,
                               const RenderOptions& opts);
 // The same with the rows the caller chose (StatusRows): the two header lines

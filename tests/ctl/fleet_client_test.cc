@@ -248,6 +248,107 @@ TEST(MergeFleetsTest, OneFleetIsPassedThroughUnchanged) {
   EXPECT_EQ(m.SerializeAsString(), a.SerializeAsString());
 }
 
+// The crosscheck's fleet-wide values survive a merge, from the freshest
+// snapshot that has them; the flagged count is recounted over the merged
+// nodes. A merge that dropped them (ComputeFleetStats does not set them)
+// leaves fleet_bound and mesh_skew_p99 unset; one that took the first
+// controller's says 9 ms; one that kept a controller's count says 2.
+TEST(MergeFleetsTest, CrosscheckValuesComeFromTheFreshestSnapshot) {
+  v1::Fleet a = MakeFleet({MakeNode("x", kConnected, 100, 100),
+                           MakeNode("y", kConnected, 100, 200)},
+                          /*as_of=*/200);
+  v1::Fleet b = MakeFleet(
+      {MakeNode("x", kConnected, 101, 100), MakeNode("y", kConnected, 99, 200)},
+      /*as_of=*/201);
+  SetDuration(absl::Milliseconds(9), a.mutable_fleet_bound());
+  SetDuration(absl::Milliseconds(9), a.mutable_mesh_skew_p50());
+  SetDuration(absl::Milliseconds(9), a.mutable_mesh_skew_p99());
+  SetDuration(absl::Milliseconds(9), a.mutable_mesh_skew_max());
+  a.set_crosscheck_flagged_count(2);
+  SetDuration(absl::Microseconds(250), b.mutable_fleet_bound());
+  SetDuration(absl::Microseconds(40), b.mutable_mesh_skew_p50());
+  SetDuration(absl::Microseconds(90), b.mutable_mesh_skew_p99());
+  SetDuration(absl::Microseconds(95), b.mutable_mesh_skew_max());
+  b.set_crosscheck_flagged_count(0);
+  // x's freshest entry is b's and flags it; y's is a's and does not.
+  b.mutable_nodes(0)->mutable_crosscheck()->set_flagged(true);
+  a.mutable_nodes(0)->mutable_crosscheck()->set_flagged(false);
+  a.mutable_nodes(1)->mutable_crosscheck()->set_flagged(false);
+  b.mutable_nodes(1)->mutable_crosscheck()->set_flagged(true);  // older entry
+  const v1::Fleet m = Merge({&a, &b});
+  EXPECT_EQ(FromProto(m.fleet_bound()), absl::Microseconds(250));
+  EXPECT_EQ(FromProto(m.mesh_skew_p50()), absl::Microseconds(40));
+  EXPECT_EQ(FromProto(m.mesh_skew_p99()), absl::Microseconds(90));
+  EXPECT_EQ(FromProto(m.mesh_skew_max()), absl::Microseconds(95));
+  EXPECT_TRUE(Named(m, "x").crosscheck().flagged());
+  EXPECT_FALSE(Named(m, "y").crosscheck().flagged());
+  EXPECT_EQ(m.crosscheck_flagged_count(), 1u);
+  // The fresher controller is older (no crosscheck): the other one's values
+  // are kept rather than lost.
+  b.clear_fleet_bound();
+  b.clear_mesh_skew_p50();
+  b.clear_mesh_skew_p99();
+  b.clear_mesh_skew_max();
+  const v1::Fleet m2 = Merge({&a, &b});
+  EXPECT_EQ(FromProto(m2.fleet_bound()), absl::Milliseconds(9));
+  EXPECT_EQ(FromProto(m2.mesh_skew_p99()), absl::Milliseconds(9));
+  // Neither has them: none invented.
+  a.clear_fleet_bound();
+  a.clear_mesh_skew_p99();
+  const v1::Fleet m3 = Merge({&a, &b});
+  EXPECT_FALSE(m3.has_mesh_skew_p99());
+}
+
+v1::CrosscheckResponse Solved(double as_of, const std::string& reference) {
+  v1::CrosscheckResponse r;
+  if (as_of >= 0) SetTimestamp(kT0 + absl::Seconds(as_of), r.mutable_as_of());
+  r.set_reference(reference);
+  return r;
+}
+
+TEST(PickCrosscheckTest, FirstControllerWithASolveElseFirstAnswer) {
+  const std::vector<std::string> at = {"a:1", "b:1", "c:1"};
+  // a has no solve yet, b is older (UNIMPLEMENTED), c has one: c.
+  std::vector<v1::CrosscheckResponse> r = {Solved(-1, ""), {}, Solved(5, "c")};
+  CrosscheckPick p = PickCrosscheck(
+      at, {absl::OkStatus(), absl::UnimplementedError("x"), absl::OkStatus()},
+      &r);
+  ASSERT_THAT(p.status, IsOk());
+  EXPECT_EQ(p.address, "c:1");
+  EXPECT_EQ(p.index, 2u);
+  EXPECT_EQ(p.response.reference(), "c");
+  EXPECT_THAT(p.without_rpc, ElementsAre("b:1"));
+  // Nobody has a solve: the first that answered, saying so.
+  r = {{}, Solved(-1, "first"), Solved(-1, "third")};
+  p = PickCrosscheck(
+      at, {absl::UnavailableError("down"), absl::OkStatus(), absl::OkStatus()},
+      &r);
+  ASSERT_THAT(p.status, IsOk());
+  EXPECT_EQ(p.address, "b:1");
+  EXPECT_FALSE(p.response.has_as_of());
+}
+
+TEST(PickCrosscheckTest, AnOlderControllerGetsAClearMessage) {
+  std::vector<v1::CrosscheckResponse> r(1);
+  CrosscheckPick p = PickCrosscheck(
+      {"a:1"}, {absl::UnimplementedError("Method not found")}, &r);
+  EXPECT_THAT(
+      p.status,
+      StatusIs(absl::StatusCode::kUnimplemented,
+               HasSubstr("the controller at a:1 has no crosscheck "
+                         "(FleetService.Crosscheck is UNIMPLEMENTED)")));
+  EXPECT_THAT(p.status, StatusIs(absl::StatusCode::kUnimplemented,
+                                 HasSubstr("upgrade it")));
+  // One old, one down: the outage is the likelier story.
+  r.resize(2);
+  p = PickCrosscheck({"a:1", "b:1"},
+                     {absl::UnimplementedError("x"),
+                      absl::UnavailableError("connection refused")},
+                     &r);
+  EXPECT_THAT(p.status, StatusIs(absl::StatusCode::kUnavailable,
+                                 HasSubstr("connection refused")));
+}
+
 v1::AuditRecord Record(const std::string& id, double at, int64_t row) {
   v1::AuditRecord r;
   r.set_id(row);

@@ -21,6 +21,7 @@ using ::ntpfleet::ctl::testing::AddNode;
 using ::ntpfleet::ctl::testing::Connection;
 using ::ntpfleet::ctl::testing::Flagged;
 using ::ntpfleet::ctl::testing::Label;
+using ::ntpfleet::ctl::testing::Measured;
 using ::ntpfleet::ctl::testing::NoReport;
 using ::ntpfleet::ctl::testing::Offset;
 using ::ntpfleet::ctl::testing::Role;
@@ -209,7 +210,44 @@ TEST(HealthTest, LongListsNameTheFirstFiveAndCountTheRest) {
                         "s1, s2, s3, s4, s5 and 3 more"));
 }
 
+// The crosscheck rule: a node whose report the mesh contradicts fails the
+// check even when its own offset and deviation are fine (a node lying that it
+// is at +0 is inside any threshold); a node measured and agreeing passes.
+TEST(HealthTest, CrosscheckFlaggedNodeFailsItsOwnRule) {
+  v1::Fleet f = Healthy();
+  Measured(f.mutable_nodes(1), absl::Microseconds(110), absl::Microseconds(9),
+           false);  // web-1: measured, agrees
+  Measured(Offset(AddNode(&f, "liar"), absl::ZeroDuration()),
+           absl::Milliseconds(-5), absl::Microseconds(9), true);
+  SetFleetHeader(&f, absl::Microseconds(200));
+  f.set_crosscheck_flagged_count(1);
+  const HealthReport r = CheckHealth(f, All(f), MaxSkew(absl::Milliseconds(1)));
+  EXPECT_THAT(Failed(r), ElementsAre("crosscheck"));
+  EXPECT_THAT(NodesOf(r, HealthRule::kCrosscheck), ElementsAre("liar"));
+  EXPECT_EQ(FormatHealthReport(r),
+            "ntpfleetctl: unhealthy: crosscheck: 1 node whose reported offset "
+            "the other nodes' measurements contradict (beyond its bound plus 3 "
+            "x their uncertainty; `ntpfleetctl crosscheck`): liar (reports "
+            "+5.000ms off the mesh's measurement, bound 100µs)\n");
+  // --allow crosscheck: still listed, no longer failing.
+  HealthOptions h = MaxSkew(absl::Milliseconds(1));
+  h.allow = {HealthRule::kCrosscheck};
+  const HealthReport allowed = CheckHealth(f, All(f), h);
+  EXPECT_TRUE(allowed.healthy());
+  ASSERT_EQ(allowed.allowed.size(), 1u);
+  EXPECT_THAT(allowed.allowed[0].nodes, ElementsAre("liar"));
+  // Filtered out of view: not looked at.
+  NodeFilter web;
+  web.name_globs = {"web-*"};
+  EXPECT_TRUE(CheckHealth(f, SelectNodes(f, web, SortKey::kName),
+                          MaxSkew(absl::Milliseconds(1)))
+                  .healthy());
+}
+
 TEST(HealthTest, OnlyNodeRulesCanBeAllowed) {
+  EXPECT_THAT(
+      ParseAllowedRules({"crosscheck"}),
+      ::ntpfleet::testing::IsOkAndHolds(ElementsAre(HealthRule::kCrosscheck)));
   EXPECT_THAT(ParseAllowedRules({"stale,disconnected", "flagged"}),
               ::ntpfleet::testing::IsOkAndHolds(
                   ElementsAre(HealthRule::kStale, HealthRule::kDisconnected,

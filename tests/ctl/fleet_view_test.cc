@@ -26,6 +26,7 @@ using ::ntpfleet::ctl::testing::Digest;
 using ::ntpfleet::ctl::testing::Flagged;
 using ::ntpfleet::ctl::testing::kNow;
 using ::ntpfleet::ctl::testing::Label;
+using ::ntpfleet::ctl::testing::Measured;
 using ::ntpfleet::ctl::testing::NoReport;
 using ::ntpfleet::ctl::testing::Offset;
 using ::ntpfleet::ctl::testing::Role;
@@ -340,8 +341,10 @@ TEST(StatusViewTest, WideAddsTheHellosColumns) {
   const std::string text = *RenderStatusView(f, view, Plain());
   const std::vector<std::string> lines = absl::StrSplit(text, '\n');
   ASSERT_GE(lines.size(), 6u);
-  EXPECT_THAT(lines[3], HasSubstr("  LAST SEEN  ROLE    VERSION  ADDRESSES    "
-                                  "     LABELS          DIGEST        FLAGS"));
+  EXPECT_THAT(lines[3],
+              HasSubstr("  LAST SEEN  ROLE    VERSION  ADDRESSES    "
+                        "     LABELS          DIGEST        MEASURED  DISAGREE"
+                        "  FLAGS"));
   EXPECT_THAT(lines[4],
               HasSubstr("client  0.9.1    10.0.0.7,fd00::7  rack=a1,zone=x  "
                         "0123456789ab"));
@@ -431,14 +434,64 @@ TEST(CsvTest, HeaderThenOneLinePerNodeInBaseUnits) {
                   "0.000000000", "false", "false", "2026-11-25T23:41:09Z",
                   "2026-11-24T23:41:10Z", "client", "0.9.1",
                   "10.0.0.7,10.0.1.7", "note=a \"quoted\", text,rack=a1",
-                  "abc123", "ipv4:10.0.0.7:5123"));
+                  "abc123", "ipv4:10.0.0.7:5123", "", "", "", "false", ""));
   // Sorted by name: "line\nbreak" < "web-1"; its newline is inside quotes.
   EXPECT_THAT(rows[1], ElementsAre("line\nbreak", "disconnected", "no-report",
                                    "", "", "", "", "", "", "", "false", "false",
                                    "2026-11-25T23:41:09Z", "", "client", "", "",
-                                   "", "", ""));
+                                   "", "", "", "", "", "", "false", ""));
   EXPECT_THAT(csv, HasSubstr("\"line\nbreak\""));
   EXPECT_THAT(csv, HasSubstr("\"note=a \"\"quoted\"\", text,rack=a1\""));
+}
+
+TEST(CsvTest, CrosscheckColumnsCarryWhatTheMeshMeasured) {
+  v1::Fleet f;
+  Measured(Offset(AddNode(&f, "liar"), absl::Microseconds(10)),
+           absl::Microseconds(-4990), absl::Microseconds(12), true);
+  Measured(Offset(AddNode(&f, "honest"), absl::Microseconds(-20)),
+           absl::Microseconds(-25), absl::Microseconds(12), false);
+  AddNode(&f, "unmeasured");
+  ViewOptions view;
+  view.output = OutputFormat::kCsv;
+  view.sort = SortKey::kName;
+  const std::vector<std::vector<std::string>> rows =
+      ParseCsv(*RenderStatusView(f, view, Plain()));
+  ASSERT_EQ(rows.size(), 4u);
+  const size_t n = std::size(kCsvColumns);
+  ASSERT_EQ(rows[0].size(), n);
+  EXPECT_THAT(std::vector<std::string>(rows[0].end() - 5, rows[0].end()),
+              ElementsAre("crosscheck_measured_offset",
+                          "crosscheck_uncertainty", "crosscheck_disagreement",
+                          "crosscheck_flagged", "crosscheck_probed_by"));
+  auto tail = [](const std::vector<std::string>& row) {
+    return std::vector<std::string>(row.end() - 5, row.end());
+  };
+  EXPECT_THAT(tail(rows[1]), ElementsAre("-0.000025000", "0.000012000",
+                                         "0.000005000", "false", "3"));
+  EXPECT_THAT(tail(rows[2]), ElementsAre("-0.004990000", "0.000012000",
+                                         "0.005000000", "true", "3"));
+  EXPECT_THAT(tail(rows[3]), ElementsAre("", "", "", "false", ""));
+}
+
+TEST(StatusViewTest, WideShowsMeasuredAndDisagreementAndStateFilters) {
+  v1::Fleet f;
+  Measured(Offset(AddNode(&f, "liar"), absl::Microseconds(10)),
+           absl::Microseconds(-4990), absl::Microseconds(12), true);
+  AddNode(&f, "unmeasured");
+  SetFleetHeader(&f, absl::Microseconds(10));
+  ViewOptions view;
+  view.output = OutputFormat::kWide;
+  view.sort = SortKey::kName;
+  const std::vector<std::string> lines =
+      absl::StrSplit(*RenderStatusView(f, view, Plain()), '\n');
+  ASSERT_GE(lines.size(), 5u);
+  EXPECT_THAT(lines[3], HasSubstr("  MEASURED  DISAGREE  FLAGS"));
+  EXPECT_THAT(lines[4], HasSubstr("  -4.990ms  +5.000ms  CROSSCHECK"));
+  EXPECT_THAT(lines[5], HasSubstr("         -         -"));
+  // --state crosscheck, and unhealthy includes it.
+  EXPECT_THAT(Select(f, {}, {"crosscheck"}, {}), ElementsAre("liar"));
+  EXPECT_THAT(Select(f, {}, {"unhealthy"}, {}), ElementsAre("liar"));
+  EXPECT_THAT(Select(f, {}, {"healthy"}, {}), ElementsAre("unmeasured"));
 }
 
 // --- JSON

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -385,6 +386,53 @@ TEST(RenderFleetStatusTest,
   const std::string out = RenderFleetStatus(f, Colored());
   EXPECT_THAT(out, HasSubstr("\x1b[33mlocal clock\x1b[0m"));
   EXPECT_THAT(out, StartsWith("fleet skew 10µs (threshold 1.000ms)"));
+}
+
+// The crosscheck (#14): the fleet bound and the mesh's p99 on a third line,
+// and a node the mesh contradicts marked CROSSCHECK. From a controller
+// without it (neither field set) the header stays two lines: the golden test
+// above pins that.
+TEST(RenderFleetStatusTest, FleetBoundLineAndCrosscheckFlag) {
+  Fleet f;
+  *f.mutable_skew() = Nanos(40'000);
+  *f.mutable_threshold() = Nanos(1'000'000);
+  *f.mutable_fleet_bound() = Nanos(2'100'000);
+  *f.mutable_mesh_skew_p99() = Nanos(5'012'000);
+  f.set_crosscheck_flagged_count(1);
+  Node* liar =
+      AddClient(&f, "liar", v1::SYNC_STATE_SYNCHRONISED, 10'000, 1'000'000, 0);
+  liar->mutable_crosscheck()->set_flagged(true);
+  Node* ok =
+      AddClient(&f, "ok", v1::SYNC_STATE_SYNCHRONISED, -30'000, 1'100'000, 0);
+  ok->mutable_crosscheck()->set_flagged(false);
+  AddClient(&f, "new", v1::SYNC_STATE_SYNCHRONISED, 0, 1'000'000, 0);
+  const std::vector<std::string> lines =
+      absl::StrSplit(RenderFleetStatus(f, Plain()), '\n');
+  ASSERT_GE(lines.size(), 8u);
+  EXPECT_EQ(lines[2],
+            "fleet bound ±2.100ms (two largest bounds)  mesh p99 5.012ms (2 "
+            "nodes measured), 1 crosscheck-flagged");
+  EXPECT_EQ(lines[3], "");
+  auto row = [&lines](absl::string_view name) {
+    for (const std::string& l : lines) {
+      if (absl::StartsWith(l, name)) return l;
+    }
+    return std::string();
+  };
+  EXPECT_THAT(row("liar "), HasSubstr("CROSSCHECK"));
+  EXPECT_THAT(row("ok "), Not(HasSubstr("CROSSCHECK")));
+  EXPECT_THAT(row("new "), Not(HasSubstr("CROSSCHECK")));
+  EXPECT_THAT(RenderFleetStatus(f, Colored()),
+              HasSubstr("\x1b[31m1 crosscheck-flagged\x1b[0m"));
+  // A bound but no measurement yet.
+  f.clear_mesh_skew_p99();
+  f.set_crosscheck_flagged_count(0);
+  for (Node& n : *f.mutable_nodes()) n.clear_crosscheck();
+  const std::vector<std::string> early =
+      absl::StrSplit(RenderFleetStatus(f, Plain()), '\n');
+  EXPECT_EQ(early[2],
+            "fleet bound ±2.100ms (two largest bounds)  mesh p99 - (no node "
+            "measured)");
 }
 
 TEST(RenderFleetStatusTest, ABoundRelativeToTheNodesOwnClockSaysLocal) {

@@ -97,6 +97,23 @@ inline v1::Node* Flagged(v1::Node* n) {
   return n;
 }
 
+// What the mesh measured of the node (Node.crosscheck), as a controller with
+// the crosscheck fills it: reported = the node's offset, disagreement =
+// reported - measured, probed by 3.
+inline v1::Node* Measured(v1::Node* n, absl::Duration measured,
+                          absl::Duration uncertainty, bool flagged) {
+  v1::NodeCrosscheck* c = n->mutable_crosscheck();
+  const absl::Duration reported = FromProto(n->status().offset());
+  SetDuration(measured, c->mutable_measured_offset());
+  SetDuration(uncertainty, c->mutable_uncertainty());
+  SetDuration(reported, c->mutable_reported_offset());
+  SetDuration(reported - measured, c->mutable_disagreement());
+  c->set_flagged(flagged);
+  c->set_probed_by(3);
+  SetTimestamp(kNow - absl::Seconds(2), c->mutable_as_of());
+  return n;
+}
+
 // The fleet-wide fields as a controller fills them.
 inline void SetFleetHeader(v1::Fleet* f, absl::Duration skew) {
   SetTimestamp(kNow, f->mutable_as_of());
