@@ -26,6 +26,11 @@ void ComputeFleetStats(absl::Duration threshold, v1::Fleet* fleet) {
   fleet->clear_flagged_count();
   std::vector<std::pair<v1::Node*, absl::Duration>> counted;  // node, offset
   absl::Duration max_error_bound = absl::ZeroDuration();
+  // The two largest error bounds, for fleet_bound; bounded nodes only.
+  absl::Duration top[2] = {-absl::InfiniteDuration(),
+                           -absl::InfiniteDuration()};
+  int bounded = 0;
+  fleet->clear_fleet_bound();
   for (v1::Node& node : *fleet->mutable_nodes()) {
     node.clear_deviation();
     node.clear_flagged();
@@ -37,6 +42,16 @@ void ComputeFleetStats(absl::Duration threshold, v1::Fleet* fleet) {
         counted.emplace_back(&node, FromProto(node.status().offset()));
         max_error_bound =
             std::max(max_error_bound, FromProto(node.status().error_bound()));
+        if (node.status().has_error_bound()) {
+          const absl::Duration b = FromProto(node.status().error_bound());
+          ++bounded;
+          if (b > top[0]) {
+            top[1] = top[0];
+            top[0] = b;
+          } else if (b > top[1]) {
+            top[1] = b;
+          }
+        }
       }
     }
   }
@@ -56,6 +71,9 @@ void ComputeFleetStats(absl::Duration threshold, v1::Fleet* fleet) {
       n % 2 == 1 ? offsets[n / 2] : (offsets[n / 2 - 1] + offsets[n / 2]) / 2;
   SetDuration(offsets.back() - offsets.front(), fleet->mutable_skew());
   SetDuration(max_error_bound, fleet->mutable_max_error_bound());
+  // Any two counted nodes are each within their bound of the reference, so
+  // within the sum of the two largest bounds of each other.
+  if (bounded >= 2) SetDuration(top[0] + top[1], fleet->mutable_fleet_bound());
 
   for (const auto& [node, offset] : counted) {
     const absl::Duration deviation = offset - median;

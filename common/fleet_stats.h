@@ -16,6 +16,9 @@
 //   where its clock is now).
 // - skew = max - min of the counted nodes' offsets; max_error_bound = the
 //   largest error bound among them; both zero when none is counted.
+//   fleet_bound = the two largest error bounds among them added (the most two
+//   of them can disagree if their bounds hold); unset with fewer than two
+//   counted nodes with a bound.
 // - Exactly the counted nodes get a deviation (offset - the median of the
 //   counted offsets; the mean of the middle two for an even count) and a
 //   flag: |deviation| > threshold or |offset| > threshold. Every other node's

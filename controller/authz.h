@@ -3,8 +3,9 @@
 // may do (proto/ntpfleet.proto, "Who may call what"; docs/SECURITY.md):
 //
 //   node certificate   AgentService.Connect, as its own node only
-//   viewer             GetFleet, WatchFleet, GetNode, History, Audit
-//   operator           also Resync of named or labelled nodes, stepping up to
+//   viewer             GetFleet, WatchFleet, GetNode, History, Audit,
+//   Crosscheck operator           also Resync of named or labelled nodes,
+//   stepping up to
 //                      the operator limit
 //   admin              also Resync --all, steps beyond the limit (force),
 //                      Forget
@@ -41,7 +42,7 @@
 namespace ntpfleet::controller {
 
 enum class Permission {
-  kView,       // GetFleet, WatchFleet, GetNode, History, Audit
+  kView,       // GetFleet, WatchFleet, GetNode, History, Audit, Crosscheck
   kResync,     // Resync of named or labelled nodes, within the step limit
   kResyncAll,  // Resync --all
   kForce,      // a step beyond the operator limit

@@ -80,6 +80,13 @@ ABSL_FLAG(std::string, node_history_retention, "1h,7d,365d",
           "how long each node's history is kept at 1 s, 1 min and 1 h "
           "resolution (0 turns a resolution off); docs/CONTROLLER.md gives "
           "the disk it takes per node");
+ABSL_FLAG(int, crosscheck_probes, 3,
+          "nodes each agent probes for the crosscheck (docs/CROSSCHECK.md): "
+          "every node is then probed by at least this many others; 0 turns "
+          "the crosscheck off");
+ABSL_FLAG(absl::Duration, crosscheck_interval, absl::Seconds(64),
+          "one crosscheck probe per target per this (at least 64s): each node "
+          "sends K NTP requests per interval, 2 x 90 bytes on the wire each");
 ABSL_FLAG(double, new_names_burst, 2000,
           "new node names admitted at once (the bucket's size): a fleet's "
           "first start");
@@ -146,6 +153,24 @@ int main(int argc, char** argv) {
   absl::StatusOr<ntpfleet::HostPort> listen_at =
       ntpfleet::ParseHostPort(listen, "--listen", /*allow_zero=*/true);
   if (!listen_at.ok()) return Fail(listen_at.status(), 2);
+  const int probes = absl::GetFlag(FLAGS_crosscheck_probes);
+  if (probes < 0 || probes > ntpfleet::controller::kMaxProbeResults) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+                    "--crosscheck-probes %d: give 0 (off) to %d", probes,
+                    ntpfleet::controller::kMaxProbeResults)),
+                2);
+  }
+  const absl::Duration probe_interval =
+      absl::GetFlag(FLAGS_crosscheck_interval);
+  if (probe_interval < ntpfleet::controller::kMinCrosscheckInterval) {
+    return Fail(absl::InvalidArgumentError(absl::StrFormat(
+                    "--crosscheck-interval %s is below %s: at most one probe "
+                    "per node pair per 64 s (docs/CROSSCHECK.md)",
+                    absl::FormatDuration(probe_interval),
+                    absl::FormatDuration(
+                        ntpfleet::controller::kMinCrosscheckInterval))),
+                2);
+  }
   if (const std::string m = absl::GetFlag(FLAGS_metrics_listen); !m.empty()) {
     absl::StatusOr<ntpfleet::HostPort> at =
         ntpfleet::ParseHostPort(m, "--metrics-listen", /*allow_zero=*/true);
@@ -235,6 +260,8 @@ int main(int argc, char** argv) {
                 known->size());
 
   ntpfleet::controller::ControllerOptions co;
+  co.crosscheck.probes = probes;
+  co.crosscheck.interval = probe_interval;
   co.tls = !tls.empty();
   co.resync.operator_max_step = absl::GetFlag(FLAGS_operator_max_step);
   co.resync.min_interval = absl::GetFlag(FLAGS_resync_min_interval);

@@ -270,6 +270,36 @@ const NodeSeries kNodeSeries[] = {
        return std::bitset<8>(reach).count() / 8.0;
      },
      nullptr},
+    {"ntpfleet_node_crosscheck_flagged", "gauge",
+     "1 if the crosscheck flags the node: its reported offset and the "
+     "mesh's measurement of its clock disagree by more than its error bound "
+     "plus 3 x the measurement's uncertainty (docs/CROSSCHECK.md); absent "
+     "until another node has probed it.",
+     [](const v1::Node& n) -> std::optional<double> {
+       if (!n.has_crosscheck()) return std::nullopt;
+       return n.crosscheck().flagged() ? 1 : 0;
+     },
+     nullptr},
+    {"ntpfleet_node_crosscheck_disagreement_seconds", "gauge",
+     "The node's reported offset minus the offset the crosscheck mesh "
+     "measured for it.",
+     [](const v1::Node& n) -> std::optional<double> {
+       if (!n.has_crosscheck() || !n.crosscheck().has_disagreement()) {
+         return std::nullopt;
+       }
+       return Seconds(n.crosscheck().disagreement());
+     },
+     nullptr},
+    {"ntpfleet_node_crosscheck_measured_offset_seconds", "gauge",
+     "The node's offset to the fleet's reference as the crosscheck mesh "
+     "measured it (reference minus local), solved from the probes.",
+     [](const v1::Node& n) -> std::optional<double> {
+       if (!n.has_crosscheck() || !n.crosscheck().has_measured_offset()) {
+         return std::nullopt;
+       }
+       return Seconds(n.crosscheck().measured_offset());
+     },
+     nullptr},
 };
 
 // Bytes reserved per sample besides its name: the node label and the value,
@@ -352,6 +382,36 @@ void AppendFleetMetrics(const v1::Fleet& fleet, const ResyncCounters& counters,
                out);
   AppendSample("ntpfleet_fleet_skew_threshold_seconds",
                Seconds(fleet.threshold()), out);
+
+  AppendFamily("ntpfleet_fleet_bound_seconds", "gauge",
+               "The guaranteed bound on any two nodes' disagreement: the two "
+               "largest error bounds among the nodes counted in the skew, "
+               "added (absent with fewer than two).",
+               out);
+  if (fleet.has_fleet_bound()) {
+    AppendSample("ntpfleet_fleet_bound_seconds", Seconds(fleet.fleet_bound()),
+                 out);
+  }
+  AppendFamily("ntpfleet_mesh_skew_seconds", "gauge",
+               "The crosscheck mesh's measured pairwise skew |Ci - Cj| over "
+               "every pair of measured nodes, by quantile (1: the largest); "
+               "absent until two nodes are measured.",
+               out);
+  if (fleet.has_mesh_skew_p50()) {
+    out->append("ntpfleet_mesh_skew_seconds{quantile=\"0.5\"} ");
+    AppendValue(Seconds(fleet.mesh_skew_p50()), out);
+    out->append("\nntpfleet_mesh_skew_seconds{quantile=\"0.99\"} ");
+    AppendValue(Seconds(fleet.mesh_skew_p99()), out);
+    out->append("\nntpfleet_mesh_skew_seconds{quantile=\"1\"} ");
+    AppendValue(Seconds(fleet.mesh_skew_max()), out);
+    out->push_back('\n');
+  }
+  AppendFamily("ntpfleet_crosscheck_flagged_nodes", "gauge",
+               "Nodes the crosscheck flags (see "
+               "ntpfleet_node_crosscheck_flagged).",
+               out);
+  AppendSample("ntpfleet_crosscheck_flagged_nodes",
+               fleet.crosscheck_flagged_count(), out);
 
   AppendFamily("ntpfleet_nodes", "gauge",
                "Nodes the controller knows, by connection state (a name two "
@@ -445,6 +505,18 @@ void AppendControllerMetrics(ControllerCore& core, std::string* out) {
       rc.rejected_results,
       "\nntpfleet_controller_rejected_messages_total{kind=\"new_name\"} ",
       rc.refused_new_names, "\n");
+  AppendFamily("ntpfleet_crosscheck_probe_reports_dropped_total", "counter",
+               "Crosscheck probe reports (too_many_results) and results "
+               "(the other reasons) dropped since the controller started.",
+               out);
+  const auto drops = core.crosscheck_hub().drops();
+  for (size_t i = 0; i < drops.size(); ++i) {
+    out->append("ntpfleet_crosscheck_probe_reports_dropped_total{reason=\"");
+    out->append(ProbeDropLabel(static_cast<ProbeDrop>(i)));
+    out->append("\"} ");
+    AppendValue(static_cast<double>(drops[i]), out);
+    out->push_back('\n');
+  }
   if (StoreWriter* writer = core.writer()) {
     const StoreWriter::Counters wc = writer->counters();
     AppendFamily(

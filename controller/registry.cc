@@ -321,7 +321,8 @@ bool Registry::Expired(const Snapshot& snapshot) const {
   return monotonic_->Now() >= snapshot.valid_until;
 }
 
-Registry::Snapshot Registry::TakeSnapshot() const {
+Registry::Snapshot Registry::TakeSnapshot(
+    const std::function<void(v1::Fleet*)>& decorate) const {
   // What the fleet is made of, copied under the lock as pointers.
   struct Row {
     std::string name;
@@ -387,6 +388,7 @@ Registry::Snapshot Registry::TakeSnapshot() const {
   // Skew, error bound, deviations, flags and counts: the one definition,
   // shared with ntpfleetctl's merge of several controllers.
   ComputeFleetStats(options_.skew_threshold, fleet);
+  if (decorate) decorate(fleet);
   snapshot.fleet = std::shared_ptr<const v1::Fleet>(std::move(owned), fleet);
   return snapshot;
 }

@@ -203,7 +203,10 @@ class Registry {
     // STALE); Infinite when no node can turn stale. Expired() compares.
     clock::MonoTime valid_until = clock::MonoTime::Infinite();
   };
-  Snapshot TakeSnapshot() const;
+  // `decorate`, when set, is given the fleet after the stats are computed
+  // and before it is shared (the controller adds the crosscheck's results).
+  Snapshot TakeSnapshot(
+      const std::function<void(v1::Fleet*)>& decorate = nullptr) const;
   // Whether the monotonic clock has reached `snapshot.valid_until` (a node of
   // it may have turned STALE since). Does not look at version().
   bool Expired(const Snapshot& snapshot) const;

@@ -11,14 +11,18 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/proto_time.h"
+#include "controller/crosscheck.h"
 
 namespace ntpfleet::controller {
 namespace {
@@ -170,7 +174,9 @@ class ControllerCore::AgentStream {
         return;
       }
       connection_ = *c;
+      node_ = in_.hello().node_name();
       core_->Attach(connection_, this);
+      core_->OnAgentHello(connection_, node_);
       const absl::Time now = core_->clock().Now();
       core_->Write([hello = in_.hello(), now](Store& store) {
         return store.UpsertNode(hello, now);
@@ -190,6 +196,11 @@ class ControllerCore::AgentStream {
       absl::Status s =
           core_->registry().ReportResult(connection_, in_.resync_result());
       if (s.ok()) core_->OnResyncResult(connection_, in_.resync_result());
+      if (!Accepted(s)) return;
+    } else if (in_.has_probe_report()) {
+      // A sign of life first (a dead stream is ended), then the results.
+      absl::Status s = core_->registry().Touch(connection_);
+      if (s.ok()) s = core_->OnProbeReport(node_, in_.probe_report());
       if (!Accepted(s)) return;
     }
     StartRead();
@@ -290,6 +301,7 @@ class ControllerCore::AgentStream {
   bool slot_ = false;
   v1::AgentMessage in_;
   uint64_t connection_ = 0;
+  std::string node_;     // Hello.node_name once connected
   bool warned_ = false;  // a dropped message was logged
 
   absl::Mutex mu_;
@@ -422,6 +434,7 @@ ControllerCore::ControllerCore(const clock::Clock* clock, Registry* registry,
       writer_(store != nullptr
                   ? std::make_unique<StoreWriter>(store, options.write_queue)
                   : nullptr),
+      crosscheck_(options.crosscheck),
       snapshot_(Build()),
       last_fleet_(std::make_shared<const v1::Fleet>()) {}
 
@@ -444,11 +457,15 @@ void ControllerCore::Write(std::function<absl::Status(Store&)> write) {
 
 void ControllerCore::Start() {
   thread_ = std::thread([this] { Housekeep(); });
+  if (crosscheck_.enabled()) {
+    crosscheck_thread_ = std::thread([this] { CrosscheckLoop(); });
+  }
 }
 
 void ControllerCore::Stop() {
   absl::call_once(stop_once_, [this] { stop_.Notify(); });
   if (thread_.joinable()) thread_.join();
+  if (crosscheck_thread_.joinable()) crosscheck_thread_.join();
   // Resyncs still open are answered and recorded now (nodes not heard from:
   // TIMED_OUT; not yet asked: NOT_CONNECTED), not left to INTERRUPTED.
   auto answer_open = [this] {
@@ -483,6 +500,7 @@ grpc::Slice ControllerCore::EncodedFleet(bool summary) {
 bool ControllerCore::OutOfDate(const FleetSnapshot& s) const {
   const absl::Duration age = clock_->Now() - FromProto(s.taken.fleet->as_of());
   return s.taken.version != registry_->version() ||
+         s.crosscheck_version != crosscheck_.version() ||
          registry_->Expired(s.taken) || age < absl::ZeroDuration() ||
          age >= kMaxSnapshotAge;
 }
@@ -506,7 +524,14 @@ std::shared_ptr<const FleetSnapshot> ControllerCore::Snapshot(bool builder) {
 
 std::shared_ptr<const FleetSnapshot> ControllerCore::Build() const {
   auto s = std::make_shared<FleetSnapshot>();
-  s->taken = registry_->TakeSnapshot();
+  // The version first: a solve finishing meanwhile makes this snapshot out
+  // of date at once rather than never shown.
+  s->crosscheck_version = crosscheck_.version();
+  const std::shared_ptr<const crosscheck::Solution> solution =
+      crosscheck_.Latest();
+  s->taken = registry_->TakeSnapshot([&solution](v1::Fleet* fleet) {
+    if (solution != nullptr) ApplyCrosscheck(*solution, fleet);
+  });
   s->summary = SummarizeFleet(*s->taken.fleet);
   s->fleet_bytes = grpc::Slice(s->taken.fleet->SerializeAsString());
   s->summary_bytes = grpc::Slice(s->summary->SerializeAsString());
@@ -802,10 +827,159 @@ void ControllerCore::Deliver(Completed completed) {
   }
 }
 
+void ControllerCore::UpdateCrosscheckMesh(const v1::Fleet& fleet) {
+  if (!crosscheck_.enabled()) return;
+  std::vector<crosscheck::MeshNode> eligible;
+  for (const v1::Node& n : fleet.nodes()) {
+    // A name two agents claim is left out: which of them a probe reaches
+    // is anyone's guess.
+    if (n.connection() != v1::CONNECTION_STATE_CONNECTED ||
+        n.duplicate_name() || n.hello().ntp_port() == 0) {
+      continue;
+    }
+    std::optional<std::string> address =
+        options_.probe_address
+            ? options_.probe_address(n)
+            : crosscheck::ProbeAddress(n.peer(), n.hello().ntp_port());
+    if (address.has_value()) eligible.push_back({n.name(), *address});
+  }
+  const size_t count = eligible.size();
+  const std::vector<std::pair<std::string, v1::ProbeAssignment>> changed =
+      crosscheck_.UpdateMesh(std::move(eligible), clock_->Now());
+  if (changed.empty()) return;
+  Log(LogLevel::kInfo,
+      "crosscheck: mesh of %d nodes, %d probes each; %d assignments sent",
+      count, options_.crosscheck.probes, changed.size());
+  // Every live stream of every changed name, found in one pass.
+  v1::NodeSelector selector;
+  for (const auto& [node, assignment] : changed) selector.add_names(node);
+  absl::StatusOr<Registry::Selection> selection = registry_->Select(selector);
+  if (!selection.ok()) return;
+  std::map<std::string, const v1::ProbeAssignment*> by_name;
+  for (const auto& [node, assignment] : changed) by_name[node] = &assignment;
+  absl::MutexLock lock(&mu_);
+  for (const Registry::Target& t : selection->connected) {
+    const auto stream = streams_.find(t.connection);
+    if (stream == streams_.end()) continue;
+    v1::ControllerMessage m;
+    *m.mutable_probes() = *by_name[t.node];
+    stream->second->Send(m);
+  }
+}
+
+void ControllerCore::OnAgentHello(uint64_t connection,
+                                  const std::string& node) {
+  std::optional<v1::ProbeAssignment> assignment =
+      crosscheck_.AssignmentFor(node);
+  if (!assignment.has_value()) return;
+  v1::ControllerMessage m;
+  *m.mutable_probes() = *std::move(assignment);
+  absl::MutexLock lock(&mu_);
+  const auto stream = streams_.find(connection);
+  if (stream != streams_.end()) stream->second->Send(m);
+}
+
+absl::Status ControllerCore::OnProbeReport(const std::string& node,
+                                           const v1::ProbeReport& report) {
+  return crosscheck_.Accept(node, report, clock_->Now());
+}
+
+bool ControllerCore::SolveCrosscheck(bool force) {
+  if (!crosscheck_.enabled()) return false;
+  const absl::Time now = clock_->Now();
+  if (!force && !crosscheck_.SolveDue(now)) return false;
+  const std::shared_ptr<const v1::Fleet> fleet = Fleet();
+  std::vector<crosscheck::NodeInput> nodes;
+  nodes.reserve(fleet->nodes_size());
+  for (const v1::Node& n : fleet->nodes()) {
+    // Sorted by name: a duplicated name's entries are adjacent; the first
+    // stands for the name.
+    if (!nodes.empty() && nodes.back().name == n.name()) continue;
+    crosscheck::NodeInput& in = nodes.emplace_back();
+    in.name = n.name();
+    in.server = n.hello().role() == v1::ROLE_SERVER;
+    if (!n.has_status()) continue;
+    in.state = n.status().state();
+    // A STALE or DISCONNECTED node's report is old: not compared.
+    if (n.connection() != v1::CONNECTION_STATE_CONNECTED) continue;
+    in.reported = absl::ToDoubleSeconds(FromProto(n.status().offset()));
+    if (n.status().has_error_bound()) {
+      in.bound = absl::ToDoubleSeconds(FromProto(n.status().error_bound()));
+    }
+  }
+  const std::shared_ptr<const crosscheck::Solution> before =
+      crosscheck_.Latest();
+  crosscheck_.Solve(std::move(nodes), now);
+  const std::shared_ptr<const crosscheck::Solution> after =
+      crosscheck_.Latest();
+  // The flagged set, logged when it changes.
+  auto flagged = [](const std::shared_ptr<const crosscheck::Solution>& s) {
+    std::vector<std::string> names;
+    if (s == nullptr) return names;
+    for (const crosscheck::NodeResult& r : s->nodes) {
+      if (r.flagged) names.push_back(r.name);
+    }
+    return names;
+  };
+  const std::vector<std::string> now_flagged = flagged(after);
+  if (now_flagged != flagged(before)) {
+    Log(now_flagged.empty() ? LogLevel::kInfo : LogLevel::kWarning,
+        "crosscheck: %d node(s) flagged (report and the mesh's measurement "
+        "disagree beyond the node's bound)%s%s",
+        now_flagged.size(), now_flagged.empty() ? "" : ": ",
+        absl::StrJoin(
+            now_flagged.begin(),
+            now_flagged.begin() + std::min<size_t>(now_flagged.size(), 20),
+            ", "));
+  }
+  return true;
+}
+
+void ControllerCore::CrosscheckLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    SolveCrosscheck();
+  }
+}
+
+void ControllerCore::ApplyCrosscheck(const crosscheck::Solution& s,
+                                     v1::Fleet* fleet) {
+  absl::flat_hash_map<absl::string_view, const crosscheck::NodeResult*> found;
+  found.reserve(s.measured_count);
+  for (const crosscheck::NodeResult& r : s.nodes) {
+    if (r.measured) found.emplace(r.name, &r);
+  }
+  uint32_t flagged = 0;
+  for (v1::Node& n : *fleet->mutable_nodes()) {
+    const auto it = found.find(n.name());
+    if (it == found.end()) continue;
+    *n.mutable_crosscheck() = crosscheck::ToProto(*it->second, s.as_of);
+    if (it->second->flagged) ++flagged;
+  }
+  if (s.p50.has_value()) {
+    SetDuration(absl::Seconds(*s.p50), fleet->mutable_mesh_skew_p50());
+    SetDuration(absl::Seconds(*s.p99), fleet->mutable_mesh_skew_p99());
+    SetDuration(absl::Seconds(*s.max), fleet->mutable_mesh_skew_max());
+  }
+  fleet->set_crosscheck_flagged_count(flagged);
+}
+
+v1::CrosscheckResponse ControllerCore::CrosscheckAnswer() const {
+  v1::CrosscheckResponse r;
+  if (const std::shared_ptr<const crosscheck::Solution> s =
+          crosscheck_.Latest()) {
+    r = crosscheck::ToProto(*s);
+  }
+  SetDuration(options_.crosscheck.interval, r.mutable_interval());
+  r.set_probes_per_node(
+      static_cast<uint32_t>(std::max(0, options_.crosscheck.probes)));
+  return r;
+}
+
 void ControllerCore::Housekeep() {
   SkewDownsampler downsampler;
   absl::Time last_seen_flush = clock_->Now();
   absl::Time last_prune = absl::InfinitePast();
+  absl::Time last_mesh_check = absl::InfinitePast();  // real time
   while (!stop_.WaitForNotificationWithTimeout(kHousekeepingTick)) {
     const absl::Time now = clock_->Now();
     // Resyncs: overdue nodes time out, the next wave is asked.
@@ -841,6 +1015,13 @@ void ControllerCore::Housekeep() {
           w->Push(w->summary() ? snapshot->summary : fleet, absl::Now());
         }
       }
+    }
+    // The crosscheck's mesh follows the fleet, checked once a second (it is
+    // recomputed at most once per CrosscheckOptions.mesh_debounce).
+    if (crosscheck_.enabled() &&
+        absl::Now() - last_mesh_check >= absl::Seconds(1)) {
+      last_mesh_check = absl::Now();
+      UpdateCrosscheckMesh(*fleet);
     }
     if (store_ == nullptr || !fresh) continue;
     if (std::optional<v1::SkewPoint> point = downsampler.Add(*fleet)) {
@@ -1249,6 +1430,18 @@ grpc::ServerUnaryReactor* FleetServiceImpl::Audit(
     return reactor;
   }
   for (v1::AuditRecord& r : *records) *response->add_records() = std::move(r);
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FleetServiceImpl::Crosscheck(
+    grpc::CallbackServerContext* context, const v1::CrosscheckRequest*,
+    v1::CrosscheckResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (!Admit(core_, context, reactor, Permission::kView, "Crosscheck")) {
+    return reactor;
+  }
+  *response = core_->CrosscheckAnswer();
   reactor->Finish(grpc::Status::OK);
   return reactor;
 }

@@ -32,8 +32,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -45,6 +47,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "controller/authz.h"
+#include "controller/crosscheck_hub.h"
 #include "controller/node_history.h"
 #include "controller/registry.h"
 #include "controller/store.h"
@@ -102,6 +105,12 @@ struct ControllerOptions {
   // finds the snapshot out of date rebuilds it first (every read sees every
   // change; the tests).
   absl::Duration snapshot_interval = absl::Seconds(1);
+  // The crosscheck (docs/CROSSCHECK.md): probes per node, interval.
+  CrosscheckOptions crosscheck;
+  // Where a node's NTP server is probed (null: crosscheck::ProbeAddress of
+  // the stream's peer and Hello.ntp_port). A seam for in-process tests, whose
+  // streams have no IP address.
+  std::function<std::optional<std::string>(const v1::Node&)> probe_address;
 };
 
 // One immutable view of the fleet, built whole and then only shared.
@@ -111,6 +120,7 @@ struct FleetSnapshot {
   grpc::Slice fleet_bytes;                   // serialized, as GetFleet sends
   grpc::Slice summary_bytes;
   absl::Time built = absl::InfinitePast();  // real time the build ended
+  uint64_t crosscheck_version = 0;          // the solution it shows
 };
 
 class ControllerCore {
@@ -130,6 +140,23 @@ class ControllerCore {
   Authorizer& authz() { return authz_; }
   const ControllerOptions& options() const { return options_; }
   const clock::Clock& clock() const { return *clock_; }
+  CrosscheckHub& crosscheck_hub() { return crosscheck_; }
+
+  // The crosscheck's mesh from the current fleet (the housekeeper, once a
+  // second): sends each agent whose targets changed its new assignment.
+  void UpdateCrosscheckMesh(const v1::Fleet& fleet);
+  // Solves the probe graph with the current fleet's reports when a solve is
+  // due (CrosscheckHub::SolveDue), or at once with `force`; the crosscheck's
+  // thread, off every lock of the report path. True when it solved.
+  bool SolveCrosscheck(bool force = false);
+  // A stream's Hello was accepted: the node's current probe assignment, if
+  // it has one, goes out on it.
+  void OnAgentHello(uint64_t connection, const std::string& node);
+  // A ProbeReport from `node`'s stream (CrosscheckHub::Accept).
+  absl::Status OnProbeReport(const std::string& node,
+                             const v1::ProbeReport& report);
+  // The Crosscheck RPC's answer from the latest solution.
+  v1::CrosscheckResponse CrosscheckAnswer() const;
 
   // Agent streams: a slot is taken before the Hello is read; false when
   // max_agent_streams are open (the stream is then refused).
@@ -181,6 +208,9 @@ class ControllerCore {
   Completed Complete(Operation& op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Deliver(Completed completed);
   void Write(std::function<absl::Status(Store&)> write);
+  // The crosscheck's results on `fleet` (a snapshot being built).
+  static void ApplyCrosscheck(const crosscheck::Solution& s, v1::Fleet* fleet);
+  void CrosscheckLoop();
 
   const clock::Clock* clock_;
   Registry* registry_;
@@ -188,8 +218,10 @@ class ControllerCore {
   const ControllerOptions options_;
   Authorizer authz_;
   std::unique_ptr<StoreWriter> writer_;
+  CrosscheckHub crosscheck_;
   std::atomic<int> agent_streams_{0};
   std::thread thread_;
+  std::thread crosscheck_thread_;
   absl::Notification stop_;
   absl::once_flag stop_once_;
 
@@ -319,7 +351,8 @@ using FleetServiceBase = v1::FleetService::WithRawCallbackMethod_GetFleet<
                 v1::FleetService::WithCallbackMethod_History<
                     v1::FleetService::WithCallbackMethod_Forget<
                         v1::FleetService::WithCallbackMethod_Audit<
-                            v1::FleetService::Service>>>>>>>;
+                            v1::FleetService::WithCallbackMethod_Crosscheck<
+                                v1::FleetService::Service>>>>>>>>;
 
 class FleetServiceImpl final : public FleetServiceBase {
  public:
@@ -347,6 +380,10 @@ class FleetServiceImpl final : public FleetServiceBase {
   grpc::ServerUnaryReactor* Audit(grpc::CallbackServerContext* context,
                                   const v1::AuditRequest* request,
                                   v1::AuditResponse* response) override;
+  grpc::ServerUnaryReactor* Crosscheck(
+      grpc::CallbackServerContext* context,
+      const v1::CrosscheckRequest* request,
+      v1::CrosscheckResponse* response) override;
 
  private:
   ControllerCore* core_;

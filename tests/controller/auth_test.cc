@@ -328,6 +328,20 @@ TEST_F(AuthTest, ViewerReadsANodesHistoryANodeCertificateDoesNot) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
 }
 
+TEST_F(AuthTest, ViewerReadsTheCrosscheckANodeCertificateDoesNot) {
+  auto crosscheck = [&](const KeyCert& who) {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(kWait));
+    v1::CrosscheckResponse response;
+    return v1::FleetService::NewStub(As(who))->Crosscheck(
+        &context, v1::CrosscheckRequest(), &response);
+  };
+  grpc::Status s = crosscheck(Certificates().viewer);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  s = crosscheck(Certificates().node_a);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
 TEST_F(AuthTest, RefusesClientWithoutCertificate) {
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = Certificates().ca.cert_pem;  // trusts, shows nothing

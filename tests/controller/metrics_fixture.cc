@@ -18,6 +18,7 @@
 //            their peer address)
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -124,7 +125,49 @@ int main(int argc, char** argv) {
     report(dup, Status(absl::Microseconds(5), 1));
   }
 
-  ControllerCore core(&clock, &registry, store->get());
+  // Snapshots rebuilt on every read, so the crosscheck's solve below shows.
+  ntpfleet::controller::ControllerOptions options;
+  options.snapshot_interval = absl::ZeroDuration();
+  ControllerCore core(&clock, &registry, store->get(), options);
+  // The crosscheck: db-1, web-2 and cache-1 probe each other (three nodes,
+  // K = 3: all pairs). Their clocks at y = 12 us, -20 us, 0 (reference
+  // minus local); theta_ij = y_i - y_j. One result for a target nobody
+  // assigned is dropped.
+  {
+    auto& hub = core.crosscheck_hub();
+    hub.UpdateMesh({{"db-1", "127.0.0.1:40001"},
+                    {"web-2", "127.0.0.1:40004"},
+                    {"cache-1", "127.0.0.1:40005"}},
+                   clock.Now());
+    const std::map<std::string, std::pair<int, std::string>> y = {
+        {"db-1", {12, "127.0.0.1:40001"}},
+        {"web-2", {-20, "127.0.0.1:40004"}},
+        {"cache-1", {0, "127.0.0.1:40005"}}};
+    for (const auto& [from, fy] : y) {
+      v1::ProbeReport report;
+      for (const auto& [to, ty] : y) {
+        if (to == from) continue;
+        v1::ProbeResult* r = report.add_results();
+        r->set_node(to);
+        r->set_address(ty.second);
+        SetDuration(absl::Microseconds(fy.first - ty.first),
+                    r->mutable_offset());
+        SetDuration(absl::Microseconds(200), r->mutable_delay());
+        SetTimestamp(clock.Now(), r->mutable_measured_at());
+      }
+      if (from == "db-1") {
+        v1::ProbeResult* r = report.add_results();
+        r->set_node("ghost");
+        r->set_address("127.0.0.1:1");
+        SetDuration(absl::Microseconds(1), r->mutable_offset());
+        SetDuration(absl::Microseconds(200), r->mutable_delay());
+      }
+      if (!hub.Accept(from, report, clock.Now()).ok()) {
+        return Fail("probe report refused");
+      }
+    }
+    core.SolveCrosscheck(/*force=*/true);
+  }
   absl::StatusOr<std::unique_ptr<ntpfleet::controller::MetricsServer>> server =
       ntpfleet::controller::MetricsServer::Start("127.0.0.1:0", [&core] {
         return ntpfleet::controller::RenderMetrics(core);

@@ -124,6 +124,7 @@ class MetricsScrapeTest(unittest.TestCase):
                     "ntpfleet_node_sync_state", "ntpfleet_node_stratum",
                     "ntpfleet_node_leap_indicator", "ntpfleet_build_info", "ntpfleet_nodes",
                     "ntpfleet_nodes_flagged", "ntpfleet_controller_insecure",
+                    "ntpfleet_node_crosscheck_flagged", "ntpfleet_crosscheck_flagged_nodes",
                     "ntpfleet_controller_store_queue"}
         for f in self.families:
             if f.type == "counter" or f.name in unitless:
@@ -164,6 +165,27 @@ class MetricsScrapeTest(unittest.TestCase):
         self.assertEqual(self.value("ntpfleet_resync_requests_total"), 0)
         self.assertEqual(self.value("ntpfleet_resync_node_results_total", outcome="ok"), 0)
         self.assertIn("ntpfleet_controller_store_writes", self.by_name)
+
+    def test_crosscheck(self):
+        # The fixture's mesh: db-1, web-2 and cache-1 probe each other; db-1 is the only judged
+        # node (web-2 is STALE, cache-1 has no bound), so the median gauge puts it at its report.
+        self.assertAlmostEqual(
+            self.value("ntpfleet_node_crosscheck_measured_offset_seconds", node="db-1"), 12e-6)
+        self.assertAlmostEqual(
+            self.value("ntpfleet_node_crosscheck_disagreement_seconds", node="db-1"), 0)
+        self.assertEqual(self.value("ntpfleet_node_crosscheck_flagged", node="db-1"), 0)
+        self.assertEqual(self.node_samples("ntpfleet_node_crosscheck_flagged", "web-1"), [])
+        self.assertEqual(self.value("ntpfleet_crosscheck_flagged_nodes"), 0)
+        # web-2 at -20 us, cache-1 at 0, db-1 at 12 us: pairs 12, 20, 32 us.
+        self.assertAlmostEqual(self.value("ntpfleet_mesh_skew_seconds", quantile="1"), 32e-6)
+        self.assertAlmostEqual(self.value("ntpfleet_mesh_skew_seconds", quantile="0.5"), 20e-6)
+        self.assertAlmostEqual(self.value("ntpfleet_mesh_skew_seconds", quantile="0.99"), 32e-6)
+        # db-1 and the two dup entries, each 340 us, are counted in the skew: the two largest added.
+        self.assertAlmostEqual(self.value("ntpfleet_fleet_bound_seconds"), 680e-6)
+        self.assertEqual(self.value("ntpfleet_crosscheck_probe_reports_dropped_total",
+                                    reason="unassigned_target"), 1)
+        self.assertEqual(self.value("ntpfleet_crosscheck_probe_reports_dropped_total",
+                                    reason="too_many_results"), 0)
 
     def test_rules_and_dashboard_use_only_exported_metrics(self):
         exported = {s.name for s in self.samples} | set(self.by_name)

@@ -186,6 +186,44 @@ TEST(RenderFleetMetricsTest, ConnectionAndFlagAreSeparateDimensions) {
   EXPECT_THAT(page, Not(HasSubstr("state=\"flagged\"")));
 }
 
+TEST(RenderFleetMetricsTest, CrosscheckSeries) {
+  v1::Fleet fleet;
+  v1::Node a = MakeNode("a", v1::CONNECTION_STATE_CONNECTED);
+  a.mutable_crosscheck()->set_flagged(true);
+  SetDuration(absl::Milliseconds(5),
+              a.mutable_crosscheck()->mutable_disagreement());
+  SetDuration(absl::Microseconds(-30),
+              a.mutable_crosscheck()->mutable_measured_offset());
+  *fleet.add_nodes() = a;
+  *fleet.add_nodes() = MakeNode("b", v1::CONNECTION_STATE_CONNECTED);
+  fleet.set_crosscheck_flagged_count(1);
+  SetDuration(absl::Microseconds(700), fleet.mutable_fleet_bound());
+  SetDuration(absl::Microseconds(10), fleet.mutable_mesh_skew_p50());
+  SetDuration(absl::Microseconds(40), fleet.mutable_mesh_skew_p99());
+  SetDuration(absl::Microseconds(50), fleet.mutable_mesh_skew_max());
+  const std::string page = Render(fleet);
+  const auto samples = Samples(page);
+  EXPECT_EQ(samples.at("ntpfleet_node_crosscheck_flagged{node=\"a\"}"), "1");
+  EXPECT_EQ(
+      samples.at("ntpfleet_node_crosscheck_disagreement_seconds{node=\"a\"}"),
+      "0.005");
+  EXPECT_EQ(samples.at(
+                "ntpfleet_node_crosscheck_measured_offset_seconds{node=\"a\"}"),
+            "-3e-05");
+  // b was never measured: no crosscheck series at all, not a made-up 0.
+  EXPECT_EQ(samples.count("ntpfleet_node_crosscheck_flagged{node=\"b\"}"), 0u);
+  EXPECT_EQ(samples.at("ntpfleet_crosscheck_flagged_nodes"), "1");
+  EXPECT_EQ(samples.at("ntpfleet_fleet_bound_seconds"), "7e-04");
+  EXPECT_EQ(samples.at("ntpfleet_mesh_skew_seconds{quantile=\"0.5\"}"),
+            "1e-05");
+  EXPECT_EQ(samples.at("ntpfleet_mesh_skew_seconds{quantile=\"0.99\"}"),
+            "4e-05");
+  EXPECT_EQ(samples.at("ntpfleet_mesh_skew_seconds{quantile=\"1\"}"), "5e-05");
+  // Without a mesh measurement, no quantile samples.
+  EXPECT_THAT(Render(v1::Fleet()),
+              Not(HasSubstr("ntpfleet_mesh_skew_seconds{")));
+}
+
 TEST(RenderFleetMetricsTest, EscapesLabelValues) {
   v1::Fleet fleet;
   v1::Node n = MakeNode("db-1", v1::CONNECTION_STATE_CONNECTED);

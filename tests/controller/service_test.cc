@@ -163,6 +163,12 @@ class FakeAgent {
     return stream_->Write(m);
   }
 
+  bool Probed(const v1::ProbeReport& report) {
+    v1::AgentMessage m;
+    *m.mutable_probe_report() = report;
+    return stream_->Write(m);
+  }
+
   bool Answer(const v1::ResyncResult& result) {
     v1::AgentMessage m;
     *m.mutable_resync_result() = result;
@@ -1224,6 +1230,183 @@ TEST_F(SnapshotIntervalTest, ChangeWaitsForTheNextBuild) {
   EXPECT_EQ(GetFleet().nodes_size(), 0);
   EXPECT_EQ(core_->Fleet(/*summary=*/true)->nodes_size(), 0);
   EXPECT_EQ(core_->LastFleet()->nodes_size(), 0);
+}
+
+// The crosscheck end to end over the real streams: in-process streams have no
+// IP address, so each node is probed at "127.0.0.1:<its ntp_port>" (the
+// ControllerOptions seam).
+class CrosscheckTest : public ServiceTest {
+ protected:
+  ControllerOptions Options() override {
+    ControllerOptions o = ExactSnapshots();
+    o.probe_address = [](const v1::Node& n) -> std::optional<std::string> {
+      return absl::StrCat("127.0.0.1:", n.hello().ntp_port());
+    };
+    return o;
+  }
+
+  // An agent serving NTP on `port`, reporting `offset` (bound 100 us).
+  std::unique_ptr<FakeAgent> Prober(const std::string& name, uint32_t port,
+                                    absl::Duration offset,
+                                    v1::Role role = v1::ROLE_CLIENT) {
+    v1::Hello hello = MakeHello(name, name + "-i");
+    hello.set_ntp_port(port);
+    hello.set_role(role);
+    auto agent = Agent(hello);
+    EXPECT_TRUE(agent->Report(MakeStatus(offset)));
+    EXPECT_TRUE(WaitForFleet([&](const v1::Fleet& f) {
+      return HasOffset(OnlyNode(f, name), offset);
+    })) << name;
+    return agent;
+  }
+
+  // The next ProbeAssignment with `targets` targets the agent receives.
+  static std::optional<v1::ProbeAssignment> AssignmentOf(FakeAgent& agent,
+                                                         int targets) {
+    while (std::optional<v1::ControllerMessage> m = agent.NextCommand()) {
+      if (m->has_probes() && m->probes().targets_size() == targets) {
+        return m->probes();
+      }
+    }
+    return std::nullopt;
+  }
+
+  v1::CrosscheckResponse Crosscheck() {
+    grpc::ClientContext context;
+    context.set_deadline(Deadline(kWait));
+    v1::CrosscheckResponse r;
+    const grpc::Status s =
+        fleet_->Crosscheck(&context, v1::CrosscheckRequest(), &r);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return r;
+  }
+};
+
+TEST_F(CrosscheckTest, MeshAssignedProbesSolvedAndALiarFlagged) {
+  // True clocks (reference minus local): a is the server (0), b +100 us,
+  // c -200 us, d +50 us. d reports 5 ms more than its clock is.
+  const std::map<std::string, absl::Duration> truth = {
+      {"a", absl::ZeroDuration()},
+      {"b", absl::Microseconds(100)},
+      {"c", absl::Microseconds(-200)},
+      {"d", absl::Microseconds(50)}};
+  std::map<std::string, std::unique_ptr<FakeAgent>> agents;
+  uint32_t port = 12301;
+  for (const auto& [name, y] : truth) {
+    agents[name] =
+        Prober(name, port++, name == "d" ? y + absl::Milliseconds(5) : y,
+               name == "a" ? v1::ROLE_SERVER : v1::ROLE_CLIENT);
+  }
+  // Past the mesh's debounce (the housekeeper may have made a mesh of the
+  // first nodes to connect): the four nodes' mesh, each probing the three
+  // others (n <= K + 1).
+  clock_.Advance(absl::Seconds(31));
+  core_->UpdateCrosscheckMesh(*core_->Fleet());
+  std::map<std::string, v1::ProbeAssignment> assigned;
+  for (auto& [name, agent] : agents) {
+    std::optional<v1::ProbeAssignment> a = AssignmentOf(*agent, 3);
+    ASSERT_TRUE(a.has_value()) << name << " got no assignment of 3 targets";
+    EXPECT_EQ(FromProto(a->interval()), absl::Seconds(64));
+    for (const v1::ProbeTarget& t : a->targets()) {
+      EXPECT_NE(t.node(), name);
+      EXPECT_EQ(t.address(),
+                absl::StrCat("127.0.0.1:", 12301 + (t.node()[0] - 'a')));
+    }
+    assigned[name] = *a;
+  }
+
+  // Each agent measures its targets: theta = y_from - y_to, 200 us delay.
+  for (auto& [name, agent] : agents) {
+    v1::ProbeReport report;
+    for (const v1::ProbeTarget& t : assigned[name].targets()) {
+      v1::ProbeResult* r = report.add_results();
+      r->set_node(t.node());
+      r->set_address(t.address());
+      SetDuration(truth.at(name) - truth.at(t.node()), r->mutable_offset());
+      SetDuration(absl::Microseconds(200), r->mutable_delay());
+      SetTimestamp(clock_.Now(), r->mutable_measured_at());
+      r->set_samples(1);
+    }
+    if (name == "b") {
+      // Not assigned to b: dropped, the rest of the report kept.
+      v1::ProbeResult* r = report.add_results();
+      r->set_node("zz");
+      r->set_address("127.0.0.1:9");
+      SetDuration(absl::Microseconds(1), r->mutable_offset());
+      SetDuration(absl::Microseconds(200), r->mutable_delay());
+    }
+    ASSERT_TRUE(agent->Probed(report));
+  }
+  // 17 results: the whole report dropped (and the stream goes on).
+  v1::ProbeReport oversized;
+  for (int i = 0; i < 17; ++i) *oversized.add_results() = v1::ProbeResult();
+  ASSERT_TRUE(agents["c"]->Probed(oversized));
+  CrosscheckHub& hub = core_->crosscheck_hub();
+  ASSERT_TRUE(WaitFor([&] {
+    const auto drops = hub.drops();
+    return hub.edge_count() == 12 &&
+           drops[static_cast<int>(ProbeDrop::kUnassigned)] == 1 &&
+           drops[static_cast<int>(ProbeDrop::kTooManyResults)] == 1;
+  })) << hub.edge_count()
+      << " edges";
+
+  ASSERT_TRUE(core_->SolveCrosscheck(/*force=*/true));
+  const v1::Fleet fleet = GetFleet();
+  EXPECT_EQ(fleet.crosscheck_flagged_count(), 1u);
+  for (const v1::Node& n : fleet.nodes()) {
+    ASSERT_TRUE(n.has_crosscheck()) << n.name();
+    // Noise-free probes: measured exactly (to the nanosecond rounding).
+    EXPECT_LE(absl::AbsDuration(FromProto(n.crosscheck().measured_offset()) -
+                                truth.at(n.name())),
+              absl::Nanoseconds(2))
+        << n.name();
+    EXPECT_EQ(n.crosscheck().flagged(), n.name() == "d") << n.name();
+    EXPECT_EQ(n.crosscheck().probed_by(), 3u);
+  }
+  // Pairwise |Ci - Cj|: the largest is b - c = 300 us.
+  EXPECT_EQ(FromProto(fleet.mesh_skew_max()), absl::Microseconds(300));
+  // Two largest error bounds (100 us each), added.
+  EXPECT_EQ(FromProto(fleet.fleet_bound()), absl::Microseconds(200));
+
+  const v1::CrosscheckResponse r = Crosscheck();
+  EXPECT_EQ(r.reference(), "a");
+  EXPECT_EQ(r.flagged_count(), 1u);
+  EXPECT_EQ(r.probes_per_node(), 3u);
+  EXPECT_EQ(FromProto(r.interval()), absl::Seconds(64));
+  EXPECT_EQ(r.nodes_size(), 4);
+  EXPECT_EQ(r.edges_size(), 12);
+  EXPECT_LT(FromProto(r.closure_rms()), absl::Nanoseconds(2));
+
+  // A reconnecting agent is sent its assignment at once, on its new stream.
+  agents["b"]->Close();
+  v1::Hello hello = MakeHello("b", "b-i");
+  hello.set_ntp_port(12302);
+  auto again = Agent(hello);
+  std::optional<v1::ProbeAssignment> a = AssignmentOf(*again, 3);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->SerializeAsString(), assigned["b"].SerializeAsString());
+}
+
+class CrosscheckOffTest : public CrosscheckTest {
+ protected:
+  ControllerOptions Options() override {
+    ControllerOptions o = CrosscheckTest::Options();
+    o.crosscheck.probes = 0;
+    return o;
+  }
+};
+
+TEST_F(CrosscheckOffTest, NoAssignmentsAndAnEmptyAnswer) {
+  auto a = Prober("a", 12301, absl::ZeroDuration());
+  auto b = Prober("b", 12302, absl::ZeroDuration());
+  clock_.Advance(absl::Seconds(31));
+  core_->UpdateCrosscheckMesh(*core_->Fleet());
+  // Nothing comes (a resync would; no probes).
+  EXPECT_EQ(a->NextCommand(absl::Milliseconds(300)), std::nullopt);
+  EXPECT_FALSE(core_->SolveCrosscheck(/*force=*/true));
+  const v1::CrosscheckResponse r = Crosscheck();
+  EXPECT_EQ(r.probes_per_node(), 0u);
+  EXPECT_EQ(r.nodes_size(), 0);
 }
 
 }  // namespace
