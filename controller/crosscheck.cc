@@ -441,6 +441,15 @@ Solution Solve(const SolveInput& in) {
         !std::isfinite(e.theta) || !std::isfinite(e.delay) || e.delay < 0) {
       continue;
     }
+    // Measured before one end's clock settled in its current state: it says
+    // nothing about the clock the report now describes.
+    const absl::Time settled = std::max(in.nodes[f->second].state_since,
+                                        in.nodes[t->second].state_since);
+    if (settled != absl::InfinitePast() &&
+        e.received_at < settled + kProbeReportDelay) {
+      ++s.edges_predating_state;
+      continue;
+    }
     const double sigma = std::max(e.delay / 2, 1e-6);
     edges.push_back(E{f->second, t->second, 1 / (sigma * sigma), &e});
     const int a = Find(parent, f->second);
@@ -585,6 +594,12 @@ Solution Solve(const SolveInput& in) {
     }
     if (!r.bound.has_value()) {
       r.reason = "no error bound: not synchronised";
+      continue;
+    }
+    if (r.state != v1::SYNC_STATE_SYNCHRONISED &&
+        r.state != v1::SYNC_STATE_HOLDOVER &&
+        r.state != v1::SYNC_STATE_LOCAL_CLOCK) {
+      r.reason = "not judged while syncing: its clock is being corrected";
       continue;
     }
     r.judged = true;

@@ -87,7 +87,14 @@ struct Edge {
   double theta = 0;  // C_to - C_from (ProbeResult.offset)
   double delay = 0;  // round trip of that sample, >= 0
   absl::Time measured_at = absl::InfinitePast();  // the prober's clock
+  // The controller's clock when this measurement arrived (InfinitePast:
+  // unknown, taken as "long ago").
+  absl::Time received_at = absl::InfinitePast();
 };
+
+// How long after its measurement an agent may send a probe result (it
+// coalesces ProbeReports to one per 10 s), plus scheduling slack.
+inline constexpr absl::Duration kProbeReportDelay = absl::Seconds(12);
 
 // One node: what it reports (all optional but the name).
 struct NodeInput {
@@ -98,6 +105,12 @@ struct NodeInput {
   std::optional<double> bound;
   v1::SyncState state = v1::SYNC_STATE_UNSPECIFIED;
   bool server = false;  // Hello.role == ROLE_SERVER
+  // The controller's clock when the node entered `state` (InfinitePast:
+  // unknown, taken as "long ago"). A probe of or by the node that arrived
+  // less than kProbeReportDelay after it may have measured its clock before
+  // the change (a step, the end of a slew), when the report says something
+  // else: such an edge is left out until the next probe replaces it.
+  absl::Time state_since = absl::InfinitePast();
 };
 
 struct SolveInput {
@@ -145,9 +158,17 @@ struct Solution {
   // fewer than two measured nodes.
   std::optional<double> p50, p99, max;
   double closure_rms = 0;  // RMS of the edges' residuals (0 without edges)
+  // Edges left out because they may predate a sync-state change of one of
+  // their nodes (NodeInput.state_since).
+  int edges_predating_state = 0;
 };
 
-// Weighted least squares per connected component of the probe graph:
+// Only edges that arrived at least kProbeReportDelay after both of their
+// nodes entered their current sync state are used, and only nodes that are
+// synchronised, in holdover or serving their local clock are judged (a
+// syncing node's clock is being slewed or stepped, faster than one probe per
+// interval can follow). Weighted least squares per connected component of the
+// probe graph:
 // minimises sum_e w_e (y_from - y_to - theta_e)^2, w_e = 1 / sigma_e^2,
 // sigma_e = max(delay_e / 2, 1 us). Gauge: y = 0 at the ROLE_SERVER node in
 // its component (the first by name if several claim it); elsewhere shifted so

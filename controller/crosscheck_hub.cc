@@ -194,11 +194,28 @@ absl::Status CrosscheckHub::Accept(const std::string& node,
         stored.edge.measured_at == e.measured_at) {
       continue;
     }
+    e.received_at = now;
     stored.edge = std::move(e);
     stored.fresh_at = now;
     new_data_ = true;
   }
   return absl::OkStatus();
+}
+
+absl::Time CrosscheckHub::StateSince(const std::string& node,
+                                     v1::SyncState state, absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = states_.try_emplace(node, state, now);
+  if (!inserted && it->second.first != state) it->second = {state, now};
+  return it->second.second;
+}
+
+void CrosscheckHub::ForgetStatesExcept(
+    const absl::flat_hash_set<std::string>& nodes) {
+  absl::MutexLock lock(&mu_);
+  absl::erase_if(states_, [&nodes](const auto& entry) {
+    return !nodes.contains(entry.first);
+  });
 }
 
 bool CrosscheckHub::SolveDue(absl::Time now) const {

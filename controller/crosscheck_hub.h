@@ -30,6 +30,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -96,6 +97,15 @@ class CrosscheckHub {
   absl::Status Accept(const std::string& node, const v1::ProbeReport& report,
                       absl::Time now);
 
+  // When `node` entered `state`, as this hub has seen it (the controller's
+  // clock at the first call that saw the state; calls come every second):
+  // crosscheck::NodeInput.state_since. The first sighting counts as the
+  // start, which errs on the side of leaving edges out.
+  absl::Time StateSince(const std::string& node, v1::SyncState state,
+                        absl::Time now);
+  // Forgets the states of every node not in `nodes` (forgotten names).
+  void ForgetStatesExcept(const absl::flat_hash_set<std::string>& nodes);
+
   // Whether a solve is due: crosscheck on, at least solve_interval since the
   // last, and new data since (or an interval since the last).
   bool SolveDue(absl::Time now) const;
@@ -128,6 +138,9 @@ class CrosscheckHub {
   absl::Time mesh_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // (prober, target) -> its latest measurement.
   absl::flat_hash_map<std::pair<std::string, std::string>, StoredEdge> edges_
+      ABSL_GUARDED_BY(mu_);
+  // node -> (its sync state, the controller's clock when first seen in it).
+  absl::flat_hash_map<std::string, std::pair<v1::SyncState, absl::Time>> states_
       ABSL_GUARDED_BY(mu_);
   bool new_data_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time solved_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

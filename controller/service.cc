@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -887,17 +888,32 @@ absl::Status ControllerCore::OnProbeReport(const std::string& node,
 bool ControllerCore::SolveCrosscheck(bool force) {
   if (!crosscheck_.enabled()) return false;
   const absl::Time now = clock_->Now();
-  if (!force && !crosscheck_.SolveDue(now)) return false;
   const std::shared_ptr<const v1::Fleet> fleet = Fleet();
+  // Every call (each second), solve or not: when each node entered its sync
+  // state, so that a solve leaves out probes that predate it.
+  std::vector<absl::Time> state_since(fleet->nodes_size());
+  absl::flat_hash_set<std::string> names;
+  names.reserve(fleet->nodes_size());
+  for (int i = 0; i < fleet->nodes_size(); ++i) {
+    const v1::Node& n = fleet->nodes(i);
+    names.insert(n.name());
+    state_since[i] = crosscheck_.StateSince(
+        n.name(),
+        n.has_status() ? n.status().state() : v1::SYNC_STATE_UNSPECIFIED, now);
+  }
+  crosscheck_.ForgetStatesExcept(names);
+  if (!force && !crosscheck_.SolveDue(now)) return false;
   std::vector<crosscheck::NodeInput> nodes;
   nodes.reserve(fleet->nodes_size());
-  for (const v1::Node& n : fleet->nodes()) {
+  for (int i = 0; i < fleet->nodes_size(); ++i) {
+    const v1::Node& n = fleet->nodes(i);
     // Sorted by name: a duplicated name's entries are adjacent; the first
     // stands for the name.
     if (!nodes.empty() && nodes.back().name == n.name()) continue;
     crosscheck::NodeInput& in = nodes.emplace_back();
     in.name = n.name();
     in.server = n.hello().role() == v1::ROLE_SERVER;
+    in.state_since = state_since[i];
     if (!n.has_status()) continue;
     in.state = n.status().state();
     // A STALE or DISCONNECTED node's report is old: not compared.

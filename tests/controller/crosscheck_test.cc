@@ -13,10 +13,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ntpfleet::controller::crosscheck {
 namespace {
+
+using ::testing::HasSubstr;
 
 std::vector<MeshNode> Nodes(int n, const std::string& prefix = "node") {
   std::vector<MeshNode> nodes;
@@ -291,6 +294,36 @@ TEST(SolverTest, NodeWhoseClockWasMovedIsFlagged) {
   EXPECT_NEAR(s.nodes[23].disagreement, -5 * kMs,
               10 * kUs + 4 * s.nodes[23].uncertainty);
   EXPECT_EQ(s.flagged_count, 1);
+}
+
+// Probes that may predate a node's sync-state change (it stepped or finished
+// slewing since) say nothing about the clock its report now describes: left
+// out, so an honest node that just synchronised is not flagged on the probes
+// of its clock from before. A solver that used them flags node 23 (its
+// measured offset is 5 ms from its report) and any syncing node.
+TEST(SolverTest, ProbesPredatingAStateChangeAreLeftOutAndSyncingIsNotJudged) {
+  Fleet f = MakeFleet(40, 3, 31, /*server=*/true);
+  const absl::Time received = absl::FromUnixSeconds(1700000100);
+  for (Edge& e : f.input.edges) e.received_at = received;
+  // Node 23's clock was 5 ms off when probed; it has since stepped and now
+  // reports (truthfully) where its clock is now.
+  MoveClock(f, 23, 5 * kMs);
+  f.input.nodes[23].state_since = received - kProbeReportDelay / 2;
+  // Node 7 is syncing: not judged, whatever its probes say.
+  f.input.nodes[7].state = v1::SYNC_STATE_SYNCING;
+  *f.input.nodes[7].reported += 50 * kMs;
+  const Solution s = Solve(f.input);
+  EXPECT_EQ(s.edges_predating_state, 6);  // node 23's 3 probes and 3 probers
+  EXPECT_FALSE(s.nodes[23].flagged) << s.nodes[23].reason;
+  EXPECT_FALSE(s.nodes[23].measured) << "no edge of node 23 should be used";
+  EXPECT_FALSE(s.nodes[7].judged);
+  EXPECT_FALSE(s.nodes[7].flagged);
+  EXPECT_THAT(s.nodes[7].reason, HasSubstr("syncing"));
+  EXPECT_EQ(s.flagged_count, 0);
+
+  // Once the state is older than a report's delay, its edges count again.
+  f.input.nodes[23].state_since = received - kProbeReportDelay;
+  EXPECT_TRUE(Solve(f.input).nodes[23].flagged);
 }
 
 TEST(SolverTest, MedianGaugeWithoutAServer) {

@@ -1314,6 +1314,11 @@ TEST_F(CrosscheckTest, MeshAssignedProbesSolvedAndALiarFlagged) {
     }
     assigned[name] = *a;
   }
+  // The controller sees each node's sync state (it solves, or at least looks,
+  // every second); probes count only once a report's delay has passed since
+  // (crosscheck::NodeInput.state_since).
+  core_->SolveCrosscheck(/*force=*/true);
+  clock_.Advance(crosscheck::kProbeReportDelay);
 
   // Each agent measures its targets: theta = y_from - y_to, 200 us delay.
   for (auto& [name, agent] : agents) {
