@@ -93,10 +93,13 @@ flagged_now() {
   jcheck '[r["name"] for r in d.get("nodes", []) if r.get("crosscheck", {}).get("flagged")]
           .count("liar") == 1' <"$WORK/crosscheck.json"
 }
-# edges_since UNIX_SECONDS: every edge of the latest solve was measured after that time.
+# edges_since UNIX_SECONDS: every node is measured in the latest solve (edges measured before a
+# node's last state change are left out until its next probes, up to an interval), and every
+# edge of it was measured after that time.
 edges_since() {
   crosscheck_json >"$WORK/crosscheck.json" || return 1
-  jcheck 'len(d.get("edges", [])) > 0 and all(
+  jcheck 'len(d.get("edges", [])) > 0 and sum(
+            "measured_offset" in r.get("crosscheck", {}) for r in d["nodes"]) == 6 and all(
             __import__("calendar").timegm(__import__("time").strptime(e["measured_at"][:19],
             "%Y-%m-%dT%H:%M:%S")) > int(a[0]) for e in d["edges"])' "$1" \
     <"$WORK/crosscheck.json"
@@ -165,7 +168,7 @@ for line in open(sys.argv[2]):
 truth = {n: s[-1][1] for n, s in series.items()}  # read just after the solve
 
 # The nodes the mesh measured (the controller's p99 is over them): every agent.
-measured = [r["name"] for r in solve["nodes"] if "crosscheck" in r]
+measured = [r["name"] for r in solve["nodes"] if "measured_offset" in r.get("crosscheck", {})]
 assert sorted(measured) == sorted(truth), "measured %s, agents %s" % (measured, sorted(truth))
 
 def p99(values):
@@ -177,7 +180,7 @@ def p99(values):
 true_p99 = p99([abs(truth[i] - truth[j]) for i, j in itertools.combinations(measured, 2)])
 mesh_p99 = dur(solve["pairwise_p99"])
 u_max = max(dur(r["crosscheck"].get("uncertainty", "")) for r in solve["nodes"]
-            if "crosscheck" in r)
+            if r["name"] in measured)
 oldest = min(unix(e["measured_at"]) for e in solve["edges"]) - 5  # 5 s: the probers' clocks
 # How far each clock moved between its oldest probe in the solve and the truth read, from the
 # truth's history (sampled every ~2 s; between two samples a clock may have gone further than
