@@ -731,6 +731,11 @@ void AgentLoop::HandleControl(ControlConn& conn) {
       (void)options_.clock->Step(step);
       Log(LogLevel::kWarning, "simulated clock moved by %s (sim-step)",
           absl::FormatDuration(step));
+      // ClockBound readers see the step before `sim-step` returns.
+      if (clockbound_ && CheckClockStep(MonoNow())) {
+        const clockbound::Timespec64 as_of = MonotonicCoarseNow();
+        PublishClockBound(engine_->Status(MonoNow()), as_of);
+      }
       *response.mutable_status() = LocalStatus();
     }
   } else if (request.has_serve_check()) {
