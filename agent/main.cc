@@ -31,6 +31,7 @@
 #include "agent/report/reporter.h"
 #include "agent/report/resync_gate.h"
 #include "agent/report/status_proto.h"
+#include "clockbound/segment.h"
 #include "common/config/config.h"
 #include "common/config/config_file.h"
 #include "common/flags.h"
@@ -79,6 +80,15 @@ ABSL_FLAG(bool, once, false,
 ABSL_FLAG(std::string, node_name, "",
           "name to report (default: the config's node_name, "
           "else the host name)");
+ABSL_FLAG(std::string, clockbound_shm, "",
+          "where to write the ClockBound shared memory segment, overriding the "
+          "config's `clockbound_shm` (`none`: no segment; default: "
+          "/var/run/clockbound/shm0 with --clock=system, none with "
+          "--clock=sim); see docs/CLOCKBOUND.md");
+ABSL_FLAG(absl::Duration, clockbound_validity, absl::Seconds(1000),
+          "how long ClockBound readers may trust the last bound written if "
+          "the agent stops writing (the segment's void_after - as_of; "
+          "ClockBound's daemon uses 1000s)");
 ABSL_FLAG(bool, verbose, false, "log debug messages");
 
 namespace {
@@ -323,6 +333,25 @@ int main(int argc, char** argv) {
     ntpfleet::Log(ntpfleet::LogLevel::kWarning,
                   "sim: reporting offsets %s off the truth (--sim-report-bias)",
                   absl::FormatDuration(report_bias));
+  }
+  // The ClockBound segment: --clockbound-shm, else the config's
+  // `clockbound_shm`, else the default on the system clock only (many
+  // simulated agents share one machine in the demo and the tests).
+  if (const std::string flag = absl::GetFlag(FLAGS_clockbound_shm);
+      !flag.empty()) {
+    options.clockbound_shm = flag == "none" ? "" : flag;
+    options.clockbound_required = true;
+  } else if (config->clockbound_shm) {
+    options.clockbound_shm = *config->clockbound_shm;
+    options.clockbound_required = true;
+  } else if (clock_kind == "system") {
+    options.clockbound_shm = ntpfleet::clockbound::kDefaultPath;
+  }
+  options.clockbound_validity = absl::GetFlag(FLAGS_clockbound_validity);
+  if (options.clockbound_validity <= absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "ntpfleet-agent: --clockbound-validity must be positive\n");
+    return 2;
   }
 
   absl::StatusOr<std::unique_ptr<ntpfleet::net::AgentLoop>> loop =

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Every goal of issues #6, #11 and #13 in one table, read from the sections bench/run.sh produced.
 
-    bench/goals.py ACCURACY.md THROUGHPUT.md SCALE.md FOOTPRINT.md
+    bench/goals.py ACCURACY.md THROUGHPUT.md SCALE.md FOOTPRINT.md [CLOCKBOUND.md]
 
 Prints a Markdown table (goal, target, measured, MET / MISSED / NOT MEASURED). The numbers are
 the ones in the sections (medians as each section defines them); nothing is measured here.
@@ -26,6 +26,7 @@ def first_number(cell):
 
 def main():
     accuracy, throughput, scale, footprint = (open(f).read() for f in sys.argv[1:5])
+    clockbound = open(sys.argv[5]).read() if len(sys.argv) > 5 else ""
     rows = []
 
     def add(goal, target, measured, ok):
@@ -133,6 +134,15 @@ def main():
             f"{agent[5]} %", agent[6] == "MET")
     else:
         add("agent footprint (both)", "see the section", "no table", None)
+
+    # Issue #14: a bounded-time read (clockbound::Reader::Now()) in at most 1 µs.
+    read = table_row(clockbound, "Reader::Now()")  # the first: no writer
+    if read and len(read) >= 3 and first_number(read[2]) is not None:
+        median = first_number(read[2])
+        add("ClockBound read ≤ 1 µs (Reader::Now(), median run)", "≤ 1000 ns",
+            f"{median:g} ns", median <= 1000)
+    else:
+        add("ClockBound read ≤ 1 µs", "≤ 1000 ns", "no table", None)
 
     print("| goal | target | measured | verdict |")
     print("|---|---|---|---|")

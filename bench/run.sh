@@ -15,7 +15,8 @@
 # Each section's last result is kept in bench/results/SECTION.md (committed), its first line
 # saying when, at which commit, on which machine and with which settings it was measured;
 # docs/BENCHMARKS.md is composed from the four, with the goals table bench/goals.py makes of them.
-# Sections: accuracy, throughput, scale, footprint.
+# Sections: accuracy, throughput, scale, footprint, clockbound (ns per ClockBound segment read,
+# bench/clockbound_read; CLOCKBOUND_READS and CLOCKBOUND_REPEATS change its sizes).
 # Needs root (network namespaces for the throughput and scale benchmarks) and, for throughput, the
 # interop peers (scripts/fetch_peers.sh, run here). FOOTPRINT_SECONDS shortens the footprint
 # window; THROUGHPUT_MODE=--quick runs one throughput round instead of three; SCALE_ARGS adds
@@ -24,7 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 args=("$@")
-all_sections="accuracy throughput scale footprint"
+all_sections="accuracy throughput scale footprint clockbound"
 smoke=0
 compose_only=0
 compose_to=docs/BENCHMARKS.md
@@ -57,7 +58,7 @@ compose() {
   local out=$1 dir=bench/results
   local goals
   goals=$(python3 bench/goals.py "$dir/accuracy.md" "$dir/throughput.md" "$dir/scale.md" \
-    "$dir/footprint.md")
+    "$dir/footprint.md" "$dir/clockbound.md")
   {
     echo "# ntpfleet benchmarks"
     echo
@@ -103,7 +104,7 @@ if [ "$(id -u)" = 0 ] && [ -z "${NTPFLEET_NO_SYS_TIME:-}" ]; then
 fi
 bash scripts/setup.sh >/dev/null
 
-bazel build -c opt //bench:accuracy //bench:loadgen //bench:responder //bench:fleetload \
+bazel build -c opt //bench:accuracy //bench:loadgen //bench:responder //bench:fleetload //bench:clockbound_read \
   //agent:ntpfleet-agent //controller:ntpfleet-controller //ctl:ntpfleetctl
 OPT=$(bazel info -c opt bazel-bin 2>/dev/null)
 bin=$OPT/bench/accuracy
@@ -132,8 +133,12 @@ if [ "$smoke" = 1 ]; then
     bash bench/agent_footprint.sh --smoke "${opt_bins[@]}" --agent "$OPT/agent/ntpfleet-agent" |
       tee "$s/footprint.md"
   fi
+  if want clockbound; then
+    "$OPT/bench/clockbound_read" --reads 10000 --repeats 3 | tee "$s/clockbound.md"
+  fi
   # The goals table is built from the same sections as in a full run (the others: last results).
-  python3 bench/goals.py "$s/accuracy.md" "$s/throughput.md" "$s/scale.md" "$s/footprint.md"
+  python3 bench/goals.py "$s/accuracy.md" "$s/throughput.md" "$s/scale.md" "$s/footprint.md" \
+    "$s/clockbound.md"
   exit 0
 fi
 
@@ -202,6 +207,14 @@ if want footprint; then
     echo
     echo "$footprint"
   } >bench/results/footprint.md
+fi
+
+if want clockbound; then
+  echo "== ClockBound read"
+  reads=${CLOCKBOUND_READS:-1000000} repeats=${CLOCKBOUND_REPEATS:-15}
+  clockbound=$("$OPT/bench/clockbound_read" --reads "$reads" --repeats "$repeats")
+  echo "$clockbound"
+  { meta "$repeats runs × $reads reads"; echo "$clockbound"; } >bench/results/clockbound.md
 fi
 
 compose docs/BENCHMARKS.md

@@ -14,11 +14,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "clockbound/segment.h"
 #include "common/flags.h"
 #include "common/local_control.h"
 #include "ctl/cmd_certs.h"
 #include "ctl/cmd_doctor.h"
 #include "ctl/cmd_import.h"
+#include "ctl/cmd_now.h"
 #include "ctl/commands.h"
 #include "ctl/fleet_health.h"
 #include "ctl/fleet_view.h"
@@ -33,6 +35,8 @@ ABSL_FLAG(std::string, control_socket,
 ABSL_FLAG(std::string, output, "table",
           "`table` (or `text`) or `json`; status, watch, nodes and drift also "
           "`wide` (more columns) and `csv`");
+ABSL_FLAG(std::string, shm, ntpfleet::clockbound::kDefaultPath,
+          "now: the ClockBound segment to read (the agent's `clockbound_shm`)");
 ABSL_FLAG(std::string, config, "/etc/ntpfleet/agent.conf",
           "doctor: the agent's configuration");
 ABSL_FLAG(std::string, out_file, "",
@@ -189,6 +193,9 @@ This node (through the local agent, no controller needed):
                                         other time daemons, each upstream, the controller,
                                         TLS, drift file, kernel clock; the fix for each
                                         (ntpfleetctl doctor --help)
+  ntpfleetctl now [--shm PATH]          now, bounded: earliest, latest, the bound and the
+                                        clock's status from the agent's ClockBound segment
+                                        (default /var/run/clockbound/shm0; docs/CLOCKBOUND.md)
   ntpfleetctl sim-step -- DURATION      move a simulated clock (agents run with --clock=sim:
                                         demos and tests), as `date -s` would a real one
 
@@ -400,6 +407,9 @@ int main(int argc, char** argv) {
   }
   if (command == "forget" && rest.size() == 1) {
     return ntpfleet::ctl::RunForget(o, rest[0]);
+  }
+  if (command == "now" && rest.empty()) {
+    return ntpfleet::ctl::RunNow(absl::GetFlag(FLAGS_shm), o.json);
   }
   if (command == "sim-step" && rest.size() == 1) {
     absl::Duration step;

@@ -2,7 +2,8 @@
 # The layering ARCHITECTURE.md draws, checked without building anything:
 #   - controller/ and ctl/ include nothing from agent/ (what more than one binary
 #     uses lives in common/), nor from each other;
-#   - common/ includes nothing from agent/, controller/ or ctl/ (it is the bottom).
+#   - common/ includes nothing from agent/, controller/ or ctl/ (it is the bottom);
+#   - clockbound/ (the ClockBound reader applications link) includes nothing of ntpfleet's.
 # Both #include lines in sources and labels in BUILD files count; comment lines
 # do not.
 #
@@ -47,6 +48,8 @@ check ctl 'agent|controller' \
   "move what both need to common/, or ask the agent over its control socket"
 check common 'agent|controller|ctl' \
   "common/ is what every binary builds on; it includes no binary's code"
+check clockbound 'agent|controller|ctl|common|proto' \
+  "applications link //clockbound:reader alone: it must stay free of ntpfleet's code"
 
 if [ "$failed" != 0 ]; then
   echo "layering broken (see README.md, 'Layout')"

@@ -530,6 +530,21 @@ absl::Status AgentLoop::Init() {
     fcntl(control_fd_, F_SETFL, fcntl(control_fd_, F_GETFL) | O_NONBLOCK);
   }
 
+  if (!options_.clockbound_shm.empty() && !options_.once) {
+    absl::StatusOr<std::unique_ptr<ClockBoundPublisher>> cb =
+        ClockBoundPublisher::Open(options_.clockbound_shm,
+                                  options_.clockbound_validity);
+    if (cb.ok()) {
+      clockbound_ = *std::move(cb);
+      Log(LogLevel::kInfo, "ClockBound segment %s%s", clockbound_->path(),
+          options_.clock_is_system ? "" : " (simulated clock)");
+    } else if (options_.clockbound_required) {
+      return cb.status();
+    } else {
+      Log(LogLevel::kWarning, "no ClockBound segment: %s",
+          cb.status().message());
+    }
+  }
   {
     absl::MutexLock lock(&system_mu_);
     system_.precision = precision;
@@ -776,6 +791,11 @@ void AgentLoop::HandleControl(ControlConn& conn) {
       (void)options_.clock->Step(step);
       Log(LogLevel::kWarning, "simulated clock moved by %s (sim-step)",
           absl::FormatDuration(step));
+      // ClockBound readers see the step before `sim-step` returns.
+      if (clockbound_ && CheckClockStep(MonoNow())) {
+        const clockbound::Timespec64 as_of = MonotonicCoarseNow();
+        PublishClockBound(engine_->Status(MonoNow()), as_of);
+      }
       *response.mutable_status() = LocalStatus();
     }
   } else if (request.has_serve_check()) {
@@ -1235,6 +1255,46 @@ void AgentLoop::SetStatusListener(
   status_listener_ = std::move(listener);
 }
 
+void AgentLoop::PublishClockBound(const ntp::EngineStatus& st,
+                                  const clockbound::Timespec64& as_of) {
+  ClockBoundSnapshot s;
+  s.state = st.state;
+  s.error_bound = st.error_bound;
+  s.reference = st.error_bound_reference;
+  s.leap = st.leap;
+  s.as_of = as_of;
+  s.clock_now = options_.clock->Now();
+  s.slew_ppm = options_.clock->FrequencyAdjustment() -
+               engine_->discipline().base_frequency_ppm();
+  s.corrections = engine_->corrections();
+  if (!options_.clock_is_system) {
+    // The simulated clock against CLOCK_MONOTONIC, read on either side.
+    timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    const absl::Time c = options_.clock->Now();
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    const int64_t mono =
+        (absl::ToInt64Nanoseconds(absl::DurationFromTimespec(a)) +
+         absl::ToInt64Nanoseconds(absl::DurationFromTimespec(b))) /
+        2;
+    s.clock_minus_monotonic_ns = absl::ToUnixNanos(c) - mono;
+  }
+  clockbound_->Publish(s);
+}
+
+bool AgentLoop::CheckClockStep(clock::MonoTime now) {
+  const std::optional<absl::Duration> step = clockbound_->model().ObserveClock(
+      options_.clock->Now(), now, engine_->discipline().steps());
+  if (!step) return false;
+  Log(LogLevel::kWarning,
+      "the clock was stepped by %s, not by this agent: the ClockBound bound "
+      "grows by it until measured again; measuring now",
+      absl::FormatDuration(*step));
+  clockbound_->model().AddStep(*step, engine_->corrections());
+  Send(engine_->StartResync(now, /*allow_step=*/false));
+  return true;
+}
+
 absl::Status AgentLoop::Run() {
   Batch batch;
   std::vector<pollfd> fds;
@@ -1274,6 +1334,7 @@ absl::Status AgentLoop::Run() {
           absl::InternalError(absl::StrCat("poll: ", strerror(errno)));
       FinishResyncs(MonoNow(), true);
       LeaveClock();
+      if (clockbound_) clockbound_->PublishStopped(MonotonicCoarseNow());
       return failed;
     }
     if (stop_.load()) break;
@@ -1309,6 +1370,7 @@ absl::Status AgentLoop::Run() {
           control_conns_.end());
     }
     now = MonoNow();
+    if (clockbound_ && CheckClockStep(now)) touched = true;
     if (engine_->next_timer() <= now) {
       Send(engine_->HandleTimer(now));
       touched = true;
@@ -1326,8 +1388,12 @@ absl::Status AgentLoop::Run() {
     // The status is rebuilt when the engine saw something, and once a second
     // (dispersion grows with time) — not for every batch the server answers.
     if (touched || now >= next_refresh) {
-      // One status for all three.
+      // Before the status: a ClockBound reader's drift growth starts no
+      // later than the bound was computed.
+      const clockbound::Timespec64 as_of = MonotonicCoarseNow();
+      // One status for all four.
       const ntp::EngineStatus st = engine_->Status(now);
+      if (clockbound_) PublishClockBound(st, as_of);
       PublishSystemVariables(st);
       LogStateChanges(st);
       if (status_listener_) status_listener_(ReportedStatus(st));
@@ -1339,6 +1405,8 @@ absl::Status AgentLoop::Run() {
   }
   FinishResyncs(MonoNow(), true);
   LeaveClock();
+  // Readers see at once that nobody vouches for the clock any more.
+  if (clockbound_) clockbound_->PublishStopped(MonotonicCoarseNow());
   return absl::OkStatus();
 }
 

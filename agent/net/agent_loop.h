@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
+#include "agent/net/clockbound_publisher.h"
 #include "agent/net/udp.h"
 #include "agent/ntp/auth.h"
 #include "agent/ntp/engine.h"
@@ -71,6 +72,14 @@ struct AgentOptions {
   // --clock=sim: the simulated clock's true offset now (true time minus the
   // clock), for LocalStatus.sim_true_offset. Unset: not reported.
   std::function<absl::Duration()> sim_true_offset;
+  // The ClockBound shared memory segment to write (docs/CLOCKBOUND.md); empty:
+  // none. `clockbound_required`: failing to open it is an error (it was
+  // configured), else a warning (the default path).
+  std::string clockbound_shm;
+  bool clockbound_required = false;
+  // How long a reader may trust what was written if the agent stops writing
+  // (the segment's void_after - as_of).
+  absl::Duration clockbound_validity = absl::Seconds(1000);
 };
 
 // The crosscheck's probes (docs/CROSSCHECK.md): at most this many targets per
@@ -175,6 +184,13 @@ class AgentLoop {
   void LeaveClock();
   void WriteDrift();
   void LogStateChanges(const ntp::EngineStatus& st);
+  // The ClockBound segment: what the engine says now (`as_of`:
+  // CLOCK_MONOTONIC_COARSE read before `st` was computed).
+  void PublishClockBound(const ntp::EngineStatus& st,
+                         const clockbound::Timespec64& as_of);
+  // A step of the clock the engine did not make: true if one was seen (the
+  // segment's bound grows by it, and a fresh measurement starts).
+  bool CheckClockStep(clock::MonoTime now);
   absl::Time ToClockTime(const std::optional<absl::Time>& kernel_rx) const;
   clock::MonoTime MonoNow() const { return options_.mono->Now(); }
 
@@ -215,6 +231,7 @@ class AgentLoop {
   uint64_t logged_attempt_ = 0;
   std::function<void(const v1::SyncStatus&)> status_listener_;
   std::function<void(v1::LocalStatus*)> local_status_filler_;
+  std::unique_ptr<ClockBoundPublisher> clockbound_;
 
   struct Posted {
     v1::Resync request;

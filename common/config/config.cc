@@ -211,6 +211,11 @@ std::string FormatEffectiveConfig(const AgentConfig& c) {
   if (!c.leapfile.empty()) {
     absl::StrAppend(&out, "leapfile ", Quote(c.leapfile), "\n");
   }
+  if (c.clockbound_shm) {
+    absl::StrAppend(
+        &out, "clockbound_shm ",
+        c.clockbound_shm->empty() ? "none" : Quote(*c.clockbound_shm), "\n");
+  }
   if (c.leap_sec_mode == LeapSecMode::kSlew) out += "leapsecmode slew\n";
 
   for (const RestrictRule& r : c.restrictions) {

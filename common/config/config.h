@@ -170,6 +170,11 @@ struct AgentConfig {
   std::string driftfile;  // `driftfile PATH`
   std::string leapfile;   // `leapfile PATH`
   std::string keys_file;  // `keys PATH`
+  // `clockbound_shm PATH|none`: where the agent writes its ClockBound shared
+  // memory segment (docs/CLOCKBOUND.md). nullopt: not configured (the agent's
+  // default: /var/run/clockbound/shm0 on the system clock, none on a simulated
+  // one); empty: `none`.
+  std::optional<std::string> clockbound_shm;
 
   // `leapsecmode system|slew`
   LeapSecMode leap_sec_mode = LeapSecMode::kSystem;

@@ -406,6 +406,12 @@ class Parser {
     return PathDirective(args, &config_.leapfile);
   }
   absl::Status Leapsecmode(Args& args);
+  absl::Status ClockboundShm(Args& args) {
+    std::string path;
+    if (absl::Status s = PathDirective(args, &path); !s.ok()) return s;
+    config_.clockbound_shm = path == "none" ? "" : path;
+    return absl::OkStatus();
+  }
   absl::Status Keys(Args& args) {
     return PathDirective(args, &config_.keys_file);
   }
@@ -462,6 +468,7 @@ const std::vector<Parser::DirectiveInfo>& Parser::Directives() {
       {"restrict", &Parser::Restrict},
       {"unrestrict", &Parser::Unrestrict},
       {"driftfile", &Parser::Driftfile},
+      {"clockbound_shm", &Parser::ClockboundShm},
       {"leapfile", &Parser::Leapfile},
       {"leapsecmode", &Parser::Leapsecmode},
       {"keys", &Parser::Keys},

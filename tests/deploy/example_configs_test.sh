@@ -120,11 +120,17 @@ for unit in "${UNITS[@]}"; do
   runtime_dir=$(sed -nE 's/^RuntimeDirectory=(.*)$/\1/p' "$unit")
   if [ -z "$socket" ]; then
     fail "cannot read the agent's default --control-socket from --helpfull"
-  elif [ "$(dirname "$socket")" != "/run/$runtime_dir" ]; then
+  elif [[ " $runtime_dir " != *" $(basename "$(dirname "$socket")") "* ]] ||
+    [ "$(dirname "$(dirname "$socket")")" != /run ]; then
     fail "ntpfleet-agent.service: RuntimeDirectory=$runtime_dir, but the agent's control socket is $socket"
   else
     echo "ok: ntpfleet-agent.service: RuntimeDirectory=$runtime_dir holds $socket"
   fi
+  # The default ClockBound segment, /var/run/clockbound/shm0 (docs/CLOCKBOUND.md): its directory
+  # is the unit's too, kept across restarts (readers keep the segment mapped).
+  [[ " $runtime_dir " == *" clockbound "* ]] && grep -q '^RuntimeDirectoryPreserve=yes$' "$unit" &&
+    grep -qE '^ReadWritePaths=.* /run/clockbound( |$)' "$unit" ||
+    fail "ntpfleet-agent.service: /run/clockbound (the default clockbound_shm) is not the agent's, writable and preserved"
   grep -qE '^ExecStart=.*ntpfleet-agent --config /etc/ntpfleet/agent\.conf$' "$unit" ||
     fail "ntpfleet-agent.service: ExecStart does not run the agent with --config /etc/ntpfleet/agent.conf"
 done

@@ -117,6 +117,7 @@ void ExpectSameConfig(const AgentConfig& a, const AgentConfig& b) {
   EXPECT_EQ(a.leapfile, b.leapfile);
   EXPECT_EQ(a.leap_sec_mode, b.leap_sec_mode);
   EXPECT_EQ(a.keys_file, b.keys_file);
+  EXPECT_EQ(a.clockbound_shm, b.clockbound_shm);
   ASSERT_EQ(a.restrictions.size(), b.restrictions.size());
   for (size_t i = 0; i < a.restrictions.size(); ++i) {
     const RestrictRule& x = a.restrictions[i];
@@ -269,6 +270,19 @@ TEST(SeedConfigTest, ClientConfigFormatsAsEffectiveConfig) {
 }
 
 // ------------------------------------------------------------ servers
+
+TEST(ClockboundShmTest, PathNoneAndDefault) {
+  EXPECT_FALSE(MustParse("server a\n").clockbound_shm.has_value());
+  EXPECT_EQ(MustParse("clockbound_shm /run/cb/shm0\n").clockbound_shm,
+            "/run/cb/shm0");
+  EXPECT_EQ(MustParse("clockbound_shm none\n").clockbound_shm, "");
+  EXPECT_FALSE(Parse("clockbound_shm\n").ok());
+  for (const char* text :
+       {"clockbound_shm /run/cb/shm0\n", "clockbound_shm none\n"}) {
+    const AgentConfig c = MustParse(text);
+    ExpectSameConfig(c, MustParse(FormatEffectiveConfig(c)));
+  }
+}
 
 TEST(ServerTest, RecordsEveryOption) {
   const AgentConfig c = MustParse(
