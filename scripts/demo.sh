@@ -112,6 +112,7 @@ server 127.0.0.1:$NTPPORT iburst minpoll 4 maxpoll 6
 controller 127.0.0.1:$CPORT
 node_name $node
 label rack=r$(( (i - 1) / 4 + 1 ))
+clockbound_shm $DIR/$node.clockbound
 $(tls_conf "$node")
 CONF
   "$AGENT" --config "$DIR/$node.conf" --clock=sim --port 0 --listen 127.0.0.1 \
@@ -154,6 +155,23 @@ echo
 echo
 echo "The fleet's peers as ntpq -p shows them (ntpfleetctl peers node-01):"
 "$CTL" peers node-01
+echo
+echo "== what an application on node-01 reads: the ClockBound segment its agent writes"
+echo "   (ntpfleetctl now; ClockBound's client libraries read the same file, docs/CLOCKBOUND.md)"
+"$CTL" now --shm "$DIR/node-01.clockbound" || true
+echo
+echo "== the fleet checks itself: every node measures 3 others' NTP servers once per 64 s, and the"
+echo "   controller solves for each clock (ntpfleetctl crosscheck, docs/CROSSCHECK.md); probes taken"
+echo "   before a node settled are replaced at its next round: waiting for a solve of all 9"
+mesh_done() {
+  "$CTL" crosscheck --output json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if sum("measured_offset" in r.get("crosscheck", {}) for r in d.get("nodes", [])) == 9
+         else 1)'
+}
+for _ in $(seq 1 120); do mesh_done && break; sleep 1; done
+"$CTL" crosscheck || true
 echo
 echo "Prometheus metrics: curl http://127.0.0.1:$MPORT/metrics"
 echo "ntpfleetctl here: NTPFLEET_CONTROLLER=$NTPFLEET_CONTROLLER NTPFLEET_TLS_CA=$NTPFLEET_TLS_CA"
