@@ -254,6 +254,13 @@ int main(int argc, char** argv) {
     }
   }
 
+  // A usage error, so before anything is opened.
+  absl::StatusOr<
+      std::array<absl::Duration, ntpfleet::controller::kNodeHistoryTiers>>
+      retention = ntpfleet::controller::ParseNodeHistoryRetention(
+          absl::GetFlag(FLAGS_node_history_retention));
+  if (!retention.ok()) return Fail(retention.status(), 2);
+
   // The machine's clocks, read only: the controller never sets them.
   ntpfleet::clock::SystemWallClock clock;
   ntpfleet::clock::SystemMonotonicClock mono;
@@ -279,11 +286,6 @@ int main(int argc, char** argv) {
                   "INTERRUPTED (ntpfleetctl audit)",
                   n);
   }
-  absl::StatusOr<
-      std::array<absl::Duration, ntpfleet::controller::kNodeHistoryTiers>>
-      retention = ntpfleet::controller::ParseNodeHistoryRetention(
-          absl::GetFlag(FLAGS_node_history_retention));
-  if (!retention.ok()) return Fail(retention.status(), 2);
   ntpfleet::controller::NodeHistoryOptions ho;
   ho.retention = *retention;
   ntpfleet::controller::NodeHistory node_history(ho);
