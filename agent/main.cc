@@ -35,6 +35,7 @@
 #include "common/config/config.h"
 #include "common/config/config_file.h"
 #include "common/flags.h"
+#include "common/grpc_log.h"
 #include "common/hostport.h"
 #include "common/local_control.h"
 #include "common/log.h"
@@ -223,6 +224,7 @@ int main(int argc, char** argv) {
   ntpfleet::SetLogProgram("ntpfleet-agent");
   if (absl::GetFlag(FLAGS_verbose))
     ntpfleet::SetLogLevel(ntpfleet::LogLevel::kDebug);
+  ntpfleet::RouteGrpcLogging(absl::GetFlag(FLAGS_verbose));
   signal(SIGPIPE, SIG_IGN);
 
   int serve_port = -1;

@@ -19,9 +19,12 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/flags.h"
+#include "common/grpc_log.h"
 #include "common/hostport.h"
 #include "common/log.h"
 #include "common/tls.h"
+#include "controller/db_lock.h"
+#include "controller/listen_address.h"
 #include "controller/metrics.h"
 #include "controller/node_history.h"
 #include "controller/registry.h"
@@ -90,6 +93,9 @@ ABSL_FLAG(absl::Duration, crosscheck_interval, absl::Seconds(64),
 ABSL_FLAG(double, new_names_burst, 2000,
           "new node names admitted at once (the bucket's size): a fleet's "
           "first start");
+ABSL_FLAG(bool, verbose, false,
+          "log debug messages, and gRPC's own INFO lines (its errors are "
+          "always logged, as WARN grpc: ...)");
 
 namespace {
 
@@ -120,6 +126,21 @@ int Fail(const absl::Status& status, int code) {
   return code;
 }
 
+// Exit status for a failed listen-address check: 2 (usage) for an address
+// that is wrong whatever else runs, 1 (error) for a port in use or denied.
+int ListenExitCode(const absl::Status& status) {
+  return absl::IsInvalidArgument(status) ? 2 : 1;
+}
+
+// A duration flag that only makes sense from zero up.
+absl::Status NotNegative(absl::Duration d, absl::string_view flag,
+                         absl::string_view example) {
+  if (d >= absl::ZeroDuration()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s %s: must be 0 or more, e.g. %s=%s", flag,
+                      absl::FormatDuration(d), flag, example));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,6 +160,9 @@ int main(int argc, char** argv) {
   // the report path; the tests keep it on, where it finds lock-order bugs.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ntpfleet::SetLogProgram("ntpfleet-controller");
+  if (absl::GetFlag(FLAGS_verbose))
+    ntpfleet::SetLogLevel(ntpfleet::LogLevel::kDebug);
+  ntpfleet::RouteGrpcLogging(absl::GetFlag(FLAGS_verbose));
   RaiseDescriptorLimit();
 
   // Signals are taken by sigwait() below, so block them before any thread
@@ -149,10 +173,31 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  for (const absl::Status& s :
+       {NotNegative(absl::GetFlag(FLAGS_skew_threshold), "--skew-threshold",
+                    "1ms"),
+        NotNegative(absl::GetFlag(FLAGS_operator_max_step),
+                    "--operator-max-step", "128ms"),
+        NotNegative(absl::GetFlag(FLAGS_resync_min_interval),
+                    "--resync-min-interval", "5s")}) {
+    if (!s.ok()) return Fail(s, 2);
+  }
+  // Both addresses checked (resolved, and bound for a moment) before
+  // anything starts: a wrong one is a usage error naming the form.
   const std::string listen = absl::GetFlag(FLAGS_listen);
+  const ntpfleet::controller::ListenSpec listen_spec{"--listen", 7123, false};
   absl::StatusOr<ntpfleet::HostPort> listen_at =
-      ntpfleet::ParseHostPort(listen, "--listen", /*allow_zero=*/true);
-  if (!listen_at.ok()) return Fail(listen_at.status(), 2);
+      ntpfleet::controller::CheckListenAddress(listen, listen_spec);
+  if (!listen_at.ok()) {
+    return Fail(listen_at.status(), ListenExitCode(listen_at.status()));
+  }
+  const ntpfleet::controller::ListenSpec metrics_spec{"--metrics-listen", 7124,
+                                                      true};
+  if (const std::string m = absl::GetFlag(FLAGS_metrics_listen); !m.empty()) {
+    absl::StatusOr<ntpfleet::HostPort> at =
+        ntpfleet::controller::CheckListenAddress(m, metrics_spec);
+    if (!at.ok()) return Fail(at.status(), ListenExitCode(at.status()));
+  }
   const int probes = absl::GetFlag(FLAGS_crosscheck_probes);
   if (probes < 0 || probes > ntpfleet::controller::kMaxProbeResults) {
     return Fail(absl::InvalidArgumentError(absl::StrFormat(
@@ -170,11 +215,6 @@ int main(int argc, char** argv) {
                     absl::FormatDuration(
                         ntpfleet::controller::kMinCrosscheckInterval))),
                 2);
-  }
-  if (const std::string m = absl::GetFlag(FLAGS_metrics_listen); !m.empty()) {
-    absl::StatusOr<ntpfleet::HostPort> at =
-        ntpfleet::ParseHostPort(m, "--metrics-listen", /*allow_zero=*/true);
-    if (!at.ok()) return Fail(at.status(), 2);
   }
   ntpfleet::TlsFiles tls;
   tls.cert = absl::GetFlag(FLAGS_tls_cert);
@@ -214,10 +254,24 @@ int main(int argc, char** argv) {
     }
   }
 
+  // A usage error, so before anything is opened.
+  absl::StatusOr<
+      std::array<absl::Duration, ntpfleet::controller::kNodeHistoryTiers>>
+      retention = ntpfleet::controller::ParseNodeHistoryRetention(
+          absl::GetFlag(FLAGS_node_history_retention));
+  if (!retention.ok()) return Fail(retention.status(), 2);
+
   // The machine's clocks, read only: the controller never sets them.
   ntpfleet::clock::SystemWallClock clock;
   ntpfleet::clock::SystemMonotonicClock mono;
   const std::string db = absl::GetFlag(FLAGS_db);
+  // Before the database is opened (or, if corrupt, moved aside): a second
+  // controller on it would split the agents' reports and the audit log, and
+  // its recovery could move the first one's database away. Exit 1: an error
+  // of the environment, as a port in use.
+  absl::StatusOr<ntpfleet::controller::DbLock> db_lock =
+      ntpfleet::controller::DbLock::Acquire(db);
+  if (!db_lock.ok()) return Fail(db_lock.status(), 1);
   std::string recovered;
   absl::StatusOr<std::unique_ptr<ntpfleet::controller::Store>> store =
       ntpfleet::controller::Store::OpenOrRecover(db, &recovered);
@@ -232,11 +286,6 @@ int main(int argc, char** argv) {
                   "INTERRUPTED (ntpfleetctl audit)",
                   n);
   }
-  absl::StatusOr<
-      std::array<absl::Duration, ntpfleet::controller::kNodeHistoryTiers>>
-      retention = ntpfleet::controller::ParseNodeHistoryRetention(
-          absl::GetFlag(FLAGS_node_history_retention));
-  if (!retention.ok()) return Fail(retention.status(), 2);
   ntpfleet::controller::NodeHistoryOptions ho;
   ho.retention = *retention;
   ntpfleet::controller::NodeHistory node_history(ho);
@@ -307,12 +356,15 @@ int main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 << 10);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    std::fprintf(stderr,
-                 "ntpfleet-controller: cannot listen on %s (port in use? "
-                 "choose another with "
-                 "--listen)\n",
-                 absl::GetFlag(FLAGS_listen).c_str());
-    return 1;
+    // Checked free at start; taken since, or gRPC's own reason (logged above
+    // as "WARN grpc: ...").
+    absl::StatusOr<ntpfleet::HostPort> again =
+        ntpfleet::controller::CheckListenAddress(listen, listen_spec);
+    if (!again.ok()) return Fail(again.status(), 1);
+    return Fail(
+        absl::UnavailableError(absl::StrFormat(
+            "cannot listen on %s (gRPC's reason is logged above)", listen)),
+        1);
   }
   agents.Start();
   ntpfleet::Log(ntpfleet::LogLevel::kInfo, "listening on %s:%d (%s)",
@@ -325,9 +377,10 @@ int main(int argc, char** argv) {
         started = ntpfleet::controller::MetricsServer::Start(
             m, [&core] { return ntpfleet::controller::RenderMetrics(core); });
     if (!started.ok()) {
-      std::fprintf(stderr, "ntpfleet-controller: %s\n",
-                   std::string(started.status().message()).c_str());
-      return 1;
+      // Checked free at start: taken since, or libmicrohttpd's own reason.
+      absl::StatusOr<ntpfleet::HostPort> again =
+          ntpfleet::controller::CheckListenAddress(m, metrics_spec);
+      return Fail(again.ok() ? started.status() : again.status(), 1);
     }
     metrics = *std::move(started);
     ntpfleet::Log(ntpfleet::LogLevel::kInfo, "metrics on http://%s:%d/metrics",

@@ -615,8 +615,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
       10u, MHD_OPTION_CONNECTION_LIMIT, kMaxScrapers, MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     return absl::UnavailableError(
-        absl::StrFormat("cannot serve metrics on %s (port in use? choose "
-                        "another with --metrics-listen)",
+        absl::StrFormat("cannot serve metrics on %s (libmicrohttpd could not "
+                        "start; its reason, if it gave one, is logged above)",
                         address));
   }
   const MHD_DaemonInfo* info =

@@ -16,7 +16,9 @@
 #include "absl/time/time.h"
 #include "clockbound/segment.h"
 #include "common/flags.h"
+#include "common/grpc_log.h"
 #include "common/local_control.h"
+#include "common/log.h"
 #include "ctl/cmd_certs.h"
 #include "ctl/cmd_doctor.h"
 #include "ctl/cmd_import.h"
@@ -272,6 +274,9 @@ int main(int argc, char** argv) {
   const std::vector<std::string> allowed =
       RepeatedFlag(flags.argc(), flags.argv(), "allow");
   std::vector<char*> args = absl::ParseCommandLine(flags.argc(), flags.argv());
+  // gRPC's own lines ("E1204 ... channel.cc") as ours, errors only.
+  ntpfleet::SetLogProgram("ntpfleetctl");
+  ntpfleet::RouteGrpcLogging(/*verbose=*/false);
   if (args.size() >= 2 && (std::string(args[1]) == "import-ntp-conf" ||
                            std::string(args[1]) == "import-chrony-conf")) {
     // --controller has no default here.
