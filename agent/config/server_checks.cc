@@ -58,18 +58,17 @@ bool IsOwn(const ntp::IpAddress& ip, int port, const OwnServer& own) {
   return IsLoopback(ip) || Contains(own.local_addresses, ip);
 }
 
-// The line's server as written: "127.0.0.1:18200", "[::1]:123".
-std::string AsWritten(const ServerEntry& entry) {
-  return entry.host.find(':') != std::string::npos
-             ? absl::StrFormat("[%s]:%d", entry.host, entry.port)
-             : absl::StrFormat("%s:%d", entry.host, entry.port);
-}
-
 std::string KeyName(const std::optional<uint32_t>& key) {
   return key ? absl::StrCat("key ", *key) : "no key";
 }
 
 }  // namespace
+
+std::string ServerAsWritten(const ServerEntry& entry) {
+  return entry.host.find(':') != std::string::npos
+             ? absl::StrFormat("[%s]:%d", entry.host, entry.port)
+             : absl::StrFormat("%s:%d", entry.host, entry.port);
+}
 
 std::string ServerAddressString(const ntp::IpAddress& ip, int port) {
   return ip.v6 ? absl::StrFormat("[%s]:%d", ip.ToString(), port)
@@ -163,9 +162,9 @@ absl::Status MergeSameServers(AgentConfig* config) {
           "%s: %s %s is %s, the same server as %s (%s %s): polled once, with "
           "the options of %s%s",
           entry.location.ToString(), entry.is_pool ? "pool" : "server",
-          AsWritten(entry), ServerAddressString(*ip, entry.port),
+          ServerAsWritten(entry), ServerAddressString(*ip, entry.port),
           first.location.ToString(), first.is_pool ? "pool" : "server",
-          AsWritten(first), first.location.ToString(),
+          ServerAsWritten(first), first.location.ToString(),
           added.empty() ? ""
                         : absl::StrCat(" and this line's ",
                                        absl::StrJoin(added, " and "))));

@@ -77,6 +77,9 @@ absl::Status MergeSameServers(AgentConfig* config);
 std::vector<std::string> UnanswerableServers(const AgentConfig& config,
                                              const OwnServer& own);
 
+// The line's server as written, with its port: "ntp1:123", "[::1]:123".
+std::string ServerAsWritten(const ServerEntry& entry);
+
 // "192.0.2.1:123", "[2001:db8::1]:123".
 std::string ServerAddressString(const ntp::IpAddress& ip, int port);
 
