@@ -27,6 +27,7 @@
 #include "agent/clock/clock.h"
 #include "agent/clock/sim_clock.h"
 #include "agent/clock/system_clock.h"
+#include "agent/config/server_checks.h"
 #include "agent/net/agent_loop.h"
 #include "agent/report/reporter.h"
 #include "agent/report/resync_gate.h"
@@ -262,6 +263,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ntpfleet-agent: %s\n",
                  std::string(config.status().message()).c_str());
     return 2;
+  }
+  // One server written several ways is one source; forms resolvers read
+  // differently (127.1, 010) are refused (agent/config/server_checks.h).
+  if (absl::Status s = ntpfleet::config::MergeSameServers(&*config); !s.ok()) {
+    std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_check_config)) {
+    // What the running agent says when it resolves the lines (agent_loop):
+    // numeric addresses that can never answer, its own included.
+    const int own_port = serve_port >= 0 ? serve_port : config->port;
+    for (std::string& w : ntpfleet::config::UnanswerableServers(
+             *config, ntpfleet::net::ThisAgent(serve_address, own_port))) {
+      config->warnings.push_back(std::move(w));
+    }
   }
   for (const std::string& w : config->warnings)
     ntpfleet::Log(ntpfleet::LogLevel::kWarning, "%s", w);

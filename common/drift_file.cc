@@ -124,4 +124,58 @@ absl::Status WriteDriftFile(const std::string& path, double ppm) {
   return absl::OkStatus();
 }
 
+absl::Status CheckDriftFileWritable(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  constexpr char kWhy[] =
+      "the drift file is written hourly and at exit; without it every start "
+      "relearns the clock's frequency";
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "drift file %s is a directory: remove it or change `driftfile` (%s)",
+        path, kWhy));
+  }
+  std::string temp = path + ".tmp.XXXXXX";
+  const int fd = mkostemp(temp.data(), O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    unlink(temp.c_str());
+    return absl::OkStatus();
+  }
+  const int err = errno;
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(absl::StrFormat(
+          "drift file %s: the directory %s does not exist: create it "
+          "(mkdir -p %s, writable by the agent's user) or change `driftfile` "
+          "(%s)",
+          path, dir, dir, kWhy));
+    case ENOTDIR:
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "drift file %s: %s is not a directory (part of it is a file): "
+          "change `driftfile` (%s)",
+          path, dir, kWhy));
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::Status(
+          absl::ErrnoToStatusCode(err),
+          absl::StrFormat("drift file %s: cannot create a file in %s (%s, as "
+                          "uid %d): fix the directory's permissions (the "
+                          "agent's user must be able to write there) or "
+                          "change `driftfile` (%s)",
+                          path, dir, ErrnoText(err), geteuid(), kWhy));
+    default:
+      return absl::Status(
+          absl::ErrnoToStatusCode(err),
+          absl::StrFormat("drift file %s: cannot create a temporary file in "
+                          "%s (%s): fix the directory or change `driftfile` "
+                          "(%s)",
+                          path, dir, ErrnoText(err), kWhy));
+  }
+}
+
 }  // namespace ntpfleet::clock

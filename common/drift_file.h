@@ -57,6 +57,16 @@ absl::StatusOr<double> ReadDriftFile(const std::string& path);
 // kMaxFrequencyPpm; otherwise errors name the path and the system error.
 absl::Status WriteDriftFile(const std::string& path, double ppm);
 
+// Whether the agent will be able to write the drift file at `path`, checked at
+// start rather than found an hour later or at exit: creates the temporary file
+// WriteDriftFile() would (PATH.tmp.XXXXXX) and removes it again, so the
+// answer is the kernel's for this process (root included: mode bits do not
+// stop root, a missing directory or a read-only filesystem does). Errors say
+// what to fix: NotFound "drift file /x/drift: the directory /x does not
+// exist: create it ...", PermissionDenied, FailedPrecondition (a path under a
+// regular file, or PATH a directory), or the errno's code.
+absl::Status CheckDriftFileWritable(const std::string& path);
+
 }  // namespace ntpfleet::clock
 
 #endif  // NTPFLEET_COMMON_DRIFT_FILE_H_

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -13,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <utility>
@@ -137,12 +140,47 @@ v1::ProbeResult ToProbeResult(const ntp::MonitorStatus& m,
 
 }  // namespace
 
+config::OwnServer ThisAgent(const std::string& listen_address, int port) {
+  config::OwnServer own;
+  own.port = port;
+  if (!listen_address.empty()) {
+    if (absl::StatusOr<ntp::IpAddress> ip =
+            ntp::IpAddress::Parse(listen_address);
+        ip.ok()) {
+      own.listen = *ip;
+    }
+  }
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return own;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    const int family = a->ifa_addr->sa_family;
+    if (family != AF_INET && family != AF_INET6) continue;
+    const size_t length =
+        family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+    sockaddr_storage ss{};
+    std::memcpy(&ss, a->ifa_addr, length);
+    own.local_addresses.push_back(Endpoint::FromSockaddr(ss).ip);
+    if (family == AF_INET && (a->ifa_flags & IFF_BROADCAST) &&
+        a->ifa_broadaddr != nullptr) {
+      sockaddr_storage b{};
+      std::memcpy(&b, a->ifa_broadaddr, sizeof(sockaddr_in));
+      own.broadcast_addresses.push_back(Endpoint::FromSockaddr(b).ip);
+    }
+  }
+  freeifaddrs(list);
+  return own;
+}
+
 struct AgentLoop::SourceSlot {
   int id = 0;
   config::ServerEntry entry;
   std::optional<Endpoint> endpoint;
   clock::MonoTime next_resolve;
   absl::Duration backoff;
+  // Why none of the addresses it resolved to is polled, as last logged
+  // (empty: none logged).
+  std::string problem;
 };
 
 struct AgentLoop::ControlConn {
@@ -360,6 +398,12 @@ absl::Status AgentLoop::Init() {
       Log(LogLevel::kWarning, "%s; starting from the clock's current frequency",
           drift.status().message());
     }
+    // Now, not at the first hourly write or at exit (#15): a warning, not a
+    // refusal to start, since the clock is disciplined just the same.
+    if (absl::Status s = clock::CheckDriftFileWritable(cfg.driftfile);
+        !s.ok()) {
+      Log(LogLevel::kWarning, "%s", s.message());
+    }
   }
   eo.leap_mode = cfg.leap_sec_mode == config::LeapSecMode::kSlew
                      ? ntp::LeapMode::kSlew
@@ -401,7 +445,6 @@ absl::Status AgentLoop::Init() {
     slot.id = engine_->AddSource(sc);
     sources_.push_back(std::move(slot));
   }
-  ResolveDue(now);
 
   // Client sockets: requests leave from ephemeral ports.
   absl::StatusOr<UdpSocket> v4 =
@@ -470,6 +513,10 @@ absl::Status AgentLoop::Init() {
     Log(LogLevel::kInfo, "serving NTP on UDP port %d%s", server_port_,
         threads > 1 ? absl::StrFormat(" with %d threads", threads) : "");
   }
+  // The sources' addresses once the port served is known: a `server` line
+  // naming this agent itself is never polled.
+  own_ = ThisAgent(options_.listen_address, server_port_);
+  ResolveDue(now);
 
   // The local control socket.
   if (!options_.control_socket.empty() && !options_.once) {
@@ -587,7 +634,69 @@ void AgentLoop::ResolveDue(clock::MonoTime now) {
       slot.backoff = std::min(slot.backoff * 2, absl::Minutes(10));
       continue;
     }
-    slot.endpoint = found->front();
+    // The first address that can answer and that no other source polls: one
+    // server is one source, however many lines name it (#15).
+    const bool literal =
+        config::NumericServerAddress(slot.entry.host).has_value();
+    const std::string line =
+        absl::StrFormat("%s: %s %s", slot.entry.location.ToString(),
+                        slot.entry.is_pool ? "pool" : "server",
+                        config::ServerAsWritten(slot.entry));
+    std::string problem;
+    std::string why_none;
+    for (const Endpoint& e : *found) {
+      const std::string is = literal
+                                 ? absl::StrCat(" is ", e.ToString())
+                                 : absl::StrCat(" resolves to ", e.ToString());
+      if (const std::string why =
+              config::UnanswerableReason(e.ip, e.port, own_);
+          !why.empty()) {
+        if (problem.empty()) {
+          problem = absl::StrCat(line, is, ", which is never polled: ", why);
+          why_none = absl::StrCat("never polled: ", why);
+        }
+        continue;
+      }
+      const SourceSlot* other = nullptr;
+      for (const SourceSlot& s : sources_) {
+        if (&s != &slot && s.endpoint && *s.endpoint == e) other = &s;
+      }
+      if (other != nullptr) {
+        if (problem.empty()) {
+          problem = absl::StrFormat(
+              "%s%s, the same server as %s (%s %s): polled once, with the "
+              "options of %s",
+              line, is, other->entry.location.ToString(),
+              other->entry.is_pool ? "pool" : "server",
+              config::ServerAsWritten(other->entry),
+              other->entry.location.ToString());
+          why_none = absl::StrFormat(
+              "the same server as %s (%s), which is polled instead",
+              other->entry.location.ToString(), e.ToString());
+        }
+        continue;
+      }
+      slot.endpoint = e;
+      break;
+    }
+    if (!slot.endpoint) {
+      if (problem != slot.problem) {
+        Log(LogLevel::kWarning, "%s%s", problem,
+            literal ? ""
+                    : absl::StrCat("; the name is looked up again in ",
+                                   absl::FormatDuration(slot.backoff)));
+      }
+      slot.problem = problem;
+      if (literal) {
+        slot.next_resolve = clock::MonoTime::Infinite();
+      } else {  // the name may move
+        slot.next_resolve = now + slot.backoff;
+        slot.backoff = std::min(slot.backoff * 2, absl::Minutes(10));
+      }
+      Send(engine_->SetSourceAddress(slot.id, "", now, why_none));
+      continue;
+    }
+    slot.problem.clear();
     Log(LogLevel::kInfo, "%s is %s", slot.entry.host,
         slot.endpoint->ToString());
     Send(engine_->SetSourceAddress(slot.id, slot.endpoint->ToString(), now));
@@ -685,7 +794,15 @@ void AgentLoop::PublishSystemVariables(const ntp::EngineStatus& st) {
 
 void AgentLoop::LogStateChanges(const ntp::EngineStatus& st) {
   if (st.state != last_state_) {
-    if (st.system_peer) {
+    if (st.system_peer && st.state == ntp::SyncState::kSyncing) {
+      // The node's own stratum is not known until its clock is set (it
+      // serves 16 until then): say the peer's, which is (#15).
+      const ntp::PeerStatus& p = st.peers[static_cast<size_t>(*st.system_peer)];
+      Log(LogLevel::kInfo,
+          "%s: system peer %s (%s, stratum %d), offset %+.6f s",
+          ntp::SyncStateName(st.state), p.name, p.address, p.stratum,
+          absl::ToDoubleSeconds(st.offset));
+    } else if (st.system_peer) {
       const ntp::PeerStatus& p = st.peers[static_cast<size_t>(*st.system_peer)];
       Log(LogLevel::kInfo,
           "%s: system peer %s (%s), stratum %d, offset %+.6f s",

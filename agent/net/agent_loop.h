@@ -32,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/clock/clock.h"
+#include "agent/config/server_checks.h"
 #include "agent/net/clockbound_publisher.h"
 #include "agent/net/udp.h"
 #include "agent/ntp/auth.h"
@@ -81,6 +82,12 @@ struct AgentOptions {
   // (the segment's void_after - as_of).
   absl::Duration clockbound_validity = absl::Seconds(1000);
 };
+
+// Where an agent serving on `listen_address` (empty: every address) and UDP
+// `port` (0: unknown) answers, with this host's addresses and broadcast
+// addresses (getifaddrs): what server_checks.h needs to tell a `server` line
+// that names the agent itself, or a broadcast address.
+config::OwnServer ThisAgent(const std::string& listen_address, int port);
 
 // The crosscheck's probes (docs/CROSSCHECK.md): at most this many targets per
 // controller, each one NTP exchange per interval, never more often than
@@ -221,6 +228,9 @@ class AgentLoop {
   int stop_fd_ = -1;
   std::atomic<bool> stop_{false};
   clock::MonoTime next_drift_write_;
+  // Where this agent serves (set once the server side is bound): a source at
+  // one of these addresses is never polled.
+  config::OwnServer own_;
   // The `leapfile`, re-read daily (tzdata updates it; an expiry is warned
   // about while running, not only at the next start).
   std::string leapfile_;

@@ -348,17 +348,20 @@ std::vector<Transmit> Engine::HandleResponse(const std::string& from,
 
 std::vector<Transmit> Engine::SetSourceAddress(int source,
                                                const std::string& address,
-                                               clock::MonoTime now) {
+                                               clock::MonoTime now,
+                                               std::string why_none) {
   std::vector<Transmit> out;
   if (source < 0 || source >= static_cast<int>(peers_.size())) return out;
   Peer& peer = peers_[source];
-  if (peer.source->address() == address) return out;
+  // Still none: only the reason may change.
+  if (peer.source->address() == address && !address.empty()) return out;
   // A different server: what the filter learned about the old one's phase does
   // not apply, nor the old path's delays.
   peer.filter.ResetPhase();
   peer.filter.ForgetPath();
   peer.window.clear();
-  Execute(source, peer.source->SetAddress(address, now), now, &out);
+  Execute(source, peer.source->SetAddress(address, now, std::move(why_none)),
+          now, &out);
   return out;
 }
 

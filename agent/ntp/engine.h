@@ -241,9 +241,11 @@ class Engine {
                                        absl::Time t4_local,
                                        clock::MonoTime now);
   // A new address for a source whose name was (re)resolved; empty if resolution
-  // failed.
+  // failed, or gave no address the agent may poll (then `why_none` is the
+  // peer's reason: "never polled: ...").
   std::vector<Transmit> SetSourceAddress(int source, const std::string& address,
-                                         clock::MonoTime now);
+                                         clock::MonoTime now,
+                                         std::string why_none = "");
   // Forced resync: a burst to every usable source, and the next correction may
   // step (always when `allow_step`, else above the normal step threshold), but
   // never by more than `limit` when one is given. While a forced resync is

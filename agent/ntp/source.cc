@@ -194,14 +194,17 @@ std::vector<SourceAction> Source::StartBurst(clock::MonoTime now, int count) {
 }
 
 std::vector<SourceAction> Source::SetAddress(const std::string& address,
-                                             clock::MonoTime now) {
+                                             clock::MonoTime now,
+                                             std::string why_none) {
   std::vector<SourceAction> out;
   const bool was_unresolved = config_.address.empty();
   config_.address = address;
   expected_origin_ = NtpTimestamp();
   if (address.empty()) {
     SetHealth(SourceHealth::kUnresolved,
-              absl::StrFormat("cannot resolve %s, retrying", config_.name),
+              why_none.empty()
+                  ? absl::StrFormat("cannot resolve %s, retrying", config_.name)
+                  : std::move(why_none),
               &out);
   } else if (was_unresolved && health_ != SourceHealth::kDenied) {
     SetHealth(SourceHealth::kNew, "", &out);

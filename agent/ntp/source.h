@@ -82,7 +82,7 @@ enum class SourceHealth {
                     // from
   kTooFar,          // root distance beyond maxdist
   kDenied,          // Kiss-o'-Death DENY or RSTR: we stopped asking
-  kUnresolved,      // name not resolved yet
+  kUnresolved,      // name not resolved yet, or to no address it may poll
 };
 
 // One accepted measurement (RFC 5905 §8), offsets relative to the corrected
@@ -180,10 +180,12 @@ class Source {
   // Starts a burst now (a forced resync): `count` requests kBurstSpacing apart.
   std::vector<SourceAction> StartBurst(clock::MonoTime now, int count);
   // A new address for the name (after DNS resolution); an empty one marks it
-  // unresolved. A name that just resolved is polled at once (with its start-up
-  // burst if iburst).
+  // unresolved, with `why_none` as the reason when given ("never polled:
+  // ..."; default "cannot resolve NAME, retrying"). A name that just resolved
+  // is polled at once (with its start-up burst if iburst).
   std::vector<SourceAction> SetAddress(const std::string& address,
-                                       clock::MonoTime now);
+                                       clock::MonoTime now,
+                                       std::string why_none = "");
 
   const SourceConfig& config() const { return config_; }
   const std::string& address() const { return config_.address; }

@@ -41,6 +41,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 
 // One agent on a simulated clock, its loop on a thread of its own.
 class RunningAgent {
@@ -448,6 +449,185 @@ TEST_F(AgentLoopTest, AMissingMalformedOrExpiredLeapfileIsAWarning) {
   }
   unlink(malformed.c_str());
   unlink(expired.c_str());
+}
+
+// An agent created (Init ran: sources resolved, server bound) but not run, on
+// a simulated clock; the log of its start in `log`.
+struct CreatedAgent {
+  clock::SystemMonotonicClock mono;
+  std::unique_ptr<clock::SimClock> sim;
+  std::unique_ptr<AgentLoop> loop;
+  std::string log;
+};
+std::unique_ptr<CreatedAgent> CreateAgent(const std::string& config_text,
+                                          int port) {
+  auto a = std::make_unique<CreatedAgent>();
+  absl::StatusOr<config::AgentConfig> cfg =
+      config::ParseConfig(config_text, "test.conf", config::NoIncludeFiles());
+  EXPECT_TRUE(cfg.ok()) << cfg.status();
+  if (!cfg.ok()) return a;
+  a->sim = std::make_unique<clock::SimClock>(&a->mono, absl::Now(),
+                                             clock::SimClockParams{});
+  AgentOptions options;
+  options.config = *cfg;
+  options.node_name = "test";
+  options.port = port;
+  options.listen_address = "127.0.0.1";
+  options.clock = a->sim.get();
+  options.mono = &a->mono;
+  ::testing::internal::CaptureStderr();
+  absl::StatusOr<std::unique_ptr<AgentLoop>> loop =
+      AgentLoop::Create(std::move(options));
+  a->log = ::testing::internal::GetCapturedStderr();
+  EXPECT_TRUE(loop.ok()) << loop.status();
+  if (loop.ok()) a->loop = *std::move(loop);
+  return a;
+}
+
+// A UDP port free on 127.0.0.1 a moment ago (for a test that must know the
+// agent's port before it starts).
+int FreePort() {
+  absl::StatusOr<UdpSocket> s =
+      UdpSocket::Bind(Endpoint{ntp::IpAddress::V4(127, 0, 0, 1), 0});
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return 0;
+  absl::StatusOr<Endpoint> local = s->LocalEndpoint();
+  return local.ok() ? local->port : 0;
+}
+
+// Issue #15 item 13: a server line that can never answer says why, in the log
+// at start and as the peer's reason, instead of "no reply yet" for ever.
+TEST_F(AgentLoopTest, ServersThatCanNeverAnswerSayWhy) {
+  const int port = FreePort();
+  ASSERT_NE(port, 0);
+  std::unique_ptr<CreatedAgent> a =
+      CreateAgent(absl::StrCat("server 0.0.0.0:18200\nserver 255.255.255.255\n"
+                               "server 224.0.1.1\nserver 127.0.0.1:",
+                               port, "\nserver 127.0.0.1:9\n"),
+                  port);
+  ASSERT_NE(a->loop, nullptr);
+  ASSERT_EQ(a->loop->server_port(), port);
+  EXPECT_THAT(a->log,
+              HasSubstr("test.conf:1: server 0.0.0.0:18200 is 0.0.0.0:18200, "
+                        "which is never polled: the unspecified (\"any\") "
+                        "address belongs to no server"));
+  EXPECT_THAT(a->log, HasSubstr("test.conf:2: server 255.255.255.255:123 is "
+                                "255.255.255.255:123, which is never polled: "
+                                "the limited broadcast address"));
+  EXPECT_THAT(a->log, HasSubstr("test.conf:3: server 224.0.1.1:123 is "
+                                "224.0.1.1:123, which is never polled: a "
+                                "multicast address"));
+  EXPECT_THAT(a->log, HasSubstr(absl::StrCat(
+                          "test.conf:4: server 127.0.0.1:", port,
+                          " is 127.0.0.1:", port,
+                          ", which is never polled: it is this agent's own "
+                          "NTP server (it serves on UDP port ",
+                          port, ")")));
+  const v1::SyncStatus st = a->loop->LocalStatus().status();
+  ASSERT_EQ(st.peers_size(), 5);
+  EXPECT_THAT(st.peers(0).unusable_reason(),
+              HasSubstr("never polled: the unspecified"));
+  EXPECT_THAT(st.peers(1).unusable_reason(),
+              HasSubstr("never polled: the limited broadcast address"));
+  EXPECT_THAT(st.peers(2).unusable_reason(),
+              HasSubstr("never polled: a multicast address"));
+  EXPECT_THAT(st.peers(3).unusable_reason(),
+              HasSubstr("never polled: it is this agent's own NTP server"));
+  EXPECT_EQ(st.peers(4).unusable_reason(), "");  // another port: may answer
+  EXPECT_EQ(st.peers(4).address(), "127.0.0.1:9");
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(st.peers(i).address(), "") << i;
+}
+
+// Issue #15 item 10: a drift file that cannot be written is said at start,
+// with the fix (a missing directory: true for root as well).
+TEST_F(AgentLoopTest, AnUnwritableDriftFileIsAWarningAtStart) {
+  const std::string path = dir_ + "/missing/drift";
+  std::unique_ptr<CreatedAgent> a = CreateAgent("driftfile " + path + "\n", 0);
+  ASSERT_NE(a->loop, nullptr);
+  EXPECT_THAT(a->log, HasSubstr("WARN"));
+  EXPECT_THAT(a->log, HasSubstr("drift file " + path + ": the directory " +
+                                dir_ + "/missing does not exist: create it"));
+  EXPECT_THAT(a->log, HasSubstr("written hourly and at exit"));
+}
+
+// Issue #15 item 3: two lines naming one server (here [::ffff:127.0.0.1]:P
+// and 127.0.0.1:P, as a name resolving to an address another line polls would)
+// are one source: the second says so instead of "no reply yet" for ever.
+// (main.cc merges numeric lines before the loop sees them; this is the loop's
+// own check, the one names get when they resolve.)
+TEST_F(AgentLoopTest, TheSameServerTwiceIsPolledOnce) {
+  RunningAgent server("server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "");
+  ASSERT_NE(server.loop(), nullptr);
+  const int port = server.loop()->server_port();
+  ::testing::internal::CaptureStderr();
+  RunningAgent client(
+      absl::StrCat("server 127.0.0.1:", port,
+                   " iburst\nserver [::ffff:127.0.0.1]:", port, " iburst\n"),
+      socket_);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_NE(client.loop(), nullptr);
+  EXPECT_THAT(log,
+              HasSubstr(absl::StrCat(
+                  "test.conf:2: server [::ffff:127.0.0.1]:", port,
+                  " is 127.0.0.1:", port,
+                  ", the same server as test.conf:1 (server 127.0.0.1:", port,
+                  "): polled once, with the options of test.conf:1")));
+  // The one source answers; the other is not "no reply yet".
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  v1::SyncStatus st;
+  while (absl::Now() < give_up) {
+    absl::StatusOr<v1::LocalStatus> local = Status(socket_);
+    if (local.ok()) st = local->status();
+    if (!st.system_peer().empty()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(st.peers_size(), 2);
+  EXPECT_NE(st.peers(0).reach(), 0u);
+  EXPECT_EQ(st.peers(0).address(), absl::StrCat("127.0.0.1:", port));
+  EXPECT_EQ(st.peers(1).address(), "");
+  EXPECT_EQ(st.peers(1).unusable_reason(),
+            absl::StrCat("the same server as test.conf:1 (127.0.0.1:", port,
+                         "), which is polled instead"));
+}
+
+// Issue #15 item 15: the first "syncing" line said "stratum 16" (the node's
+// own, unknown until its clock is set) though the node then ran at 11; it
+// now names the system peer's stratum, and the "synchronized" line the node's.
+TEST_F(AgentLoopTest, TheSyncingLineSaysTheStratumThatIsKnown) {
+  RunningAgent server("server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "");
+  ASSERT_NE(server.loop(), nullptr);
+  const int port = server.loop()->server_port();
+  ::testing::internal::CaptureStderr();
+  std::string log;
+  {
+    // A system peer is chosen before the first correction: "syncing" comes
+    // first, then "synchronised".
+    RunningAgent client(absl::StrCat("server 127.0.0.1:", port, " iburst\n"),
+                        socket_);
+    ASSERT_NE(client.loop(), nullptr);
+    const absl::Time give_up = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < give_up) {
+      absl::StatusOr<v1::LocalStatus> local = Status(socket_);
+      if (local.ok() &&
+          local->status().state() == v1::SYNC_STATE_SYNCHRONISED) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    client.Stop();
+    log = ::testing::internal::GetCapturedStderr();
+  }
+  const std::string peer = absl::StrCat("127.0.0.1:", port);
+  const size_t at = log.find("syncing: system peer");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string syncing = log.substr(at, log.find('\n', at) - at);
+  EXPECT_THAT(syncing,
+              HasSubstr(absl::StrCat("syncing: system peer 127.0.0.1 (", peer,
+                                     ", stratum 10), offset ")));
+  EXPECT_THAT(syncing, Not(HasSubstr("stratum 16")));
+  EXPECT_THAT(
+      log, HasSubstr(absl::StrCat("synchronised: system peer 127.0.0.1 (", peer,
+                                  "), stratum 11, offset ")));
 }
 
 }  // namespace

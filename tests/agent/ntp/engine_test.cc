@@ -305,6 +305,31 @@ TEST(EngineTest, DropsDatagramsFromUnqueriedAddresses) {
   EXPECT_EQ(st.peers[0].reach, 0);
 }
 
+// A source the agent will not poll (an address that can never answer, or one
+// another source already polls) says why, instead of "cannot resolve" or "no
+// reply yet" (#15); it sends nothing.
+TEST(EngineTest, ASourceWithNoAddressToPollSaysWhy) {
+  Node node({});
+  SourceConfig config;
+  config.name = "0.0.0.0";
+  const int id = node.engine().AddSource(config);
+  node.Send(node.engine().Start(node.mono().Now()));
+  EXPECT_EQ(node.engine().Status(node.mono().Now()).peers[0].reason,
+            "cannot resolve 0.0.0.0, retrying");
+  EXPECT_TRUE(node.engine()
+                  .SetSourceAddress(id, "", node.mono().Now(),
+                                    "never polled: the unspecified address")
+                  .empty());
+  const EngineStatus st = node.engine().Status(node.mono().Now());
+  EXPECT_EQ(st.peers[0].reason, "never polled: the unspecified address");
+  EXPECT_EQ(st.peers[0].health, SourceHealth::kUnresolved);
+  EXPECT_EQ(st.peers[0].address, "");
+  node.mono().Advance(absl::Seconds(100));
+  EXPECT_TRUE(node.engine().HandleTimer(node.mono().Now()).empty());
+  EXPECT_EQ(node.engine().Status(node.mono().Now()).peers[0].counters.requests,
+            0u);
+}
+
 TEST(EngineTest, ServesTheLocalClockWithoutSources) {
   EngineOptions options;
   options.local_clock_stratum = 10;
