@@ -60,11 +60,14 @@ namespace ntpfleet::ctl {
 inline constexpr int kMaxCtlControllers = 8;
 
 // "a:7123,b:7123" -> {"a:7123", "b:7123"}: comma-separated, spaces around
-// each ignored, each checked as HOST:PORT (common/hostport.h). InvalidArgument
+// each ignored, each checked as HOST:PORT (common/hostport.h) whose host is a
+// host name or IPv4 address (common/hostport.h IsHostName), or [IPV6]:PORT
+// with a valid IPv6 address in the brackets (gRPC would only fail later, with
+// "DNS resolution failed"). InvalidArgument, its message starting with `what`,
 // for an empty list or item, a bad address, the same address twice, or more
 // than kMaxCtlControllers.
 absl::StatusOr<std::vector<std::string>> ParseControllerList(
-    absl::string_view flag);
+    absl::string_view flag, absl::string_view what = "--controller");
 
 // A FleetService stub for one controller at `address` (HOST:PORT), plain text
 // when `credentials` is null; replies up to 256 MiB (a fleet of thousands of
