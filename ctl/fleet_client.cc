@@ -583,12 +583,18 @@ absl::Status FleetClient::GetFleet(const v1::GetFleetRequest& request,
 
 absl::Status FleetClient::WatchFleet(
     const v1::WatchFleetRequest& request,
-    const std::function<void(const v1::Fleet&)>& on_update) {
+    const std::function<absl::Status(const v1::Fleet&)>& on_update) {
   if (!several()) {
     grpc::ClientContext context;
     auto reader = stubs_[0]->WatchFleet(&context, request);
     v1::Fleet fleet;
-    while (reader->Read(&fleet)) on_update(fleet);
+    while (reader->Read(&fleet)) {
+      if (absl::Status s = on_update(fleet); !s.ok()) {
+        context.TryCancel();
+        (void)reader->Finish();  // CANCELLED: ours
+        return s;
+      }
+    }
     return FromGrpcStatus(reader->Finish());
   }
   const size_t n = stubs_.size();
@@ -655,7 +661,11 @@ absl::Status FleetClient::WatchFleet(
       for (const std::string& note : notes) Warn(note);
       noted = !notes.empty();
     }
-    on_update(merged);
+    if (absl::Status s = on_update(merged); !s.ok()) {
+      for (const auto& context : contexts) context->TryCancel();
+      for (std::thread& t : threads) t.join();
+      return s;
+    }
   }
   for (std::thread& t : threads) t.join();
   return absl::UnavailableError(

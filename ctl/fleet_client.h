@@ -181,10 +181,11 @@ class FleetClient {
   // each, and on every update the merge of the latest fleet of each
   // controller whose stream is still open; a stream that ends is named and
   // left out (until the command is run again). Returns when every stream has
-  // ended, with an error.
+  // ended, with an error; or, when `on_update` returns an error, at once with
+  // that error (the streams cancelled).
   absl::Status WatchFleet(
       const v1::WatchFleetRequest& request,
-      const std::function<void(const v1::Fleet&)>& on_update);
+      const std::function<absl::Status(const v1::Fleet&)>& on_update);
 
   // The node from every controller that knows it, the freshest (Fresher);
   // with the merged connection state. NotFound when none knows it.
