@@ -21,6 +21,13 @@ namespace ntpfleet::local_control {
 
 inline constexpr char kDefaultControlSocket[] = "/run/ntpfleet/agent.sock";
 
+// The largest step `sim-step` moves a simulated clock by, either way: 2^31 s
+// (about 68 years, 596523 h), half an NTP era. NTP computes offsets from
+// differences of 64-bit timestamps, which are unambiguous only within 2^31 s
+// (RFC 5905 section 6): a clock moved further could never be corrected. The
+// agent refuses a larger step, and ntpfleetctl refuses it before asking.
+inline constexpr int64_t kMaxSimStepSeconds = int64_t{1} << 31;
+
 // The largest message either side accepts (octets, without the length).
 inline constexpr size_t kMaxMessage = size_t{1} << 20;
 

@@ -38,14 +38,25 @@ int RunSync(const CommonOptions& o, bool step) {
 }
 
 // `ntpfleetctl sim-step DURATION`: moves the local agent's simulated clock, for
-// demos and tests.
+// demos and tests. Prints the step as sent (main.cc keeps it within what the
+// wire and the agent take, so it is the step applied) and, from the agent's
+// reply, where the clock now is against true time.
 int RunSimStep(const CommonOptions& o, absl::Duration step) {
   v1::LocalRequest request;
   SetDuration(step, request.mutable_sim_step()->mutable_step());
   absl::StatusOr<v1::LocalResponse> r =
       local_control::CallAgent(o.control_socket, request, absl::Seconds(5));
   if (!r.ok()) return PrintError(r.status());
-  std::printf("moved the simulated clock by %s\n", FormatOffset(step).c_str());
+  std::printf("moved the simulated clock by %s",
+              FormatOffset(FromProto(request.sim_step().step())).c_str());
+  if (r->has_status() && r->status().has_sim_true_offset()) {
+    // sim_true_offset is true time minus the clock: the clock reads
+    // -sim_true_offset from the truth.
+    std::printf(
+        "; it now reads %s from true time",
+        FormatOffset(-FromProto(r->status().sim_true_offset())).c_str());
+  }
+  std::printf("\n");
   return 0;
 }
 

@@ -25,7 +25,7 @@ namespace {
 // error).
 int StreamFleet(const CommonOptions& o, absl::Duration interval, bool summary,
                 std::vector<v1::SkewPoint>* history,
-                const std::function<void(const v1::Fleet&)>& on_fleet) {
+                const std::function<absl::Status(const v1::Fleet&)>& on_fleet) {
   absl::StatusOr<std::unique_ptr<FleetClient>> client = ConnectFleet(o);
   if (!client.ok()) return PrintError(client.status());
   {
@@ -40,7 +40,15 @@ int StreamFleet(const CommonOptions& o, absl::Duration interval, bool summary,
   v1::WatchFleetRequest request;
   SetDuration(interval, request.mutable_min_interval());
   request.set_summary(summary);
-  const absl::Status ended = (*client)->WatchFleet(request, on_fleet);
+  // An update we cannot show ends the watch with its reason (exit 1), rather
+  // than a stream of errors, or silence, while it goes on.
+  absl::Status cannot_show;
+  const absl::Status ended =
+      (*client)->WatchFleet(request, [&](const v1::Fleet& fleet) {
+        cannot_show = on_fleet(fleet);
+        return cannot_show;
+      });
+  if (!cannot_show.ok()) return PrintError(cannot_show);
   return ControllerError(o.controller, ended);
 }
 
@@ -68,15 +76,13 @@ int RunWatch(const CommonOptions& o, absl::Duration interval,
         absl::StatusOr<std::string> frame =
             RenderWatchView(fleet, history, view, r, first);
         first = false;
-        if (!frame.ok()) {
-          PrintError(frame.status());
-          return;
-        }
+        if (!frame.ok()) return frame.status();
         std::fputs(frame->c_str(), stdout);
         const bool table = view.output == OutputFormat::kTable ||
                            view.output == OutputFormat::kWide;
         if (table && !o.color) std::fputs("\n", stdout);
         std::fflush(stdout);
+        return absl::OkStatus();
       });
 }
 

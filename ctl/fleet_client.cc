@@ -1,6 +1,8 @@
 #include "ctl/fleet_client.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <chrono>
@@ -12,6 +14,8 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -73,26 +77,62 @@ bool Selects(const v1::NodeSelector& selector, const v1::Node& node) {
   return it != node.hello().labels().end() && it->second == kv.second;
 }
 
+// The host of one --controller item, as ParseHostPort left it: an IPv6
+// address must be one (and in brackets, which ParseHostPort required), any
+// other host a name or IPv4 address. gRPC would take "[:::]:1" or "a b:1" and
+// fail only on the first call, with "DNS resolution failed".
+absl::Status CheckControllerHost(absl::string_view item,
+                                 const std::string& host,
+                                 absl::string_view what) {
+  absl::string_view bare = item;
+  for (absl::string_view prefix : {"dns:///", "ipv4:", "ipv6:"}) {
+    if (absl::ConsumePrefix(&bare, prefix)) break;
+  }
+  if (absl::StartsWith(bare, "[")) {
+    // A zone ("fe80::1%eth0") is gRPC's to resolve; the address before it is
+    // checked.
+    const std::string address = host.substr(0, host.find('%'));
+    in6_addr v6;
+    if (inet_pton(AF_INET6, address.c_str(), &v6) != 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": '", absl::CEscape(item), "': '", absl::CEscape(host),
+          "' is not an IPv6 address (brackets are for those, as in "
+          "[::1]:7123); a host name or IPv4 address goes without them"));
+    }
+    return absl::OkStatus();
+  }
+  if (!IsHostName(host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": '", absl::CEscape(item), "': '", absl::CEscape(host),
+        "' is not a host name or IPv4 address"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseControllerList(
-    absl::string_view flag) {
+    absl::string_view flag, absl::string_view what) {
   std::vector<std::string> out;
   std::vector<HostPort> seen;
   for (absl::string_view item : absl::StrSplit(flag, ',')) {
     item = absl::StripAsciiWhitespace(item);
     if (item.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--controller: '", flag,
+          what, ": '", flag,
           "' has an empty address; write HOST:PORT[,HOST:PORT...]"));
     }
-    absl::StatusOr<HostPort> at = ParseHostPort(item, "--controller");
+    absl::StatusOr<HostPort> at = ParseHostPort(item, what);
     if (!at.ok()) return at.status();
+    if (absl::Status host = CheckControllerHost(item, at->host, what);
+        !host.ok()) {
+      return host;
+    }
     for (const HostPort& s : seen) {
       if (s.port == at->port &&
           absl::AsciiStrToLower(s.host) == absl::AsciiStrToLower(at->host)) {
         return absl::InvalidArgumentError(
-            absl::StrCat("--controller: ", item, " is given twice"));
+            absl::StrCat(what, ": ", item, " is given twice"));
       }
     }
     seen.push_back(*at);
@@ -100,7 +140,7 @@ absl::StatusOr<std::vector<std::string>> ParseControllerList(
   }
   if (out.size() > static_cast<size_t>(kMaxCtlControllers)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--controller: at most ", kMaxCtlControllers,
+        absl::StrCat(what, ": at most ", kMaxCtlControllers,
                      " controllers, not ", out.size()));
   }
   return out;
@@ -543,12 +583,18 @@ absl::Status FleetClient::GetFleet(const v1::GetFleetRequest& request,
 
 absl::Status FleetClient::WatchFleet(
     const v1::WatchFleetRequest& request,
-    const std::function<void(const v1::Fleet&)>& on_update) {
+    const std::function<absl::Status(const v1::Fleet&)>& on_update) {
   if (!several()) {
     grpc::ClientContext context;
     auto reader = stubs_[0]->WatchFleet(&context, request);
     v1::Fleet fleet;
-    while (reader->Read(&fleet)) on_update(fleet);
+    while (reader->Read(&fleet)) {
+      if (absl::Status s = on_update(fleet); !s.ok()) {
+        context.TryCancel();
+        (void)reader->Finish();  // CANCELLED: ours
+        return s;
+      }
+    }
     return FromGrpcStatus(reader->Finish());
   }
   const size_t n = stubs_.size();
@@ -615,7 +661,11 @@ absl::Status FleetClient::WatchFleet(
       for (const std::string& note : notes) Warn(note);
       noted = !notes.empty();
     }
-    on_update(merged);
+    if (absl::Status s = on_update(merged); !s.ok()) {
+      for (const auto& context : contexts) context->TryCancel();
+      for (std::thread& t : threads) t.join();
+      return s;
+    }
   }
   for (std::thread& t : threads) t.join();
   return absl::UnavailableError(

@@ -60,11 +60,14 @@ namespace ntpfleet::ctl {
 inline constexpr int kMaxCtlControllers = 8;
 
 // "a:7123,b:7123" -> {"a:7123", "b:7123"}: comma-separated, spaces around
-// each ignored, each checked as HOST:PORT (common/hostport.h). InvalidArgument
+// each ignored, each checked as HOST:PORT (common/hostport.h) whose host is a
+// host name or IPv4 address (common/hostport.h IsHostName), or [IPV6]:PORT
+// with a valid IPv6 address in the brackets (gRPC would only fail later, with
+// "DNS resolution failed"). InvalidArgument, its message starting with `what`,
 // for an empty list or item, a bad address, the same address twice, or more
 // than kMaxCtlControllers.
 absl::StatusOr<std::vector<std::string>> ParseControllerList(
-    absl::string_view flag);
+    absl::string_view flag, absl::string_view what = "--controller");
 
 // A FleetService stub for one controller at `address` (HOST:PORT), plain text
 // when `credentials` is null; replies up to 256 MiB (a fleet of thousands of
@@ -178,10 +181,11 @@ class FleetClient {
   // each, and on every update the merge of the latest fleet of each
   // controller whose stream is still open; a stream that ends is named and
   // left out (until the command is run again). Returns when every stream has
-  // ended, with an error.
+  // ended, with an error; or, when `on_update` returns an error, at once with
+  // that error (the streams cancelled).
   absl::Status WatchFleet(
       const v1::WatchFleetRequest& request,
-      const std::function<void(const v1::Fleet&)>& on_update);
+      const std::function<absl::Status(const v1::Fleet&)>& on_update);
 
   // The node from every controller that knows it, the freshest (Fresher);
   // with the merged connection state. NotFound when none knows it.

@@ -473,7 +473,13 @@ absl::StatusOr<std::string> RenderWatchView(
     const Fleet& fleet, const std::vector<v1::SkewPoint>& history,
     const ViewOptions& view, const RenderOptions& opts, bool first_frame) {
   if (view.output == OutputFormat::kJson) {
-    return RenderStatusView(fleet, view, opts);
+    // JSON Lines: a reader takes each update as it comes, line by line.
+    if (!view.filter.active() && !view.sort.has_value()) {
+      return ToJson(fleet, /*one_line=*/true);
+    }
+    std::vector<const Node*> shown = Filtered(fleet, view.filter);
+    if (view.sort.has_value()) Sort(shown, *view.sort);
+    return ToJson(ShownFleet(fleet, shown), /*one_line=*/true);
   }
   const std::vector<const Node*> shown =
       SelectNodes(fleet, view.filter, view.sort.value_or(SortKey::kOffset));

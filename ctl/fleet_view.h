@@ -205,8 +205,8 @@ absl::StatusOr<std::string> RenderStatusView(const v1::Fleet& fleet,
                                              const ViewOptions& view,
                                              const RenderOptions& opts);
 // One frame of `ntpfleetctl watch` (table and wide: RenderWatchFrame; json:
-// one Fleet; csv: the lines of this update, the header only when
-// `first_frame`).
+// one Fleet on one line, as RenderStatusView's but without whitespace; csv:
+// the lines of this update, the header only when `first_frame`).
 absl::StatusOr<std::string> RenderWatchView(
     const v1::Fleet& fleet, const std::vector<v1::SkewPoint>& history,
     const ViewOptions& view, const RenderOptions& opts, bool first_frame);

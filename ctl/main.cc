@@ -24,6 +24,7 @@
 #include "ctl/cmd_import.h"
 #include "ctl/cmd_now.h"
 #include "ctl/commands.h"
+#include "ctl/flag_values.h"
 #include "ctl/fleet_health.h"
 #include "ctl/fleet_view.h"
 
@@ -52,17 +53,20 @@ ABSL_FLAG(std::string, tls_cert, "",
           "NAME --role ROLE; default: $NTPFLEET_TLS_CERT)");
 ABSL_FLAG(std::string, tls_key, "",
           "PEM key of --tls-cert (default: $NTPFLEET_TLS_KEY)");
+// Durations and numbers are strings here, converted by ctl/flag_values.h: a
+// bad value is then a usage error (exit 2) showing an example, not Abseil's
+// "ERROR: Illegal value" (exit 1).
 ABSL_FLAG(std::string, color, "auto",
           "`auto` (only on a terminal), `always` or `never`");
-ABSL_FLAG(std::optional<absl::Duration>, max_skew, std::nullopt,
+ABSL_FLAG(std::string, max_skew, "",
           "status: the health check: exit 3 when the fleet's skew exceeds this "
-          "(e.g. 1ms), or a node shown is stale, disconnected, unsynchronised "
-          "or flagged (also by the crosscheck), or fewer than --min-nodes "
-          "nodes are counted");
-ABSL_FLAG(std::optional<int>, min_nodes, std::nullopt,
+          "duration, 0 or more (e.g. 1ms), or a node shown is stale, "
+          "disconnected, unsynchronised or flagged (also by the crosscheck), "
+          "or fewer than --min-nodes nodes are counted");
+ABSL_FLAG(std::string, min_nodes, "",
           "status: the health check (also without --max-skew): fail when "
-          "fewer than N of the nodes shown are counted in the skew (default "
-          "1)");
+          "fewer than N (1 or more) of the nodes shown are counted in the "
+          "skew (default 1)");
 ABSL_FLAG(std::string, allow, "",
           "status --max-skew/--min-nodes: tolerate these node rules "
           "(repeatable or comma list: stale, disconnected, unsynchronised, "
@@ -92,11 +96,11 @@ ABSL_FLAG(std::string, label, "",
           "nodes, drift: only the nodes with it (repeatable: all must match)");
 ABSL_FLAG(bool, dry_run, false,
           "resync: show which nodes would be asked, ask none");
-ABSL_FLAG(absl::Duration, interval, absl::Seconds(1),
-          "watch: redraw at most this often");
-ABSL_FLAG(std::optional<absl::Duration>, since, std::nullopt,
-          "history, audit: how far back (default 1h for history, 24h for "
-          "audit), e.g. 30m, 24h, 168h");
+ABSL_FLAG(std::string, interval, "1s",
+          "watch: redraw at most this often (a duration, e.g. 5s)");
+ABSL_FLAG(std::string, since, "",
+          "history, audit: how far back, a positive duration (default 1h for "
+          "history, 24h for audit), e.g. 30m, 24h, 168h");
 ABSL_FLAG(bool, force, false,
           "resync: allow a step beyond the controller's operator limit (128 ms "
           "by default); needs the admin role");
@@ -109,7 +113,7 @@ ABSL_FLAG(std::string, user, "",
           "certs issue: a user certificate for NAME (with --role)");
 ABSL_FLAG(std::string, role, "",
           "certs issue --user: `viewer`, `operator` or `admin`");
-ABSL_FLAG(std::optional<int>, days, std::nullopt,
+ABSL_FLAG(std::string, days, "",
           "certs: validity in days (default 3650 for the CA, 825 otherwise)");
 ABSL_FLAG(std::string, tls_dir, "",
           "import-*: with --controller, add tls_cert DIR/node.pem, tls_key "
@@ -199,7 +203,8 @@ This node (through the local agent, no controller needed):
                                         clock's status from the agent's ClockBound segment
                                         (default /var/run/clockbound/shm0; docs/CLOCKBOUND.md)
   ntpfleetctl sim-step -- DURATION      move a simulated clock (agents run with --clock=sim:
-                                        demos and tests), as `date -s` would a real one
+                                        demos and tests), as `date -s` would a real one;
+                                        at most 596523h (68 years, half an NTP era) either way
 
 Migrating a node (no controller needed):
   ntpfleetctl import-ntp-conf FILE      an ntpd ntp.conf as an agent configuration
@@ -215,8 +220,9 @@ Certificates (mutual TLS; no controller needed):
   ntpfleetctl certs issue --dir DIR --controller HOST[,HOST...]   (the names clients dial)
                                         [--days 825]; never overwrites a file
 
---output json prints the API's messages as JSON. Exit codes: 0 fine, 1 error, 2 usage,
-3 a check failed (status's health check, drift found, a resync that did not succeed
+--output json prints the API's messages as JSON (watch: one document per line, one line per
+update). Exit codes: 0 fine, 1 error, 2 usage (a bad flag value, argument or --controller
+address; the message shows what is expected), 3 a check failed (status's health check, drift found, a resync that did not succeed
 everywhere, or a node flagged by the crosscheck).)";
 
 namespace {
@@ -245,6 +251,39 @@ int Usage(const absl::Status& status) {
   std::fprintf(stderr, "ntpfleetctl: %s\n",
                std::string(status.message()).c_str());
   return 2;
+}
+
+// A duration flag given as text: nullopt when not given.
+absl::StatusOr<std::optional<absl::Duration>> OptionalDuration(
+    absl::string_view flag, const std::string& text, absl::string_view example,
+    ntpfleet::ctl::DurationRange range) {
+  if (text.empty()) return std::nullopt;
+  absl::StatusOr<absl::Duration> d =
+      ntpfleet::ctl::ParseDurationFlag(flag, text, example, range);
+  if (!d.ok()) return d.status();
+  return std::optional<absl::Duration>(*d);
+}
+
+absl::StatusOr<std::optional<int>> OptionalCount(absl::string_view flag,
+                                                 const std::string& text,
+                                                 absl::string_view example,
+                                                 int min) {
+  if (text.empty()) return std::nullopt;
+  absl::StatusOr<int> n =
+      ntpfleet::ctl::ParseCountFlag(flag, text, example, min);
+  if (!n.ok()) return n.status();
+  return std::optional<int>(*n);
+}
+
+// The commands that talk to the controller (--controller is checked for
+// them; `peers` only with a NODE).
+bool UsesController(const std::string& command,
+                    const std::vector<std::string>& rest) {
+  for (const char* c : {"status", "skew", "watch", "nodes", "drift", "resync",
+                        "history", "audit", "crosscheck", "forget"}) {
+    if (command == c) return true;
+  }
+  return command == "peers" && !rest.empty();
 }
 
 }  // namespace
@@ -286,10 +325,36 @@ int main(int argc, char** argv) {
          absl::GetFlag(FLAGS_out_file), absl::GetFlag(FLAGS_keys_out),
          absl::GetFlag(FLAGS_root)});
   }
+  // Every flag value, whatever the command (as Abseil checks typed flags).
+  using ntpfleet::ctl::DurationRange;
+  absl::StatusOr<std::optional<absl::Duration>> max_skew =
+      OptionalDuration("--max-skew", absl::GetFlag(FLAGS_max_skew), "1ms",
+                       DurationRange::kZeroOrMore);
+  if (!max_skew.ok()) return Usage(max_skew.status());
+  absl::StatusOr<std::optional<absl::Duration>> since = OptionalDuration(
+      "--since", absl::GetFlag(FLAGS_since), "24h", DurationRange::kPositive);
+  if (!since.ok()) return Usage(since.status());
+  absl::StatusOr<absl::Duration> interval = ntpfleet::ctl::ParseDurationFlag(
+      "--interval", absl::GetFlag(FLAGS_interval), "5s",
+      DurationRange::kZeroOrMore);
+  if (!interval.ok()) return Usage(interval.status());
+  absl::StatusOr<std::optional<int>> min_nodes =
+      OptionalCount("--min-nodes", absl::GetFlag(FLAGS_min_nodes), "3", 1);
+  if (!min_nodes.ok()) return Usage(min_nodes.status());
+  absl::StatusOr<std::optional<int>> days =
+      OptionalCount("--days", absl::GetFlag(FLAGS_days), "825", 1);
+  if (!days.ok()) return Usage(days.status());
+  absl::StatusOr<bool> color = ntpfleet::ctl::ParseColorFlag(
+      absl::GetFlag(FLAGS_color), isatty(STDOUT_FILENO));
+  if (!color.ok()) return Usage(color.status());
+
   ntpfleet::ctl::CommonOptions o;
   o.controller = absl::GetFlag(FLAGS_controller);
+  // Where the address came from, for its error message.
+  std::string controller_from = "--controller";
   if (o.controller.empty()) {
     const char* env = std::getenv("NTPFLEET_CONTROLLER");
+    if (env && *env) controller_from = "$NTPFLEET_CONTROLLER";
     o.controller = env && *env ? env : "localhost:7123";
   }
   o.control_socket = absl::GetFlag(FLAGS_control_socket);
@@ -308,8 +373,7 @@ int main(int argc, char** argv) {
   if (!output.ok()) return Usage(output.status());
   o.output = *output;
   o.json = o.output == ntpfleet::ctl::OutputFormat::kJson;
-  const std::string color = absl::GetFlag(FLAGS_color);
-  o.color = color == "always" || (color == "auto" && isatty(STDOUT_FILENO));
+  o.color = *color;
 
   if (args.size() < 2) {
     std::fputs(absl::ProgramUsageMessage().data(), stderr);
@@ -317,6 +381,17 @@ int main(int argc, char** argv) {
   }
   const std::string command = args[1];
   const std::vector<std::string> rest(args.begin() + 2, args.end());
+  if (absl::Status s = ntpfleet::ctl::CheckArgumentCount(command, rest);
+      !s.ok()) {
+    return Usage(s);
+  }
+  if (UsesController(command, rest)) {
+    if (absl::Status s =
+            ntpfleet::ctl::CheckControllerFlag(o.controller, controller_from);
+        !s.ok()) {
+      return Usage(s);
+    }
+  }
   const bool view_command = command == "status" || command == "skew" ||
                             command == "watch" || command == "nodes" ||
                             command == "drift";
@@ -346,19 +421,14 @@ int main(int argc, char** argv) {
     return ntpfleet::ctl::RunCerts(
         rest, {absl::GetFlag(FLAGS_dir), absl::GetFlag(FLAGS_node),
                absl::GetFlag(FLAGS_user), absl::GetFlag(FLAGS_role),
-               absl::GetFlag(FLAGS_controller), absl::GetFlag(FLAGS_days)});
+               absl::GetFlag(FLAGS_controller), *days});
   }
   if (command == "status" || command == "skew") {
     ntpfleet::ctl::StatusOptions s;
     s.view = view;
-    s.health.max_skew = absl::GetFlag(FLAGS_max_skew);
-    const std::optional<int> min_nodes = absl::GetFlag(FLAGS_min_nodes);
-    if (min_nodes.has_value() && *min_nodes < 1) {
-      std::fprintf(stderr, "ntpfleetctl: --min-nodes must be at least 1\n");
-      return 2;
-    }
-    s.health.min_nodes = min_nodes.value_or(1);
-    s.check = s.health.max_skew.has_value() || min_nodes.has_value();
+    s.health.max_skew = *max_skew;
+    s.health.min_nodes = min_nodes->value_or(1);
+    s.check = s.health.max_skew.has_value() || min_nodes->has_value();
     absl::StatusOr<std::vector<ntpfleet::ctl::HealthRule>> allow =
         ntpfleet::ctl::ParseAllowedRules(allowed);
     if (!allow.ok()) return Usage(allow.status());
@@ -372,7 +442,7 @@ int main(int argc, char** argv) {
     return ntpfleet::ctl::RunStatus(o, s);
   }
   if (command == "watch") {
-    return ntpfleet::ctl::RunWatch(o, absl::GetFlag(FLAGS_interval), view);
+    return ntpfleet::ctl::RunWatch(o, *interval, view);
   }
   if (command == "nodes") return ntpfleet::ctl::RunNodes(o, view);
   if (command == "drift") {
@@ -391,6 +461,11 @@ int main(int argc, char** argv) {
     ntpfleet::ctl::ResyncOptions r;
     r.nodes = rest;
     r.label = absl::GetFlag(FLAGS_label);
+    if (!r.label.empty()) {
+      if (absl::Status s = ntpfleet::ctl::CheckResyncLabel(r.label); !s.ok()) {
+        return Usage(s);
+      }
+    }
     r.all = absl::GetFlag(FLAGS_all);
     r.step = absl::GetFlag(FLAGS_step);
     r.dry_run = absl::GetFlag(FLAGS_dry_run);
@@ -399,13 +474,11 @@ int main(int argc, char** argv) {
     return ntpfleet::ctl::RunResync(o, r);
   }
   if (command == "history" && rest.size() <= 1) {
-    return ntpfleet::ctl::RunHistory(
-        o, rest.empty() ? "" : rest[0],
-        absl::GetFlag(FLAGS_since).value_or(absl::Hours(1)));
+    return ntpfleet::ctl::RunHistory(o, rest.empty() ? "" : rest[0],
+                                     since->value_or(absl::Hours(1)));
   }
   if (command == "audit" && rest.empty()) {
-    return ntpfleet::ctl::RunAudit(
-        o, absl::GetFlag(FLAGS_since).value_or(absl::Hours(24)));
+    return ntpfleet::ctl::RunAudit(o, since->value_or(absl::Hours(24)));
   }
   if (command == "crosscheck" && rest.empty()) {
     return ntpfleet::ctl::RunCrosscheck(o, absl::GetFlag(FLAGS_edges));
@@ -417,15 +490,9 @@ int main(int argc, char** argv) {
     return ntpfleet::ctl::RunNow(absl::GetFlag(FLAGS_shm), o.json);
   }
   if (command == "sim-step" && rest.size() == 1) {
-    absl::Duration step;
-    if (!absl::ParseDuration(rest[0], &step)) {
-      std::fprintf(
-          stderr,
-          "ntpfleetctl sim-step: `%s` is not a duration (e.g. 800ms, -2s)\n",
-          rest[0].c_str());
-      return 2;
-    }
-    return ntpfleet::ctl::RunSimStep(o, step);
+    absl::StatusOr<absl::Duration> step = ntpfleet::ctl::ParseSimStep(rest[0]);
+    if (!step.ok()) return Usage(step.status());
+    return ntpfleet::ctl::RunSimStep(o, *step);
   }
   if (command == "doctor" && rest.empty()) {
     ntpfleet::ctl::DoctorOptions d;

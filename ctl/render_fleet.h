@@ -194,8 +194,10 @@ bool ResyncSucceeded(const ntpfleet::v1::ResyncResponse& response);
 // are printed too (a script reads "flagged": false, not a missing key); enums
 // by name. JsonStringToMessage() reads the output back to an equal message.
 // Fails (kInvalidArgument) on values JSON cannot carry, such as a Duration
-// beyond ±10000 years.
-absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message);
+// beyond ±10000 years. `one_line`: without the whitespace, a single line (JSON
+// Lines, for `watch`: one document per update).
+absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,
+                                   bool one_line = false);
 
 }  // namespace ntpfleet::ctl
 

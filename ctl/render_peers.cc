@@ -1,8 +1,10 @@
 #include "ctl/render_peers.h"
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -28,7 +30,8 @@ constexpr absl::string_view kRule =
     "=========================================================================="
     "====\n";
 
-constexpr size_t kNameWidth = 15;  // remote and refid
+constexpr size_t kNameWidth = 15;   // remote and refid
+constexpr size_t kNumberWidth = 7;  // delay, offset, jitter: ntpq's "%7.7s"
 
 char Tally(SelectionMark mark) {
   switch (mark) {
@@ -89,9 +92,9 @@ std::string PrettyInterval(int64_t seconds) {
 
 // ntpq's lfptoms(x, 3): milliseconds with 3 decimals. The magnitude is rounded
 // half up; the sign is that of the value before rounding, so -0.2 us is
-// "-0.000", as ntpq shows it.
-std::string Milliseconds(const google::protobuf::Duration& proto) {
-  const absl::Duration d = FromProto(proto);
+// "-0.000", as ntpq shows it. Saturates beyond about 9.2e12 s (NumberText
+// does not use it there).
+std::string Milliseconds(absl::Duration d) {
   const bool negative = d < absl::ZeroDuration();
   const int64_t micros =
       absl::ToInt64Microseconds(absl::AbsDuration(d) + absl::Nanoseconds(500));
@@ -99,9 +102,47 @@ std::string Milliseconds(const google::protobuf::Duration& proto) {
                          micros % 1000);
 }
 
-// printf's "%W.7s": at most 7 characters (cut, not rounded), right-aligned.
+// A value too wide for milliseconds, in seconds: whole seconds ("-2000s") if
+// they fit in kNumberWidth characters, else in powers of ten ("-2.0e9s",
+// "9e18s"), else (infinite) "inf"/"-inf".
+std::string WideSeconds(absl::Duration d) {
+  const char* sign = d < absl::ZeroDuration() ? "-" : "";
+  const double seconds = absl::ToDoubleSeconds(absl::AbsDuration(d));
+  if (!std::isfinite(seconds)) return absl::StrCat(sign, "inf");
+  const std::string whole =
+      absl::StrFormat("%s%.0fs", sign, std::round(seconds));
+  if (whole.size() <= kNumberWidth) return whole;
+  std::string text;
+  for (int precision : {1, 0}) {
+    // "%.1e" gives "2.0e+09": drop the '+' and the exponent's leading zeros.
+    const std::string e = absl::StrFormat("%.*e", precision, seconds);
+    const size_t at = e.find('e');
+    int exponent = 0;
+    if (at == std::string::npos ||
+        !absl::SimpleAtoi(absl::string_view(e).substr(at + 1), &exponent)) {
+      return absl::StrCat(sign, "inf");  // cannot happen for a finite value
+    }
+    text = absl::StrCat(sign, e.substr(0, at), "e", exponent, "s");
+    if (text.size() <= kNumberWidth) break;
+  }
+  return text;
+}
+
+// A delay, offset or jitter, at most kNumberWidth characters. ntpq's form
+// while the whole milliseconds fit (the decimals cut as ntpq's "%7.7s" does:
+// 1523.457 ms is "1523.45", never rounded up to a wider number); beyond that
+// ntpq would cut digits off the whole number itself (-2000 s would read as
+// "-200000", 10x too small), so the value switches to seconds instead.
+std::string NumberText(const google::protobuf::Duration& proto) {
+  const absl::Duration d = FromProto(proto);
+  const std::string ms = Milliseconds(d);
+  if (ms.find('.') <= kNumberWidth) return ms.substr(0, kNumberWidth);
+  return WideSeconds(d);
+}
+
+// printf's "%W.7s" of a NumberText (which is never longer than 7).
 std::string NumberColumn(const std::string& s, int width) {
-  return absl::StrFormat("%*s", width, absl::string_view(s).substr(0, 7));
+  return absl::StrFormat("%*s", width, s);
 }
 
 // printf's "%4.4s".
@@ -125,9 +166,9 @@ void AppendRow(const PeerStatus& peer, std::string* out) {
       out, "%c%s %s %2d %c %s %s  %3o  %s %s %s\n", Tally(peer.mark()),
       NameColumn(DisplayName(peer)), NameColumn(peer.refid()), peer.stratum(),
       TypeLetter(peer.type()), IntervalColumn(when), IntervalColumn(poll),
-      peer.reach() & 0xffu, NumberColumn(Milliseconds(peer.delay()), 7),
-      NumberColumn(Milliseconds(peer.offset()), 8),
-      NumberColumn(Milliseconds(peer.jitter()), 7));
+      peer.reach() & 0xffu, NumberColumn(NumberText(peer.delay()), 7),
+      NumberColumn(NumberText(peer.offset()), 8),
+      NumberColumn(NumberText(peer.jitter()), 7));
 }
 
 }  // namespace

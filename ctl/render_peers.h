@@ -26,10 +26,16 @@
 // - reach: the low 8 bits of the reach register in octal, right-aligned in 3.
 // - delay, offset, jitter: milliseconds with 3 decimals (rounded half up on the
 //   magnitude; a negative value keeps its '-', even "-0.000"), right-aligned
-//   in 7, 8 and 7. As in ntpq, a number too long for its column is CUT to 7
+//   in 7, 8 and 7. As in ntpq, decimals that do not fit are CUT to 7
 //   characters, not rounded: an offset of 1523.457 ms shows as "1523.45", and
 //   one of 447024.123 ms as "447024.". Positive offsets carry no '+' (later
-//   ntpq versions print one; 4.2.6 does not).
+//   ntpq versions print one; 4.2.6 does not). Unlike ntpq, whose cut would
+//   drop digits of the whole number itself (-2000 s as "-200000", 10x too
+//   small), a value whose whole milliseconds do not fit in 7 characters
+//   (from -1000 s and +10000 s on) is shown in seconds with an 's': "-2000s",
+//   "86400s"; too wide for that (past -99999 s and +999999 s), in powers of
+//   ten: "-2.0e9s", "9e18s". Every such value has its unit, so it cannot be
+//   read as milliseconds. --output json has every value in full.
 // Control characters in names, refids and reasons are shown as '?' so that a
 // hostile or broken name cannot break the table's lines. Every line, the last
 // included, ends with '\n'.

@@ -903,8 +903,15 @@ void AgentLoop::HandleControl(ControlConn& conn) {
       response.set_error(
           "sim-step only moves a simulated clock (--clock=sim); use `date` for "
           "a real one");
+    } else if (const absl::Duration step =
+                   report::FromProto(request.sim_step().step());
+               absl::AbsDuration(step) >
+               absl::Seconds(local_control::kMaxSimStepSeconds)) {
+      response.set_error(absl::StrFormat(
+          "sim-step of %s refused: a simulated clock is moved by at most %d s "
+          "(68 years) either way, half an NTP era (RFC 5905 section 6)",
+          absl::FormatDuration(step), local_control::kMaxSimStepSeconds));
     } else {
-      const absl::Duration step = report::FromProto(request.sim_step().step());
       (void)options_.clock->Step(step);
       Log(LogLevel::kWarning, "simulated clock moved by %s (sim-step)",
           absl::FormatDuration(step));

@@ -591,5 +591,26 @@ TEST(ParseControllerListTest, OneOrSeveralCheckedAddresses) {
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("at most 8")));
 }
 
+// gRPC takes any string as a target and fails only on the first call ("DNS
+// resolution failed for [:::]:1"): the hosts are checked up front, naming
+// `what` (the flag or $NTPFLEET_CONTROLLER).
+TEST(ParseControllerListTest, HostsAreNamesOrAddresses) {
+  EXPECT_THAT(
+      ParseControllerList(
+          "[fe80::1%eth0]:7123,dns:///ctl.example:7123,[::ffff:1.2.3.4]:1"),
+      IsOkAndHolds(ElementsAre("[fe80::1%eth0]:7123", "dns:///ctl.example:7123",
+                               "[::ffff:1.2.3.4]:1")));
+  EXPECT_THAT(ParseControllerList("[:::]:1"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("':::' is not an IPv6 address")));
+  EXPECT_THAT(ParseControllerList("[ctl.example]:1"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("a host name or IPv4 address goes without")));
+  EXPECT_THAT(ParseControllerList("a:1,a b:1", "$NTPFLEET_CONTROLLER"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "$NTPFLEET_CONTROLLER: 'a b:1': 'a b' is not a host "
+                       "name or IPv4 address"));
+}
+
 }  // namespace
 }  // namespace ntpfleet::ctl

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "gmock/gmock.h"
@@ -273,6 +274,54 @@ TEST(RenderPeersTest, ReplacesControlCharactersSoRowsStayOneLine) {
                          "*evil?name       re?f             2 u    -   64  "
                          "377    0.000    0.000   0.000\n",
                          "  evil?name: bad??reason\n"));
+}
+
+// ntpq's "%7.7s" cut the whole number of a wide value: an offset of -2000 s
+// read "-200000" (ms, 10x too small) and -2.04e9 s "-204338". Whole
+// milliseconds that fit keep ntpq's form (the decimals cut); wider values are
+// in seconds, with their unit, in every one of the three columns.
+TEST(RenderPeersTest, WideValuesSwitchToSecondsInsteadOfLosingDigits) {
+  struct Case {
+    int64_t ns;
+    const char* text;  // as the offset column shows it, without padding
+  };
+  const std::vector<Case> cases = {
+      {-999'999'499'000, "-999999"},  // -999999.499 ms: fits, decimals cut
+      {-1'000'000'000'000, "-1000s"},
+      {-2'000'000'000'000, "-2000s"},
+      {9'999'999'499'000, "9999999"},  // 9999999.499 ms: fits
+      {10'000'000'000'000, "10000s"},
+      {-99'999'400'000'000, "-99999s"},
+      {-99'999'600'000'000, "-1.0e5s"},  // rounds to -100000 s: too wide
+      {999'999'000'000'000, "999999s"},
+      {1'000'000'000'000'000, "1.0e6s"},
+      {-2'043'380'000'000'000'000, "-2.0e9s"},
+      {std::numeric_limits<int64_t>::max(), "9.2e9s"},
+  };
+  for (const Case& c : cases) {
+    SyncStatus s;
+    PeerStatus* p = s.add_peers();
+    *p = Peer(v1::SELECTION_MARK_CANDIDATE, "a", "b", 2, v1::PEER_TYPE_UNICAST,
+              64, 0377);
+    SetTimes(p, 5, c.ns, c.ns, c.ns);
+    const std::string row = RenderPeers(s).substr(sizeof(kHeader) - 1);
+    EXPECT_EQ(row, absl::StrFormat("+a               b                2 u    5"
+                                   "   64  377  %7s %8s %7s\n",
+                                   c.text, c.text, c.text))
+        << c.ns << " ns";
+  }
+  // Beyond int64 nanoseconds (the proto holds up to 10 000 years, and a
+  // malformed message more): -3.2e11 s does not fit as "-3.2e11s".
+  SyncStatus s;
+  PeerStatus* p = s.add_peers();
+  *p = Peer(v1::SELECTION_MARK_CANDIDATE, "a", "b", 2, v1::PEER_TYPE_UNICAST,
+            64, 0377);
+  SetTimes(p, 5, 0, 0, 0);
+  p->mutable_offset()->set_seconds(-315'576'000'000);  // the proto's minimum
+  p->mutable_delay()->set_seconds(std::numeric_limits<int64_t>::min() / 2);
+  EXPECT_EQ(RenderPeers(s).substr(sizeof(kHeader) - 1),
+            "+a               b                2 u    5   64  377   -5e18s "
+            "  -3e11s   0.000\n");
 }
 
 TEST(RenderPeersTest, AbsurdDurationsKeepEveryColumnInPlace) {

@@ -394,6 +394,34 @@ TEST_F(AgentLoopTest, ServeCheckAnswersFromTheRestrictRulesItRuns) {
   EXPECT_THAT(v[5].error(), ::testing::Not(::testing::IsEmpty()));
 }
 
+// sim-step moves the simulated clock by at most 2^31 s either way (half an
+// NTP era): one second more is refused with the limit named and the clock
+// untouched; the limit itself is applied. An agent without the check steps the
+// clock twice.
+TEST_F(AgentLoopTest, SimStepBeyondHalfAnEraIsRefused) {
+  RunningAgent agent("server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n",
+                     socket_);
+  ASSERT_NE(agent.loop(), nullptr);
+  const absl::Duration limit = absl::Seconds(local_control::kMaxSimStepSeconds);
+  v1::LocalRequest request;
+  SetDuration(-limit - absl::Seconds(1),
+              request.mutable_sim_step()->mutable_step());
+  absl::StatusOr<v1::LocalResponse> r = Call(socket_, request);
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("at most 2147483648 s (68 years) either way"));
+  EXPECT_EQ(agent.clock().steps(), 0);
+
+  SetDuration(-limit, request.mutable_sim_step()->mutable_step());
+  r = Call(socket_, request);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(agent.clock().steps(), 1);
+  EXPECT_TRUE(r->has_status());  // the agent answers with its status
+  // The clock minus true time (its own drift since the start is far below a
+  // second).
+  EXPECT_NEAR(absl::ToDoubleSeconds(agent.clock().Phase()), -2147483648.0, 0.5);
+}
+
 // A leapfile the agent cannot use is a warning naming the file and the
 // fallback, never a reason not to start.
 TEST_F(AgentLoopTest, AMissingMalformedOrExpiredLeapfileIsAWarning) {
