@@ -135,6 +135,15 @@ int main(int argc, char** argv) {
   // assigned is dropped.
   {
     auto& hub = core.crosscheck_hub();
+    // The controller has seen every node in its sync state for longer than a
+    // probe report's delay: their probes count (crosscheck::NodeInput
+    // .state_since).
+    for (const v1::Node& n : core.Fleet()->nodes()) {
+      hub.StateSince(
+          n.name(),
+          n.has_status() ? n.status().state() : v1::SYNC_STATE_UNSPECIFIED,
+          clock.Now() - ntpfleet::controller::crosscheck::kProbeReportDelay);
+    }
     hub.UpdateMesh({{"db-1", "127.0.0.1:40001"},
                     {"web-2", "127.0.0.1:40004"},
                     {"cache-1", "127.0.0.1:40005"}},
