@@ -32,6 +32,7 @@
 #include "common/config/config.h"
 #include "common/hostport.h"
 #include "common/labels.h"
+#include "common/log.h"
 
 namespace ntpfleet::config {
 namespace {
@@ -424,9 +425,11 @@ class Parser {
   };
   static const std::vector<DirectiveInfo>& Directives();
 
+  // Messages are escaped (EscapeForLog: a control character in a file name
+  // is written \x1b): they reach the log, stderr and --check-config's output.
   absl::Status Error(absl::string_view message) const {
     return absl::InvalidArgumentError(
-        absl::StrCat(location_.ToString(), ": ", message));
+        EscapeForLog(absl::StrCat(location_.ToString(), ": ", message)));
   }
   void Warn(absl::string_view message) {
     if (config_.warnings.size() >= static_cast<size_t>(kMaxWarnings)) {
@@ -434,7 +437,7 @@ class Parser {
       return;
     }
     config_.warnings.push_back(
-        absl::StrCat(location_.ToString(), ": ", message));
+        EscapeForLog(absl::StrCat(location_.ToString(), ": ", message)));
   }
 
   absl::Status Directive(Args& args);

@@ -1,5 +1,6 @@
 #include "common/config/config.h"
 
+#include <sys/stat.h>
 #include <time.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "common/config/config_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fifo.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ntpfleet::config {
@@ -1306,6 +1308,64 @@ TEST_F(LoadConfigFileTest, MissingFileIsNotFound) {
 TEST_F(LoadConfigFileTest, DirectoryIsRefused) {
   EXPECT_THAT(LoadConfigFile(dir_ + "/conf.d"),
               StatusIs(kInvalid, HasSubstr("not a regular file")));
+}
+
+// A FIFO as --config or includefile would block open(2) until a writer came,
+// forever and silently (`--check-config` too): refused at once, naming it.
+TEST_F(LoadConfigFileTest, FifoIsRefusedWithoutWaiting) {
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(::ntpfleet::testing::ReturnsWithoutWaiting(
+                  fifo, [&] { return LoadConfigFile(fifo); }),
+              StatusIs(kInvalid, HasSubstr("--config: cannot read " + fifo +
+                                           ": not a regular file (a FIFO)")));
+  Write("agent.conf", "server 10.0.0.1\nincludefile fifo\n");
+  EXPECT_THAT(
+      ::ntpfleet::testing::ReturnsWithoutWaiting(
+          fifo, [&] { return LoadConfigFile(dir_ + "/agent.conf"); }),
+      StatusIs(kInvalid, HasSubstr(dir_ + "/agent.conf:2: includefile " + fifo +
+                                   ": cannot read " + fifo +
+                                   ": not a regular file (a FIFO)")));
+}
+
+// driftfile, leapfile and keys are checked without opening them: a FIFO or a
+// directory is an error naming the directive and its line; a missing file is
+// not (the agent creates the drift file; a missing keys file is a warning).
+TEST_F(LoadConfigFileTest, NamedFilesMustBeRegularFiles) {
+  ASSERT_EQ(mkfifo((dir_ + "/fifo").c_str(), 0600), 0);
+  Write("drift", "1.5\n");
+  const std::string head = "server 10.0.0.1\n";
+  struct Case {
+    std::string lines;
+    std::string error;  // empty: fine
+  } cases[] = {
+      {"driftfile " + dir_ + "/fifo\n",
+       "agent.conf:2: driftfile " + dir_ +
+           "/fifo is a FIFO, not a regular file"},
+      {"# x\nleapfile " + dir_ + "/conf.d\n",
+       "agent.conf:3: leapfile " + dir_ +
+           "/conf.d is a directory, not a "
+           "regular file"},
+      {"keys " + dir_ + "/conf.d\n",
+       "agent.conf:2: keys " + dir_ +
+           "/conf.d is a directory, not a regular "
+           "file"},
+      {"keys /dev/null\n", "keys /dev/null is a character device"},
+      {"driftfile " + dir_ + "/drift\nkeys " + dir_ + "/missing\n", ""},
+      {"driftfile " + dir_ + "/new/drift\n", ""},
+  };
+  for (const Case& c : cases) {
+    Write("agent.conf", head + c.lines);
+    absl::StatusOr<AgentConfig> config = LoadConfigFile(dir_ + "/agent.conf");
+    ASSERT_THAT(config, IsOk()) << c.lines;
+    if (c.error.empty()) {
+      EXPECT_THAT(CheckNamedFiles(*config), IsOk()) << c.lines;
+    } else {
+      EXPECT_THAT(CheckNamedFiles(*config),
+                  StatusIs(kInvalid, HasSubstr(c.error)))
+          << c.lines;
+    }
+  }
 }
 
 TEST_F(LoadConfigFileTest, ErrorsCarryThePath) {
