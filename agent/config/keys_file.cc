@@ -16,9 +16,9 @@ namespace ntpfleet::config {
 absl::StatusOr<LoadedKeys> LoadKeysFile(const AgentConfig& config) {
   LoadedKeys out;
   const std::string& path = config.keys_file;
-  // "agent.conf:3: keys /etc/ntp/keys"
+  // "agent.conf:3: keys file /etc/ntp/keys"
   const std::string where =
-      absl::StrCat(config.keys_location.ToString(), ": keys ", path);
+      absl::StrCat(config.keys_location.ToString(), ": keys file ", path);
   if (!path.empty()) {
     mode_t mode = 0;
     absl::StatusOr<std::string> text = ReadConfigText(path, &mode);

@@ -881,10 +881,10 @@ absl::Status Parser::Server(Args& args) {
     return absl::OkStatus();
   }
   if (config_.servers.size() >= static_cast<size_t>(kMaxSources)) {
-    return Error(absl::StrCat(
-        directive, " ", server.host, ": more than ", kMaxSources,
-        " sources (server, pool and peer lines; the limit is kMaxSources): "
-        "a handful of servers, or a pool, is what NTP needs"));
+    return Error(
+        absl::StrCat(directive, " ", server.host, ": more than ", kMaxSources,
+                     " sources (server, pool and peer lines): "
+                     "a handful of servers, or a pool, is what NTP needs"));
   }
   server_index_.emplace(std::move(key), config_.servers.size());
   config_.servers.push_back(std::move(server));
@@ -1114,7 +1114,7 @@ absl::Status Parser::Restrict(Args& args) {
   if (live_restrictions_ >= static_cast<size_t>(kMaxRestrictRules)) {
     return Error(absl::StrCat(
         "restrict ", rule.AddressString(), ": more than ", kMaxRestrictRules,
-        " restrict rules (the limit is kMaxRestrictRules): the server checks "
+        " restrict rules: the server checks "
         "every request against each; put long address lists in a firewall "
         "(an nftables set)"));
   }

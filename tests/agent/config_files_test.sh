@@ -58,7 +58,7 @@ expect 2 "kmissing.conf:1: server 127.0.0.1 uses key 7, which is not in the keys
   --config "$T/kmissing.conf" --check-config
 chmod 644 "$T/ok.keys"
 printf 'server 127.0.0.1:9 key 1\nkeys %s\n' "$T/ok.keys" >"$T/kmode.conf"
-expect 0 "WARN  ntpfleet-agent: $T/kmode.conf:2: keys $T/ok.keys: mode 0644: others can read the keys; chmod 600 $T/ok.keys" \
+expect 0 "WARN  ntpfleet-agent: $T/kmode.conf:2: keys file $T/ok.keys: mode 0644: others can read the keys; chmod 600 $T/ok.keys" \
   --config "$T/kmode.conf" --check-config
 
 echo "== binary junk: an error naming the line, nothing raw in the output"

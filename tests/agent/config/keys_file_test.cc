@@ -75,7 +75,7 @@ TEST_F(KeysFileTest, WarnsWhenOthersCanReadTheKeys) {
       LoadKeysFile(Config("# k\nkeys " + path + "\n"));
   ASSERT_THAT(keys, IsOk());
   EXPECT_THAT(keys->warnings, ElementsAre(absl::StrCat(
-                                  "agent.conf:2: keys ", path,
+                                  "agent.conf:2: keys file ", path,
                                   ": mode 0644: others can read the keys; "
                                   "chmod 600 ",
                                   path, " (or 640 with the agent's group)")));
@@ -89,7 +89,7 @@ TEST_F(KeysFileTest, WarnsWhenOthersCanReadTheKeys) {
 // "not a regular file" alone did not say which line of which file named it.
 TEST_F(KeysFileTest, DirectoryOrFifoNamesTheKeysLine) {
   EXPECT_THAT(LoadKeysFile(Config("server 10.0.0.1\nkeys " + dir_ + "/d\n")),
-              StatusIs(kInvalid, HasSubstr("agent.conf:2: keys " + dir_ +
+              StatusIs(kInvalid, HasSubstr("agent.conf:2: keys file " + dir_ +
                                            "/d: cannot read " + dir_ +
                                            "/d: not a regular file (a "
                                            "directory)")));
@@ -98,7 +98,7 @@ TEST_F(KeysFileTest, DirectoryOrFifoNamesTheKeysLine) {
   const AgentConfig config = Config("keys " + fifo + "\n");
   EXPECT_THAT(::ntpfleet::testing::ReturnsWithoutWaiting(
                   fifo, [&] { return LoadKeysFile(config); }),
-              StatusIs(kInvalid, HasSubstr("agent.conf:1: keys " + fifo +
+              StatusIs(kInvalid, HasSubstr("agent.conf:1: keys file " + fifo +
                                            ": cannot read " + fifo +
                                            ": not a regular file (a FIFO)")));
 }
@@ -109,7 +109,7 @@ TEST_F(KeysFileTest, MissingFileIsAWarningUnlessAServerNeedsAKey) {
       LoadKeysFile(Config("keys " + missing + "\n"));
   ASSERT_THAT(keys, IsOk());
   EXPECT_THAT(keys->warnings,
-              ElementsAre(AllOf(HasSubstr("agent.conf:1: keys " + missing),
+              ElementsAre(AllOf(HasSubstr("agent.conf:1: keys file " + missing),
                                 HasSubstr("symmetric keys unavailable"))));
   EXPECT_THAT(
       LoadKeysFile(Config("keys " + missing + "\nserver 10.0.0.1 key 3\n")),
