@@ -27,6 +27,7 @@
 #include "agent/clock/clock.h"
 #include "agent/clock/sim_clock.h"
 #include "agent/clock/system_clock.h"
+#include "agent/config/keys_file.h"
 #include "agent/config/server_checks.h"
 #include "agent/net/agent_loop.h"
 #include "agent/report/reporter.h"
@@ -282,7 +283,24 @@ int main(int argc, char** argv) {
   }
   for (const std::string& w : config->warnings)
     ntpfleet::Log(ntpfleet::LogLevel::kWarning, "%s", w);
+  // The files it names, as the start will meet them: a FIFO or a directory is
+  // refused here, never opened (a FIFO would block the start).
+  if (absl::Status s = ntpfleet::config::CheckNamedFiles(*config); !s.ok()) {
+    std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                 std::string(s.message()).c_str());
+    return 2;
+  }
   if (absl::GetFlag(FLAGS_check_config)) {
+    // The keys file as the start reads it (AgentLoop::Init, the same call).
+    absl::StatusOr<ntpfleet::config::LoadedKeys> keys =
+        ntpfleet::config::LoadKeysFile(*config);
+    if (!keys.ok()) {
+      std::fprintf(stderr, "ntpfleet-agent: %s\n",
+                   std::string(keys.status().message()).c_str());
+      return 2;
+    }
+    for (const std::string& w : keys->warnings)
+      ntpfleet::Log(ntpfleet::LogLevel::kWarning, "%s", w);
     std::fputs(ntpfleet::config::FormatEffectiveConfig(*config).c_str(),
                stdout);
     return 0;

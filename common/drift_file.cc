@@ -46,7 +46,9 @@ bool InRange(double ppm) {
 }  // namespace
 
 absl::StatusOr<double> ReadDriftFile(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO must not make the start wait for a writer forever; it
+  // is refused below (no effect on a regular file).
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) {
@@ -59,6 +61,13 @@ absl::StatusOr<double> ReadDriftFile(const std::string& path) {
     return absl::Status(
         absl::ErrnoToStatusCode(err),
         absl::StrCat("cannot open drift file ", path, ": ", ErrnoText(err)));
+  }
+  struct stat st = {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("drift file ", path,
+                     " is not a regular file (a FIFO, directory or device)"));
   }
   std::string content;
   char buf[512];

@@ -48,6 +48,7 @@ namespace ntpfleet::clock {
 // - InvalidArgument "PATH:1: ..." if the first line does not start with a
 // number, or the number is
 //   not finite or is beyond kMaxFrequencyPpm (500 ppm) either way.
+// - InvalidArgument if it is not a regular file (never waits on a FIFO).
 // - Another code (from errno) if the file exists but cannot be read.
 absl::StatusOr<double> ReadDriftFile(const std::string& path);
 

@@ -22,7 +22,14 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 void SetLogProgram(absl::string_view name);
 void SetLogLevel(LogLevel level);
 
+// Writes one line. Control characters in `message` (a NUL, ESC, a newline:
+// anything below 0x20 except tab, DEL, the C1 controls) and bytes that are not
+// valid UTF-8 are written as \x1b, so that a line is one line and nothing
+// from a file or the network reaches the terminal as a control sequence.
 void LogLine(LogLevel level, absl::string_view message);
+
+// `message` escaped as LogLine writes it: "a\x1b[31mb" for "a", ESC, "[31mb".
+std::string EscapeForLog(absl::string_view message);
 
 template <typename... Args>
 void Log(LogLevel level, const absl::FormatSpec<Args...>& format,

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "agent/config/access_list.h"
+#include "agent/config/keys_file.h"
 #include "agent/ntp/access.h"
 #include "agent/report/status_proto.h"
 #include "common/config/config_file.h"
@@ -361,22 +362,11 @@ absl::Status AgentLoop::Init() {
   if (wake_fd_ < 0)
     return absl::InternalError("eventfd: " + std::string(strerror(errno)));
 
-  // Keys.
-  if (!cfg.keys_file.empty()) {
-    absl::StatusOr<std::string> text = config::ReadConfigText(cfg.keys_file);
-    if (absl::IsNotFound(text.status()) ||
-        absl::IsPermissionDenied(text.status())) {
-      Log(LogLevel::kWarning, "keys file %s: %s; symmetric keys unavailable",
-          cfg.keys_file, text.status().message());
-    } else if (!text.ok()) {
-      return text.status();
-    } else {
-      absl::StatusOr<ntp::KeyStore> keys =
-          ntp::KeyStore::Parse(*text, cfg.keys_file);
-      if (!keys.ok()) return keys.status();
-      keys_ = *std::move(keys);
-    }
-  }
+  // Keys: read and checked as --check-config does (the same function).
+  absl::StatusOr<config::LoadedKeys> keys = config::LoadKeysFile(cfg);
+  if (!keys.ok()) return keys.status();
+  for (const std::string& w : keys->warnings) Log(LogLevel::kWarning, "%s", w);
+  keys_ = std::move(keys->keys);
   for (uint32_t id : cfg.trusted_keys) keys_.Trust(id);
   WarnUnused(cfg);
 

@@ -1,5 +1,6 @@
 #include "agent/ntp/auth.h"
 
+#include <arpa/inet.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -112,9 +113,25 @@ absl::string_view AuthResultName(AuthResult result) {
   return "?";
 }
 
+// ntpd 4.2.8's optional fourth field: the addresses that may use the key,
+// "192.0.2.1,2001:db8::1".
+bool IsAddressList(absl::string_view field) {
+  for (absl::string_view a : absl::StrSplit(field, ',')) {
+    const std::string s(a);
+    unsigned char buf[16];
+    if (inet_pton(AF_INET, s.c_str(), buf) != 1 &&
+        inet_pton(AF_INET6, s.c_str(), buf) != 1) {
+      return false;
+    }
+  }
+  return true;
+}
+
 absl::StatusOr<KeyStore> KeyStore::Parse(absl::string_view text,
-                                         absl::string_view filename) {
+                                         absl::string_view filename,
+                                         std::vector<std::string>* warnings) {
   KeyStore store;
+  std::map<uint32_t, int> first_line;  // by key id
   int line_no = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
@@ -133,6 +150,26 @@ absl::StatusOr<KeyStore> KeyStore::Parse(absl::string_view text,
     if (!absl::SimpleAtoi(f[0], &id) || id < 1 || id > 65535) {
       return error(
           absl::StrFormat("key id '%s' is not a number in 1..65535", f[0]));
+    }
+    // Two keys with one id: which one signs would depend on the order of the
+    // lines, and a peer holding the other one fails without a clear cause.
+    if (auto [it, added] = first_line.emplace(id, line_no); !added) {
+      return error(absl::StrFormat(
+          "key id %d given twice (first at line %d): give each key once", id,
+          it->second));
+    }
+    if (f.size() == 4 && IsAddressList(f[3])) {
+      if (warnings != nullptr) {
+        warnings->push_back(absl::StrFormat(
+            "%s:%d: key %d: the address list '%s' is not supported: the key "
+            "is accepted from any address",
+            filename, line_no, id, f[3]));
+      }
+    } else if (f.size() > 3) {
+      return error(absl::StrFormat(
+          "unexpected '%s' after the key: a line is `keyid type key` (a key "
+          "cannot contain spaces or '#')",
+          f[3]));
     }
     Key key;
     key.id = id;

@@ -39,9 +39,13 @@ struct Key {
 
 class KeyStore {
  public:
-  // Parses an ntpd keys file; errors name FILE:LINE.
-  static absl::StatusOr<KeyStore> Parse(absl::string_view text,
-                                        absl::string_view filename);
+  // Parses an ntpd keys file; errors name FILE:LINE: a malformed line, a key
+  // id given twice, anything after the key except ntpd 4.2.8's list of
+  // addresses (a fourth field, "192.0.2.1,192.0.2.2": not applied, a warning
+  // "FILE:LINE: ..." appended to `warnings` if given).
+  static absl::StatusOr<KeyStore> Parse(
+      absl::string_view text, absl::string_view filename,
+      std::vector<std::string>* warnings = nullptr);
 
   void Add(Key key) { keys_[key.id] = std::move(key); }
   const Key* Find(uint32_t id) const;

@@ -23,6 +23,12 @@
 // - The first error stops parsing: a syntax error, a value out of range, a
 //   misspelt option or restrict flag, a missing argument. Errors are
 //   InvalidArgument "FILE:LINE: message".
+// - The file must be text: a NUL byte, invalid UTF-8 or a control character
+//   other than tab, CR, LF, VT and FF is an error naming the line and column
+//   ("binary data", "invalid UTF-8"), before any line is acted on. A UTF-8
+//   byte order mark at the start is skipped.
+// - Parsing is linear in the number of lines: at most kMaxSources sources and
+//   kMaxRestrictRules restrict rules (errors that name the limit).
 // - Anything accepted but not acted on is a warning "FILE:LINE: message" in
 //   AgentConfig::warnings, never silently different behaviour: unknown or
 //   unsupported directives (ntpd too ignores them with a message), ntpd options
@@ -170,6 +176,11 @@ struct AgentConfig {
   std::string driftfile;  // `driftfile PATH`
   std::string leapfile;   // `leapfile PATH`
   std::string keys_file;  // `keys PATH`
+  // The lines that set them (the last one), for messages about the file:
+  // "agent.conf:4: keys /etc/ntp/keys: ...". line 0: not set.
+  Location driftfile_location;
+  Location leapfile_location;
+  Location keys_location;
   // `clockbound_shm PATH|none`: where the agent writes its ClockBound shared
   // memory segment (docs/CLOCKBOUND.md). nullopt: not configured (the agent's
   // default: /var/run/clockbound/shm0 on the system clock, none on a simulated
@@ -261,6 +272,18 @@ class NoIncludeFiles : public IncludeLoader {
 inline constexpr int kMaxIncludeDepth = 5;
 // At most this many files are included in all (a guard against fan-out).
 inline constexpr int kMaxIncludedFiles = 100;
+
+// The most sources (`server`, `pool` and `peer` lines, duplicates not
+// counted): each is polled, holds state and logs; a configuration with more is
+// a generated or runaway file, refused rather than run.
+inline constexpr int kMaxSources = 1000;
+// The most `restrict` rules (lines for the same address and mask are one rule):
+// the server checks every request against each of them; long lists of
+// addresses belong in a firewall (an nftables set).
+inline constexpr int kMaxRestrictRules = 1000;
+// At most this many warnings are kept; the rest are counted in one last
+// warning ("N more warnings not listed").
+inline constexpr int kMaxWarnings = 1000;
 
 // The most `controller` lines: each is a stream, two threads and a
 // connection of the agent's, and a fleet is split over a handful of failure

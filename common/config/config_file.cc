@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/config.h"
+#include "common/log.h"
 
 namespace ntpfleet::config {
 namespace {
@@ -29,8 +30,22 @@ absl::Status ErrnoError(const std::string& path, int err) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+const char* FileKind(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+absl::StatusOr<std::string> ReadConfigText(const std::string& path,
+                                           mode_t* mode) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it would wait
+  // forever, saying nothing); it is refused below like every file that is not
+  // a regular one. On a regular file the flag changes nothing.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ErrnoError(path, errno);
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -40,9 +55,11 @@ absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read ", path, ": not a regular file"));
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path,
+                                                   ": not a regular file (",
+                                                   FileKind(st.st_mode), ")"));
   }
+  if (mode != nullptr) *mode = st.st_mode;
   std::string text;
   char buf[8192];
   while (true) {
@@ -68,8 +85,36 @@ absl::StatusOr<std::string> ReadConfigText(const std::string& path) {
 
 absl::StatusOr<AgentConfig> LoadConfigFile(const std::string& path) {
   absl::StatusOr<std::string> text = ReadConfigText(path);
-  if (!text.ok()) return text.status();
+  if (!text.ok()) {
+    return absl::Status(
+        text.status().code(),
+        EscapeForLog(absl::StrCat("--config: ", text.status().message())));
+  }
   return ParseConfig(*text, path, DiskIncludeLoader());
+}
+
+absl::Status CheckNamedFiles(const AgentConfig& config) {
+  const struct {
+    const char* directive;
+    const std::string& path;
+    const Location& location;
+  } files[] = {
+      {"driftfile", config.driftfile, config.driftfile_location},
+      {"leapfile", config.leapfile, config.leapfile_location},
+      {"keys", config.keys_file, config.keys_location},
+  };
+  for (const auto& f : files) {
+    struct stat st;
+    // stat(2), not open(2): it never waits, whatever the path is.
+    if (f.path.empty() || stat(f.path.c_str(), &st) != 0 ||
+        S_ISREG(st.st_mode)) {
+      continue;
+    }
+    return absl::InvalidArgumentError(EscapeForLog(
+        absl::StrCat(f.location.ToString(), ": ", f.directive, " ", f.path,
+                     " is ", FileKind(st.st_mode), ", not a regular file")));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ntpfleet::config

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fifo.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ntpfleet::clock {
@@ -119,6 +120,15 @@ TEST_F(DriftFileTest, IgnoresTrailingFieldsAsChronyWritesThem) {
   // chrony's own "%20.6f %20.6f\n".
   WriteRaw(path_, "           -7.654321             0.012345\n");
   EXPECT_THAT(ReadDriftFile(path_), IsOkAndHolds(DoubleEq(-7.654321)));
+}
+
+// A FIFO would block open(2) until a writer came: the start hung forever.
+TEST_F(DriftFileTest, FifoIsRefusedWithoutWaiting) {
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(::ntpfleet::testing::ReturnsWithoutWaiting(
+                  fifo, [&] { return ReadDriftFile(fifo); }),
+              StatusIs(kInvalid, HasSubstr(fifo + " is not a regular file")));
 }
 
 TEST_F(DriftFileTest, GarbageIsInvalidArgumentNamingPathAndLine) {

@@ -86,14 +86,16 @@ import_and_run() {
   [ "$(stat -c %a "$out")" = 644 ] || check_failed "$name: --out-file is not mode 0644"
   ls "$WORK" | grep -q '\.tmp\.' && check_failed "$name: a temporary file was left behind"
 
-  # --check-config: exit 0, no warning.
+  # --check-config: exit 0, no warning. It opens the keys file as the start does: the imported
+  # `keys /etc/ntp/keys` does not exist on the test machine, and that one warning is expected.
   rc=0
   safe "$AGENT" --check-config --config "$out" >"$WORK/$name.check" 2>&1 || rc=$?
   if [ "$rc" != 0 ]; then
     check_failed "$name: --check-config exited $rc: $(cat "$WORK/$name.check")"
     return
   fi
-  if grep -E "^# warning:|WARN" "$WORK/$name.check"; then
+  if grep -E "^# warning:|WARN" "$WORK/$name.check" |
+    grep -v "keys file /etc/ntp/keys: cannot read /etc/ntp/keys: No such file or directory"; then
     check_failed "$name: --check-config warns about the imported configuration"
   fi
 

@@ -21,6 +21,7 @@ namespace {
 
 using ::ntpfleet::testing::IsOk;
 using ::ntpfleet::testing::StatusIs;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 std::string ReadTestData(const std::string& name) {
@@ -159,6 +160,36 @@ TEST(AuthTest, KeysFileErrorsNameFileAndLine) {
   EXPECT_EQ(ok->size(), 2u);
   EXPECT_EQ(ok->Find(2)->secret.size(), 20u);  // 40 hex digits
   EXPECT_EQ(ok->Find(1)->secret.size(), 17u);  // "ntpfleet-test-md5"
+}
+
+// A second key with the same id used to replace the first silently: which
+// one signs depended on the order of the lines.
+TEST(AuthTest, DuplicateKeyIdIsAnErrorNamingBothLines) {
+  EXPECT_THAT(
+      KeyStore::Parse("5 MD5 first\n# c\n5 SHA1 second\n", "ntp.keys"),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr("ntp.keys:3: key id 5 given twice (first at line 1)")));
+}
+
+// Extra tokens used to be dropped silently (a key with a space in it lost its
+// tail). ntpd 4.2.8's fourth field, the addresses allowed to use the key, is
+// not applied: a warning that says so, with the line.
+TEST(AuthTest, ExtraTokensAreErrorsExceptNtpdsAddressList) {
+  EXPECT_THAT(KeyStore::Parse("1 MD5 two words\n", "k"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("k:1: unexpected 'words' after the key")));
+  EXPECT_THAT(KeyStore::Parse("1 MD5 abc 10.0.0.1 more\n", "k"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("k:1: unexpected '10.0.0.1' after the key")));
+  std::vector<std::string> warnings;
+  absl::StatusOr<KeyStore> keys =
+      KeyStore::Parse("\n2 MD5 abc 192.0.2.1,2001:db8::1\n", "k", &warnings);
+  ASSERT_THAT(keys, IsOk());
+  EXPECT_NE(keys->Find(2), nullptr);
+  EXPECT_THAT(warnings, ElementsAre(HasSubstr(
+                            "k:2: key 2: the address list "
+                            "'192.0.2.1,2001:db8::1' is not supported")));
 }
 
 }  // namespace

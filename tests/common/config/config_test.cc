@@ -1,5 +1,9 @@
 #include "common/config/config.h"
 
+#include <sys/stat.h>
+#include <time.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +22,7 @@
 #include "common/config/config_file.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/fifo.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ntpfleet::config {
@@ -1305,11 +1310,248 @@ TEST_F(LoadConfigFileTest, DirectoryIsRefused) {
               StatusIs(kInvalid, HasSubstr("not a regular file")));
 }
 
+// A FIFO as --config or includefile would block open(2) until a writer came,
+// forever and silently (`--check-config` too): refused at once, naming it.
+TEST_F(LoadConfigFileTest, FifoIsRefusedWithoutWaiting) {
+  const std::string fifo = dir_ + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(::ntpfleet::testing::ReturnsWithoutWaiting(
+                  fifo, [&] { return LoadConfigFile(fifo); }),
+              StatusIs(kInvalid, HasSubstr("--config: cannot read " + fifo +
+                                           ": not a regular file (a FIFO)")));
+  Write("agent.conf", "server 10.0.0.1\nincludefile fifo\n");
+  EXPECT_THAT(
+      ::ntpfleet::testing::ReturnsWithoutWaiting(
+          fifo, [&] { return LoadConfigFile(dir_ + "/agent.conf"); }),
+      StatusIs(kInvalid, HasSubstr(dir_ + "/agent.conf:2: includefile " + fifo +
+                                   ": cannot read " + fifo +
+                                   ": not a regular file (a FIFO)")));
+}
+
+// driftfile, leapfile and keys are checked without opening them: a FIFO or a
+// directory is an error naming the directive and its line; a missing file is
+// not (the agent creates the drift file; a missing keys file is a warning).
+TEST_F(LoadConfigFileTest, NamedFilesMustBeRegularFiles) {
+  ASSERT_EQ(mkfifo((dir_ + "/fifo").c_str(), 0600), 0);
+  Write("drift", "1.5\n");
+  const std::string head = "server 10.0.0.1\n";
+  struct Case {
+    std::string lines;
+    std::string error;  // empty: fine
+  } cases[] = {
+      {"driftfile " + dir_ + "/fifo\n",
+       "agent.conf:2: driftfile " + dir_ +
+           "/fifo is a FIFO, not a regular file"},
+      {"# x\nleapfile " + dir_ + "/conf.d\n",
+       "agent.conf:3: leapfile " + dir_ +
+           "/conf.d is a directory, not a "
+           "regular file"},
+      {"keys " + dir_ + "/conf.d\n",
+       "agent.conf:2: keys " + dir_ +
+           "/conf.d is a directory, not a regular "
+           "file"},
+      {"keys /dev/null\n", "keys /dev/null is a character device"},
+      {"driftfile " + dir_ + "/drift\nkeys " + dir_ + "/missing\n", ""},
+      {"driftfile " + dir_ + "/new/drift\n", ""},
+  };
+  for (const Case& c : cases) {
+    Write("agent.conf", head + c.lines);
+    absl::StatusOr<AgentConfig> config = LoadConfigFile(dir_ + "/agent.conf");
+    ASSERT_THAT(config, IsOk()) << c.lines;
+    if (c.error.empty()) {
+      EXPECT_THAT(CheckNamedFiles(*config), IsOk()) << c.lines;
+    } else {
+      EXPECT_THAT(CheckNamedFiles(*config),
+                  StatusIs(kInvalid, HasSubstr(c.error)))
+          << c.lines;
+    }
+  }
+}
+
 TEST_F(LoadConfigFileTest, ErrorsCarryThePath) {
   Write("agent.conf", "server a\nrestrict default nomodfy\n");
   EXPECT_THAT(LoadConfigFile(dir_ + "/agent.conf"),
               StatusIs(kInvalid, HasSubstr(dir_ + "/agent.conf:2: unknown "
                                                   "restrict flag 'nomodfy'")));
+}
+
+// ---------------------------------------------------------------- limits
+
+std::string Ip(int prefix, int n) {
+  return absl::StrCat(prefix, ".", (n >> 16) & 255, ".", (n >> 8) & 255, ".",
+                      n & 255);
+}
+
+// Lines for `sources` servers and `rules` restrict rules, then `repeats` more
+// lines that name them again (merged restrict lines, duplicate servers, fudges
+// of them), cycling through all of them.
+std::string ManyRulesAndSources(int sources, int rules, int repeats) {
+  std::string text;
+  for (int i = 0; i < sources; ++i) {
+    absl::StrAppend(&text, "server ", Ip(10, i), "\n");
+  }
+  for (int i = 0; i < rules; ++i) {
+    absl::StrAppend(&text, "restrict ", Ip(172, i), " kod\n");
+  }
+  for (int i = 0; i < repeats; ++i) {
+    switch (i % 3) {
+      case 0:
+        absl::StrAppend(&text, "restrict ", Ip(172, i % rules), " nomodify\n");
+        break;
+      case 1:
+        absl::StrAppend(&text, "server ", Ip(10, i % sources), " iburst\n");
+        break;
+      default:
+        absl::StrAppend(&text, "fudge ", Ip(10, i % sources), " stratum 5\n");
+        break;
+    }
+  }
+  return text;
+}
+
+// The least CPU time of three parses, in seconds (the least: what the parse
+// costs, without the noise other processes add to some runs).
+double ParseCpuSeconds(const std::string& text) {
+  double best = 1e9;
+  for (int run = 0; run < 3; ++run) {
+    timespec start{};
+    timespec end{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    absl::StatusOr<AgentConfig> c = Parse(text);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+    EXPECT_THAT(c, IsOk());
+    best = std::min(best, (end.tv_sec - start.tv_sec) +
+                              (end.tv_nsec - start.tv_nsec) * 1e-9);
+  }
+  return best;
+}
+
+// A line costs the same whether 10 or 1000 rules and sources came before it:
+// parsing is linear in the lines. The same number of repeated lines after 1000
+// rules and sources, against after 10 (and 1980 comment lines, so that both
+// have as many lines). A parser that scans every rule and server per line, and
+// every fudge per server (the old one: 4 x 35 000 restrict lines took 29 s),
+// measures a ratio of about 20 here; a linear one about 1. The bound, 4, leaves
+// room for noise (the CPU time of the parsing thread, the least of three runs:
+// no wall clock).
+TEST(LimitsTest, LineCostDoesNotGrowWithRulesAndSources) {
+  constexpr int kRepeats = 30000;
+  std::string few = ManyRulesAndSources(10, 10, kRepeats);
+  for (int i = 0; i < 1980; ++i) few += "# padding\n";
+  const std::string many = ManyRulesAndSources(1000, 1000, kRepeats);
+  const double few_s = ParseCpuSeconds(few);
+  const double many_s = ParseCpuSeconds(many);
+  EXPECT_LT(many_s, 4 * few_s)
+      << "10 rules and sources: " << few_s << " s; 1000: " << many_s << " s";
+}
+
+TEST(LimitsTest, RefusesMoreSourcesThanTheLimit) {
+  const std::string limit = ManyRulesAndSources(1000, 1, 0);
+  absl::StatusOr<AgentConfig> c = Parse(limit);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_THAT(c->servers, SizeIs(1000));
+  // Duplicates are not sources.
+  EXPECT_THAT(Parse(limit + "server 10.0.0.7 iburst\n"), IsOk());
+  EXPECT_THAT(Parse(limit + "pool 10.0.3.232\n"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1002: pool 10.0.3.232: "
+                                           "more than 1000 sources")));
+  EXPECT_THAT(Parse(limit + "peer 10.0.3.232\n"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1002: peer 10.0.3.232: "
+                                           "more than 1000 sources")));
+}
+
+TEST(LimitsTest, RefusesMoreRestrictRulesThanTheLimit) {
+  const std::string limit = ManyRulesAndSources(1, 1000, 0);
+  absl::StatusOr<AgentConfig> c = Parse(limit);
+  ASSERT_THAT(c, IsOk());
+  EXPECT_THAT(c->restrictions, SizeIs(1000));
+  // Lines for an existing rule are merged into it, not new rules.
+  EXPECT_THAT(Parse(limit + "restrict 172.0.0.5 nomodify\n"), IsOk());
+  EXPECT_THAT(
+      Parse(limit + "restrict 10.9.9.9\n"),
+      StatusIs(kInvalid, HasSubstr("agent.conf:1002: restrict 10.9.9.9: "
+                                   "more than 1000 restrict rules")));
+  // A rule `unrestrict` removed makes room for another.
+  absl::StatusOr<AgentConfig> replaced =
+      Parse(limit + "unrestrict 172.0.0.5\nrestrict 10.9.9.9\n");
+  ASSERT_THAT(replaced, IsOk());
+  ASSERT_THAT(replaced->restrictions, SizeIs(1000));
+  EXPECT_EQ(replaced->restrictions.back().AddressString(), "10.9.9.9");
+  EXPECT_EQ(replaced->restrictions[5].AddressString(), "172.0.0.6");
+}
+
+// Rules keep file order and merge across `unrestrict`, as before the index.
+TEST(LimitsTest, UnrestrictedRuleComesBackAtTheEnd) {
+  const AgentConfig c = MustParse(
+      "restrict 10.0.0.1 kod\nrestrict 10.0.0.2 nomodify\n"
+      "unrestrict 10.0.0.1\nrestrict 10.0.0.1 noquery\n"
+      "restrict 10.0.0.2 notrap\nunrestrict 10.0.0.2 nomodify\n");
+  ASSERT_THAT(c.restrictions, SizeIs(2));
+  EXPECT_EQ(c.restrictions[0].AddressString(), "10.0.0.2");
+  EXPECT_TRUE(c.restrictions[0].Has(RestrictFlag::kNoTrap));
+  EXPECT_FALSE(c.restrictions[0].Has(RestrictFlag::kNoModify));
+  EXPECT_EQ(c.restrictions[1].AddressString(), "10.0.0.1");
+  EXPECT_TRUE(c.restrictions[1].Has(RestrictFlag::kNoQuery));
+  EXPECT_FALSE(c.restrictions[1].Has(RestrictFlag::kKod));
+}
+
+TEST(LimitsTest, WarningsAreCappedAndCounted) {
+  std::string text;
+  for (int i = 0; i < kMaxWarnings + 500; ++i) text += "broadcastdelay 1\n";
+  const AgentConfig c = MustParse(text);
+  ASSERT_THAT(c.warnings, SizeIs(kMaxWarnings + 1));
+  EXPECT_EQ(c.warnings.back(),
+            "500 more warnings not listed (only the first 1000 are)");
+}
+
+// ---------------------------------------------------------------- not text
+
+TEST(NotTextTest, NulBytesAreBinaryData) {
+  EXPECT_THAT(
+      Parse(std::string("server 10.0.0.1\n\0\0\0server 10.0.0.2\n", 36)),
+      StatusIs(kInvalid, HasSubstr("agent.conf:2: binary data (a NUL "
+                                   "byte) at column 1")));
+  // Never "unsupported directive 'server'", not even past the first line.
+  EXPECT_THAT(Parse(std::string("\0\0\0server 10.0.0.1\n", 19)),
+              StatusIs(kInvalid, Not(HasSubstr("unsupported"))));
+}
+
+TEST(NotTextTest, InvalidUtf8IsAnError) {
+  EXPECT_THAT(Parse("# caf\xe9\nserver 10.0.0.1\n"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:1: invalid UTF-8 (byte "
+                                           "\\xe9) at column 6")));
+  // Overlong '/', a surrogate, beyond U+10FFFF, a truncated sequence.
+  for (const char* bad :
+       {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"}) {
+    EXPECT_THAT(Parse(absl::StrCat("server 10.0.0.1 # ", bad, "\n")),
+                StatusIs(kInvalid, HasSubstr("invalid UTF-8")))
+        << bad;
+  }
+}
+
+TEST(NotTextTest, ControlCharactersAreErrors) {
+  EXPECT_THAT(Parse("server 10.0.0.1\n\x1b[31mserver 10.0.0.2\n"),
+              StatusIs(kInvalid, HasSubstr("agent.conf:2: a control character "
+                                           "(\\x1b) at column 1")));
+  EXPECT_THAT(Parse("# \xc2\x9b\n"),
+              StatusIs(kInvalid, HasSubstr("a control character (U+009B)")));
+}
+
+TEST(NotTextTest, Utf8TabsCrlfAndAByteOrderMarkAreText) {
+  const AgentConfig c = MustParse(
+      "\xef\xbb\xbfserver\t10.0.0.1\r\n# caf\xc3\xa9 \xe2\x82\xac "
+      "\xf0\x9f\x95\x92\r\n\f\v\n");
+  ASSERT_THAT(c.servers, SizeIs(1));
+  EXPECT_EQ(c.servers[0].host, "10.0.0.1");
+}
+
+TEST(NotTextTest, AnIncludedFileIsCheckedToo) {
+  FakeFiles files({{"/etc/junk.conf", std::string("ser\0ver", 7)}});
+  EXPECT_THAT(
+      ParseConfig("server 10.0.0.1\nincludefile /etc/junk.conf\n",
+                  "/etc/agent.conf", files),
+      StatusIs(kInvalid, HasSubstr("/etc/junk.conf:1: binary data (a NUL "
+                                   "byte) at column 4")));
 }
 
 // The digest input leaves out the node's identity, and only that: two nodes
