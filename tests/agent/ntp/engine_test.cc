@@ -135,9 +135,11 @@ class Node {
   int AddMonitor(const std::string& address, const ServerSpec& spec,
                  absl::Duration interval = absl::Seconds(64)) {
     servers_[address] = spec;
-    return engine_.AddMonitor(
-        {.name = address, .address = address, .interval = interval},
-        mono_->Now());
+    MonitorConfig config;
+    config.name = address;
+    config.address = address;
+    config.interval = interval;
+    return engine_.AddMonitor(config, mono_->Now());
   }
   // When each request to `address` left.
   const std::vector<MonoTime>& sent_at(const std::string& address) {
