@@ -16,7 +16,9 @@
 # saying when, at which commit, on which machine and with which settings it was measured;
 # docs/BENCHMARKS.md is composed from the four, with the goals table bench/goals.py makes of them.
 # Sections: accuracy, throughput, scale, footprint, clockbound (ns per ClockBound segment read,
-# bench/clockbound_read; CLOCKBOUND_READS and CLOCKBOUND_REPEATS change its sizes).
+# bench/clockbound_read; CLOCKBOUND_READS and CLOCKBOUND_REPEATS change its sizes), crosscheck
+# (the controller's crosscheck mesh and solve times, bench/crosscheck_solve; CROSSCHECK_SIZES and
+# CROSSCHECK_REPEATS change its sizes).
 # Needs root (network namespaces for the throughput and scale benchmarks) and, for throughput, the
 # interop peers (scripts/fetch_peers.sh, run here). FOOTPRINT_SECONDS shortens the footprint
 # window; THROUGHPUT_MODE=--quick runs one throughput round instead of three; SCALE_ARGS adds
@@ -25,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 args=("$@")
-all_sections="accuracy throughput scale footprint clockbound"
+all_sections="accuracy throughput scale footprint clockbound crosscheck"
 smoke=0
 compose_only=0
 compose_to=docs/BENCHMARKS.md
@@ -58,7 +60,7 @@ compose() {
   local out=$1 dir=bench/results
   local goals
   goals=$(python3 bench/goals.py "$dir/accuracy.md" "$dir/throughput.md" "$dir/scale.md" \
-    "$dir/footprint.md" "$dir/clockbound.md")
+    "$dir/footprint.md" "$dir/clockbound.md" "$dir/crosscheck.md")
   {
     echo "# ntpfleet benchmarks"
     echo
@@ -105,7 +107,7 @@ fi
 bash scripts/setup.sh >/dev/null
 
 bazel build -c opt //bench:accuracy //bench:loadgen //bench:responder //bench:fleetload //bench:clockbound_read \
-  //agent:ntpfleet-agent //controller:ntpfleet-controller //ctl:ntpfleetctl
+  //bench:crosscheck_solve //agent:ntpfleet-agent //controller:ntpfleet-controller //ctl:ntpfleetctl
 OPT=$(bazel info -c opt bazel-bin 2>/dev/null)
 bin=$OPT/bench/accuracy
 opt_bins=(--controller "$OPT/controller/ntpfleet-controller" --ctl "$OPT/ctl/ntpfleetctl")
@@ -136,9 +138,13 @@ if [ "$smoke" = 1 ]; then
   if want clockbound; then
     "$OPT/bench/clockbound_read" --reads 10000 --repeats 3 | tee "$s/clockbound.md"
   fi
+  if want crosscheck; then
+    # 10 000 (iterative, ~0.1 s at -c opt) so that the goals table judges its row.
+    "$OPT/bench/crosscheck_solve" --sizes 200,10000 --repeats 2 | tee "$s/crosscheck.md"
+  fi
   # The goals table is built from the same sections as in a full run (the others: last results).
   python3 bench/goals.py "$s/accuracy.md" "$s/throughput.md" "$s/scale.md" "$s/footprint.md" \
-    "$s/clockbound.md"
+    "$s/clockbound.md" "$s/crosscheck.md"
   exit 0
 fi
 
@@ -215,6 +221,19 @@ if want clockbound; then
   clockbound=$("$OPT/bench/clockbound_read" --reads "$reads" --repeats "$repeats")
   echo "$clockbound"
   { meta "$repeats runs × $reads reads"; echo "$clockbound"; } >bench/results/clockbound.md
+fi
+
+if want crosscheck; then
+  echo "== crosscheck solve"
+  sizes=${CROSSCHECK_SIZES:-1000,10000,100000} repeats=${CROSSCHECK_REPEATS:-7}
+  # Exits 1 when a solve is not accurate (the table says which): nothing is written then.
+  if ! crosscheck=$("$OPT/bench/crosscheck_solve" --sizes "$sizes" --repeats "$repeats"); then
+    echo "$crosscheck"
+    echo "run.sh: crosscheck_solve: a solve was not accurate; bench/results/crosscheck.md kept" >&2
+    exit 1
+  fi
+  echo "$crosscheck"
+  { meta "$repeats runs × ${sizes//,/, } nodes"; echo "$crosscheck"; } >bench/results/crosscheck.md
 fi
 
 compose docs/BENCHMARKS.md

@@ -4,14 +4,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -511,33 +510,59 @@ TEST(SolverTest, LargeComponentIsSolvedIterativelyWithApproximateUncertainty) {
   EXPECT_EQ(s.flagged_count, 1);
 }
 
-// The scale the issue asks for: 10 000 nodes, 3 probes each (30 000 edges).
-// The time is printed (--test_output=all); the bound here is loose, for an
-// unoptimised build on a busy machine.
-TEST(SolverTest, TenThousandNodesSolveFast) {
-  Fleet f = MakeFleet(10000, 3, 91, /*server=*/true);
-  const absl::Time start = absl::Now();
-  const Solution s = Solve(f.input);
-  const absl::Duration took = absl::Now() - start;
-  std::printf("crosscheck: solve of 10000 nodes x 3 probes (30000 edges): %s\n",
-              absl::FormatDuration(took).c_str());
-  const absl::Time mesh_start = absl::Now();
-  const Mesh mesh = AssignMesh(Nodes(10000), 3, 1);
-  std::printf("crosscheck: mesh of 10000 nodes x 3 probes: %s\n",
-              absl::FormatDuration(absl::Now() - mesh_start).c_str());
-  EXPECT_EQ(mesh.size(), 10000u);
-  EXPECT_EQ(s.measured_count, 10000);
-  EXPECT_EQ(s.flagged_count, 0);
-  EXPECT_LT(took, absl::Seconds(5));
+// sqrt(2 / sum of w_e over node i's edges), w_e = 1 / max(delay_e / 2, 1 us)^2:
+// the uncertainty the iterative path gives (crosscheck.h).
+std::vector<double> ApproximateUncertainties(const Fleet& f) {
+  std::map<std::string, int> index;
+  for (size_t i = 0; i < f.input.nodes.size(); ++i) {
+    index[f.input.nodes[i].name] = static_cast<int>(i);
+  }
+  std::vector<double> sum_w(f.input.nodes.size(), 0.0);
+  for (const Edge& e : f.input.edges) {
+    const double sigma = std::max(e.delay / 2, 1 * kUs);
+    sum_w[index[e.from]] += 1 / (sigma * sigma);
+    sum_w[index[e.to]] += 1 / (sigma * sigma);
+  }
+  std::vector<double> out;
+  for (double w : sum_w) out.push_back(std::sqrt(2 / w));
+  return out;
 }
 
-TEST(SolverTest, ThousandNodesDenseCost) {
-  Fleet f = MakeFleet(kDenseLimit, 3, 92, /*server=*/true);
-  const absl::Time start = absl::Now();
+// The scale the issue asks for: 10 000 nodes, 3 probes each (30 000 edges),
+// on the iterative path. How long it takes is bench/crosscheck_solve's
+// (docs/BENCHMARKS.md), not a test's.
+TEST(SolverTest, TenThousandNodesAllMeasuredOnTheIterativePath) {
+  Fleet f = MakeFleet(10000, 3, 91, /*server=*/true);
   const Solution s = Solve(f.input);
-  std::printf("crosscheck: dense solve of %d nodes x 3 probes: %s\n",
-              kDenseLimit, absl::FormatDuration(absl::Now() - start).c_str());
+  EXPECT_EQ(s.edges.size(), 30000u);
+  EXPECT_EQ(s.measured_count, 10000);
   EXPECT_EQ(s.flagged_count, 0);
+  // The iterative path's uncertainties are the approximation; the dense
+  // path's exact ones differ from it (see the next test), so a component of
+  // this size solved densely (or not at all) fails here.
+  const std::vector<double> approx = ApproximateUncertainties(f);
+  EXPECT_EQ(s.nodes[0].uncertainty, 0) << "the reference";
+  for (int i = 1; i < 10000; ++i) {
+    ASSERT_NEAR(s.nodes[i].uncertainty, approx[i], 1e-12 * approx[i]) << i;
+  }
+}
+
+TEST(SolverTest, ThousandNodesUseTheDensePathWithExactUncertainties) {
+  Fleet f = MakeFleet(kDenseLimit, 3, 92, /*server=*/true);
+  const Solution s = Solve(f.input);
+  EXPECT_EQ(s.measured_count, kDenseLimit);
+  EXPECT_EQ(s.flagged_count, 0);
+  // The exact uncertainty relative to the server also carries the errors of
+  // the paths to it, so it is not the approximation: a component of
+  // kDenseLimit nodes sent down the iterative path matches it everywhere.
+  const std::vector<double> approx = ApproximateUncertainties(f);
+  int differ = 0;
+  for (int i = 1; i < kDenseLimit; ++i) {
+    if (std::abs(s.nodes[i].uncertainty - approx[i]) > 0.01 * approx[i]) {
+      ++differ;
+    }
+  }
+  EXPECT_GT(differ, kDenseLimit * 9 / 10);
 }
 
 TEST(SolverTest, ToProtoCarriesTheSolution) {
