@@ -186,6 +186,8 @@ struct ComponentSolution {
 // Dense: the Laplacian with the fixed node's row and column removed (server
 // gauge), or L + c 11^T (mean-zero gauge; c = mean degree / m keeps it as
 // well scaled as L), whose inverse is L^+ + 11^T / (c m^2).
+double ApproximateUncertainty(const Graph& g, int i, int fixed);
+
 ComponentSolution SolveDense(const Graph& g, int fixed) {
   const int m = g.m;
   std::vector<int> unknown;  // local index -> row
@@ -221,7 +223,7 @@ ComponentSolution SolveDense(const Graph& g, int fixed) {
     // solution rather than nothing.
     out.y = ConjugateGradient(g, fixed);
     for (int i = 0; i < m; ++i) {
-      out.uncertainty[i] = i == fixed ? 0 : std::sqrt(2 / g.degree[i]);
+      out.uncertainty[i] = ApproximateUncertainty(g, i, fixed);
     }
     return out;
   }
@@ -236,12 +238,26 @@ ComponentSolution SolveDense(const Graph& g, int fixed) {
   return out;
 }
 
+// The iterative path's uncertainty: Var(y_i) approximated by the node's own
+// term 2 / degree_i (its edges' information, doubled for its neighbours' own
+// errors) plus, with a reference, the reference's 1 / degree_ref: what the
+// reference's own probes got wrong shifts every node relative to it alike
+// (the effective resistance between i and the reference of a well-connected
+// graph is about 1 / degree_i + 1 / degree_ref). Without it, a reference
+// whose few probes were noisier than most understated every node's error.
+double ApproximateUncertainty(const Graph& g, int i, int fixed) {
+  if (i == fixed) return 0;
+  double var = 2 / g.degree[i];
+  if (fixed >= 0) var += 1 / g.degree[fixed];
+  return std::sqrt(var);
+}
+
 ComponentSolution SolveIterative(const Graph& g, int fixed) {
   ComponentSolution out;
   out.y = ConjugateGradient(g, fixed);
   out.uncertainty.resize(g.m);
   for (int i = 0; i < g.m; ++i) {
-    out.uncertainty[i] = i == fixed ? 0 : std::sqrt(2 / g.degree[i]);
+    out.uncertainty[i] = ApproximateUncertainty(g, i, fixed);
   }
   return out;
 }

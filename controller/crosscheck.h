@@ -120,7 +120,8 @@ struct SolveInput {
 };
 
 // Above this many nodes in a component, uncertainties are approximated
-// (sqrt(2 / sum of w over a node's edges)) and the system is solved by
+// (sqrt(2 / sum of w over a node's edges + 1 / the same sum of the
+// reference's)) and the system is solved by
 // preconditioned conjugate gradients instead of a dense Cholesky.
 inline constexpr int kDenseLimit = 1000;
 
@@ -178,7 +179,7 @@ struct Solution {
 // server gauge the inverse of the Laplacian with the server's row and column
 // removed, with the median gauge the diagonal of the Laplacian's
 // pseudo-inverse (the mean-zero gauge); above it sqrt(2 / sum of w_e over
-// the node's edges).
+// the node's edges + 1 / that sum of the reference, when there is one).
 Solution Solve(const SolveInput& input);
 
 // The k-th smallest (1-based) of |v_i - v_j| over all pairs i < j, in
