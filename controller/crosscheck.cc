@@ -466,11 +466,28 @@ Solution Solve(const SolveInput& in) {
       ++s.edges_predating_state;
       continue;
     }
-    const double sigma = std::max(e.delay / 2, 1e-6);
-    edges.push_back(E{f->second, t->second, 1 / (sigma * sigma), &e});
+    const double sigma = std::max(e.delay / 2, kMinSigma);
+    edges.push_back(E{f->second, t->second, sigma, &e});  // w set below
     const int a = Find(parent, f->second);
     const int b = Find(parent, t->second);
     if (a != b) parent[a] = b;
+  }
+  // Weights, with sigma floored at the median edge's (kSigmaFloorRatio): the
+  // delay is the prober's word, and an edge that claims a near-perfect path
+  // would otherwise outweigh the honest ones and drag its ends wherever its
+  // offset says (a broken or lying prober). The cost: an edge faster than
+  // the median counts only as much as the median one.
+  if (!edges.empty()) {
+    std::vector<double> sigmas;
+    sigmas.reserve(edges.size());
+    for (const E& e : edges) sigmas.push_back(e.w);
+    std::nth_element(sigmas.begin(), sigmas.begin() + sigmas.size() / 2,
+                     sigmas.end());
+    const double floor = sigmas[sigmas.size() / 2] / kSigmaFloorRatio;
+    for (E& e : edges) {
+      const double sigma = std::max(e.w, floor);
+      e.w = 1 / (sigma * sigma);
+    }
   }
   // probed_by: distinct probers of each node.
   {
@@ -586,6 +603,13 @@ Solution Solve(const SolveInput& in) {
   // response names one reference, so a second server's component (a split
   // mesh) is on its own gauge too: its reason says so.
 
+  // Each node's edges, for the witnesses below.
+  std::vector<std::vector<int>> incident(n);
+  for (int k = 0; k < static_cast<int>(edges.size()); ++k) {
+    incident[edges[k].from].push_back(k);
+    incident[edges[k].to].push_back(k);
+  }
+
   for (int i = 0; i < n; ++i) {
     NodeResult& r = s.nodes[i];
     if (!in_graph[i]) continue;
@@ -621,6 +645,49 @@ Solution Solve(const SolveInput& in) {
     r.judged = true;
     const double allowed = *r.bound + 3 * r.uncertainty;
     r.flagged = std::abs(r.disagreement) > allowed;
+    r.reason.clear();
+    if (r.flagged) {
+      // Witnesses: the neighbours whose own edge with this node, read
+      // against the neighbour's solved offset, puts its clock beyond its
+      // bound too. One node's probes alone do not flag another: a prober
+      // that reports a near-zero delay carries weight enough to pull its
+      // target's solution wherever it likes (a lying or broken prober), so
+      // at least two must agree (or every neighbour, when it has one).
+      std::vector<int> witnesses, neighbours;
+      for (int k : incident[i]) {
+        const E& e = edges[k];
+        const int other = e.from == i ? e.to : e.from;
+        // theta = y_from - y_to: this node's clock as that edge reads it.
+        const double implied =
+            e.from == i ? e.edge->theta + y[other] : y[other] - e.edge->theta;
+        const double sigma_e = 1 / std::sqrt(e.w);
+        const double tolerance =
+            *r.bound +
+            3 * std::sqrt(sigma_e * sigma_e + sigma[other] * sigma[other]);
+        neighbours.push_back(other);
+        if (std::abs(*r.reported - implied) > tolerance) {
+          witnesses.push_back(other);
+        }
+      }
+      auto distinct = [](std::vector<int>& v) {
+        std::sort(v.begin(), v.end());
+        v.erase(std::unique(v.begin(), v.end()), v.end());
+        return static_cast<int>(v.size());
+      };
+      const int needed = std::min(2, distinct(neighbours));
+      if (distinct(witnesses) < needed) {
+        r.flagged = false;
+        r.reason = absl::StrFormat(
+            "reports %s, the mesh measures %s +-%s, but %s: not flagged on "
+            "fewer than two witnesses",
+            Fmt(*r.reported), Fmt(r.measured_offset), Fmt(r.uncertainty),
+            witnesses.empty()
+                ? std::string("no neighbour's own probe puts it beyond its "
+                              "bound")
+                : absl::StrCat("only ", in.nodes[witnesses[0]].name,
+                               "'s probes put it beyond its bound"));
+      }
+    }
     if (r.flagged) {
       ++s.flagged_count;
       r.reason = absl::StrFormat(
@@ -628,8 +695,6 @@ Solution Solve(const SolveInput& in) {
           "beyond its error bound %s + 3 x the uncertainty",
           Fmt(*r.reported), Fmt(r.measured_offset), Fmt(r.uncertainty),
           r.probed_by, Fmt(r.disagreement), Fmt(*r.bound));
-    } else {
-      r.reason.clear();
     }
     if (reference_of[c] < 0 && !s.reference.empty()) {
       r.reason = absl::StrCat(r.reason, r.reason.empty() ? "" : "; ",

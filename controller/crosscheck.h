@@ -119,6 +119,15 @@ struct SolveInput {
   absl::Time as_of = absl::InfinitePast();
 };
 
+// An edge's sigma: half its delay, at least kMinSigma and at least the median
+// edge's divided by kSigmaFloorRatio. The delay is the prober's word: an edge
+// claiming a near-perfect path must not outweigh the honest ones around it
+// and drag its ends where its offset says (tests/controller/crosscheck_test
+// OneLyingProberCannotFrameItsTarget: with a floor of a quarter of the median
+// such an edge still moved its target's neighbours beyond their bounds).
+inline constexpr double kMinSigma = 1e-6;  // s
+inline constexpr double kSigmaFloorRatio = 1;
+
 // Above this many nodes in a component, uncertainties are approximated
 // (sqrt(2 / sum of w over a node's edges + 1 / the same sum of the
 // reference's)) and the system is solved by
@@ -171,13 +180,13 @@ struct Solution {
 // interval can follow). Weighted least squares per connected component of the
 // probe graph:
 // minimises sum_e w_e (y_from - y_to - theta_e)^2, w_e = 1 / sigma_e^2,
-// sigma_e = max(delay_e / 2, 1 us). Gauge: y = 0 at the ROLE_SERVER node in
-// its component (the first by name if several claim it); elsewhere shifted so
-// that the median over the component's judged nodes (else its reporting
-// nodes) of reported - y is zero. Uncertainty: sqrt of the covariance's
-// diagonal, exact (dense) up to kDenseLimit nodes per component: with the
-// server gauge the inverse of the Laplacian with the server's row and column
-// removed, with the median gauge the diagonal of the Laplacian's
+// sigma_e = max(delay_e / 2, 1 us, the median edge's sigma). Gauge: y = 0
+// at the ROLE_SERVER node in its component (the first by name if several claim
+// it); elsewhere shifted so that the median over the component's judged nodes
+// (else its reporting nodes) of reported - y is zero. Uncertainty: sqrt of the
+// covariance's diagonal, exact (dense) up to kDenseLimit nodes per component:
+// with the server gauge the inverse of the Laplacian with the server's row and
+// column removed, with the median gauge the diagonal of the Laplacian's
 // pseudo-inverse (the mean-zero gauge); above it sqrt(2 / sum of w_e over
 // the node's edges + 1 / that sum of the reference, when there is one).
 Solution Solve(const SolveInput& input);

@@ -870,12 +870,15 @@ void ControllerCore::UpdateCrosscheckMesh(const v1::Fleet& fleet) {
 
 void ControllerCore::OnAgentHello(uint64_t connection,
                                   const std::string& node) {
+  // Read under mu_, which the housekeeper holds to send a new mesh's
+  // assignments (after the hub has it): read outside it, an old assignment
+  // could reach this agent after the new one and stay.
+  absl::MutexLock lock(&mu_);
   std::optional<v1::ProbeAssignment> assignment =
       crosscheck_.AssignmentFor(node);
   if (!assignment.has_value()) return;
   v1::ControllerMessage m;
   *m.mutable_probes() = *std::move(assignment);
-  absl::MutexLock lock(&mu_);
   const auto stream = streams_.find(connection);
   if (stream != streams_.end()) stream->second->Send(m);
 }

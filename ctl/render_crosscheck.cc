@@ -55,9 +55,16 @@ std::string SyncStateWord(v1::SyncState state) {
 
 enum class Verdict { kFlagged, kOk, kReference, kNotJudged, kNotMeasured };
 
+// The mesh measured this node's clock: the controller sends every node's row
+// with its NodeCrosscheck (the reason when it was not measured), and sets the
+// measured offset only when it was.
+bool Measured(const NodeCrosscheckRow& row) {
+  return row.crosscheck().has_measured_offset();
+}
+
 Verdict VerdictOf(const NodeCrosscheckRow& row, const std::string& reference) {
   if (row.crosscheck().flagged()) return Verdict::kFlagged;
-  if (!row.has_crosscheck()) return Verdict::kNotMeasured;
+  if (!Measured(row)) return Verdict::kNotMeasured;
   if (!reference.empty() && row.name() == reference) return Verdict::kReference;
   // The controller gives a reason exactly when it did not judge the node.
   if (!row.crosscheck().reason().empty()) return Verdict::kNotJudged;
@@ -168,7 +175,7 @@ std::string RenderCrosscheck(const CrosscheckResponse& r,
   size_t measured = 0;
   for (const NodeCrosscheckRow& row : r.nodes()) {
     rows.push_back(&row);
-    measured += row.has_crosscheck() ? 1 : 0;
+    measured += Measured(row) ? 1 : 0;
   }
   std::string out = HeaderLines(r, opts, measured);
   // Flagged first, the largest |disagreement| first; then by name.
@@ -214,20 +221,21 @@ std::string RenderCrosscheck(const CrosscheckResponse& r,
   std::vector<std::vector<Cell>> cells;
   for (const NodeCrosscheckRow* row : rows) {
     const v1::NodeCrosscheck& c = row->crosscheck();
-    const bool has = row->has_crosscheck();
+    const bool has = Measured(*row);
     const Verdict v = VerdictOf(*row, r.reference());
-    auto offset = [has](const google::protobuf::Duration& d) {
-      return has ? FormatOffset(FromProto(d)) : std::string("-");
+    auto offset = [](bool set, const google::protobuf::Duration& d) {
+      return set ? FormatOffset(FromProto(d)) : std::string("-");
     };
     cells.push_back({
         {Printable(row->name())},
         {SyncStateWord(row->state())},
-        {offset(c.reported_offset())},
-        {offset(c.measured_offset())},
+        {offset(c.has_reported_offset(), c.reported_offset())},
+        {offset(has, c.measured_offset())},
         {has ? absl::StrCat("±",
                             ctl::FormatDuration(FromProto(c.uncertainty())))
              : "-"},
-        {offset(c.disagreement()), v == Verdict::kFlagged ? kRed : kNoColor},
+        {offset(c.has_disagreement(), c.disagreement()),
+         v == Verdict::kFlagged ? kRed : kNoColor},
         {DurationOr(row->has_error_bound(), row->error_bound())},
         {has ? absl::StrCat(c.probed_by()) : "-"},
         VerdictCell(v),

@@ -325,6 +325,47 @@ TEST(SolverTest, ProbesPredatingAStateChangeAreLeftOutAndSyncingIsNotJudged) {
   EXPECT_TRUE(Solve(f.input).nodes[23].flagged);
 }
 
+// One prober that lies about its target (5 ms off, with a near-zero delay
+// that would make its edge outweigh every honest one) pulls the target's
+// solution beyond its bound; it is one witness, and one is not enough. A
+// solver without the witness rule flags the honest target (asserted below);
+// with the sigma floor at a quarter of the median instead of the median, the
+// edge dragged the neighbours too and seven nodes were flagged (the liar
+// prober is not flagged either way: its own report is true).
+TEST(SolverTest, OneLyingProberCannotFrameItsTarget) {
+  Fleet f = MakeFleet(40, 3, 41, /*server=*/true);
+  Edge* lie = nullptr;
+  for (Edge& e : f.input.edges) {
+    if (e.from == "node7") {
+      lie = &e;
+      break;
+    }
+  }
+  ASSERT_NE(lie, nullptr);
+  lie->theta -= 5 * kMs;  // says its target is 5 ms further ahead
+  lie->delay = 1e-9;      // and that it measured it over a perfect path
+  const std::string target = lie->to;
+  const Solution s = Solve(f.input);
+  for (const NodeResult& r : s.nodes) {
+    EXPECT_FALSE(r.flagged) << r.name << ": " << r.reason;
+    if (r.name == target) {
+      // The least-squares rule alone would flag it: the witnesses save it.
+      EXPECT_GT(std::abs(r.disagreement), *r.bound + 3 * r.uncertainty)
+          << "the lie should have moved the solution";
+      EXPECT_THAT(r.reason, HasSubstr("fewer than two witnesses"));
+    }
+  }
+  // Two probers agreeing do flag: the target's clock really moved.
+  Fleet g = MakeFleet(40, 3, 41, /*server=*/true);
+  int idx = -1;
+  for (size_t i = 0; i < g.input.nodes.size(); ++i) {
+    if (g.input.nodes[i].name == target) idx = static_cast<int>(i);
+  }
+  ASSERT_GE(idx, 0);
+  MoveClock(g, idx, 5 * kMs);
+  EXPECT_TRUE(Solve(g.input).nodes[idx].flagged);
+}
+
 TEST(SolverTest, MedianGaugeWithoutAServer) {
   // The fleet follows an outside reference (UTC): every true offset is
   // 3 ms plus a spread, and the reports say so. With no server in the mesh
@@ -365,23 +406,27 @@ TEST(SolverTest, ServerGaugeIgnoresTheReports) {
 }
 
 TEST(SolverTest, ExactUncertaintyOfAChain) {
-  // server -> a (sigma 10 us), a -> b (sigma 20 us): Var(a) = 10^2,
-  // Var(b) = 10^2 + 20^2 (us^2). A solver that forgot the chain (b's own
-  // edge only) gives 20 us.
+  // server -> a, a -> b, sigma 20 us each (no edge under the median's
+  // floor): Var(a) = 20^2, Var(b) = 20^2 + 20^2 (us^2). A solver that forgot
+  // the chain (b's own edge only) gives 20 us.
   SolveInput in;
   in.nodes = {{"s", 0.0, 1e-4, v1::SYNC_STATE_SYNCHRONISED, true},
               {"a", 1e-3, 1e-4, v1::SYNC_STATE_SYNCHRONISED, false},
               {"b", 2e-3, 1e-4, v1::SYNC_STATE_SYNCHRONISED, false}};
-  in.edges = {{"s", "a", -1e-3, 20 * kUs, absl::InfinitePast()},
+  in.edges = {{"s", "a", -1e-3, 40 * kUs, absl::InfinitePast()},
               {"a", "b", -1e-3, 40 * kUs, absl::InfinitePast()}};
   const Solution s = Solve(in);
-  EXPECT_NEAR(s.nodes[1].uncertainty, 10 * kUs, 1e-12);
-  EXPECT_NEAR(s.nodes[2].uncertainty, std::sqrt(500.0) * kUs, 1e-12);
+  EXPECT_NEAR(s.nodes[1].uncertainty, 20 * kUs, 1e-12);
+  EXPECT_NEAR(s.nodes[2].uncertainty, std::sqrt(800.0) * kUs, 1e-12);
   EXPECT_NEAR(s.nodes[1].measured_offset, 1e-3, 1e-12);
   EXPECT_NEAR(s.nodes[2].measured_offset, 2e-3, 1e-12);
   EXPECT_EQ(s.nodes[1].probed_by, 1u);
-  // The minimum sigma: a delay of 0 counts as 1 us, not as infinitely sure.
+  // The floor: a delay of 0 counts as the median edge's (the larger of the
+  // two, 20 us here), not as infinitely sure.
   in.edges[0].delay = 0;
+  EXPECT_NEAR(Solve(in).nodes[1].uncertainty, 20 * kUs, 1e-12);
+  // And never below 1 us, whatever the median.
+  in.edges[1].delay = 0;
   EXPECT_NEAR(Solve(in).nodes[1].uncertainty, 1 * kUs, 1e-12);
 }
 
@@ -511,16 +556,23 @@ TEST(SolverTest, LargeComponentIsSolvedIterativelyWithApproximateUncertainty) {
 }
 
 // sqrt(2 / sum of w_e over node i's edges + 1 / that sum of the reference,
-// node 0), w_e = 1 / max(delay_e / 2, 1 us)^2: the uncertainty the iterative
-// path gives (crosscheck.h).
+// node 0), w_e = 1 / max(delay_e / 2, 1 us, the median edge's sigma)^2: the
+// uncertainty the iterative path gives (crosscheck.h).
 std::vector<double> ApproximateUncertainties(const Fleet& f) {
   std::map<std::string, int> index;
   for (size_t i = 0; i < f.input.nodes.size(); ++i) {
     index[f.input.nodes[i].name] = static_cast<int>(i);
   }
+  std::vector<double> sigmas;
+  for (const Edge& e : f.input.edges) {
+    sigmas.push_back(std::max(e.delay / 2, 1 * kUs));
+  }
+  std::nth_element(sigmas.begin(), sigmas.begin() + sigmas.size() / 2,
+                   sigmas.end());
+  const double floor = sigmas[sigmas.size() / 2];  // the median edge's
   std::vector<double> sum_w(f.input.nodes.size(), 0.0);
   for (const Edge& e : f.input.edges) {
-    const double sigma = std::max(e.delay / 2, 1 * kUs);
+    const double sigma = std::max({e.delay / 2, 1 * kUs, floor});
     sum_w[index[e.from]] += 1 / (sigma * sigma);
     sum_w[index[e.to]] += 1 / (sigma * sigma);
   }

@@ -78,7 +78,13 @@ v1::CrosscheckResponse Canned() {
   syncing->set_state(v1::SYNC_STATE_UNSYNCHRONISED);
   Measure(syncing, absl::Microseconds(40), absl::Microseconds(35),
           absl::Microseconds(9), false, "no error bound: not synchronised");
-  Row(&r, "new", absl::Microseconds(100));  // no crosscheck: not measured
+  // Not measured, as the controller sends it: a NodeCrosscheck with the
+  // report and the reason but no measured offset (a renderer that took the
+  // message's presence for a measurement showed +0 ±0 here).
+  v1::NodeCrosscheck* fresh =
+      Row(&r, "new", absl::Microseconds(100))->mutable_crosscheck();
+  SetDuration(absl::Microseconds(20), fresh->mutable_reported_offset());
+  fresh->set_reason("not probed by any node yet");
   r.set_flagged_count(1);
   for (int i = 0; i < 15; ++i) {
     v1::ProbeEdge* e = r.add_edges();
@@ -153,7 +159,7 @@ TEST(RenderCrosscheckTest, FlaggedFirstThenByNameWithEachVerdict) {
             "c-3    unsynchronised       +40µs       +35µs     ±9µs        +5µs"
             "        -          3  not judged");
   EXPECT_EQ(l[12],
-            "new    synchronised             -           -        -           -"
+            "new    synchronised         +20µs           -        -           -"
             "    100µs          -  not measured");
   EXPECT_EQ(l[13],
             "srv-1  local clock           +0µs        +0µs     ±0µs        +0µs"
@@ -162,8 +168,8 @@ TEST(RenderCrosscheckTest, FlaggedFirstThenByNameWithEachVerdict) {
   const std::string text = RenderCrosscheck(Canned(), Plain());
   EXPECT_THAT(text,
               HasSubstr("\nliar: |disagreement| 5.003ms > bound 312µs + 3 x "
-                        "9µs\nc-3: no error bound: not synchronised\nsrv-1: "
-                        "the reference\n"));
+                        "9µs\nc-3: no error bound: not synchronised\nnew: not "
+                        "probed by any node yet\nsrv-1: the reference\n"));
   EXPECT_THAT(text, Not(HasSubstr("edges (OFFSET")));
   EXPECT_THAT(text, Not(HasSubstr("\x1b")));
   CrosscheckRenderOptions color = Plain();
