@@ -2,13 +2,15 @@
 // caller's certificate (common/identity.h) and allowed only what that identity
 // may do (proto/ntpfleet.proto, "Who may call what"; docs/SECURITY.md):
 //
+// clang-format off
 //   node certificate   AgentService.Connect, as its own node only
 //   viewer             GetFleet, WatchFleet, GetNode, History, Audit,
-//   Crosscheck operator           also Resync of named or labelled nodes,
-//   stepping up to
-//                      the operator limit
+//                      Crosscheck
+//   operator           also Resync of named or labelled nodes, stepping up
+//                      to the operator limit
 //   admin              also Resync --all, steps beyond the limit (force),
 //                      Forget
+// clang-format on
 //
 // Without TLS (a controller on loopback, or started with --insecure) nobody
 // can be identified: every caller is then trusted as an admin and any node,

@@ -766,6 +766,7 @@ v1::CrosscheckResponse ToProto(const Solution& s, bool with_edges) {
   SetSeconds(s.closure_rms, out.mutable_closure_rms());
   out.set_reference(s.reference);
   out.set_flagged_count(s.flagged_count);
+  out.set_edges_predating_state(static_cast<uint32_t>(s.edges_predating_state));
   out.mutable_nodes()->Reserve(static_cast<int>(s.nodes.size()));
   for (const NodeResult& r : s.nodes) {
     v1::NodeCrosscheckRow* row = out.add_nodes();

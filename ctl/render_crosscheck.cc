@@ -150,6 +150,13 @@ std::string HeaderLines(const CrosscheckResponse& r,
   absl::StrAppend(&out, "closure     RMS ",
                   DurationOr(r.has_closure_rms(), r.closure_rms()),
                   " (residuals of the edges: small when the loops close)\n");
+  if (r.edges_predating_state() > 0) {
+    absl::StrAppend(
+        &out, "waiting     ",
+        Plural(r.edges_predating_state(), "probe", "probes"),
+        " left out: taken before a node's last sync-state change (a step, "
+        "the end of a slew); replaced at the prober's next round\n");
+  }
   return out;
 }
 

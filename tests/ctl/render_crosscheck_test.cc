@@ -135,6 +135,16 @@ TEST(RenderCrosscheckTest, HeaderSaysWhenWhatAgainstWhatAndTheLoad) {
   // Judged: c-1, c-2, liar (the reference, c-3 and "new" are not).
   EXPECT_EQ(l[5], "verdict     1 of 3 judged nodes FLAGGED: liar");
   EXPECT_EQ(l[6], "");
+  // Probes the controller left out (taken before a state change) are said.
+  v1::CrosscheckResponse waiting = Canned();
+  waiting.set_edges_predating_state(2);
+  const std::vector<std::string> w = Lines(RenderCrosscheck(waiting, Plain()));
+  ASSERT_GE(w.size(), 7u);
+  EXPECT_EQ(w[5],
+            "waiting     2 probes left out: taken before a node's last "
+            "sync-state change (a step, the end of a slew); replaced at the "
+            "prober's next round");
+  EXPECT_EQ(w[6], "verdict     1 of 3 judged nodes FLAGGED: liar");
 }
 
 TEST(RenderCrosscheckTest, FlaggedFirstThenByNameWithEachVerdict) {
