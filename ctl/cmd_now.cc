@@ -23,6 +23,24 @@ std::string Human(absl::Duration d) {
   return absl::StrFormat("%d ns", absl::ToInt64Nanoseconds(d));
 }
 
+// `text` as a JSON string's contents (RFC 8259 §7): quote, backslash and
+// control characters escaped; other bytes as they are (a path is bytes).
+std::string JsonEscape(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      absl::StrAppendFormat(&out, "\\u%04x", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RenderNow(const clockbound::BoundedTime& t, const std::string& path,
@@ -35,7 +53,7 @@ std::string RenderNow(const clockbound::BoundedTime& t, const std::string& path,
         "\"earliest_unix_ns\":%d,\"latest_unix_ns\":%d,\"bound_ns\":%d,"
         "\"bound_known\":%s,\"max_drift_ppb\":%d,\"as_of_age_ns\":%d,"
         "\"void_in_ns\":%d,\"simulated\":%s,\"generation\":%d}\n",
-        path, clockbound::ClockStatusName(t.status),
+        JsonEscape(path), clockbound::ClockStatusName(t.status),
         clockbound::ClockStatusName(t.written_status), Rfc3339(t.earliest),
         Rfc3339(t.latest), Rfc3339(t.clock), absl::ToUnixNanos(t.earliest),
         absl::ToUnixNanos(t.latest), absl::ToInt64Nanoseconds(t.bound),
