@@ -242,7 +242,12 @@ TEST(ReaderTest, SeqlockNeverReturnsATornSnapshot) {
   ASSERT_THAT(r.status(), IsOk());
   int read = 0, generations_seen = 0;
   uint16_t last_gen = 0;
-  for (int i = 0; i < 200'000; ++i) {
+  // At least 200 000 reads, and on until the writer has been seen to run
+  // (a loaded machine may schedule it late), for at most 60 s.
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  for (int i = 0; i < 200'000 || ((read <= 1000 || generations_seen <= 10) &&
+                                  absl::Now() < deadline);
+       ++i) {
     Segment s;
     if (!r->TryRead(&s, 1000)) continue;
     ++read;
