@@ -11,6 +11,8 @@
 #include <string>
 #include <thread>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "clockbound/segment.h"
 #include "clockbound/writer.h"
 #include "gmock/gmock.h"
