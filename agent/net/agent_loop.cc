@@ -161,12 +161,21 @@ config::OwnServer ThisAgent(const std::string& listen_address, int port) {
         family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
     sockaddr_storage ss{};
     std::memcpy(&ss, a->ifa_addr, length);
-    own.local_addresses.push_back(Endpoint::FromSockaddr(ss).ip);
+    const ntp::IpAddress local = Endpoint::FromSockaddr(ss).ip;
+    own.local_addresses.push_back(local);
     if (family == AF_INET && (a->ifa_flags & IFF_BROADCAST) &&
         a->ifa_broadaddr != nullptr) {
       sockaddr_storage b{};
       std::memcpy(&b, a->ifa_broadaddr, sizeof(sockaddr_in));
-      own.broadcast_addresses.push_back(Endpoint::FromSockaddr(b).ip);
+      const ntp::IpAddress broadcast = Endpoint::FromSockaddr(b).ip;
+      // An address added without a broadcast (`ip addr add 10.0.0.1/24`, no
+      // `brd`) has none; glibc then fills ifa_broadaddr with the address
+      // itself (its IFA_ADDRESS), or it is 0.0.0.0. Neither is a broadcast
+      // address: the address itself must stay a server others can name.
+      const sockaddr_in* b4 = reinterpret_cast<const sockaddr_in*>(&b);
+      if (!(broadcast == local) && b4->sin_addr.s_addr != 0) {
+        own.broadcast_addresses.push_back(broadcast);
+      }
     }
   }
   freeifaddrs(list);
