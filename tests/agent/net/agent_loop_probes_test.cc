@@ -13,9 +13,11 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -133,6 +135,27 @@ class Target {
     while (socket_.Receive(absl::MakeSpan(buffer))) ++count_;
     return count_;
   }
+  // Answers what is waiting with a Kiss-o'-Death DENY (RFC 5905 §7.4: mode
+  // 4, stratum 0, refid "DENY", origin = the request's transmit timestamp);
+  // returns how many.
+  int ReplyDeny() {
+    uint8_t buffer[1024];
+    int n = 0;
+    while (std::optional<Datagram> d =
+               socket_.Receive(absl::MakeSpan(buffer))) {
+      ++count_;
+      if (d->size < 48) continue;
+      uint8_t reply[48] = {};
+      reply[0] = (3 << 6) | (4 << 3) | 4;  // alarm, version 4, server
+      std::memcpy(reply + 12, "DENY", 4);
+      std::memcpy(reply + 24, buffer + 40, 8);  // origin
+      std::memcpy(reply + 32, buffer + 40, 8);  // receive
+      std::memcpy(reply + 40, buffer + 40, 8);  // transmit
+      EXPECT_TRUE(socket_.SendTo(reply, d->from).ok());
+      ++n;
+    }
+    return n;
+  }
 
  private:
   UdpSocket socket_;
@@ -236,8 +259,10 @@ TEST_F(AgentLoopProbesTest, RotatingTargetSetsStayWithinTheAgentBudget) {
 }
 
 // Targets that cannot answer are refused: the agent itself (its own server),
-// the unspecified address (which Linux delivers to this host). Only the real
-// target gets a monitor.
+// the unspecified address (which Linux delivers to this host), multicast and
+// broadcast. Only the real target gets a monitor. (Before the refusal existed
+// this test ran with the first two only, so that no request could leave
+// loopback: it failed with 3 monitors.)
 TEST_F(AgentLoopProbesTest, RefusesTargetsThatCannotAnswer) {
   ProbingAgent agent(socket());
   ASSERT_NE(agent.loop(), nullptr);
@@ -250,6 +275,12 @@ TEST_F(AgentLoopProbesTest, RefusesTargetsThatCannotAnswer) {
   t->set_node("unspecified");
   t->set_address("0.0.0.0:123");
   t = a.add_targets();
+  t->set_node("multicast");
+  t->set_address("224.0.1.1:123");
+  t = a.add_targets();
+  t->set_node("broadcast");
+  t->set_address("255.255.255.255:123");
+  t = a.add_targets();
   t->set_node("real");
   t->set_address(real.address());
   SetDuration(absl::Seconds(64), a.mutable_interval());
@@ -258,6 +289,31 @@ TEST_F(AgentLoopProbesTest, RefusesTargetsThatCannotAnswer) {
   ASSERT_EQ(st.probes_size(), 1) << st.DebugString();
   EXPECT_EQ(st.probes(0).node(), "real");
   EXPECT_EQ(real.Count(), 1);
+}
+
+// A target that answered KoD DENY is not asked again for an hour, even by a
+// monitor made anew when the assignment comes back (without the memory, the
+// new monitor polls it 64 s after the first request).
+TEST_F(AgentLoopProbesTest, AKodDenyOutlivesTheMonitor) {
+  ProbingAgent agent(socket());
+  ASSERT_NE(agent.loop(), nullptr);
+  Target x;
+  const v1::ProbeAssignment a = Assignment({&x}, absl::Seconds(64));
+  agent.Step(a, absl::Seconds(1));
+  ASSERT_EQ(x.ReplyDeny(), 1);
+  bool kissed = false;
+  for (int i = 0; i < 200 && !kissed; ++i) {
+    const v1::LocalStatus st = agent.Sync();
+    kissed = st.probes_size() == 1 &&
+             st.probes(0).error().find("KoD") != std::string::npos;
+    if (!kissed) absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(kissed) << agent.Sync().DebugString();
+  const v1::ProbeAssignment none;
+  for (int s = 0; s < 600; ++s) {
+    agent.Step(s % 2 == 0 ? none : a, absl::Seconds(1));
+  }
+  EXPECT_EQ(x.Count(), 1);
 }
 
 }  // namespace
