@@ -1084,7 +1084,16 @@ void AgentLoop::PostProbes(const std::string& controller,
                            const v1::ProbeAssignment& assignment) {
   {
     absl::MutexLock lock(&posted_mu_);
-    posted_probes_.emplace_back(controller, assignment);
+    // Only the latest per controller matters (each replaces the last): the
+    // queue holds at most one per controller, however fast they come.
+    const auto same =
+        std::find_if(posted_probes_.begin(), posted_probes_.end(),
+                     [&](const auto& p) { return p.first == controller; });
+    if (same != posted_probes_.end()) {
+      same->second = assignment;
+    } else {
+      posted_probes_.emplace_back(controller, assignment);
+    }
   }
   Notify(wake_fd_);
 }
