@@ -87,36 +87,9 @@ bool WriteAll(int fd, const std::string& data) {
   return true;
 }
 
-// A crosscheck probe target's address: "IP:port" or "[IPv6]:port", literals
-// only (no names: the controller sends the address it sees the node at).
-absl::StatusOr<Endpoint> ParseProbeAddress(absl::string_view text) {
-  absl::string_view host;
-  absl::string_view port;
-  if (absl::ConsumePrefix(&text, "[")) {
-    const size_t close = text.find("]:");
-    if (close == absl::string_view::npos) {
-      return absl::InvalidArgumentError("not [IPv6]:port");
-    }
-    host = text.substr(0, close);
-    port = text.substr(close + 2);
-  } else {
-    const size_t colon = text.find(':');
-    if (colon == absl::string_view::npos ||
-        text.find(':', colon + 1) != absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          "not IP:port (an IPv6 address goes in brackets)");
-    }
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  absl::StatusOr<ntp::IpAddress> ip = ntp::IpAddress::Parse(host);
-  if (!ip.ok()) return absl::InvalidArgumentError("not an IP address");
-  int number = 0;
-  if (!absl::SimpleAtoi(port, &number) || number < 1 || number > 65535) {
-    return absl::InvalidArgumentError("no valid port");
-  }
-  return Endpoint{*ip, static_cast<uint16_t>(number)};
-}
+// The probes' spacing is the monitors' shortest interval: a monitor polling
+// at its interval is never refused.
+static_assert(kProbeSpacing == ntp::kMinMonitorInterval);
 
 // One monitor's latest result, as the controller reads it (ProbeResult).
 v1::ProbeResult ToProbeResult(const ntp::MonitorStatus& m,
@@ -249,7 +222,12 @@ class AgentLoop::ServerWorker {
   std::thread thread_;
 };
 
-AgentLoop::AgentLoop(AgentOptions options) : options_(std::move(options)) {}
+AgentLoop::AgentLoop(AgentOptions options)
+    : options_(std::move(options)),
+      probe_limiter_(
+          kMaxProbeTargets *
+          std::max<int>(
+              1, static_cast<int>(options_.config.controllers.size()))) {}
 
 AgentLoop::~AgentLoop() {
   RequestStop();
@@ -601,7 +579,7 @@ absl::Status AgentLoop::Init() {
     leapfile_ = cfg.leapfile;
     next_leapfile_read_ = now + absl::Hours(24);
   }
-  Send(engine_->Start(now));
+  Send(engine_->Start(now), now);
   if (options_.once) {
     v1::Resync r;
     r.set_allow_step(true);
@@ -692,13 +670,14 @@ void AgentLoop::ResolveDue(clock::MonoTime now) {
         slot.next_resolve = now + slot.backoff;
         slot.backoff = std::min(slot.backoff * 2, absl::Minutes(10));
       }
-      Send(engine_->SetSourceAddress(slot.id, "", now, why_none));
+      Send(engine_->SetSourceAddress(slot.id, "", now, why_none), now);
       continue;
     }
     slot.problem.clear();
     Log(LogLevel::kInfo, "%s is %s", slot.entry.host,
         slot.endpoint->ToString());
-    Send(engine_->SetSourceAddress(slot.id, slot.endpoint->ToString(), now));
+    Send(engine_->SetSourceAddress(slot.id, slot.endpoint->ToString(), now),
+         now);
   }
 }
 
@@ -712,12 +691,26 @@ absl::Time AgentLoop::ToClockTime(
   return options_.clock->Now() - age;
 }
 
-void AgentLoop::Send(std::vector<ntp::Transmit> transmits) {
+void AgentLoop::Send(std::vector<ntp::Transmit> transmits,
+                     clock::MonoTime now) {
   for (ntp::Transmit& t : transmits) {
     const Endpoint* endpoint = nullptr;
     if (t.source >= ntp::Engine::kFirstMonitorId) {  // a crosscheck probe
       for (const auto& [address, probe] : probes_) {
-        if (probe.monitor_id == t.source) endpoint = &probe.endpoint;
+        if (probe.monitor_id != t.source) continue;
+        // Here, where it leaves, whatever the assignments did to the
+        // monitors: one request per address per 64 s, and the budget.
+        switch (probe_limiter_.Admit(address, now)) {
+          case ProbeSendLimiter::kSend:
+            endpoint = &probe.endpoint;
+            break;
+          case ProbeSendLimiter::kTooSoon:
+            ++probe_rate_limited_;
+            break;
+          case ProbeSendLimiter::kOverBudget:
+            ++probe_budget_exceeded_;
+            break;
+        }
       }
     } else if (const SourceSlot& slot = sources_[static_cast<size_t>(t.source)];
                slot.endpoint) {
@@ -741,9 +734,11 @@ void AgentLoop::HandleClientSocket() {
     while (std::optional<Datagram> d =
                socket->Receive(absl::MakeSpan(buffer))) {
       const absl::Time t4 = ToClockTime(d->kernel_rx);
+      const clock::MonoTime now = MonoNow();
       Send(engine_->HandleResponse(d->from.ToString(),
                                    absl::MakeConstSpan(buffer, d->size), t4,
-                                   MonoNow()));
+                                   now),
+           now);
     }
   }
 }
@@ -1069,7 +1064,7 @@ void AgentLoop::StartResync(const v1::Resync& request, ResyncOrigin origin,
       origin == ResyncOrigin::kController ? "the controller" : "this node",
       request.allow_step() ? " (stepping allowed)" : "",
       limit ? absl::StrCat(", steps up to ", LimitText(limit->max_step)) : "");
-  Send(engine_->StartResync(now, request.allow_step(), std::move(limit)));
+  Send(engine_->StartResync(now, request.allow_step(), std::move(limit)), now);
 }
 
 void AgentLoop::PostResync(const v1::Resync& request,
@@ -1098,7 +1093,16 @@ void AgentLoop::PostProbes(const std::string& controller,
                            const v1::ProbeAssignment& assignment) {
   {
     absl::MutexLock lock(&posted_mu_);
-    posted_probes_.emplace_back(controller, assignment);
+    // Only the latest per controller matters (each replaces the last): the
+    // queue holds at most one per controller, however fast they come.
+    const auto same =
+        std::find_if(posted_probes_.begin(), posted_probes_.end(),
+                     [&](const auto& p) { return p.first == controller; });
+    if (same != posted_probes_.end()) {
+      same->second = assignment;
+    } else {
+      posted_probes_.emplace_back(controller, assignment);
+    }
   }
   Notify(wake_fd_);
 }
@@ -1114,40 +1118,70 @@ bool AgentLoop::RunPostedProbes() {
     posted.swap(posted_probes_);
   }
   if (posted.empty()) return false;
+  const clock::MonoTime now = MonoNow();
   for (const auto& [controller, assignment] : posted) {
+    // Bounded here too (PostProbes is public; the reporter already did).
+    const BoundedAssignment bounded = BoundProbeAssignment(assignment);
     ProbeAssignmentState state;
     state.interval = std::max(assignment.has_interval()
                                   ? report::FromProto(assignment.interval())
                                   : ntp::kMinMonitorInterval,
                               ntp::kMinMonitorInterval);
-    for (const v1::ProbeTarget& target : assignment.targets()) {
-      if (state.targets.size() >= static_cast<size_t>(kMaxProbeTargets)) {
-        Log(LogLevel::kWarning,
-            "controller %s: %d probe targets, only the first %d are probed",
-            controller, assignment.targets_size(), kMaxProbeTargets);
-        break;
-      }
+    int refused = 0;
+    int duplicates = 0;
+    std::string first_refused;
+    for (const v1::ProbeTarget& target : bounded.assignment.targets()) {
       absl::StatusOr<Endpoint> endpoint = ParseProbeAddress(target.address());
-      if (!endpoint.ok()) {
-        Log(LogLevel::kWarning,
-            "controller %s: probe target %s address '%s' ignored: %s",
-            controller, target.node(), target.address(),
-            endpoint.status().message());
+      if (!endpoint.ok()) continue;  // BoundProbeAssignment kept valid ones
+      // What a `server` line may not name, a probe may not either: this
+      // agent itself, multicast, broadcast, the unspecified address.
+      if (const std::string why =
+              config::UnanswerableReason(endpoint->ip, endpoint->port, own_);
+          !why.empty()) {
+        if (refused++ == 0) {
+          first_refused = absl::StrCat(target.node(), " at ",
+                                       endpoint->ToString(), ": ", why);
+        }
         continue;
       }
-      v1::ProbeTarget valid = target;
-      valid.set_address(endpoint->ToString());
+      ProbeTargetState valid;
+      valid.target = target;
+      valid.target.set_address(endpoint->ToString());
+      valid.endpoint = *endpoint;
       if (std::any_of(state.targets.begin(), state.targets.end(),
-                      [&](const v1::ProbeTarget& t) {
-                        return t.address() == valid.address();
+                      [&](const ProbeTargetState& t) {
+                        return t.endpoint == valid.endpoint;
                       })) {
+        ++duplicates;
         continue;
       }
       state.targets.push_back(std::move(valid));
     }
-    Log(LogLevel::kInfo, "controller %s: probing %d nodes every %s", controller,
-        static_cast<int>(state.targets.size()),
-        absl::FormatDuration(state.interval));
+    std::vector<std::string> ignored;
+    if (bounded.invalid > 0) {
+      ignored.push_back(absl::StrFormat("%d malformed (the first: %s)",
+                                        bounded.invalid,
+                                        bounded.first_invalid));
+    }
+    if (bounded.excess > 0) {
+      ignored.push_back(absl::StrFormat("%d beyond the first %d",
+                                        bounded.excess, kMaxProbeTargets));
+    }
+    if (refused > 0) {
+      ignored.push_back(absl::StrFormat("%d that cannot answer (the first: %s)",
+                                        refused, first_refused));
+    }
+    if (duplicates > 0) {
+      ignored.push_back(absl::StrFormat("%d duplicates", duplicates));
+    }
+    LogProbeAssignment(
+        controller,
+        absl::StrFormat(
+            "controller %s: probing %d nodes every %s%s", controller,
+            static_cast<int>(state.targets.size()),
+            absl::FormatDuration(state.interval),
+            ignored.empty() ? "" : "; ignored " + absl::StrJoin(ignored, ", ")),
+        !ignored.empty(), now);
     if (state.targets.empty()) {
       probe_assignments_.erase(controller);
     } else {
@@ -1156,18 +1190,24 @@ bool AgentLoop::RunPostedProbes() {
   }
   // The union over all controllers, one monitor per address, at the shortest
   // interval any of them asked for.
-  std::map<std::string, std::pair<std::string, absl::Duration>> wanted;
+  struct Wanted {
+    std::string node;
+    Endpoint endpoint;
+    absl::Duration interval;
+  };
+  std::map<std::string, Wanted> wanted;
   for (const auto& [controller, state] : probe_assignments_) {
-    for (const v1::ProbeTarget& t : state.targets) {
+    for (const ProbeTargetState& t : state.targets) {
       auto [it, added] =
-          wanted.emplace(t.address(), std::make_pair(t.node(), state.interval));
+          wanted.emplace(t.target.address(),
+                         Wanted{t.target.node(), t.endpoint, state.interval});
       if (!added)
-        it->second.second = std::min(it->second.second, state.interval);
+        it->second.interval = std::min(it->second.interval, state.interval);
     }
   }
   for (auto it = probes_.begin(); it != probes_.end();) {
     const auto w = wanted.find(it->first);
-    if (w == wanted.end() || w->second.second != it->second.interval) {
+    if (w == wanted.end() || w->second.interval != it->second.interval) {
       engine_->RemoveMonitor(it->second.monitor_id);
       it = probes_.erase(it);
     } else {
@@ -1182,18 +1222,42 @@ bool AgentLoop::RunPostedProbes() {
   for (const auto& [address, w] : wanted) {
     if (probes_.count(address) > 0) continue;
     Probe probe;
-    probe.endpoint = *ParseProbeAddress(address);
-    probe.interval = w.second;
-    probe.node = w.first;
+    probe.endpoint = w.endpoint;
+    probe.interval = w.interval;
+    probe.node = w.node;
     ntp::MonitorConfig mc;
-    mc.name = w.first;
+    mc.name = w.node;
     mc.address = address;
-    mc.interval = w.second;
+    mc.interval = w.interval;
     mc.precision = precision;
-    probe.monitor_id = engine_->AddMonitor(mc, MonoNow());
+    // A monitor made anew (the assignment changed, the stream came back)
+    // polls first when its address may be sent to again (64 s after the last
+    // request, an hour after a KoD DENY), not into the limiter.
+    probe.monitor_id = engine_->AddMonitor(
+        mc, std::max(now, probe_limiter_.NotBefore(address)));
     probes_.emplace(address, std::move(probe));
   }
   return true;
+}
+
+void AgentLoop::LogProbeAssignment(const std::string& controller,
+                                   const std::string& line, bool warn,
+                                   clock::MonoTime now) {
+  ProbeLogState& st = probe_log_[controller];
+  if (st.logged && line == st.said) return;
+  st.said = line;
+  // However often the assignments change: one line per kProbeSpacing.
+  if (st.logged && now - st.at < kProbeSpacing) {
+    ++st.unlogged;
+    return;
+  }
+  Log(warn ? LogLevel::kWarning : LogLevel::kInfo, "%s%s", line,
+      st.unlogged > 0
+          ? absl::StrFormat(" (%d earlier changes not logged)", st.unlogged)
+          : "");
+  st.logged = true;
+  st.at = now;
+  st.unlogged = 0;
 }
 
 std::vector<v1::ProbeResult> AgentLoop::ProbeResults() const {
@@ -1213,6 +1277,12 @@ void AgentLoop::ReportProbes() {
   for (ntp::MonitorStatus& m : engine_->Monitors(MonoNow())) {
     const auto probe = probes_.find(m.address);
     if (probe == probes_.end()) continue;
+    // A KoD DENY (or RSTR) outlives the monitor: a monitor made anew for the
+    // address does not poll it for kProbeDenyHold.
+    if (m.counters.kod_deny > probe->second.kod_deny) {
+      probe->second.kod_deny = m.counters.kod_deny;
+      probe_limiter_.HoldUntil(m.address, MonoNow() + kProbeDenyHold);
+    }
     // A new sample, or a new reason for having none — but not the passing
     // "no reply yet" of a request still in flight.
     const std::string error =
@@ -1228,10 +1298,10 @@ void AgentLoop::ReportProbes() {
   if (!changed || !probe_listener_) return;
   for (const auto& [controller, state] : probe_assignments_) {
     std::vector<v1::ProbeResult> results;
-    for (const v1::ProbeTarget& t : state.targets) {
-      const auto m = by_address.find(t.address());
+    for (const ProbeTargetState& t : state.targets) {
+      const auto m = by_address.find(t.target.address());
       if (m != by_address.end()) {
-        results.push_back(ToProbeResult(m->second, t.node()));
+        results.push_back(ToProbeResult(m->second, t.target.node()));
       }
     }
     probe_listener_(controller, results);
@@ -1361,6 +1431,8 @@ v1::LocalStatus AgentLoop::LocalStatus() const {
   m["crypto_nak_sent"] = total.crypto_nak_sent;
   m["unknown_sender"] = engine_->unknown_sender_drops();
   m["control_refused"] = control_refused_.load();
+  m["probe_rate_limited"] = probe_rate_limited_;
+  m["probe_budget_exceeded"] = probe_budget_exceeded_;
   out.set_clock(options_.clock_is_system ? "system" : "sim");
   out.set_pid(static_cast<uint32_t>(getpid()));
   out.set_server_port(server_port_);
@@ -1414,7 +1486,7 @@ bool AgentLoop::CheckClockStep(clock::MonoTime now) {
       "grows by it until measured again; measuring now",
       absl::FormatDuration(*step));
   clockbound_->model().AddStep(*step, engine_->corrections());
-  Send(engine_->StartResync(now, /*allow_step=*/false));
+  Send(engine_->StartResync(now, /*allow_step=*/false), now);
   return true;
 }
 
@@ -1495,7 +1567,7 @@ absl::Status AgentLoop::Run() {
     now = MonoNow();
     if (clockbound_ && CheckClockStep(now)) touched = true;
     if (engine_->next_timer() <= now) {
-      Send(engine_->HandleTimer(now));
+      Send(engine_->HandleTimer(now), now);
       touched = true;
     }
     ResolveDue(now);

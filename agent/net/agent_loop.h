@@ -34,6 +34,7 @@
 #include "agent/clock/clock.h"
 #include "agent/config/server_checks.h"
 #include "agent/net/clockbound_publisher.h"
+#include "agent/net/probe_limits.h"
 #include "agent/net/udp.h"
 #include "agent/ntp/auth.h"
 #include "agent/ntp/engine.h"
@@ -89,11 +90,6 @@ struct AgentOptions {
 // that names the agent itself, or a broadcast address.
 config::OwnServer ThisAgent(const std::string& listen_address, int port);
 
-// The crosscheck's probes (docs/CROSSCHECK.md): at most this many targets per
-// controller, each one NTP exchange per interval, never more often than
-// ntp::kMinMonitorInterval.
-inline constexpr int kMaxProbeTargets = 16;
-
 class AgentLoop {
  public:
   static absl::StatusOr<std::unique_ptr<AgentLoop>> Create(
@@ -131,8 +127,14 @@ class AgentLoop {
   // `controller` asks this agent to probe, replacing its earlier assignment
   // (no targets: none). Applied on the loop's thread; the loop probes the
   // union of every controller's targets, one monitor-only source per address
-  // (ntp::Engine::AddMonitor). Targets that are not "IP:port" literals, and
-  // those beyond kMaxProbeTargets, are ignored with a log line.
+  // (ntp::Engine::AddMonitor). Kept: the first kMaxProbeTargets valid targets
+  // (BoundProbeAssignment) that can answer (config::UnanswerableReason: not
+  // this agent, not multicast, broadcast or unspecified); what was dropped is
+  // said in one log line, when it changes. Whatever the assignments, requests
+  // leave through a ProbeSendLimiter (probe_limits.h): at most one per address
+  // per 64 s, at most kMaxProbeTargets x (controller lines, at least 1) per
+  // 64 s in all; the rest are dropped and counted (server_counters
+  // "probe_rate_limited", "probe_budget_exceeded").
   void PostProbes(const std::string& controller,
                   const v1::ProbeAssignment& assignment);
   // Called on the loop's thread whenever a probe measured something new (a
@@ -158,7 +160,9 @@ class AgentLoop {
   absl::Status Init();
   static void WarnUnused(const config::AgentConfig& cfg);
   std::optional<ntp::LeapTable> ReadLeapfile(const std::string& path);
-  void Send(std::vector<ntp::Transmit> transmits);
+  // `now`: the time the engine made them (a probe's request is held to the
+  // ProbeSendLimiter at that time).
+  void Send(std::vector<ntp::Transmit> transmits, clock::MonoTime now);
   void ResolveDue(clock::MonoTime now);
   void HandleClientSocket();
   // Answers what is waiting on `socket` (one batch); returns how many.
@@ -180,6 +184,11 @@ class AgentLoop {
   // Posted probe assignments: validated, then the engine's monitors follow
   // the union of all controllers' targets. True if any.
   bool RunPostedProbes();
+  // Logs `line` (a warning if `warn`) about `controller`'s assignment when it
+  // differs from the last, at most once per kProbeSpacing per controller.
+  void LogProbeAssignment(const std::string& controller,
+                          const std::string& line, bool warn,
+                          clock::MonoTime now);
   // The latest result of each monitor, keyed by address.
   std::vector<v1::ProbeResult> ProbeResults() const;
   // Tells the probe listener, when a monitor's result changed.
@@ -254,11 +263,28 @@ class AgentLoop {
 
   // The crosscheck probes (loop thread only). Per controller: its valid
   // targets and interval. Per address: the engine's monitor.
+  struct ProbeTargetState {
+    v1::ProbeTarget target;  // address canonical (Endpoint::ToString)
+    Endpoint endpoint;
+  };
   struct ProbeAssignmentState {
-    std::vector<v1::ProbeTarget> targets;  // address canonical (Endpoint)
+    std::vector<ProbeTargetState> targets;
     absl::Duration interval;
   };
   std::map<std::string, ProbeAssignmentState> probe_assignments_;
+  // Per controller, what its assignments' log line last said, and how many
+  // changes were not logged since (at most one line per kProbeSpacing).
+  struct ProbeLogState {
+    std::string said;
+    clock::MonoTime at;
+    bool logged = false;
+    int unlogged = 0;
+  };
+  std::map<std::string, ProbeLogState> probe_log_;
+  // Where probe requests leave (Send); outlives the monitors.
+  ProbeSendLimiter probe_limiter_;
+  uint64_t probe_rate_limited_ = 0;     // too soon after the last, or a KoD
+  uint64_t probe_budget_exceeded_ = 0;  // beyond the agent-wide budget
   struct Probe {
     Endpoint endpoint;
     int monitor_id = 0;
@@ -267,6 +293,9 @@ class AgentLoop {
     // What was last told to the listener: samples, and the reason for none.
     uint64_t reported_samples = 0;
     std::string reported_error;
+    // KoD DENY/RSTR seen from it (the monitor's counter), remembered in
+    // probe_limiter_.
+    uint64_t kod_deny = 0;
   };
   std::map<std::string, Probe> probes_;  // by Endpoint::ToString()
   ProbeListener probe_listener_;

@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "agent/net/probe_limits.h"
 #include "common/log.h"
 #include "common/proto_time.h"
 
@@ -54,7 +55,9 @@ void Reporter::PublishProbes(const std::vector<v1::ProbeResult>& results) {
         [&](const v1::ProbeTarget& t) {
           return t.node() == r.node() && t.address() == r.address();
         });
-    if (assigned && report.results_size() < 16) *report.add_results() = r;
+    if (assigned && report.results_size() < net::kMaxProbeTargets) {
+      *report.add_results() = r;
+    }
   }
   if (report.results_size() > 0) probe_report_ = std::move(report);
 }
@@ -161,12 +164,17 @@ bool Reporter::Session() {
     v1::ControllerMessage command;
     while (stream->Read(&command)) {
       if (command.has_probes()) {
+        // Bounded before it is stored: the first kMaxProbeTargets valid
+        // targets, whatever the controller sent (the loop says what was
+        // dropped, once per change).
+        v1::ProbeAssignment bounded =
+            net::BoundProbeAssignment(command.probes()).assignment;
         {
           absl::MutexLock lock(&mu_);
-          assignment_ = command.probes();
+          assignment_ = bounded;
           probe_report_.reset();
         }
-        if (on_probes_) on_probes_(command.probes());
+        if (on_probes_) on_probes_(bounded);
       }
       if (command.has_resync()) {
         const std::string id = command.resync().request_id();

@@ -19,8 +19,10 @@
 //   loop.SetStatusListener([&](const v1::SyncStatus& s) { reporter.Publish(s);
 //   });
 //
-// The crosscheck (docs/CROSSCHECK.md): the controller's ProbeAssignment goes
-// to the probes handler (the loop's PostProbes); a broken stream hands it an
+// The crosscheck (docs/CROSSCHECK.md): the controller's ProbeAssignment,
+// bounded first (net::BoundProbeAssignment: the first 16 valid targets, node
+// names and addresses of bounded length), is stored and goes to the probes
+// handler (the loop's PostProbes); a broken stream hands it an
 // empty assignment, so a reconnect drops this controller's targets until it
 // sends them again. PublishProbes takes the loop's results for this
 // controller's targets; they leave as a ProbeReport, at most one per

@@ -292,5 +292,71 @@ TEST(ReporterProbesTest, AnAssignmentLeadsToProbesAndAProbeReport) {
   std::filesystem::remove_all(dir, ignored);
 }
 
+// What the reporter stores and hands on from the controller is bounded: the
+// first kMaxProbeTargets valid targets (a node name as node names are, an
+// "IP:port" literal of at most 64 bytes), however many the controller sends
+// and however long their strings. Without the bound the handler sees all 40.
+TEST(ReporterProbesTest, AnOversizedAssignmentIsCappedBeforeItIsStored) {
+  v1::ProbeAssignment assignment;
+  v1::ProbeTarget* t = assignment.add_targets();
+  t->set_node(std::string(1000, 'n'));  // longer than any node name
+  t->set_address("127.0.0.1:123");
+  t = assignment.add_targets();
+  t->set_node("long-address");
+  t->set_address(std::string(100, '1') + ":123");
+  t = assignment.add_targets();
+  t->set_node("named");
+  t->set_address("target.example:123");
+  t = assignment.add_targets();
+  t->set_node("bad\nname");
+  t->set_address("127.0.0.1:124");
+  for (int i = 0; i < 36; ++i) {
+    t = assignment.add_targets();
+    t->set_node(absl::StrCat("node-", i));
+    t->set_address(absl::StrCat("127.0.0.1:", 1000 + i));
+  }
+  SetDuration(absl::Seconds(64), assignment.mutable_interval());
+  FakeController controller(assignment);
+  grpc::ServerBuilder builder;
+  int controller_port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           &controller_port);
+  builder.RegisterService(&controller);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(controller_port, 0);
+
+  ReporterOptions ro;
+  ro.controller = absl::StrCat("127.0.0.1:", controller_port);
+  ro.hello.set_node_name("prober");
+  Reporter reporter(ro, [](const v1::Resync&, auto) {});
+  absl::Mutex mu;
+  std::optional<v1::ProbeAssignment> received;
+  reporter.SetProbesHandler([&](const v1::ProbeAssignment& a) {
+    absl::MutexLock lock(&mu);
+    if (!received) received = a;
+  });
+  reporter.Start();
+  {
+    absl::MutexLock lock(&mu);
+    mu.AwaitWithTimeout(absl::Condition(
+                            +[](std::optional<v1::ProbeAssignment>* r) {
+                              return r->has_value();
+                            },
+                            &received),
+                        absl::Seconds(20));
+  }
+  reporter.Stop();
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  absl::MutexLock lock(&mu);
+  ASSERT_TRUE(received.has_value()) << "no assignment reached the handler";
+  ASSERT_EQ(received->targets_size(), net::kMaxProbeTargets)
+      << received->DebugString();
+  // The invalid ones were skipped, not counted among the 16.
+  EXPECT_EQ(received->targets(0).node(), "node-0");
+  EXPECT_EQ(received->targets(15).node(), "node-15");
+  EXPECT_EQ(received->targets(15).address(), "127.0.0.1:1015");
+  EXPECT_EQ(FromProto(received->interval()), absl::Seconds(64));
+}
+
 }  // namespace
 }  // namespace ntpfleet::report
