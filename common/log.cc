@@ -33,7 +33,8 @@ const char* LevelName(LogLevel level) {
   return "?";
 }
 
-// The length of the valid UTF-8 sequence at text[i] (RFC 3629 §4), or 0.
+}  // namespace
+
 size_t Utf8Length(absl::string_view text, size_t i) {
   const auto at = [&](size_t k) -> int {
     return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : -1;
@@ -61,8 +62,6 @@ size_t Utf8Length(absl::string_view text, size_t i) {
   }
   return length;
 }
-
-}  // namespace
 
 std::string EscapeForLog(absl::string_view message) {
   std::string out;

@@ -31,6 +31,12 @@ void LogLine(LogLevel level, absl::string_view message);
 // `message` escaped as LogLine writes it: "a\x1b[31mb" for "a", ESC, "[31mb".
 std::string EscapeForLog(absl::string_view message);
 
+// The length of the valid UTF-8 sequence that starts at text[i] (RFC 3629 §4:
+// no overlong forms, surrogates or code points above U+10FFFF), or 0 when
+// none does (a lone continuation byte, a truncated sequence, an ASCII byte).
+// The configuration parser refuses what this refuses.
+size_t Utf8Length(absl::string_view text, size_t i);
+
 template <typename... Args>
 void Log(LogLevel level, const absl::FormatSpec<Args...>& format,
          const Args&... args) {

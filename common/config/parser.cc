@@ -96,26 +96,8 @@ std::optional<BadByte> FindNonText(absl::string_view text) {
       ++i;
       continue;
     }
-    // The length of the sequence and the range of its second byte.
-    size_t length = 0;
-    int lo = 0x80;
-    int hi = 0xbf;
-    if (b >= 0xc2 && b <= 0xdf) {
-      length = 2;
-    } else if (b >= 0xe0 && b <= 0xef) {
-      length = 3;
-      if (b == 0xe0) lo = 0xa0;  // overlong
-      if (b == 0xed) hi = 0x9f;  // surrogates
-    } else if (b >= 0xf0 && b <= 0xf4) {
-      length = 4;
-      if (b == 0xf0) lo = 0x90;  // overlong
-      if (b == 0xf4) hi = 0x8f;  // above U+10FFFF
-    }
-    bool valid = length > 0 && byte(i + 1) >= lo && byte(i + 1) <= hi;
-    for (size_t k = 2; valid && k < length; ++k) {
-      valid = byte(i + k) >= 0x80 && byte(i + k) <= 0xbf;
-    }
-    if (!valid) {
+    const size_t length = Utf8Length(text, i);
+    if (length == 0) {
       return BadByte{i, absl::StrFormat("invalid UTF-8 (byte \\x%02x)", b)};
     }
     if (b == 0xc2 && byte(i + 1) <= 0x9f) {
