@@ -46,45 +46,26 @@ bool InRange(double ppm) {
 }  // namespace
 
 absl::StatusOr<double> ReadDriftFile(const std::string& path) {
-  // O_NONBLOCK: a FIFO must not make the start wait for a writer forever; it
-  // is refused below (no effect on a regular file).
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) {
-      return absl::NotFoundError(
-          absl::StrCat("no drift file at ", path,
-                       " yet; starting from 0 ppm is fine (the file is written "
-                       "once the clock's frequency has "
-                       "been learned)"));
-    }
-    return absl::Status(
-        absl::ErrnoToStatusCode(err),
-        absl::StrCat("cannot open drift file ", path, ": ", ErrnoText(err)));
+  // A longer file is read only this far: the frequency is on its first line.
+  RegularFileRead r = ReadRegularFile(path, kMaxDriftFileBytes);
+  if (r.error == ENOENT) {
+    return absl::NotFoundError(
+        absl::StrCat("no drift file at ", path,
+                     " yet; starting from 0 ppm is fine (the file is written "
+                     "once the clock's frequency has "
+                     "been learned)"));
   }
-  struct stat st = {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat("drift file ", path,
-                     " is not a regular file (a FIFO, directory or device)"));
+  if (r.error != 0) {
+    return absl::Status(absl::ErrnoToStatusCode(r.error),
+                        absl::StrCat("cannot read drift file ", path, ": ",
+                                     ErrnoText(r.error)));
   }
-  std::string content;
-  char buf[512];
-  while (content.size() < kMaxDriftFileBytes) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      close(fd);
-      return absl::Status(
-          absl::ErrnoToStatusCode(err),
-          absl::StrCat("cannot read drift file ", path, ": ", ErrnoText(err)));
-    }
-    if (n == 0) break;
-    content.append(buf, static_cast<size_t>(n));
+  if (r.not_regular) {
+    return absl::InvalidArgumentError(absl::StrCat("drift file ", path,
+                                                   " is not a regular file (",
+                                                   FileKind(r.mode), ")"));
   }
-  close(fd);
+  const std::string& content = r.data;
 
   const absl::string_view line =
       absl::string_view(content).substr(0, content.find('\n'));

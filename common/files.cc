@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -27,47 +28,66 @@ absl::Status ReadError(const std::string& path, int err) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadFile(const std::string& path,
-                                     size_t max_bytes) {
-  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused
-  // below with every other file that is not a regular one.
+const char* FileKind(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  return "not a regular file";
+}
+
+RegularFileRead ReadRegularFile(const std::string& path, size_t max_bytes) {
+  RegularFileRead r;
+  // O_NONBLOCK: opening a FIFO must not wait for a writer (it would wait
+  // forever, saying nothing); it is refused below with every other file that
+  // is not a regular one. On a regular file the flag changes nothing.
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return ReadError(path, errno);
+  if (fd < 0) {
+    r.error = errno;
+    return r;
+  }
   struct stat st = {};
   if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ReadError(path, err);
-  }
-  if (S_ISDIR(st.st_mode)) {
-    close(fd);
-    return ReadError(path, EISDIR);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "cannot read %s: not a regular file (a FIFO, socket or device)", path));
-  }
-  std::string data;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {  // EISDIR for a directory
-      const int err = errno;
-      close(fd);
-      return ReadError(path, err);
-    }
-    if (n == 0) break;
-    data.append(buf, static_cast<size_t>(n));
-    if (data.size() > max_bytes) {
-      close(fd);
-      return absl::InvalidArgumentError(
-          absl::StrFormat("%s is larger than %d bytes", path, max_bytes));
+    r.error = errno;
+  } else if (r.mode = st.st_mode; !S_ISREG(st.st_mode)) {
+    r.not_regular = true;
+  } else {
+    char buf[8192];
+    for (;;) {
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        r.error = errno;
+        break;
+      }
+      if (n == 0) break;
+      r.data.append(buf, static_cast<size_t>(n));
+      if (r.data.size() > max_bytes) {
+        r.too_large = true;
+        break;
+      }
     }
   }
   close(fd);
-  return data;
+  return r;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     size_t max_bytes) {
+  RegularFileRead r = ReadRegularFile(path, max_bytes);
+  if (r.error != 0) return ReadError(path, r.error);
+  if (r.not_regular) {
+    if (S_ISDIR(r.mode)) return ReadError(path, EISDIR);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "cannot read %s: not a regular file (%s)", path, FileKind(r.mode)));
+  }
+  if (r.too_large) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s is larger than %d bytes", path, max_bytes));
+  }
+  return std::move(r.data);
 }
 
 absl::Status WriteFileAtomically(const std::string& path,

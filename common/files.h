@@ -16,11 +16,30 @@
 
 namespace ntpfleet {
 
+// "a FIFO", "a directory", "a socket", "a character device", ...: what a path
+// that is not a regular file is, for messages.
+const char* FileKind(mode_t mode);
+
+// The one way a whole small file is read here (ReadFile, the configuration's
+// and the drift file's readers word their errors from it): opened with
+// O_NONBLOCK, so that a FIFO never makes the caller wait for a writer, and
+// read only if fstat says it is a regular file, up to `max_bytes`.
+struct RegularFileRead {
+  std::string data;  // up to max_bytes (and one read beyond, if too_large)
+  mode_t mode = 0;   // st_mode, once fstat succeeded
+  int error = 0;     // errno of open, fstat or read; 0: none
+  bool not_regular = false;  // `mode` says what it is instead (FileKind)
+  bool too_large = false;    // more than max_bytes
+  bool ok() const { return error == 0 && !not_regular && !too_large; }
+};
+RegularFileRead ReadRegularFile(const std::string& path, size_t max_bytes);
+
 // The file's bytes. NotFound (no such file), PermissionDenied, Internal (any
 // other read error, a directory included: "Is a directory") with "cannot read
-// PATH: REASON"; InvalidArgument "cannot read PATH: not a regular file" for a
-// FIFO, socket or device (never waits on one), and "PATH is larger than N
-// bytes" beyond `max_bytes` (1 MiB by default: no PEM file is that large).
+// PATH: REASON"; InvalidArgument "cannot read PATH: not a regular file (a
+// FIFO)" for a FIFO, socket or device (never waits on one), and "PATH is
+// larger than N bytes" beyond `max_bytes` (1 MiB by default: no PEM file is
+// that large).
 absl::StatusOr<std::string> ReadFile(const std::string& path,
                                      size_t max_bytes = size_t{1} << 20);
 

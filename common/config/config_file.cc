@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/config/config.h"
+#include "common/files.h"
 #include "common/log.h"
 
 namespace ntpfleet::config {
@@ -30,57 +32,21 @@ absl::Status ErrnoError(const std::string& path, int err) {
 
 }  // namespace
 
-const char* FileKind(mode_t mode) {
-  if (S_ISREG(mode)) return "a regular file";
-  if (S_ISDIR(mode)) return "a directory";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  return "not a regular file";
-}
-
 absl::StatusOr<std::string> ReadConfigText(const std::string& path,
                                            mode_t* mode) {
-  // O_NONBLOCK: opening a FIFO must not wait for a writer (it would wait
-  // forever, saying nothing); it is refused below like every file that is not
-  // a regular one. On a regular file the flag changes nothing.
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return ErrnoError(path, errno);
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int err = errno;
-    close(fd);
-    return ErrnoError(path, err);
+  RegularFileRead r = ReadRegularFile(path, kMaxConfigFileBytes);
+  if (r.error != 0) return ErrnoError(path, r.error);
+  if (r.not_regular) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read ", path, ": not a regular file (", FileKind(r.mode), ")"));
   }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path,
-                                                   ": not a regular file (",
-                                                   FileKind(st.st_mode), ")"));
+  if (r.too_large) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", path, ": larger than ",
+                     kMaxConfigFileBytes, " bytes; not a config file?"));
   }
-  if (mode != nullptr) *mode = st.st_mode;
-  std::string text;
-  char buf[8192];
-  while (true) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      close(fd);
-      return ErrnoError(path, err);
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
-    if (text.size() > kMaxConfigFileBytes) {
-      close(fd);
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot read ", path, ": larger than ",
-                       kMaxConfigFileBytes, " bytes; not a config file?"));
-    }
-  }
-  close(fd);
-  return text;
+  if (mode != nullptr) *mode = r.mode;
+  return std::move(r.data);
 }
 
 absl::StatusOr<AgentConfig> LoadConfigFile(const std::string& path) {

@@ -29,10 +29,6 @@ inline constexpr size_t kMaxConfigFileBytes = 1 << 20;
 absl::StatusOr<std::string> ReadConfigText(const std::string& path,
                                            mode_t* mode = nullptr);
 
-// "a FIFO", "a directory", "a socket", "a character device", ... for a
-// st_mode.
-const char* FileKind(mode_t mode);
-
 // Reads includefiles with ReadConfigText().
 class DiskIncludeLoader : public IncludeLoader {
  public:
