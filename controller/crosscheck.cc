@@ -544,6 +544,9 @@ Solution Solve(const SolveInput& in) {
   std::vector<double> y(n, 0.0);
   std::vector<double> sigma(n, 0.0);
   std::vector<int> reference_of(members.size(), -1);
+  // Per component on the median gauge: how many reports the median was taken
+  // over (with fewer than kMinMedianGauge, nobody in it is judged).
+  std::vector<size_t> median_of(members.size(), 0);
   for (int c : by_first) {
     const std::vector<int>& nodes = members[c];
     Graph& g = graphs[c];
@@ -585,6 +588,7 @@ Solution Solve(const SolveInput& in) {
           judged.push_back(d);
         }
       }
+      median_of[c] = !judged.empty() ? judged.size() : reporting.size();
       const double shift = !judged.empty()      ? Median(judged)
                            : !reporting.empty() ? Median(reporting)
                                                 : 0.0;
@@ -640,6 +644,16 @@ Solution Solve(const SolveInput& in) {
         r.state != v1::SYNC_STATE_HOLDOVER &&
         r.state != v1::SYNC_STATE_LOCAL_CLOCK) {
       r.reason = "not judged while syncing: its clock is being corrected";
+      continue;
+    }
+    if (reference_of[c] < 0 && median_of[c] < kMinMedianGauge) {
+      // Offsets relative to the median of too few reports: with two nodes,
+      // one lying splits its lie between them and both look wrong.
+      r.reason = absl::StrFormat(
+          "not judged: in a part of the mesh not linked to the reference, "
+          "with %d report(s) to take a median of (at least %d needed to "
+          "tell which is wrong)",
+          median_of[c], kMinMedianGauge);
       continue;
     }
     r.judged = true;

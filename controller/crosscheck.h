@@ -128,6 +128,11 @@ struct SolveInput {
 inline constexpr double kMinSigma = 1e-6;  // s
 inline constexpr double kSigmaFloorRatio = 1;
 
+// A component of the probe graph without the reference is gauged by the
+// median of its nodes' (reported - measured); with fewer reports than this,
+// its nodes are not judged (two nodes cannot tell which one lies).
+inline constexpr size_t kMinMedianGauge = 3;
+
 // Above this many nodes in a component, uncertainties are approximated
 // (sqrt(2 / sum of w over a node's edges + 1 / the same sum of the
 // reference's)) and the system is solved by

@@ -895,17 +895,18 @@ bool ControllerCore::SolveCrosscheck(bool force) {
   // Every call (each second), solve or not: when each node entered its sync
   // state, so that a solve leaves out probes that predate it.
   std::vector<absl::Time> state_since(fleet->nodes_size());
-  absl::flat_hash_set<std::string> names;
-  names.reserve(fleet->nodes_size());
   for (int i = 0; i < fleet->nodes_size(); ++i) {
     const v1::Node& n = fleet->nodes(i);
-    names.insert(n.name());
     state_since[i] = crosscheck_.StateSince(
         n.name(),
         n.has_status() ? n.status().state() : v1::SYNC_STATE_UNSPECIFIED, now);
   }
-  crosscheck_.ForgetStatesExcept(names);
   if (!force && !crosscheck_.SolveDue(now)) return false;
+  // Forgotten names' states are dropped at a solve, not every second.
+  absl::flat_hash_set<std::string> names;
+  names.reserve(fleet->nodes_size());
+  for (const v1::Node& n : fleet->nodes()) names.insert(n.name());
+  crosscheck_.ForgetStatesExcept(names);
   std::vector<crosscheck::NodeInput> nodes;
   nodes.reserve(fleet->nodes_size());
   for (int i = 0; i < fleet->nodes_size(); ++i) {

@@ -1262,7 +1262,7 @@ void AgentLoop::LogProbeAssignment(const std::string& controller,
 
 std::vector<v1::ProbeResult> AgentLoop::ProbeResults() const {
   std::vector<v1::ProbeResult> out;
-  for (const ntp::MonitorStatus& m : engine_->Monitors(MonoNow())) {
+  for (const ntp::MonitorStatus& m : engine_->Monitors()) {
     const auto probe = probes_.find(m.address);
     out.push_back(
         ToProbeResult(m, probe != probes_.end() ? probe->second.node : m.name));
@@ -1274,7 +1274,7 @@ void AgentLoop::ReportProbes() {
   if (probes_.empty()) return;
   bool changed = false;
   std::map<std::string, ntp::MonitorStatus> by_address;
-  for (ntp::MonitorStatus& m : engine_->Monitors(MonoNow())) {
+  for (ntp::MonitorStatus& m : engine_->Monitors()) {
     const auto probe = probes_.find(m.address);
     if (probe == probes_.end()) continue;
     // A KoD DENY (or RSTR) outlives the monitor: a monitor made anew for the

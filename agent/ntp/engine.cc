@@ -215,8 +215,7 @@ void Engine::OnMonitorSample(Monitor& monitor, const Sample& sample) {
   if (monitor.window.size() > kFilterWindow) monitor.window.pop_front();
 }
 
-std::vector<MonitorStatus> Engine::Monitors(clock::MonoTime now) const {
-  (void)now;
+std::vector<MonitorStatus> Engine::Monitors() const {
   std::vector<MonitorStatus> out;
   for (const auto& [id, monitor] : monitors_) {
     const Source& source = *monitor.source;

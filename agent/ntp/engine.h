@@ -230,7 +230,7 @@ class Engine {
   // Stops polling it; a reply still in flight is counted as unknown. False if
   // there is no such monitor.
   bool RemoveMonitor(int id);
-  std::vector<MonitorStatus> Monitors(clock::MonoTime now) const;
+  std::vector<MonitorStatus> Monitors() const;
   std::vector<Transmit> Start(clock::MonoTime now);
   std::vector<Transmit> HandleTimer(clock::MonoTime now);
   void OnTransmit(int source, absl::Time t1_local, clock::MonoTime now);

@@ -366,6 +366,26 @@ TEST(SolverTest, OneLyingProberCannotFrameItsTarget) {
   EXPECT_TRUE(Solve(g.input).nodes[idx].flagged);
 }
 
+// Two nodes cut off from the reference (their other probes not yet in: left
+// out after a state change) measure only each other. On the median of their
+// two reports one's 5 ms lie is split between them: both looked 2.5 ms off
+// and both were flagged (seen in tests/integration/crosscheck_test). Too few
+// reports to tell which is wrong: neither is judged.
+TEST(SolverTest, TwoNodesOnTheMedianGaugeAreNotJudged) {
+  SolveInput in;
+  in.nodes = {{"a", 0.0, 50e-6, v1::SYNC_STATE_SYNCHRONISED, false},
+              {"b", 5e-3, 50e-6, v1::SYNC_STATE_SYNCHRONISED, false}};
+  in.edges = {{"a", "b", 0.0, 40 * kUs, absl::InfinitePast()},
+              {"b", "a", 0.0, 40 * kUs, absl::InfinitePast()}};
+  const Solution s = Solve(in);
+  EXPECT_EQ(s.flagged_count, 0);
+  for (const NodeResult& r : s.nodes) {
+    EXPECT_TRUE(r.measured) << r.name;
+    EXPECT_FALSE(r.judged) << r.name;
+    EXPECT_THAT(r.reason, HasSubstr("at least 3 needed")) << r.name;
+  }
+}
+
 TEST(SolverTest, MedianGaugeWithoutAServer) {
   // The fleet follows an outside reference (UTC): every true offset is
   // 3 ms plus a spread, and the reports say so. With no server in the mesh

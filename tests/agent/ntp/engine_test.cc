@@ -1092,8 +1092,7 @@ constexpr char kTargetAddress[] = "192.0.2.77:123";
 
 // The monitor's filtered offset, or a failure.
 MonitorStatus OnlyMonitor(Node& node) {
-  const std::vector<MonitorStatus> monitors =
-      node.engine().Monitors(node.mono().Now());
+  const std::vector<MonitorStatus> monitors = node.engine().Monitors();
   EXPECT_EQ(monitors.size(), 1u);
   return monitors.empty() ? MonitorStatus{} : monitors[0];
 }
@@ -1316,7 +1315,7 @@ TEST(EngineMonitorTest, RemovalStopsPolling) {
   EXPECT_GE(before, 3u);
   EXPECT_TRUE(node.engine().RemoveMonitor(id));
   EXPECT_FALSE(node.engine().RemoveMonitor(id));
-  EXPECT_TRUE(node.engine().Monitors(node.mono().Now()).empty());
+  EXPECT_TRUE(node.engine().Monitors().empty());
   node.RunUntil(node.mono().Now() + absl::Seconds(1000));
   EXPECT_EQ(node.sent_at(kTargetAddress).size(), before);
   // The upstream carries on.
