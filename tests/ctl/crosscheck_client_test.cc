@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.grpc.pb.h"
+#include "tests/testing/local_grpc_server.h"
 #include "tests/testing/status_matchers.h"
 
 namespace ntpfleet::ctl {
@@ -45,21 +46,9 @@ class NewController final : public v1::FleetService::Service {
 // A controller from before the crosscheck: every method the default.
 class OldController final : public v1::FleetService::Service {};
 
-struct Running {
-  std::unique_ptr<grpc::Server> server;
-  std::string address;
-};
-
+using Running = ::ntpfleet::testing::LocalGrpcServer;
 Running Start(grpc::Service* service) {
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(service);
-  Running r;
-  r.server = builder.BuildAndStart();
-  r.address = absl::StrCat("127.0.0.1:", port);
-  return r;
+  return ::ntpfleet::testing::StartLocalGrpcServer(service);
 }
 
 TEST(CrosscheckClientTest, AnOldControllerIsSkippedAndTheAnswerNamed) {

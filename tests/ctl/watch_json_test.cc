@@ -25,6 +25,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.grpc.pb.h"
+#include "tests/testing/local_grpc_server.h"
 
 namespace ntpfleet::ctl {
 namespace {
@@ -159,21 +160,9 @@ class Ctl {
   std::string err_buffer_;
 };
 
-struct Running {
-  std::unique_ptr<grpc::Server> server;
-  std::string address;
-};
-
+using Running = ::ntpfleet::testing::LocalGrpcServer;
 Running Start(grpc::Service* service) {
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &port);
-  builder.RegisterService(service);
-  Running r;
-  r.server = builder.BuildAndStart();
-  r.address = absl::StrCat("127.0.0.1:", port);
-  return r;
+  return ::ntpfleet::testing::StartLocalGrpcServer(service);
 }
 
 // Three updates: three lines, each a whole Fleet, readable while the stream is

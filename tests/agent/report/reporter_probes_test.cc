@@ -32,6 +32,7 @@
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.grpc.pb.h"
 #include "proto/ntpfleet.pb.h"
+#include "tests/testing/local_grpc_server.h"
 
 namespace ntpfleet::report {
 namespace {
@@ -199,12 +200,9 @@ TEST(ReporterProbesTest, AnAssignmentLeadsToProbesAndAProbeReport) {
   SetDuration(absl::Seconds(64), assignment.mutable_interval());
   FakeController controller(assignment);
   controller.HangUpAfterReport();
-  grpc::ServerBuilder builder;
-  int controller_port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &controller_port);
-  builder.RegisterService(&controller);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  const ::ntpfleet::testing::LocalGrpcServer server =
+      ::ntpfleet::testing::StartLocalGrpcServer(&controller);
+  const int controller_port = server.port;
   ASSERT_NE(controller_port, 0);
 
   // The prober: its clock on true time, reporting 5 ms off the truth.
@@ -287,7 +285,7 @@ TEST(ReporterProbesTest, AnAssignmentLeadsToProbesAndAProbeReport) {
   EXPECT_TRUE(dropped) << "the probe outlived its controller's stream";
 
   reporter.Stop();
-  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  server.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
 }
@@ -317,12 +315,9 @@ TEST(ReporterProbesTest, AnOversizedAssignmentIsCappedBeforeItIsStored) {
   }
   SetDuration(absl::Seconds(64), assignment.mutable_interval());
   FakeController controller(assignment);
-  grpc::ServerBuilder builder;
-  int controller_port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                           &controller_port);
-  builder.RegisterService(&controller);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  const ::ntpfleet::testing::LocalGrpcServer server =
+      ::ntpfleet::testing::StartLocalGrpcServer(&controller);
+  const int controller_port = server.port;
   ASSERT_NE(controller_port, 0);
 
   ReporterOptions ro;
@@ -346,7 +341,7 @@ TEST(ReporterProbesTest, AnOversizedAssignmentIsCappedBeforeItIsStored) {
                         absl::Seconds(20));
   }
   reporter.Stop();
-  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  server.server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   absl::MutexLock lock(&mu);
   ASSERT_TRUE(received.has_value()) << "no assignment reached the handler";
   ASSERT_EQ(received->targets_size(), net::kMaxProbeTargets)
