@@ -78,5 +78,25 @@ if [ $((passed + failed)) -eq 0 ]; then
   status=1
 fi
 [ "$failed" -eq 0 ] || status=1
+# Name what failed just above the count, so the tail of a CI log says which targets to look at.
+if [ "$failed" -gt 0 ]; then
+  echo "== what failed"
+  for pass in main asan fuzz; do
+    [ -f "$events/$pass.json" ] || continue
+    python3 - "$events/$pass.json" "$pass" <<'PY' || true
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        event = json.loads(line)
+    except ValueError:
+        continue
+    summary = event.get("testSummary")
+    if summary and summary.get("overallStatus") not in ("PASSED", "FLAKY"):
+        label = event.get("id", {}).get("testSummary", {}).get("label", "?")
+        print(f"{sys.argv[2]}: {label} {summary.get('overallStatus')}")
+PY
+  done
+  [ "$pkg_failed" = 0 ] || echo "packages: scripts/package.sh"
+fi
 echo "${passed} passed, ${failed} failed"
 exit "$status"
