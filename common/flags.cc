@@ -4,15 +4,129 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <vector>
 
+#include "absl/flags/commandlineflag.h"
 #include "absl/flags/internal/program_name.h"
 #include "absl/flags/internal/usage.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/version.h"
 
 namespace ntpfleet {
+namespace {
+
+// Levenshtein distance, for "did you mean" (flag names are short).
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
+                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// How the user writes a flag: dashes, as --help shows them.
+std::string Dashed(absl::string_view name) {
+  std::string out(name);
+  std::replace(out.begin(), out.end(), '_', '-');
+  return out;
+}
+
+// The nearest flag our programs define (in a main.cc, as --help lists them),
+// within 2 edits, else "".
+std::string Nearest(absl::string_view name) {
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& [flag_name, flag] : absl::GetAllFlags()) {
+    if (!absl::EndsWith(flag->Filename(), "main.cc")) continue;
+    const size_t d = EditDistance(name, flag_name);
+    if (d < best_distance || (d == best_distance && flag_name < best)) {
+      best = std::string(flag_name);
+      best_distance = d;
+    }
+  }
+  return best;
+}
+
+// An example of a value `flag` takes: its default, unless that is empty.
+std::string Example(const absl::CommandLineFlag& flag) {
+  const std::string value = flag.DefaultValue();
+  if (flag.IsOfType<bool>()) return "--" + Dashed(flag.Name()) + "=true";
+  if (value.empty()) return "";
+  return "--" + Dashed(flag.Name()) + "=" + value;
+}
+
+}  // namespace
+
+std::string FlagUsageError(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    if (absl::StartsWith(arg, "--undefok") ||
+        absl::StartsWith(arg, "-undefok")) {
+      return "";  // Abseil's own rules then, unknown names allowed
+    }
+  }
+  for (size_t i = 1; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (arg == "--") break;
+    if (arg.size() < 2 || arg[0] != '-') continue;  // positional, or "-"
+    absl::string_view body = arg.substr(arg[1] == '-' ? 2 : 1);
+    const size_t eq = body.find('=');
+    const absl::string_view name = body.substr(0, eq);
+    const bool has_value = eq != absl::string_view::npos;
+    absl::string_view value = has_value ? body.substr(eq + 1) : "";
+    const std::string shown = "--" + Dashed(name);
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && absl::StartsWith(name, "no") && !has_value) {
+      absl::CommandLineFlag* negated =
+          absl::FindCommandLineFlag(name.substr(2));
+      if (negated != nullptr && negated->IsOfType<bool>()) continue;
+    }
+    if (flag == nullptr || flag->IsRetired()) {
+      std::string message = absl::StrCat("unknown flag ", shown);
+      const std::string near = Nearest(name);
+      if (!name.empty() && (absl::ascii_isdigit(name[0]) || name[0] == '.')) {
+        absl::StrAppend(&message, "; a negative value goes after --, e.g. -- ",
+                        arg);
+      } else if (!near.empty()) {
+        absl::StrAppend(&message, "; did you mean --", Dashed(near), "?");
+      }
+      return message;
+    }
+    if (name == "flagfile" || name == "fromenv" || name == "tryfromenv") {
+      if (!has_value) ++i;
+      continue;
+    }
+    if (flag->IsOfType<bool>() && !has_value) continue;
+    if (!has_value) {
+      if (i + 1 >= args.size()) {
+        const std::string example = Example(*flag);
+        return absl::StrCat(shown, " needs a value",
+                            example.empty() ? "" : ", e.g. ", example);
+      }
+      value = args[++i];
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      const std::string example = Example(*flag);
+      return absl::StrCat(shown, "=", value, ": not a value this flag takes",
+                          example.empty() ? "" : ", e.g. ", example);
+    }
+  }
+  return "";
+}
 
 DashedFlags::DashedFlags(int argc, char** argv) {
   // --help lists the flags defined in our programs' main.cc files (Abseil's
@@ -53,6 +167,11 @@ DashedFlags::DashedFlags(int argc, char** argv) {
       }
     }
     storage_.push_back(arg);
+  }
+  if (const std::string error = FlagUsageError(storage_); !error.empty()) {
+    std::cerr << program << ": " << error << " (see " << program
+              << " --help)\n";
+    std::exit(2);
   }
   for (std::string& s : storage_) pointers_.push_back(s.data());
   pointers_.push_back(nullptr);  // argv[argc], as for main()

@@ -51,6 +51,12 @@ expect_usage_error() {  # EXPECTED-TEXT ARGS...
   [ "$rc" = 2 ] || { cat "$T/usage.out"; fail "$*: exit code $rc, want 2"; }
   grep -qF -- "$want" "$T/usage.out" || { cat "$T/usage.out"; fail "$*: no '$want'"; }
 }
+# Flags Abseil would refuse with exit 1: usage errors here, the flag named.
+expect_usage_error "ntpfleet-agent: unknown flag --confg; did you mean --config? (see ntpfleet-agent --help)" \
+  --confg "$T/ok.conf"
+expect_usage_error "--verbose=maybe: not a value this flag takes, e.g. --verbose=true" \
+  --config "$T/ok.conf" --verbose=maybe
+expect_usage_error "--config needs a value" --config
 expect_usage_error "--port: -5 is not a port (1..65535, or 0 for any free port)" \
   --config "$T/ok.conf" --port=-5
 expect_usage_error "--port: 70000 is not a port (1..65535, or 0 for any free port)" \

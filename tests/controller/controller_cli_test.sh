@@ -76,6 +76,13 @@ run_controller "$T/skew.out" 2 "--skew-threshold -1ms: must be 0 or more, e.g. -
 run_controller "$T/step.out" 2 "--operator-max-step -5ms: must be 0 or more" \
   --db "$T/a.db" --listen 127.0.0.1:0 --operator-max-step=-5ms
 
+echo "== flags Abseil would refuse with exit 1 are usage errors (exit 2) naming the flag"
+run_controller "$T/unknown.out" 2 \
+  "ntpfleet-controller: unknown flag --skew-treshold; did you mean --skew-threshold? (see ntpfleet-controller --help)" \
+  --db "$T/a.db" --listen 127.0.0.1:0 --skew-treshold=1ms
+run_controller "$T/insecure.out" 2 "--insecure=maybe: not a value this flag takes, e.g. --insecure=true" \
+  --db "$T/a.db" --listen 127.0.0.1:0 --insecure=maybe
+
 echo "== a first controller on a.db (port 0, metrics on port 0)"
 "$CONTROLLER" --db "$T/a.db" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 \
   >"$T/first.out" 2>&1 &

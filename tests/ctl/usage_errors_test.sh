@@ -43,6 +43,14 @@ expect 2 "--min-nodes: must be at least 1, not 0" status --min-nodes=0
 expect 2 "--days: \`x\` is not a whole number" certs init --dir "$T/ca" --days x
 expect 2 "--color: \`purple\` is not \`auto\`" --color=purple status
 
+echo "== flags Abseil would refuse with exit 1: unknown, without a value, a value of another type"
+expect 2 "ntpfleetctl: unknown flag --max-skw; did you mean --max-skew? (see ntpfleetctl --help)" \
+  status --max-skw=1ms
+expect 2 "unknown flag --frobnicate (see ntpfleetctl --help)" status --frobnicate
+expect 2 "--step=maybe: not a value this flag takes, e.g. --step=true" resync --all --step=maybe
+expect 2 "--output needs a value, e.g. --output=table" status --output
+expect 2 "unknown flag --5s; a negative value goes after --, e.g. -- -5s" sim-step -5s
+
 echo "== arguments: missing or extra (exit 2, the command's form shown)"
 expect 2 "sim-step needs an argument: ntpfleetctl sim-step -- DURATION" sim-step
 expect 2 "sim-step takes one argument, not \`1s\` \`2s\`" sim-step -- 1s 2s
