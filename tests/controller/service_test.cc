@@ -407,6 +407,18 @@ class ServiceTest : public ::testing::Test {
     return fleet;
   }
 
+  // Returns once every store write queued so far has committed: the store
+  // writer applies writes in order, so a marker queued now is done after
+  // them. (An agent's Hello is written to the inventory on the writer
+  // thread, after the fleet already shows the node.)
+  bool AwaitStoreWrites() {
+    auto done = std::make_shared<absl::Notification>();
+    const absl::Status queued = core_->writer()->Enqueue(
+        [](Store&) { return absl::OkStatus(); },
+        [done](const absl::Status&) { done->Notify(); });
+    return queued.ok() && done->WaitForNotificationWithTimeout(kWait);
+  }
+
   // Polls GetFleet until `pred` holds; `last` (if given) gets the last fleet
   // read.
   bool WaitForFleet(const std::function<bool(const v1::Fleet&)>& pred,
@@ -495,6 +507,7 @@ TEST_F(ServiceTest, ConnectAndReportShowsNodeConnectedWithItsStatus) {
   EXPECT_EQ(got.status().peers(0).mark(), v1::SELECTION_MARK_SYSTEM_PEER);
 
   // The Hello went into the durable inventory at connect time.
+  ASSERT_TRUE(AwaitStoreWrites());
   absl::StatusOr<std::vector<Store::NodeRecord>> inventory =
       store_->LoadNodes();
   ASSERT_THAT(inventory, IsOk());
