@@ -338,8 +338,8 @@ int main(int argc, char** argv) {
     params.frequency_error_ppm = absl::GetFlag(FLAGS_sim_freq_ppm);
     params.wander = absl::GetFlag(FLAGS_sim_wander);
     params.seed = static_cast<uint64_t>(getpid());
-    auto sim =
-        std::make_unique<ntpfleet::clock::SimClock>(&mono, absl::Now(), params);
+    auto sim = std::make_unique<ntpfleet::clock::SimClock>(
+        &mono, ntpfleet::clock::AnchorToRealtime(mono), params);
     const ntpfleet::clock::SimClock* sim_clock = sim.get();
     // True minus local (LocalStatus.sim_true_offset): the truth the reports
     // are tested against.

@@ -9,11 +9,29 @@
 
 namespace ntpfleet::clock {
 
+RealtimeAnchor AnchorToRealtime(const MonotonicClock& mono) {
+  RealtimeAnchor best{MonoTime(), absl::Time(), absl::InfiniteDuration()};
+  for (int i = 0; i < 20 && best.uncertainty > absl::Microseconds(1); ++i) {
+    const MonoTime before = mono.Now();
+    const absl::Time realtime = absl::Now();
+    const MonoTime after = mono.Now();
+    const absl::Duration half = (after - before) / 2;
+    if (half < best.uncertainty) best = {before + half, realtime, half};
+  }
+  return best;
+}
+
 SimClock::SimClock(const MonotonicClock* mono, absl::Time true_epoch,
                    const SimClockParams& params)
+    : SimClock(mono,
+               RealtimeAnchor{mono->Now(), true_epoch, absl::ZeroDuration()},
+               params) {}
+
+SimClock::SimClock(const MonotonicClock* mono, const RealtimeAnchor& anchor,
+                   const SimClockParams& params)
     : mono_(mono),
-      true_epoch_(true_epoch),
-      origin_(mono->Now()),
+      true_epoch_(anchor.realtime),
+      origin_(anchor.mono),
       wander_(params.wander),
       at_(origin_),
       phase_s_(absl::ToDoubleSeconds(params.initial_offset)),

@@ -66,8 +66,8 @@ class ProbingAgent {
         "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "test.conf",
         config::NoIncludeFiles());
     EXPECT_TRUE(cfg.ok()) << cfg.status();
-    clock_ = std::make_unique<clock::SimClock>(&mono_, absl::Now(),
-                                               clock::SimClockParams{});
+    clock_ = std::make_unique<clock::SimClock>(
+        &mono_, clock::AnchorToRealtime(mono_), clock::SimClockParams{});
     AgentOptions options;
     options.config = *cfg;
     options.node_name = "prober";

@@ -53,7 +53,8 @@ class RunningAgent {
     EXPECT_TRUE(cfg.ok()) << cfg.status();
     clock::SimClockParams params;
     params.initial_offset = initial_offset;
-    clock_ = std::make_unique<clock::SimClock>(&mono_, absl::Now(), params);
+    clock_ = std::make_unique<clock::SimClock>(
+        &mono_, clock::AnchorToRealtime(mono_), params);
     AgentOptions options;
     options.config = *cfg;
     options.node_name = "test";
@@ -494,8 +495,8 @@ std::unique_ptr<CreatedAgent> CreateAgent(const std::string& config_text,
       config::ParseConfig(config_text, "test.conf", config::NoIncludeFiles());
   EXPECT_TRUE(cfg.ok()) << cfg.status();
   if (!cfg.ok()) return a;
-  a->sim = std::make_unique<clock::SimClock>(&a->mono, absl::Now(),
-                                             clock::SimClockParams{});
+  a->sim = std::make_unique<clock::SimClock>(
+      &a->mono, clock::AnchorToRealtime(a->mono), clock::SimClockParams{});
   AgentOptions options;
   options.config = *cfg;
   options.node_name = "test";

@@ -133,7 +133,8 @@ class SimAgent {
     EXPECT_TRUE(cfg.ok()) << cfg.status();
     clock::SimClockParams params;
     params.initial_offset = initial_offset;
-    clock_ = std::make_unique<clock::SimClock>(&mono_, absl::Now(), params);
+    clock_ = std::make_unique<clock::SimClock>(
+        &mono_, clock::AnchorToRealtime(mono_), params);
     net::AgentOptions options;
     options.config = *cfg;
     options.node_name = "prober";
