@@ -16,27 +16,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/nearest_word.h"
 #include "common/version.h"
 
 namespace ntpfleet {
 namespace {
-
-// Levenshtein distance, for "did you mean" (flag names are short).
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1,
-                         diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
 
 // How the user writes a flag: dashes, as --help shows them.
 std::string Dashed(absl::string_view name) {
@@ -48,17 +32,12 @@ std::string Dashed(absl::string_view name) {
 // The nearest flag our programs define (in a main.cc, as --help lists them),
 // within 2 edits, else "".
 std::string Nearest(absl::string_view name) {
-  std::string best;
-  size_t best_distance = 3;
+  std::vector<absl::string_view> ours;
   for (const auto& [flag_name, flag] : absl::GetAllFlags()) {
-    if (!absl::EndsWith(flag->Filename(), "main.cc")) continue;
-    const size_t d = EditDistance(name, flag_name);
-    if (d < best_distance || (d == best_distance && flag_name < best)) {
-      best = std::string(flag_name);
-      best_distance = d;
-    }
+    if (absl::EndsWith(flag->Filename(), "main.cc")) ours.push_back(flag_name);
   }
-  return best;
+  std::sort(ours.begin(), ours.end());  // equals: the first by name
+  return NearestWord(name, ours);
 }
 
 // An example of a value `flag` takes: its default, unless that is empty.
