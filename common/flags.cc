@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -29,13 +30,20 @@ std::string Dashed(absl::string_view name) {
   return out;
 }
 
-// The nearest flag our programs define (in a main.cc, as --help lists them),
-// within 2 edits, else "".
+// --help and its kind: not registered flags, Abseil's parser knows them by
+// name (flags/internal/usage.cc DeduceUsageFlags), with or without "=VALUE".
+constexpr absl::string_view kUsageFlags[] = {
+    "help",   "helpfull",  "helpshort", "helppackage",
+    "helpon", "helpmatch", "version",   "only_check_args"};
+
+// The nearest flag our programs define (in a main.cc, as --help lists them)
+// or of --help's kind, within 2 edits, else "".
 std::string Nearest(absl::string_view name) {
   std::vector<absl::string_view> ours;
   for (const auto& [flag_name, flag] : absl::GetAllFlags()) {
     if (absl::EndsWith(flag->Filename(), "main.cc")) ours.push_back(flag_name);
   }
+  ours.insert(ours.end(), std::begin(kUsageFlags), std::end(kUsageFlags));
   std::sort(ours.begin(), ours.end());  // equals: the first by name
   return NearestWord(name, ours);
 }
@@ -72,6 +80,11 @@ std::string FlagUsageError(const std::vector<std::string>& args) {
       absl::CommandLineFlag* negated =
           absl::FindCommandLineFlag(name.substr(2));
       if (negated != nullptr && negated->IsOfType<bool>()) continue;
+    }
+    if (flag == nullptr &&
+        std::find(std::begin(kUsageFlags), std::end(kUsageFlags), name) !=
+            std::end(kUsageFlags)) {
+      continue;
     }
     if (flag == nullptr || flag->IsRetired()) {
       std::string message = absl::StrCat("unknown flag ", shown);

@@ -34,6 +34,16 @@ TEST(FlagUsageErrorTest, AcceptsWhatAbseilAccepts) {
   EXPECT_THAT(Check({"--test_step", "maybe"}), IsEmpty());
 }
 
+TEST(FlagUsageErrorTest, AbseilsHelpAndVersionFlagsAreKnown) {
+  // Not registered flags: Abseil's parser knows them by name.
+  for (const char* arg : {"--help", "--helpfull", "--helpshort",
+                          "--helppackage", "--version", "--only_check_args",
+                          "--helpon=flags", "--helpmatch=port", "-version"}) {
+    EXPECT_THAT(Check({arg}), IsEmpty()) << arg;
+  }
+  EXPECT_EQ(Check({"--helpme"}), "unknown flag --helpme; did you mean --help?");
+}
+
 TEST(FlagUsageErrorTest, NothingAfterDoubleDashIsAFlag) {
   EXPECT_THAT(Check({"--", "--bogus", "-5s"}), IsEmpty());
 }
