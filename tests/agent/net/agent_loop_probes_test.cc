@@ -19,75 +19,31 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/clock/sim_clock.h"
 #include "agent/net/agent_loop.h"
 #include "agent/net/udp.h"
-#include "common/config/config.h"
 #include "common/local_control.h"
 #include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.pb.h"
+#include "tests/testing/fake_clock.h"
+#include "tests/testing/sim_agent.h"
 
 namespace ntpfleet::net {
 namespace {
-
-// A monotonic clock that moves only when the test says.
-class ManualMonotonicClock final : public clock::MonotonicClock {
- public:
-  clock::MonoTime Now() const override {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  clock::MonoTime now_ ABSL_GUARDED_BY(mu_) =
-      clock::MonoTime::FromDuration(absl::Hours(1));
-};
 
 // An agent serving its local clock on 127.0.0.1 (port 0), no `controller`
 // line (so its probe budget is that of one: 16 per 64 s), on the manual clock.
 class ProbingAgent {
  public:
-  explicit ProbingAgent(const std::string& socket) : socket_(socket) {
-    absl::StatusOr<config::AgentConfig> cfg = config::ParseConfig(
-        "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "test.conf",
-        config::NoIncludeFiles());
-    EXPECT_TRUE(cfg.ok()) << cfg.status();
-    clock_ = std::make_unique<clock::SimClock>(
-        &mono_, clock::AnchorToRealtime(mono_), clock::SimClockParams{});
-    AgentOptions options;
-    options.config = *cfg;
-    options.node_name = "prober";
-    options.port = 0;
-    options.listen_address = "127.0.0.1";
-    options.control_socket = socket;
-    options.clock = clock_.get();
-    options.mono = &mono_;
-    absl::StatusOr<std::unique_ptr<AgentLoop>> loop =
-        AgentLoop::Create(std::move(options));
-    EXPECT_TRUE(loop.ok()) << loop.status();
-    if (!loop.ok()) return;
-    loop_ = *std::move(loop);
-    thread_ = std::thread([this] { EXPECT_TRUE(loop_->Run().ok()); });
-  }
-  ~ProbingAgent() {
-    if (loop_) loop_->RequestStop();
-    if (thread_.joinable()) thread_.join();
-  }
-  AgentLoop* loop() { return loop_.get(); }
+  explicit ProbingAgent(const std::string& socket)
+      : socket_(socket), agent_(Options(socket, &mono_)) {}
+  AgentLoop* loop() { return agent_.loop(); }
 
   // The status, once the loop has taken every assignment posted before.
   v1::LocalStatus Sync() {
@@ -101,18 +57,25 @@ class ProbingAgent {
   // Posts `assignment`, lets the loop take it, then moves the clock by `step`
   // and lets the loop fire what is due.
   void Step(const v1::ProbeAssignment& assignment, absl::Duration step) {
-    loop_->PostProbes("controller", assignment);
+    loop()->PostProbes("controller", assignment);
     Sync();
     mono_.Advance(step);
     Sync();
   }
 
  private:
+  static testing::SimAgentOptions Options(const std::string& socket,
+                                          const clock::MonotonicClock* mono) {
+    testing::SimAgentOptions o;
+    o.socket = socket;
+    o.node_name = "prober";
+    o.mono = mono;
+    return o;
+  }
+
   const std::string socket_;
-  ManualMonotonicClock mono_;
-  std::unique_ptr<clock::SimClock> clock_;
-  std::unique_ptr<AgentLoop> loop_;
-  std::thread thread_;
+  testing::FakeMonotonicClock mono_;  // before agent_, which runs on it
+  testing::SimAgent agent_;
 };
 
 // A probe target: a UDP socket on loopback that only counts what reaches it.

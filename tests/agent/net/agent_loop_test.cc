@@ -35,6 +35,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.pb.h"
+#include "tests/testing/sim_agent.h"
 
 namespace ntpfleet::net {
 namespace {
@@ -44,40 +45,11 @@ using ::testing::MatchesRegex;
 using ::testing::Not;
 
 // One agent on a simulated clock, its loop on a thread of its own.
-class RunningAgent {
+class RunningAgent : public testing::SimAgent {
  public:
   RunningAgent(const std::string& config_text, const std::string& socket,
-               absl::Duration initial_offset = absl::ZeroDuration()) {
-    absl::StatusOr<config::AgentConfig> cfg =
-        config::ParseConfig(config_text, "test.conf", config::NoIncludeFiles());
-    EXPECT_TRUE(cfg.ok()) << cfg.status();
-    clock::SimClockParams params;
-    params.initial_offset = initial_offset;
-    clock_ = std::make_unique<clock::SimClock>(
-        &mono_, clock::AnchorToRealtime(mono_), params);
-    AgentOptions options;
-    options.config = *cfg;
-    options.node_name = "test";
-    options.port = 0;
-    options.listen_address = "127.0.0.1";
-    options.control_socket = socket;
-    options.clock = clock_.get();
-    options.mono = &mono_;
-    absl::StatusOr<std::unique_ptr<AgentLoop>> loop =
-        AgentLoop::Create(std::move(options));
-    EXPECT_TRUE(loop.ok()) << loop.status();
-    if (!loop.ok()) return;
-    loop_ = *std::move(loop);
-    thread_ = std::thread([this] { EXPECT_TRUE(loop_->Run().ok()); });
-  }
-  ~RunningAgent() { Stop(); }
-  // Stops the loop and waits for Run() to return (the clock stays readable).
-  void Stop() {
-    if (loop_) loop_->RequestStop();
-    if (thread_.joinable()) thread_.join();
-  }
-  AgentLoop* loop() { return loop_.get(); }
-  clock::SimClock& clock() { return *clock_; }
+               absl::Duration initial_offset = absl::ZeroDuration())
+      : SimAgent(Options(config_text, socket, initial_offset)) {}
 
   // PostResync as the controller's reporter does; waits for the result.
   v1::ResyncResult ControllerResync(bool allow_step,
@@ -90,7 +62,7 @@ class RunningAgent {
     if (max_step) SetDuration(*max_step, r.mutable_max_step());
     absl::Notification done;
     v1::ResyncResult result;
-    loop_->PostResync(r, [&](const v1::ResyncResult& res) {
+    loop()->PostResync(r, [&](const v1::ResyncResult& res) {
       result = res;
       done.Notify();
     });
@@ -99,10 +71,15 @@ class RunningAgent {
   }
 
  private:
-  clock::SystemMonotonicClock mono_;
-  std::unique_ptr<clock::SimClock> clock_;
-  std::unique_ptr<AgentLoop> loop_;
-  std::thread thread_;
+  static testing::SimAgentOptions Options(const std::string& config_text,
+                                          const std::string& socket,
+                                          absl::Duration initial_offset) {
+    testing::SimAgentOptions o;
+    o.config_text = config_text;
+    o.socket = socket;
+    o.initial_offset = initial_offset;
+    return o;
+  }
 };
 
 absl::StatusOr<v1::LocalResponse> Call(const std::string& socket,

@@ -14,7 +14,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,17 +21,15 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "agent/clock/sim_clock.h"
-#include "agent/clock/system_clock.h"
 #include "agent/net/agent_loop.h"
 #include "agent/report/reporter.h"
-#include "common/config/config.h"
 #include "common/local_control.h"
 #include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "proto/ntpfleet.grpc.pb.h"
 #include "proto/ntpfleet.pb.h"
 #include "tests/testing/local_grpc_server.h"
+#include "tests/testing/sim_agent.h"
 
 namespace ntpfleet::report {
 namespace {
@@ -122,51 +119,18 @@ class FakeController final : public v1::AgentService::Service {
 };
 
 // An agent on a simulated clock serving its local clock (stratum 10) on
-// 127.0.0.1, port 0; its loop on a thread of its own.
-class SimAgent {
- public:
-  SimAgent(absl::Duration initial_offset, const std::string& socket,
-           absl::Duration report_bias) {
-    absl::StatusOr<config::AgentConfig> cfg = config::ParseConfig(
-        "server 127.127.1.0\nfudge 127.127.1.0 stratum 10\n", "test.conf",
-        config::NoIncludeFiles());
-    EXPECT_TRUE(cfg.ok()) << cfg.status();
-    clock::SimClockParams params;
-    params.initial_offset = initial_offset;
-    clock_ = std::make_unique<clock::SimClock>(
-        &mono_, clock::AnchorToRealtime(mono_), params);
-    net::AgentOptions options;
-    options.config = *cfg;
-    options.node_name = "prober";
-    options.port = 0;
-    options.listen_address = "127.0.0.1";
-    options.control_socket = socket;
-    options.clock = clock_.get();
-    options.mono = &mono_;
-    options.report_bias = report_bias;
-    const clock::SimClock* sim = clock_.get();
-    options.sim_true_offset = [sim] { return -sim->Phase(); };
-    absl::StatusOr<std::unique_ptr<net::AgentLoop>> loop =
-        net::AgentLoop::Create(std::move(options));
-    EXPECT_TRUE(loop.ok()) << loop.status();
-    if (loop.ok()) loop_ = *std::move(loop);
-  }
-  void Run() {
-    thread_ = std::thread([this] { EXPECT_TRUE(loop_->Run().ok()); });
-  }
-  ~SimAgent() {
-    if (loop_) loop_->RequestStop();
-    if (thread_.joinable()) thread_.join();
-  }
-  net::AgentLoop* loop() { return loop_.get(); }
-  clock::SimClock& clock() { return *clock_; }
-
- private:
-  clock::SystemMonotonicClock mono_;
-  std::unique_ptr<clock::SimClock> clock_;
-  std::unique_ptr<net::AgentLoop> loop_;
-  std::thread thread_;
-};
+// 127.0.0.1, port 0; started by the test (Start) once its listeners are set.
+::ntpfleet::testing::SimAgentOptions ProbeAgentOptions(
+    absl::Duration initial_offset, const std::string& socket,
+    absl::Duration report_bias) {
+  ::ntpfleet::testing::SimAgentOptions o;
+  o.socket = socket;
+  o.node_name = "prober";
+  o.initial_offset = initial_offset;
+  o.report_bias = report_bias;
+  o.start = false;
+  return o;
+}
 
 absl::StatusOr<v1::LocalStatus> Status(const std::string& socket) {
   v1::LocalRequest request;
@@ -183,10 +147,11 @@ TEST(ReporterProbesTest, AnAssignmentLeadsToProbesAndAProbeReport) {
   const std::string socket = std::string(dir) + "/agent.sock";
 
   // The target: its clock 30 ms ahead of true time.
-  SimAgent target(absl::Milliseconds(30), "", absl::ZeroDuration());
+  ::ntpfleet::testing::SimAgent target(
+      ProbeAgentOptions(absl::Milliseconds(30), "", absl::ZeroDuration()));
   ASSERT_NE(target.loop(), nullptr);
   ASSERT_NE(target.loop()->server_port(), 0);
-  target.Run();
+  target.Start();
   const std::string target_address =
       absl::StrCat("127.0.0.1:", target.loop()->server_port());
 
@@ -207,7 +172,8 @@ TEST(ReporterProbesTest, AnAssignmentLeadsToProbesAndAProbeReport) {
   ASSERT_NE(controller_port, 0);
 
   // The prober: its clock on true time, reporting 5 ms off the truth.
-  SimAgent prober(absl::ZeroDuration(), socket, absl::Milliseconds(5));
+  ::ntpfleet::testing::SimAgent prober(
+      ProbeAgentOptions(absl::ZeroDuration(), socket, absl::Milliseconds(5)));
   ASSERT_NE(prober.loop(), nullptr);
   ReporterOptions ro;
   ro.controller = absl::StrCat("127.0.0.1:", controller_port);
@@ -224,7 +190,7 @@ TEST(ReporterProbesTest, AnAssignmentLeadsToProbesAndAProbeReport) {
       });
   l->SetStatusListener(
       [&reporter](const v1::SyncStatus& s) { reporter.Publish(s); });
-  prober.Run();
+  prober.Start();
   reporter.Start();
 
   const std::optional<v1::ProbeReport> report =
